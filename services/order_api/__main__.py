@@ -1,0 +1,94 @@
+"""Run the order-api: `python -m services.order_api` (configured by environment variables)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from grpc_health.v1 import health
+
+from otel import grpc_interceptors, prometheus
+from otel.exporters import TelemetryConfigError
+from otel.instruments import OrderMetrics
+from otel.sdk import Telemetry, configure
+from services.envconfig import ConfigError
+from services.order_api.config import Config
+from services.order_api.server import SERVICE_NAME, ListenError, create_server
+from services.order_api.servicer import OrderServicer
+from services.order_api.store import OrderStore
+
+logger = logging.getLogger("services.order_api")
+
+DEFAULT_SERVICE_NAME = "order-api"
+
+
+def main() -> int:
+    """Serve until SIGTERM/SIGINT, then drain in-flight RPCs; return the exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = Config.from_env()
+        telemetry = configure(DEFAULT_SERVICE_NAME)
+        metrics_address = prometheus.listen_address()
+    except (ConfigError, TelemetryConfigError) as error:
+        print(f"order-api: {error}", file=sys.stderr)
+        return 2
+    try:
+        return _serve(config, telemetry, metrics_address)
+    except (ListenError, OSError) as error:
+        print(f"order-api: {error}", file=sys.stderr)
+        telemetry.shutdown()
+        return 1
+
+
+def _serve(config: Config, telemetry: Telemetry, metrics_address: tuple[str, int]) -> int:
+    store = OrderStore(config.db_path)
+    health_servicer = health.HealthServicer()
+    servicer = OrderServicer(
+        store,
+        faults=config.faults,
+        on_order_created=OrderMetrics(telemetry.meter_provider).order_created,
+    )
+    server, port = create_server(
+        config.listen,
+        servicer=servicer,
+        health_servicer=health_servicer,
+        interceptors=grpc_interceptors.server_interceptors(telemetry, [SERVICE_NAME]),
+        max_workers=config.max_workers,
+    )
+    metrics_server = None
+    if telemetry.prometheus_registry is not None:
+        host, metrics_port = metrics_address
+        try:
+            metrics_server = prometheus.serve(telemetry.prometheus_registry, host, metrics_port)
+        except OSError as error:
+            raise ListenError(f"cannot serve metrics on {host}:{metrics_port}: {error}") from None
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: stopping.set())
+    server.start()
+    host = config.listen.rpartition(":")[0]
+    metrics_note = (
+        f", metrics on http://{metrics_address[0]}:{metrics_server.port}/metrics"
+        if metrics_server
+        else ""
+    )
+    logger.info("order-api serving gRPC on %s:%d%s, db %s", host, port, metrics_note, config.db_path)
+    stopping.wait()
+
+    logger.info("order-api stopping: draining in-flight RPCs (grace %.0fs)", config.grace_seconds)
+    health_servicer.enter_graceful_shutdown()
+    server.stop(config.grace_seconds).wait()
+    store.close()
+    telemetry.shutdown()
+    if metrics_server is not None:
+        metrics_server.stop()
+    logger.info("order-api stopped")
+    return 0
+
+
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

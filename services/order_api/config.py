@@ -1,0 +1,40 @@
+"""The order-api's configuration, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from services import envconfig
+from services.envconfig import ConfigError
+from services.order_api.faults import FaultPlan, FaultSpecError
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one order-api process."""
+
+    listen: str = "0.0.0.0:50051"
+    db_path: str = "var/orders.db"
+    max_workers: int = 16
+    grace_seconds: float = 10.0
+    faults: FaultPlan = field(default_factory=FaultPlan)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
+        """Read ORDER_API_* variables; raise ConfigError naming the first bad one."""
+        defaults = cls()
+        try:
+            faults = FaultPlan.parse(environ.get("ORDER_API_FAULTS", "").split(","))
+        except FaultSpecError as error:
+            raise ConfigError(f"ORDER_API_FAULTS: {error}") from None
+        return cls(
+            listen=envconfig.address(environ, "ORDER_API_LISTEN", defaults.listen),
+            db_path=environ.get("ORDER_API_DB") or defaults.db_path,
+            max_workers=envconfig.integer(environ, "ORDER_API_WORKERS", defaults.max_workers, 1, 256),
+            grace_seconds=envconfig.seconds(
+                environ, "ORDER_API_GRACE_SECONDS", defaults.grace_seconds
+            ),
+            faults=faults,
+        )

@@ -1,0 +1,55 @@
+"""Builds the order-api's gRPC server: OrderService, the standard health service, limits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from services.order_api.servicer import OrderServicer
+from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
+
+SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+MAX_RECEIVE_BYTES = 1024 * 1024
+# Calls beyond this many in flight are refused with RESOURCE_EXHAUSTED instead of queueing.
+MAX_CONCURRENT_RPCS_PER_WORKER = 8
+
+
+class ListenError(RuntimeError):
+    """The server could not listen on the requested address."""
+
+
+def create_server(
+    address: str,
+    *,
+    servicer: OrderServicer,
+    health_servicer: health.HealthServicer | None = None,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
+    max_workers: int = 16,
+) -> tuple[grpc.Server, int]:
+    """Create (not start) the server bound to `address`; return it and the bound port."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="order-api"),
+        interceptors=list(interceptors),
+        maximum_concurrent_rpcs=max_workers * MAX_CONCURRENT_RPCS_PER_WORKER,
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    orders_pb2_grpc.add_OrderServiceServicer_to_server(servicer, server)
+    health_servicer = health_servicer or health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as error:
+        raise ListenError(f"cannot listen on {address}: {error}") from None
+    if port == 0:
+        raise ListenError(f"cannot listen on {address}: address in use or not available")
+    return server, port
