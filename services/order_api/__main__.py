@@ -26,7 +26,9 @@ DEFAULT_SERVICE_NAME = "order-api"
 
 def main() -> int:
     """Serve until SIGTERM/SIGINT, then drain in-flight RPCs; return the exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         config = Config.from_env()
         telemetry = configure(DEFAULT_SERVICE_NAME)
@@ -74,7 +76,9 @@ def _serve(config: Config, telemetry: Telemetry, metrics_address: tuple[str, int
         if metrics_server
         else ""
     )
-    logger.info("order-api serving gRPC on %s:%d%s, db %s", host, port, metrics_note, config.db_path)
+    logger.info(
+        "order-api serving gRPC on %s:%d%s, db %s", host, port, metrics_note, config.db_path
+    )
     stopping.wait()
 
     logger.info("order-api stopping: draining in-flight RPCs (grace %.0fs)", config.grace_seconds)
@@ -86,8 +90,6 @@ def _serve(config: Config, telemetry: Telemetry, metrics_address: tuple[str, int
         metrics_server.stop()
     logger.info("order-api stopped")
     return 0
-
-
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ class Config:
         return cls(
             listen=envconfig.address(environ, "ORDER_API_LISTEN", defaults.listen),
             db_path=environ.get("ORDER_API_DB") or defaults.db_path,
-            max_workers=envconfig.integer(environ, "ORDER_API_WORKERS", defaults.max_workers, 1, 256),
+            max_workers=envconfig.integer(
+                environ, "ORDER_API_WORKERS", defaults.max_workers, 1, 256
+            ),
             grace_seconds=envconfig.seconds(
                 environ, "ORDER_API_GRACE_SECONDS", defaults.grace_seconds
             ),

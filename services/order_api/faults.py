@@ -57,8 +57,9 @@ class FaultPlan:
                 )
             method = match["method"]
             if method not in METHODS:
+                known = ", ".join(METHODS)
                 raise FaultSpecError(
-                    f"bad fault spec {spec!r}: unknown method {method!r} (one of {', '.join(METHODS)})"
+                    f"bad fault spec {spec!r}: unknown method {method!r} ({known})"
                 )
             current = by_method.get(method, MethodFaults())
             if match["kind"] == "latency":
@@ -88,7 +89,9 @@ def _with_latency(current: MethodFaults, spec: str, value: str) -> MethodFaults:
     return MethodFaults(seconds, current.error_ratio, current.error_code)
 
 
-def _with_error(current: MethodFaults, spec: str, value: str, code_name: str | None) -> MethodFaults:
+def _with_error(
+    current: MethodFaults, spec: str, value: str, code_name: str | None
+) -> MethodFaults:
     try:
         ratio = float(value)
     except ValueError:
@@ -100,7 +103,9 @@ def _with_error(current: MethodFaults, spec: str, value: str, code_name: str | N
         try:
             code = grpc.StatusCode[code_name]
         except KeyError:
-            raise FaultSpecError(f"bad fault spec {spec!r}: unknown gRPC code {code_name!r}") from None
+            raise FaultSpecError(
+                f"bad fault spec {spec!r}: unknown gRPC code {code_name!r}"
+            ) from None
         if code is grpc.StatusCode.OK:
             raise FaultSpecError(f"bad fault spec {spec!r}: an injected error cannot be OK")
     return MethodFaults(current.latency_seconds, ratio, code)

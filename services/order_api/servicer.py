@@ -108,7 +108,9 @@ def to_proto(order: Order) -> orders_pb2.Order:
         id=order.id,
         customer_id=order.customer_id,
         items=[
-            orders_pb2.OrderItem(sku=i.sku, quantity=i.quantity, unit_price_cents=i.unit_price_cents)
+            orders_pb2.OrderItem(
+                sku=i.sku, quantity=i.quantity, unit_price_cents=i.unit_price_cents
+            )
             for i in order.items
         ],
         total_cents=order.total_cents,

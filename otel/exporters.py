@@ -1,0 +1,88 @@
+"""Exporters chosen by the standard variables OTEL_METRICS_EXPORTER and OTEL_TRACES_EXPORTER.
+
+The SDK's own parser of these variables is private, and its `prometheus` entry
+point starts a second HTTP server on localhost:9464; the services serve
+Prometheus on their own ports instead, so the choice is made here. Names and
+defaults follow the specification, with one documented deviation: traces
+default to `none`, so a service without a collector does not log export errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from opentelemetry.sdk.metrics.export import MetricExporter
+from opentelemetry.sdk.trace.export import SpanExporter
+
+METRICS_EXPORTERS = ("prometheus", "otlp", "console", "none")
+TRACES_EXPORTERS = ("otlp", "console", "none")
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+
+
+class TelemetryConfigError(ValueError):
+    """An OTEL_* variable with a value the services cannot use; the message names it."""
+
+
+def exporter_names(
+    environ: Mapping[str, str], variable: str, valid: tuple[str, ...], default: str
+) -> list[str]:
+    """Parse a comma-separated exporter list; `none` alone means no exporter."""
+    raw = environ.get(variable, "").strip() or default
+    names = [name.strip().lower() for name in raw.split(",") if name.strip()]
+    for name in names:
+        if name not in valid:
+            raise TelemetryConfigError(
+                f"{variable}={raw!r}: unknown exporter {name!r} (valid: {', '.join(valid)})"
+            )
+    if "none" in names and len(names) > 1:
+        raise TelemetryConfigError(f"{variable}={raw!r}: 'none' cannot be combined with others")
+    return [] if names == ["none"] else list(dict.fromkeys(names))
+
+
+def otlp_protocol(environ: Mapping[str, str], signal: str) -> str:
+    """The OTLP protocol for `signal` ("metrics" or "traces"); gRPC unless set."""
+    for variable in (
+        f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ):
+        value = environ.get(variable, "").strip()
+        if value:
+            if value not in OTLP_PROTOCOLS:
+                valid = ", ".join(OTLP_PROTOCOLS)
+                raise TelemetryConfigError(f"{variable}={value!r}: unsupported (valid: {valid})")
+            return value
+    return "grpc"
+
+
+def metric_exporter(name: str, environ: Mapping[str, str]) -> MetricExporter:
+    """A push exporter for metrics (`otlp` or `console`); it reads its own OTEL_* settings."""
+    if name == "console":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+        return ConsoleMetricExporter()
+    if otlp_protocol(environ, "metrics") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        return OTLPMetricExporter()
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter as HttpOTLPMetricExporter,
+    )
+
+    return HttpOTLPMetricExporter()
+
+
+def span_exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:
+    """A span exporter (`otlp` or `console`); it reads its own OTEL_* settings."""
+    if name == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    if otlp_protocol(environ, "traces") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpOTLPSpanExporter,
+    )
+
+    return HttpOTLPSpanExporter()

@@ -1,0 +1,194 @@
+"""gRPC interceptors: RPC metrics on both sides, and upstream tracing unless the launcher added it.
+
+Upstream `opentelemetry-instrumentation-grpc` emits spans only, so the
+duration histograms of the RPC semantic conventions are recorded here. The
+server interceptor times each call in try/finally and records its final
+status code, for every streaming kind; methods the server does not implement
+are not recorded (their names are chosen by clients).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import descriptor_pool
+from opentelemetry.instrumentation.grpc import (
+    GrpcInstrumentorClient,
+    GrpcInstrumentorServer,
+    client_interceptor,
+    server_interceptor,
+)
+
+from otel import settings
+from otel.instruments import RpcClientMetrics, RpcServerMetrics
+from otel.sdk import Telemetry
+
+_Behavior = Callable[..., Any]
+
+
+class RpcServerMetricsInterceptor(grpc.ServerInterceptor):
+    """Records `RpcServerMetrics` for the RPCs of the given services."""
+
+    def __init__(self, metrics: RpcServerMetrics, services: Iterable[str]) -> None:
+        self._metrics = metrics
+        self._services = frozenset(services)
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        service, _, method = handler_call_details.method.lstrip("/").partition("/")
+        if service not in self._services:
+            return handler
+        record = self._recorder(service, method)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _timed_unary(handler.unary_unary, record),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _timed_stream(handler.unary_stream, record),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _timed_unary(handler.stream_unary, record),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                _timed_stream(handler.stream_stream, record),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _recorder(self, service: str, method: str) -> Callable[[grpc.ServicerContext, float], None]:
+        def record(context: grpc.ServicerContext, started: float) -> None:
+            self._metrics.record(
+                service, method, _final_code(context), time.perf_counter() - started
+            )
+
+        return record
+
+
+def _code_of(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    """The status code set on the call so far (None: not set, which ends as OK)."""
+    # ServicerContext.code() exists since grpcio 1.38; the type stubs lack it.
+    code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]
+    return code
+
+
+def _final_code(context: grpc.ServicerContext) -> str:
+    code = _code_of(context)
+    return "OK" if code is None else str(code.name)
+
+
+def _timed_unary(
+    behavior: _Behavior, record: Callable[[grpc.ServicerContext, float], None]
+) -> _Behavior:
+    def timed(request: Any, context: grpc.ServicerContext) -> Any:
+        started = time.perf_counter()
+        try:
+            return behavior(request, context)
+        except Exception:
+            if _code_of(context) is None:  # not an abort: gRPC will answer UNKNOWN
+                context.set_code(grpc.StatusCode.UNKNOWN)
+            raise
+        finally:
+            record(context, started)
+
+    return timed
+
+
+def _timed_stream(
+    behavior: _Behavior, record: Callable[[grpc.ServicerContext, float], None]
+) -> _Behavior:
+    def timed(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        started = time.perf_counter()
+        try:
+            yield from behavior(request, context)
+        except Exception:
+            if _code_of(context) is None:
+                context.set_code(grpc.StatusCode.UNKNOWN)
+            raise
+        finally:
+            record(context, started)
+
+    return timed
+
+
+class RpcClientMetricsInterceptor(grpc.UnaryUnaryClientInterceptor):
+    """Records `rpc_client_call_duration_seconds` for every unary call on the channel."""
+
+    def __init__(self, metrics: RpcClientMetrics) -> None:
+        self._metrics = metrics
+
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Any], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        started = time.perf_counter()
+        full_method = _method_name(client_call_details.method)
+        call = continuation(client_call_details, request)
+
+        def done(finished: Any) -> None:
+            code = finished.code()
+            name = "UNKNOWN" if code is None else code.name
+            self._metrics.record(full_method, name, time.perf_counter() - started)
+
+        call.add_done_callback(done)
+        return call
+
+
+def _method_name(method: str | bytes) -> str:
+    text = method.decode() if isinstance(method, bytes) else method
+    return text.lstrip("/")
+
+
+def server_interceptors(
+    telemetry: Telemetry, services: Sequence[str]
+) -> list[grpc.ServerInterceptor]:
+    """Interceptors for a server of `services`: metrics, and tracing unless already added."""
+    if not telemetry.enabled:
+        return []
+    interceptors: list[grpc.ServerInterceptor] = []
+    if telemetry.tracing and not settings.already_instrumented(GrpcInstrumentorServer):
+        interceptors.append(
+            server_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
+        )
+    metrics = RpcServerMetrics(telemetry.meter_provider, _methods_of(services))
+    interceptors.append(RpcServerMetricsInterceptor(metrics, services))
+    return interceptors
+
+
+def client_interceptors(telemetry: Telemetry) -> list[grpc.UnaryUnaryClientInterceptor]:
+    """Interceptors for a client channel: metrics, and tracing unless the launcher added it."""
+    if not telemetry.enabled:
+        return []
+    interceptors: list[grpc.UnaryUnaryClientInterceptor] = []
+    if telemetry.tracing and not settings.already_instrumented(GrpcInstrumentorClient):
+        interceptors.append(
+            client_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
+        )
+    interceptors.append(RpcClientMetricsInterceptor(RpcClientMetrics(telemetry.meter_provider)))
+    return interceptors
+
+
+def _methods_of(services: Sequence[str]) -> list[str]:
+    """The method names of fully-qualified protobuf services registered in the default pool."""
+    pool = descriptor_pool.Default()
+    return [method.name for name in services for method in pool.FindServiceByName(name).methods]

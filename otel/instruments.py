@@ -1,0 +1,181 @@
+"""Every instrument the project creates itself, with its name, unit, buckets and meaning.
+
+Prometheus names follow from the OTel names by the exporter's rules (dots to
+underscores, unit suffix, `_total` for counters): `http.requests` with unit
+`{request}` is published as `http_requests_total`.
+
+Request counters are observable counters over exact in-process counts rather
+than `Counter.add` calls: the SDK spends ~7 µs cleaning and hashing attributes
+on every synchronous measurement, and a counter that always moves with a
+histogram need not pay that twice. Label values come from bounded sets by
+construction (method allow-list, URL rule, status code).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+
+from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+
+METER_NAME = "otel-python-microservices"
+METER_VERSION = "0.1.0"
+
+# The contract's buckets for the seed's request histograms (seconds).
+DURATION_BUCKETS = (0.001, 0.01, 0.1, 0.5, 1.0, 2.0, 5.0)
+# Semantic-convention duration histograms use the HTTP semconv advisory buckets.
+SEMCONV_DURATION_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)  # fmt: skip
+
+HTTP_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+)
+OTHER_METHOD = "_OTHER"
+UNMATCHED_ROUTE = "unmatched"
+
+RPC_SERVER_DURATION = "rpc.server.call.duration"
+RPC_CLIENT_DURATION = "rpc.client.call.duration"
+GRPC_REQUEST_DURATION = "grpc.request.duration"
+
+
+def project_meter(meter_provider: MeterProvider) -> Meter:
+    """Return the meter every project instrument is created on."""
+    return meter_provider.get_meter(METER_NAME, METER_VERSION)
+
+
+class ExactCounts:
+    """Thread-safe counts per label tuple, published through an observable counter."""
+
+    def __init__(self, label_names: Sequence[str], initial: Iterable[tuple[str, ...]] = ()) -> None:
+        self._label_names = tuple(label_names)
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, ...], int] = dict.fromkeys(initial, 0)
+
+    def add(self, labels: tuple[str, ...]) -> None:
+        """Count one event with these label values."""
+        with self._lock:
+            self._counts[labels] = self._counts.get(labels, 0) + 1
+
+    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
+        """Observable-counter callback: the current total per label set."""
+        with self._lock:
+            snapshot = list(self._counts.items())
+        for labels, count in snapshot:
+            yield Observation(count, dict(zip(self._label_names, labels, strict=True)))
+
+
+class HttpServerMetrics:
+    """`http_requests_total` and `http_request_duration_seconds` of the gateway."""
+
+    def __init__(self, meter_provider: MeterProvider) -> None:
+        meter = project_meter(meter_provider)
+        self._counts = ExactCounts(("method", "route", "status_code"))
+        meter.create_observable_counter(
+            "http.requests",
+            callbacks=[self._counts.observe],
+            unit="{request}",
+            description="HTTP requests served, by method, matched route and status code.",
+        )
+        self._duration = meter.create_histogram(
+            "http.request.duration",
+            unit="s",
+            description="Time to serve an HTTP request, by method, matched route and status code.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self._attributes: dict[tuple[str, str, str], dict[str, str]] = {}
+
+    def record(self, method: str, route: str, status_code: int, seconds: float) -> None:
+        """Record one served request; `method` and `route` must already be bounded."""
+        labels = (method, route, str(status_code))
+        self._counts.add(labels)
+        attributes = self._attributes.get(labels)
+        if attributes is None:
+            attributes = {"method": labels[0], "route": labels[1], "status_code": labels[2]}
+            self._attributes[labels] = attributes
+        self._duration.record(seconds, attributes)
+
+
+class RpcServerMetrics:
+    """The order-api's RPC metrics: the contract's and the semantic-convention histogram.
+
+    One `record` feeds three series families: `grpc_requests_total` (exact
+    counts), and through two Views on the one histogram instrument
+    `rpc_server_call_duration_seconds` (semconv attributes) and
+    `grpc_request_duration_seconds` (`method` only, the contract's buckets).
+    See `otel.views`.
+    """
+
+    def __init__(self, meter_provider: MeterProvider, methods: Iterable[str]) -> None:
+        meter = project_meter(meter_provider)
+        self._counts = ExactCounts(("method", "status"), ((m, "OK") for m in methods))
+        meter.create_observable_counter(
+            "grpc.requests",
+            callbacks=[self._counts.observe],
+            unit="{request}",
+            description="RPCs served by the order-api, by method and final gRPC status code.",
+        )
+        self._duration = meter.create_histogram(
+            RPC_SERVER_DURATION,
+            unit="s",
+            description="Measures the duration of an incoming Remote Procedure Call (RPC).",
+            explicit_bucket_boundaries_advisory=SEMCONV_DURATION_BUCKETS,
+        )
+        self._attributes: dict[tuple[str, str, str], dict[str, str]] = {}
+
+    def record(self, service: str, method: str, code: str, seconds: float) -> None:
+        """Record one finished RPC with its final status code name (e.g. `NOT_FOUND`)."""
+        self._counts.add((method, code))
+        key = (service, method, code)
+        attributes = self._attributes.get(key)
+        if attributes is None:
+            attributes = {
+                "rpc.system.name": "grpc",
+                "rpc.method": f"{service}/{method}",
+                "rpc.response.status_code": code,
+                "method": method,
+            }
+            self._attributes[key] = attributes
+        self._duration.record(seconds, attributes)
+
+
+class RpcClientMetrics:
+    """`rpc_client_call_duration_seconds` of the gateway's calls to the order-api."""
+
+    def __init__(self, meter_provider: MeterProvider) -> None:
+        self._duration = project_meter(meter_provider).create_histogram(
+            RPC_CLIENT_DURATION,
+            unit="s",
+            description="Measures the duration of an outgoing Remote Procedure Call (RPC).",
+            explicit_bucket_boundaries_advisory=SEMCONV_DURATION_BUCKETS,
+        )
+        self._attributes: dict[tuple[str, str], dict[str, str]] = {}
+
+    def record(self, full_method: str, code: str, seconds: float) -> None:
+        """Record one finished call; `full_method` is `package.Service/Method`."""
+        key = (full_method, code)
+        attributes = self._attributes.get(key)
+        if attributes is None:
+            attributes = {
+                "rpc.system.name": "grpc",
+                "rpc.method": full_method,
+                "rpc.response.status_code": code,
+            }
+            self._attributes[key] = attributes
+        self._duration.record(seconds, attributes)
+
+
+class OrderMetrics:
+    """`orders_created_total`: orders stored for the first time (idempotent retries excluded)."""
+
+    def __init__(self, meter_provider: MeterProvider) -> None:
+        self._created = project_meter(meter_provider).create_counter(
+            "orders.created",
+            unit="{order}",
+            description="Orders created by the order-api (idempotent retries are not counted).",
+        )
+        self._created.add(0)
+
+    def order_created(self) -> None:
+        """Count one newly created order."""
+        self._created.add(1)

@@ -1,0 +1,66 @@
+"""Serving the Prometheus registry: a listener of its own (order-api) or a route's body (gateway).
+
+The order-api listens on OTEL_EXPORTER_PROMETHEUS_HOST:OTEL_EXPORTER_PROMETHEUS_PORT,
+defaulting to 0.0.0.0:8000 (the specification's localhost:9464 would be
+unreachable from outside a container). Both ways answer in OpenMetrics when the
+scraper asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.exposition import choose_encoder
+
+from otel.exporters import TelemetryConfigError
+
+DEFAULT_HOST = "0.0.0.0"
+DEFAULT_PORT = 8000
+
+
+@dataclass(frozen=True)
+class MetricsServer:
+    """A running `/metrics` listener."""
+
+    server: WSGIServer
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when asked for port 0)."""
+        return int(self.server.server_address[1])
+
+    def stop(self) -> None:
+        """Stop listening and wait for the serving thread."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def listen_address(environ: Mapping[str, str] | None = None) -> tuple[str, int]:
+    """The metrics listener's host and port from OTEL_EXPORTER_PROMETHEUS_HOST/PORT."""
+    env = os.environ if environ is None else environ
+    host = env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "").strip() or DEFAULT_HOST
+    raw_port = env.get("OTEL_EXPORTER_PROMETHEUS_PORT", "").strip()
+    if not raw_port:
+        return host, DEFAULT_PORT
+    if not raw_port.isdigit() or int(raw_port) > 65535:
+        raise TelemetryConfigError(f"OTEL_EXPORTER_PROMETHEUS_PORT={raw_port!r}: expected a port")
+    return host, int(raw_port)
+
+
+def serve(registry: CollectorRegistry, host: str, port: int) -> MetricsServer:
+    """Serve `registry` at http://host:port/metrics from a daemon thread; OSError if unbindable."""
+    server, thread = start_http_server(port, addr=host, registry=registry)
+    return MetricsServer(server, thread)
+
+
+def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+    """Return the exposition body and its content type for an `Accept` header."""
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
