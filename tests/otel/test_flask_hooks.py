@@ -1,0 +1,111 @@
+"""The Flask hooks: contract metrics with bounded labels, plus the upstream semconv histogram."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from otel import flask_hooks
+from tests.otel.conftest import Recorded
+
+
+def _app(recorded: Recorded) -> Flask:
+    app = Flask("hooks-test")
+
+    @app.get("/items/<item_id>")
+    def get_item(item_id: str) -> dict[str, str]:
+        return {"id": item_id}
+
+    @app.post("/items")
+    def create_item() -> tuple[dict[str, str], int]:
+        return {}, 201
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("unhandled")
+
+    @app.get("/metrics")
+    def metrics() -> str:
+        return ""
+
+    flask_hooks.instrument_app(app, recorded.telemetry)
+    return app
+
+
+def _requests(recorded: Recorded, **labels: str) -> float:
+    return recorded.count("http.requests", **labels)
+
+
+def test_route_label_is_the_url_rule_not_the_path(recorded: Recorded) -> None:
+    client = _app(recorded).test_client()
+    for item_id in ("a", "b", "c"):
+        assert client.get(f"/items/{item_id}").status_code == 200
+
+    labels = {"method": "GET", "route": "/items/<item_id>", "status_code": "200"}
+    assert _requests(recorded, **labels) == 3
+    assert recorded.count("http.request.duration", **labels) == 3
+
+
+def test_unmatched_route_is_labelled_unmatched(recorded: Recorded) -> None:
+    client = _app(recorded).test_client()
+    client.get("/no/such/path")
+    client.get("/another/random/path")
+
+    assert _requests(recorded, method="GET", route="unmatched", status_code="404") == 2
+
+
+def test_method_not_allowed_is_labelled_unmatched(recorded: Recorded) -> None:
+    client = _app(recorded).test_client()
+    assert client.delete("/items/a").status_code == 405
+
+    assert _requests(recorded, method="DELETE", route="unmatched", status_code="405") == 1
+
+
+def test_non_standard_method_is_labelled_other(recorded: Recorded) -> None:
+    client = _app(recorded).test_client()
+    client.open("/items/a", method="BREW")
+
+    assert _requests(recorded, method="_OTHER", route="unmatched", status_code="405") == 1
+
+
+def test_unhandled_exception_is_counted_as_500(recorded: Recorded) -> None:
+    app = _app(recorded)
+    app.testing = False  # let Flask turn the exception into a 500 as in production
+    assert app.test_client().get("/boom").status_code == 500
+
+    assert _requests(recorded, method="GET", route="/boom", status_code="500") == 1
+
+
+def test_metrics_scrapes_are_not_counted(recorded: Recorded) -> None:
+    client = _app(recorded).test_client()
+    client.get("/metrics")
+    client.post("/items")
+
+    routes = {dict(key)["route"] for key in recorded.points("http.requests")}
+    assert routes == {"/items"}
+    semconv_routes = {
+        dict(key).get("http.route") for key in recorded.points("http.server.request.duration")
+    }
+    assert semconv_routes == {"/items"}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_upstream_semconv_histogram_is_in_seconds(recorded: Recorded, method: str) -> None:
+    client = _app(recorded).test_client()
+    client.open("/items" if method == "POST" else "/items/a", method=method)
+
+    metric = recorded.metrics()["http.server.request.duration"]
+    assert metric.unit == "s"
+    keys = {key for point in metric.data.data_points for key in (point.attributes or {})}
+    assert {"http.request.method", "http.route", "http.response.status_code"} <= keys
+    assert "http.host" not in keys and "http.target" not in keys
+
+
+def test_disabled_telemetry_adds_nothing(recorded: Recorded) -> None:
+    from otel.sdk import Telemetry
+
+    app = Flask("disabled")
+    flask_hooks.instrument_app(app, Telemetry.disabled("x"))
+
+    assert app.before_request_funcs == {}
+    assert app.after_request_funcs == {}

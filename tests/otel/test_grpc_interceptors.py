@@ -1,0 +1,132 @@
+"""The gRPC metrics interceptors on a real server and channel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from otel import grpc_interceptors
+from services.order_api.server import SERVICE_NAME, create_server
+from services.order_api.servicer import OrderServicer
+from services.order_api.store import OrderStore
+from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
+from tests.otel.conftest import Recorded
+
+
+class _BrokenStore(OrderStore):
+    def get(self, order_id: str) -> None:
+        raise RuntimeError("disk on fire")
+
+
+class _RawFailureServicer(OrderServicer):
+    """Raises straight out of the servicer, without the servicer's own mapping."""
+
+    def ListOrders(
+        self, request: orders_pb2.ListOrdersRequest, context: grpc.ServicerContext
+    ) -> orders_pb2.ListOrdersResponse:
+        raise ValueError("unmapped")
+
+
+@pytest.fixture
+def channel(recorded: Recorded, tmp_path: Path) -> Iterator[grpc.Channel]:
+    servicer = _RawFailureServicer(_BrokenStore(tmp_path / "orders.db"))
+    server, port = create_server(
+        "127.0.0.1:0",
+        servicer=servicer,
+        interceptors=grpc_interceptors.server_interceptors(recorded.telemetry, [SERVICE_NAME]),
+    )
+    server.start()
+    plain = grpc.insecure_channel(f"127.0.0.1:{port}")
+    intercepted = grpc.intercept_channel(
+        plain, *grpc_interceptors.client_interceptors(recorded.telemetry)
+    )
+    yield intercepted
+    plain.close()
+    server.stop(None)
+
+
+def _code_of(call: object) -> grpc.StatusCode:
+    try:
+        call()  # type: ignore[operator]
+    except grpc.RpcError as error:
+        return error.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+def test_each_rpc_is_counted_once_with_its_final_code(
+    recorded: Recorded, channel: grpc.Channel
+) -> None:
+    stub = orders_pb2_grpc.OrderServiceStub(channel)
+    item = orders_pb2.OrderItem(sku="sku-1", quantity=1, unit_price_cents=10)
+    create = orders_pb2.CreateOrderRequest(customer_id="c1", items=[item])
+
+    assert _code_of(lambda: stub.CreateOrder(create)) == grpc.StatusCode.OK
+    assert _code_of(lambda: stub.CreateOrder(orders_pb2.CreateOrderRequest())) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert _code_of(lambda: stub.GetOrder(orders_pb2.GetOrderRequest(id="x"))) == (
+        grpc.StatusCode.INTERNAL
+    )
+    assert _code_of(lambda: stub.ListOrders(orders_pb2.ListOrdersRequest())) == (
+        grpc.StatusCode.UNKNOWN
+    )
+
+    assert recorded.count("grpc.requests", method="CreateOrder", status="OK") == 1
+    assert recorded.count("grpc.requests", method="CreateOrder", status="INVALID_ARGUMENT") == 1
+    assert recorded.count("grpc.requests", method="GetOrder", status="INTERNAL") == 1
+    assert recorded.count("grpc.requests", method="ListOrders", status="UNKNOWN") == 1
+    assert recorded.count("grpc.request.duration", method="CreateOrder") == 2
+
+
+def test_client_side_records_the_same_calls_and_codes(
+    recorded: Recorded, channel: grpc.Channel
+) -> None:
+    stub = orders_pb2_grpc.OrderServiceStub(channel)
+    _code_of(lambda: stub.GetOrder(orders_pb2.GetOrderRequest(id="x")))
+
+    client = recorded.points("rpc.client.call.duration")
+    expected = {
+        "rpc.system.name": "grpc",
+        "rpc.method": f"{SERVICE_NAME}/GetOrder",
+        "rpc.response.status_code": "INTERNAL",
+    }
+    assert client[frozenset(expected.items())].count == 1  # type: ignore[attr-defined]
+
+
+def test_health_checks_and_unknown_methods_are_not_recorded(
+    recorded: Recorded, channel: grpc.Channel
+) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    health.Check(health_pb2.HealthCheckRequest(service=""))
+    unknown = channel.unary_unary(f"/{SERVICE_NAME}/DropTables")
+    assert _code_of(lambda: unknown(b"")) == grpc.StatusCode.UNIMPLEMENTED
+
+    server_points = recorded.points("grpc.requests")
+    assert {dict(key)["method"] for key in server_points} == {
+        "CreateOrder",
+        "GetOrder",
+        "ListOrders",
+    }
+    assert "rpc.server.call.duration" not in recorded.metrics()
+
+
+def test_unreachable_server_is_recorded_as_unavailable(recorded: Recorded) -> None:
+    channel = grpc.intercept_channel(
+        grpc.insecure_channel("127.0.0.1:1"),
+        *grpc_interceptors.client_interceptors(recorded.telemetry),
+    )
+    stub = orders_pb2_grpc.OrderServiceStub(channel)
+
+    code = _code_of(lambda: stub.GetOrder(orders_pb2.GetOrderRequest(id="x"), timeout=2))
+
+    assert code == grpc.StatusCode.UNAVAILABLE
+    attributes = {
+        "rpc.system.name": "grpc",
+        "rpc.method": f"{SERVICE_NAME}/GetOrder",
+        "rpc.response.status_code": "UNAVAILABLE",
+    }
+    assert recorded.count("rpc.client.call.duration", **attributes) == 1

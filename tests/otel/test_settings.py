@@ -1,0 +1,39 @@
+"""Settings shared by the launcher path and the in-process path."""
+
+from __future__ import annotations
+
+import re
+
+from otel import settings
+
+
+def test_stable_http_semconv_is_added_to_user_opt_ins() -> None:
+    environ = {"OTEL_SEMCONV_STABILITY_OPT_IN": "database"}
+    settings.ensure_stable_http_semconv(environ)
+    assert environ["OTEL_SEMCONV_STABILITY_OPT_IN"] == "database,http"
+
+
+def test_user_http_dup_is_kept() -> None:
+    environ = {"OTEL_SEMCONV_STABILITY_OPT_IN": "http/dup"}
+    settings.ensure_stable_http_semconv(environ)
+    assert environ["OTEL_SEMCONV_STABILITY_OPT_IN"] == "http/dup"
+
+
+def test_excluded_urls_match_metrics_only() -> None:
+    patterns = settings.flask_excluded_urls({}).split(",")
+    regex = re.compile("|".join(patterns))
+    assert regex.search("http://localhost:8080/metrics")
+    assert regex.search("http://gw/metrics?x=1")
+    assert not regex.search("http://localhost:8080/orders/metrics")
+    assert not regex.search("http://localhost:8080/metricsx")
+
+
+def test_excluded_urls_keep_the_users_patterns() -> None:
+    value = settings.flask_excluded_urls({"OTEL_PYTHON_FLASK_EXCLUDED_URLS": "healthz"})
+    assert value.startswith("healthz,")
+
+
+def test_sdk_disabled_reads_true_only() -> None:
+    assert settings.sdk_disabled({"OTEL_SDK_DISABLED": " TRUE "})
+    assert not settings.sdk_disabled({"OTEL_SDK_DISABLED": "1"})
+    assert not settings.sdk_disabled({})
