@@ -150,7 +150,9 @@ def _metric_readers(
     for name in names:
         if name == "prometheus":
             assert registry is not None
-            readers.append(PrometheusMetricReader(registry=registry))
+            # No otel_scope_* labels: every metric name here has one scope, and the
+            # three extra labels on every series make scrapes ~20% larger and slower.
+            readers.append(PrometheusMetricReader(scope_info_enabled=False, registry=registry))
         else:
             readers.append(PeriodicExportingMetricReader(exporters.metric_exporter(name, environ)))
     return readers
