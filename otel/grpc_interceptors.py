@@ -35,6 +35,8 @@ class RpcServerMetricsInterceptor(grpc.ServerInterceptor):
     def __init__(self, metrics: RpcServerMetrics, services: Iterable[str]) -> None:
         self._metrics = metrics
         self._services = frozenset(services)
+        # Wrapped handlers by (method path, original handler): gRPC asks on every call.
+        self._wrapped: dict[tuple[str, object], grpc.RpcMethodHandler[Any, Any]] = {}
 
     def intercept_service(
         self,
@@ -44,7 +46,17 @@ class RpcServerMetricsInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        service, _, method = handler_call_details.method.lstrip("/").partition("/")
+        key = (handler_call_details.method, handler)
+        wrapped = self._wrapped.get(key)
+        if wrapped is None:
+            wrapped = self._wrap(handler_call_details.method, handler)
+            self._wrapped[key] = wrapped
+        return wrapped
+
+    def _wrap(
+        self, path: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        service, _, method = path.lstrip("/").partition("/")
         if service not in self._services:
             return handler
         record = self._recorder(service, method)
