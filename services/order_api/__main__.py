@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 
@@ -40,6 +41,10 @@ def main() -> int:
         return _serve(config, telemetry, metrics_address)
     except (ListenError, OSError) as error:
         print(f"order-api: {error}", file=sys.stderr)
+        telemetry.shutdown()
+        return 1
+    except sqlite3.Error as error:
+        print(f"order-api: cannot open ORDER_API_DB={config.db_path!r}: {error}", file=sys.stderr)
         telemetry.shutdown()
         return 1
 

@@ -63,6 +63,8 @@ class FaultPlan:
                 )
             current = by_method.get(method, MethodFaults())
             if match["kind"] == "latency":
+                if match["code"] is not None:
+                    raise FaultSpecError(f"bad fault spec {spec!r}: a latency takes no status code")
                 by_method[method] = _with_latency(current, spec, match["value"])
             else:
                 by_method[method] = _with_error(current, spec, match["value"], match["code"])

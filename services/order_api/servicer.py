@@ -26,6 +26,8 @@ from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 logger = logging.getLogger(__name__)
 
 _TOKEN_PREFIX = b"v1:"
+# The largest SQLite INTEGER; a token past it would overflow the store's query.
+_MAX_SEQ = 2**63 - 1
 _STATUS_BY_NAME = {"CREATED": orders_pb2.ORDER_STATUS_CREATED}
 
 
@@ -132,6 +134,11 @@ def decode_page_token(token: str) -> int:
         raw = base64.urlsafe_b64decode(token.encode("ascii"))
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raw = b""
-    if len(token) > 64 or not raw.startswith(_TOKEN_PREFIX) or not raw[3:].isdigit():
+    if (
+        len(token) > 64
+        or not raw.startswith(_TOKEN_PREFIX)
+        or not raw[3:].isdigit()
+        or int(raw[3:]) > _MAX_SEQ
+    ):
         raise ValidationError("page_token", "is not a token returned by ListOrders")
     return int(raw[3:])
