@@ -1,0 +1,41 @@
+"""The web-gateway's configuration, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services import envconfig
+
+MAX_TIMEOUT_SECONDS = 60.0
+MAX_THREADS = 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one web-gateway process."""
+
+    listen: str = "0.0.0.0:8080"
+    order_api_target: str = "localhost:50051"
+    order_api_timeout: float = 2.0
+    threads: int = 64
+    grace_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
+        """Read GATEWAY_* and ORDER_API_* variables; raise ConfigError naming the first bad one."""
+        defaults = cls()
+        return cls(
+            listen=envconfig.address(environ, "GATEWAY_LISTEN", defaults.listen),
+            order_api_target=envconfig.address(
+                environ, "ORDER_API_TARGET", defaults.order_api_target
+            ),
+            order_api_timeout=envconfig.seconds(
+                environ, "ORDER_API_TIMEOUT", defaults.order_api_timeout, MAX_TIMEOUT_SECONDS
+            ),
+            threads=envconfig.integer(environ, "GATEWAY_THREADS", defaults.threads, 1, MAX_THREADS),
+            grace_seconds=envconfig.seconds(
+                environ, "GATEWAY_GRACE_SECONDS", defaults.grace_seconds
+            ),
+        )

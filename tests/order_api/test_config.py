@@ -1,0 +1,100 @@
+"""Config.from_env: defaults, parsed values, and one clear error per bad variable."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from services.envconfig import ConfigError
+from services.order_api.config import Config
+from services.order_api.faults import FaultPlan, MethodFaults
+
+
+def test_empty_environment_gives_the_defaults() -> None:
+    config = Config.from_env({})
+
+    assert config == Config(
+        listen="0.0.0.0:50051",
+        db_path="var/orders.db",
+        max_workers=16,
+        grace_seconds=10.0,
+        faults=FaultPlan(),
+    )
+
+
+def test_empty_values_mean_the_defaults() -> None:
+    environ = dict.fromkeys(
+        (
+            "ORDER_API_LISTEN",
+            "ORDER_API_DB",
+            "ORDER_API_WORKERS",
+            "ORDER_API_GRACE_SECONDS",
+            "ORDER_API_FAULTS",
+        ),
+        "",
+    )
+
+    assert Config.from_env(environ) == Config()
+
+
+def test_every_variable_is_read() -> None:
+    config = Config.from_env(
+        {
+            "ORDER_API_LISTEN": "127.0.0.1:0",
+            "ORDER_API_DB": "/data/orders.db",
+            "ORDER_API_WORKERS": "4",
+            "ORDER_API_GRACE_SECONDS": "2.5",
+            "ORDER_API_FAULTS": "latency:GetOrder=300ms,error:CreateOrder=0.05:UNAVAILABLE",
+        }
+    )
+
+    assert config == Config(
+        listen="127.0.0.1:0",
+        db_path="/data/orders.db",
+        max_workers=4,
+        grace_seconds=2.5,
+        faults=FaultPlan(
+            {
+                "GetOrder": MethodFaults(latency_seconds=0.3),
+                "CreateOrder": MethodFaults(
+                    error_ratio=0.05, error_code=grpc.StatusCode.UNAVAILABLE
+                ),
+            }
+        ),
+    )
+
+
+def test_ipv6_listen_address_is_accepted() -> None:
+    assert Config.from_env({"ORDER_API_LISTEN": "[::]:50051"}).listen == "[::]:50051"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ORDER_API_LISTEN", "nonsense"),
+        ("ORDER_API_LISTEN", ":50051"),
+        ("ORDER_API_LISTEN", "localhost:"),
+        ("ORDER_API_LISTEN", "localhost:http"),
+        ("ORDER_API_LISTEN", "localhost:65536"),
+        ("ORDER_API_WORKERS", "0"),
+        ("ORDER_API_WORKERS", "257"),
+        ("ORDER_API_WORKERS", "-1"),
+        ("ORDER_API_WORKERS", "four"),
+        ("ORDER_API_WORKERS", "1.5"),
+        ("ORDER_API_GRACE_SECONDS", "0"),
+        ("ORDER_API_GRACE_SECONDS", "-1"),
+        ("ORDER_API_GRACE_SECONDS", "3601"),
+        ("ORDER_API_GRACE_SECONDS", "soon"),
+        ("ORDER_API_GRACE_SECONDS", "nan"),
+        ("ORDER_API_GRACE_SECONDS", "inf"),
+        ("ORDER_API_FAULTS", "latency:GetOrder"),
+        ("ORDER_API_FAULTS", "latency:GetOrder=300ms,error:Nope=0.1"),
+    ],
+)
+def test_bad_variable_raises_config_error_naming_it(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({name: value})
+
+    message = str(raised.value)
+    assert message.startswith(f"{name}")
+    assert "\n" not in message

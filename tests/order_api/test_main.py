@@ -1,0 +1,216 @@
+"""`python -m services.order_api` as a process: start-up errors, SIGTERM draining, crashes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+
+from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
+from tests.helpers import REPO, clean_environ, free_port, start_process, wait_until
+from tests.order_api.support import create_request, health_status
+
+START_TIMEOUT = 20.0
+# Reconnect quickly while polling a process that is still starting (gRPC's default backoff is 1 s).
+_FAST_RECONNECT = [
+    ("grpc.initial_reconnect_backoff_ms", 50),
+    ("grpc.min_reconnect_backoff_ms", 50),
+    ("grpc.max_reconnect_backoff_ms", 250),
+]
+# gRPC's C core logs its own errors to stderr as e.g. "E1129 04:04:53.375951 11583 file.cc:83] ...".
+_GRPC_CORE_LOG_LINE = re.compile(r"[DIWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] ")
+
+
+@dataclass
+class OrderApiProcess:
+    """A running `python -m services.order_api` and a channel to it."""
+
+    process: subprocess.Popen[bytes]
+    target: str
+    log_path: Path
+    channel: grpc.Channel
+
+    @property
+    def stub(self) -> orders_pb2_grpc.OrderServiceStub:
+        """A stub on the process's channel."""
+        return orders_pb2_grpc.OrderServiceStub(self.channel)
+
+    def log(self) -> str:
+        """What the process wrote to stdout and stderr so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def wait_serving(self) -> None:
+        """Poll until this process logs that it listens and answers SERVING; fail if it exits."""
+
+        def serving() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"order-api exited {self.process.returncode}: {self.log()}")
+            # The log line proves the port is ours, not taken by another test run in between.
+            if f"serving gRPC on {self.target}" not in self.log():
+                return False
+            return bool(health_status(self.channel) == health_pb2.HealthCheckResponse.SERVING)
+
+        wait_until(serving, START_TIMEOUT, f"order-api on {self.target} to serve")
+
+
+def _environ(**overrides: str) -> dict[str, str]:
+    return clean_environ(**{"OTEL_SDK_DISABLED": "true", **overrides})
+
+
+def _run(**overrides: str) -> subprocess.CompletedProcess[str]:
+    """Run the order-api to completion (for start-up failures) and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.order_api"],
+        env=_environ(**overrides),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+    )
+
+
+Launch = Callable[..., OrderApiProcess]
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launch]:
+    """Start order-api processes on free ports over one database; kill leftovers after the test."""
+    launched: list[OrderApiProcess] = []
+
+    def start(**overrides: str) -> OrderApiProcess:
+        target = f"127.0.0.1:{free_port()}"
+        environ = _environ(ORDER_API_LISTEN=target, ORDER_API_DB=str(tmp_path / "orders.db"))
+        environ.update(overrides)
+        log_path = tmp_path / f"order-api-{len(launched)}.log"
+        process = start_process(["-m", "services.order_api"], environ, log_path=log_path)
+        channel = grpc.insecure_channel(target, options=_FAST_RECONNECT)
+        order_api = OrderApiProcess(process, target, log_path, channel)
+        launched.append(order_api)
+        order_api.wait_serving()
+        return order_api
+
+    yield start
+    for order_api in launched:
+        order_api.channel.close()
+        if order_api.process.poll() is None:
+            order_api.process.kill()
+            order_api.process.wait(timeout=10)
+
+
+def _wait_until_the_only_worker_is_busy(order_api: OrderApiProcess) -> None:
+    """Return once a call sent earlier holds the server's single worker thread.
+
+    Calls on one channel reach the server in order, so a health check that cannot be
+    answered in time is queued behind the call sent before it: that call is in flight.
+    """
+    wait_until(
+        lambda: health_status(order_api.channel, timeout=0.1) is None,
+        START_TIMEOUT,
+        "the in-flight call to occupy the only worker",
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_exits_zero(launch: Launch, signum: signal.Signals) -> None:
+    order_api = launch()
+
+    order_api.process.send_signal(signum)
+
+    assert order_api.process.wait(timeout=15) == 0
+    assert "Traceback" not in order_api.log()
+    assert "order-api stopped" in order_api.log()
+
+
+def test_rpc_in_flight_during_sigterm_completes(launch: Launch) -> None:
+    order_api = launch(ORDER_API_WORKERS="1", ORDER_API_FAULTS="latency:GetOrder=1s")
+    created = order_api.stub.CreateOrder(create_request()).order
+    call = order_api.stub.GetOrder.future(orders_pb2.GetOrderRequest(id=created.id), timeout=15)
+    _wait_until_the_only_worker_is_busy(order_api)
+    assert not call.done()
+
+    order_api.process.send_signal(signal.SIGTERM)
+
+    assert call.result().order == created
+    assert order_api.process.wait(timeout=15) == 0
+
+
+def test_unknown_order_in_flight_during_sigterm_is_still_not_found(launch: Launch) -> None:
+    order_api = launch(ORDER_API_WORKERS="1", ORDER_API_FAULTS="latency:GetOrder=1s")
+    call = order_api.stub.GetOrder.future(
+        orders_pb2.GetOrderRequest(id=uuid.uuid4().hex), timeout=15
+    )
+    _wait_until_the_only_worker_is_busy(order_api)
+    assert not call.done()
+
+    order_api.process.send_signal(signal.SIGTERM)
+
+    assert call.exception() is not None
+    assert call.code() is grpc.StatusCode.NOT_FOUND
+    assert order_api.process.wait(timeout=15) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ORDER_API_LISTEN", "nonsense"),
+        ("ORDER_API_WORKERS", "0"),
+        ("ORDER_API_GRACE_SECONDS", "soon"),
+        ("ORDER_API_FAULTS", "latency:GetOrder"),
+    ],
+)
+def test_bad_variable_exits_2_with_one_line_naming_it(name: str, value: str) -> None:
+    result = _run(**{"ORDER_API_LISTEN": "127.0.0.1:0", "ORDER_API_DB": os.devnull, name: value})
+
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"order-api: {name}")
+    assert "Traceback" not in result.stderr
+
+
+def test_port_in_use_exits_1_with_one_line_naming_the_address(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = _run(ORDER_API_LISTEN=address, ORDER_API_DB=str(tmp_path / "orders.db"))
+
+    assert result.returncode == 1
+    ours = [line for line in result.stderr.splitlines() if not _GRPC_CORE_LOG_LINE.match(line)]
+    assert len(ours) == 1, result.stderr
+    assert ours[0].startswith(f"order-api: cannot listen on {address}")
+    assert "Traceback" not in result.stderr
+
+
+def test_unopenable_database_exits_1_with_one_line_naming_it(tmp_path: Path) -> None:
+    result = _run(ORDER_API_LISTEN="127.0.0.1:0", ORDER_API_DB=str(tmp_path))
+
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"order-api: cannot open ORDER_API_DB={str(tmp_path)!r}")
+    assert "Traceback" not in result.stderr
+
+
+def test_order_created_before_sigkill_is_readable_after_restart(launch: Launch) -> None:
+    first = launch()
+    created = first.stub.CreateOrder(create_request(idempotency_key="before-crash")).order
+
+    first.process.kill()
+    assert first.process.wait(timeout=10) == -signal.SIGKILL
+    second = launch()
+
+    assert second.stub.GetOrder(orders_pb2.GetOrderRequest(id=created.id)).order == created
+    retry = second.stub.CreateOrder(create_request(idempotency_key="before-crash"))
+    assert (retry.created, retry.order) == (False, created)

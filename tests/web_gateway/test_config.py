@@ -1,0 +1,71 @@
+"""Config.from_env: defaults, parsed values, and one clear error per bad variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.envconfig import ConfigError
+from services.web_gateway.config import Config
+
+VARIABLES = (
+    "GATEWAY_LISTEN",
+    "ORDER_API_TARGET",
+    "ORDER_API_TIMEOUT",
+    "GATEWAY_THREADS",
+    "GATEWAY_GRACE_SECONDS",
+)
+
+
+def test_empty_environment_gives_the_defaults() -> None:
+    assert Config.from_env({}) == Config(
+        listen="0.0.0.0:8080",
+        order_api_target="localhost:50051",
+        order_api_timeout=2.0,
+        threads=64,
+        grace_seconds=10.0,
+    )
+
+
+def test_empty_values_mean_the_defaults() -> None:
+    assert Config.from_env(dict.fromkeys(VARIABLES, "")) == Config()
+
+
+def test_every_variable_is_read() -> None:
+    config = Config.from_env(
+        {
+            "GATEWAY_LISTEN": "127.0.0.1:0",
+            "ORDER_API_TARGET": "order-api:50051",
+            "ORDER_API_TIMEOUT": "0.5",
+            "GATEWAY_THREADS": "8",
+            "GATEWAY_GRACE_SECONDS": "2.5",
+        }
+    )
+
+    assert config == Config(
+        listen="127.0.0.1:0",
+        order_api_target="order-api:50051",
+        order_api_timeout=0.5,
+        threads=8,
+        grace_seconds=2.5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GATEWAY_LISTEN", "nonsense"),
+        ("GATEWAY_LISTEN", "127.0.0.1:70000"),
+        ("ORDER_API_TARGET", "order-api"),
+        ("ORDER_API_TIMEOUT", "0"),
+        ("ORDER_API_TIMEOUT", "61"),
+        ("ORDER_API_TIMEOUT", "soon"),
+        ("GATEWAY_THREADS", "0"),
+        ("GATEWAY_THREADS", "many"),
+        ("GATEWAY_GRACE_SECONDS", "-1"),
+    ],
+)
+def test_bad_value_raises_config_error_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({name: value})
+
+    assert str(raised.value).startswith(f"{name}=")
