@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,33 +14,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO, clean_environ, free_port, wait_until
+
 LAUNCHER = Path(sys.executable).parent / "opentelemetry-instrument"
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `predicate` until it is true; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-
-
-def base_environ(**overrides: str) -> dict[str, str]:
-    """The test process's environment without OTEL_* variables, plus overrides."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ORDER_API_"))}
-    environ.pop("GATEWAY_LISTEN", None)
-    environ.update(overrides)
-    return environ
 
 
 @dataclass
@@ -78,7 +51,7 @@ def _spawn(
         return subprocess.Popen(command, env=dict(environ), cwd=REPO, stdout=out, stderr=out)
 
 
-def _grpc_serving(target: str) -> bool:
+def grpc_serving(target: str) -> bool:
     with grpc.insecure_channel(target) as channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(
@@ -104,14 +77,14 @@ def running_stack(
     """Start order-api then web-gateway (optionally under opentelemetry-instrument)."""
     grpc_port, metrics_port, http_port = free_port(), free_port(), free_port()
     common = dict(environ or {})
-    order_env = base_environ(
+    order_env = clean_environ(
         ORDER_API_LISTEN=f"127.0.0.1:{grpc_port}",
         ORDER_API_DB=str(tmp_path / "orders.db"),
         OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
         OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port),
         **common,
     )
-    gateway_env = base_environ(
+    gateway_env = clean_environ(
         GATEWAY_LISTEN=f"127.0.0.1:{http_port}",
         ORDER_API_TARGET=f"127.0.0.1:{grpc_port}",
         **common,
@@ -129,7 +102,7 @@ def running_stack(
         processes["order-api"] = _spawn(
             "services.order_api", order_env, logs["order-api"], launcher
         )
-        wait_until(lambda: _grpc_serving(stack.order_api_target), 30, "order-api health")
+        wait_until(lambda: grpc_serving(stack.order_api_target), 30, "order-api health")
         processes["web-gateway"] = _spawn(
             "services.web_gateway", gateway_env, logs["web-gateway"], launcher
         )

@@ -12,15 +12,9 @@ import psutil
 import pytest
 
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
+from tests.helpers import REPO, clean_environ, free_port, wait_until
 from tests.telemetry.scrape import assert_promtool_clean, scrape
-from tests.telemetry.services import (
-    LAUNCHER,
-    REPO,
-    base_environ,
-    free_port,
-    wait_until,
-)
-from tests.telemetry.services import _grpc_serving as grpc_serving
+from tests.telemetry.services import LAUNCHER, grpc_serving
 
 BUCKETS = ["0.001", "0.01", "0.1", "0.5", "1.0", "2.0", "5.0", "+Inf"]
 
@@ -31,7 +25,7 @@ def order_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[
     command = [sys.executable, "-m", "services.order_api"]
     if request.param == "launcher":
         command = [str(LAUNCHER), *command]
-    environ = base_environ(
+    environ = clean_environ(
         ORDER_API_LISTEN=f"127.0.0.1:{grpc_port}",
         ORDER_API_DB=str(tmp_path / "orders.db"),
         OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
