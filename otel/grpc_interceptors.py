@@ -19,6 +19,7 @@ from opentelemetry.instrumentation.grpc import (
     GrpcInstrumentorClient,
     GrpcInstrumentorServer,
     client_interceptor,
+    grpcext,
     server_interceptor,
 )
 
@@ -187,17 +188,19 @@ def server_interceptors(
     return interceptors
 
 
-def client_interceptors(telemetry: Telemetry) -> list[grpc.UnaryUnaryClientInterceptor]:
-    """Interceptors for a client channel: metrics, and tracing unless the launcher added it."""
+def instrument_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Channel:
+    """Wrap a client channel: metrics, and tracing unless the launcher already added it.
+
+    The upstream tracing interceptor has its own channel wrapper (it is not a
+    `grpc.UnaryUnaryClientInterceptor`), so the channel is wrapped, not given a list.
+    """
     if not telemetry.enabled:
-        return []
-    interceptors: list[grpc.UnaryUnaryClientInterceptor] = []
+        return channel
     if telemetry.tracing and not settings.already_instrumented(GrpcInstrumentorClient):
-        interceptors.append(
-            client_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
-        )
-    interceptors.append(RpcClientMetricsInterceptor(RpcClientMetrics(telemetry.meter_provider)))
-    return interceptors
+        tracing = client_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
+        channel = grpcext.intercept_channel(channel, tracing)  # type: ignore[no-untyped-call]
+    metrics = RpcClientMetricsInterceptor(RpcClientMetrics(telemetry.meter_provider))
+    return grpc.intercept_channel(channel, metrics)
 
 
 def _methods_of(services: Sequence[str]) -> list[str]:

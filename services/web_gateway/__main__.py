@@ -57,7 +57,7 @@ def main() -> int:
     client = OrderClient(
         config.order_api_target,
         config.order_api_timeout,
-        interceptors=grpc_interceptors.client_interceptors(telemetry),
+        wrap_channel=lambda channel: grpc_interceptors.instrument_channel(channel, telemetry),
     )
     try:
         server = _listen(config, create_app(config, client=client, telemetry=telemetry))

@@ -9,7 +9,7 @@ down, calls fail fast with UNAVAILABLE (they do not wait for the connection).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -42,14 +42,12 @@ class OrderClient:
         target: str,
         timeout: float,
         *,
-        interceptors: Sequence[grpc.UnaryUnaryClientInterceptor] = (),
+        wrap_channel: Callable[[grpc.Channel], grpc.Channel] | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
         self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-        channel = self._channel
-        if interceptors:
-            channel = grpc.intercept_channel(channel, *interceptors)
+        channel = wrap_channel(self._channel) if wrap_channel else self._channel
         self._orders = orders_pb2_grpc.OrderServiceStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
 

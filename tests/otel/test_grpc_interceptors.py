@@ -41,9 +41,7 @@ def channel(recorded: Recorded, tmp_path: Path) -> Iterator[grpc.Channel]:
     )
     server.start()
     plain = grpc.insecure_channel(f"127.0.0.1:{port}")
-    intercepted = grpc.intercept_channel(
-        plain, *grpc_interceptors.client_interceptors(recorded.telemetry)
-    )
+    intercepted = grpc_interceptors.instrument_channel(plain, recorded.telemetry)
     yield intercepted
     plain.close()
     server.stop(None)
@@ -115,9 +113,8 @@ def test_health_checks_and_unknown_methods_are_not_recorded(
 
 
 def test_unreachable_server_is_recorded_as_unavailable(recorded: Recorded) -> None:
-    channel = grpc.intercept_channel(
-        grpc.insecure_channel("127.0.0.1:1"),
-        *grpc_interceptors.client_interceptors(recorded.telemetry),
+    channel = grpc_interceptors.instrument_channel(
+        grpc.insecure_channel("127.0.0.1:1"), recorded.telemetry
     )
     stub = orders_pb2_grpc.OrderServiceStub(channel)
 

@@ -1,0 +1,175 @@
+"""The metric contract on both /metrics endpoints over real sockets, plain and under the launcher."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.telemetry.scrape import Scrape, assert_promtool_clean, scrape
+from tests.telemetry.services import Stack, running_stack
+
+BUCKETS = ["0.001", "0.01", "0.1", "0.5", "1.0", "2.0", "5.0", "+Inf"]
+ORDER = {"customer_id": "c-1", "items": [{"sku": "sku-1", "quantity": 2, "unit_price_cents": 250}]}
+
+
+def _call(stack: Stack, method: str, path: str, body: object | None = None) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        stack.gateway_url + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"} if data is not None else {},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read()
+
+
+def _status(stack: Stack, method: str, path: str, body: object | None = None) -> int:
+    return _call(stack, method, path, body)[0]
+
+
+def _traffic(stack: Stack) -> None:
+    """A known mix of requests, each kind a known number of times."""
+    created = [_call(stack, "POST", "/orders", ORDER) for _ in range(3)]
+    assert [status for status, _ in created] == [201, 201, 201]
+    order_id = json.loads(created[-1][1])["id"]
+    for _ in range(2):
+        assert _status(stack, "GET", f"/orders/{order_id}") == 200
+    assert _status(stack, "GET", "/orders/does-not-exist") == 404
+    assert _status(stack, "GET", "/orders?customer_id=c-1") == 200
+    assert _status(stack, "POST", "/orders", {"customer_id": "c-1", "items": []}) == 400
+    assert _status(stack, "GET", "/no/such/path") == 404
+    assert _status(stack, "GET", "/another/path") == 404
+    assert _status(stack, "BREW", "/orders") == 405
+    for _ in range(3):
+        scrape(stack.gateway_url + "/metrics")
+
+
+@pytest.fixture(scope="module", params=["plain", "launcher"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    tmp_path: Path = tmp_path_factory.mktemp(request.param)
+    with running_stack(tmp_path, launcher=request.param == "launcher") as running:
+        _traffic(running)
+        yield running
+        logs = running.log("order-api") + running.log("web-gateway")
+    assert "Overriding of current" not in logs
+    assert "Traceback" not in logs
+
+
+@pytest.fixture(scope="module")
+def gateway(stack: Stack) -> Scrape:
+    return scrape(stack.gateway_url + "/metrics")
+
+
+@pytest.fixture(scope="module")
+def order_api(stack: Stack) -> Scrape:
+    return scrape(stack.order_api_metrics_url)
+
+
+def test_gateway_counts_every_request_once_with_its_final_status(gateway: Scrape) -> None:
+    def requests(method: str, route: str, status: str) -> float:
+        return gateway.value("http_requests_total", method=method, route=route, status_code=status)
+
+    assert requests("POST", "/orders", "201") == 3
+    assert requests("POST", "/orders", "400") == 1
+    assert requests("GET", "/orders/<order_id>", "200") == 2
+    assert requests("GET", "/orders/<order_id>", "404") == 1
+    assert requests("GET", "/orders", "200") == 1
+    assert requests("GET", "unmatched", "404") == 2
+    assert requests("_OTHER", "unmatched", "405") == 1
+
+
+def test_gateway_histogram_matches_the_counter(gateway: Scrape) -> None:
+    labels = {"method": "GET", "route": "/orders/<order_id>", "status_code": "200"}
+    assert gateway.value("http_request_duration_seconds_count", **labels) == 2
+    assert gateway.buckets("http_request_duration_seconds", **labels) == BUCKETS
+
+
+def test_metrics_scrapes_are_not_counted(gateway: Scrape) -> None:
+    routes = {labels["route"] for labels in gateway.label_sets("http_requests_total")}
+    assert "/metrics" not in routes
+    semconv_routes = {
+        labels.get("http_route")
+        for labels in gateway.label_sets("http_server_request_duration_seconds_count")
+    }
+    assert "/metrics" not in semconv_routes
+
+
+def test_gateway_has_the_semconv_http_histogram_in_seconds(gateway: Scrape) -> None:
+    assert gateway.types["http_server_request_duration_seconds"] == "histogram"
+    labels = {
+        "http_request_method": "GET",
+        "http_route": "/orders/<order_id>",
+        "http_response_status_code": "200",
+        "network_protocol_version": "1.1",
+        "url_scheme": "http",
+    }
+    assert gateway.value("http_server_request_duration_seconds_count", **labels) == 2
+
+
+def test_gateway_records_its_calls_to_the_order_api(gateway: Scrape) -> None:
+    def calls(method: str, code: str) -> float:
+        return gateway.value(
+            "rpc_client_call_duration_seconds_count",
+            rpc_method=f"orders.v1.OrderService/{method}",
+            rpc_response_status_code=code,
+            rpc_system_name="grpc",
+        )
+
+    assert calls("CreateOrder", "OK") == 3
+    assert calls("GetOrder", "OK") == 2
+    assert calls("GetOrder", "NOT_FOUND") == 1
+    assert calls("ListOrders", "OK") == 1
+
+
+def test_order_api_counts_the_gateways_calls(order_api: Scrape) -> None:
+    assert order_api.value("grpc_requests_total", method="CreateOrder", status="OK") == 3
+    assert order_api.value("grpc_requests_total", method="GetOrder", status="OK") == 2
+    assert order_api.value("grpc_requests_total", method="GetOrder", status="NOT_FOUND") == 1
+    assert order_api.value("grpc_requests_total", method="ListOrders", status="OK") == 1
+    assert order_api.value("orders_created_total") == 3
+    assert order_api.buckets("grpc_request_duration_seconds", method="GetOrder") == BUCKETS
+
+
+def _assert_runtime_metrics(result: Scrape, service_name: str) -> None:
+    for family, kind in (
+        ("process_cpu_time_seconds", "counter"),
+        ("process_memory_usage_bytes", "gauge"),
+        ("cpython_gc_collections", "counter"),
+        ("process_threads", "gauge"),
+        ("process_open_file_descriptors", "gauge"),
+    ):
+        assert result.types.get(family) == kind, family
+    (info,) = result.label_sets("target_info")
+    assert info["service_name"] == service_name
+
+
+def test_gateway_has_runtime_metrics_and_target_info(gateway: Scrape) -> None:
+    _assert_runtime_metrics(gateway, "web-gateway")
+
+
+def test_order_api_has_runtime_metrics_and_target_info(order_api: Scrape) -> None:
+    _assert_runtime_metrics(order_api, "order-api")
+
+
+def test_gateway_exposition_passes_promtool(gateway: Scrape) -> None:
+    assert_promtool_clean(gateway.text)
+
+
+def test_order_api_exposition_passes_promtool(order_api: Scrape) -> None:
+    assert_promtool_clean(order_api.text)
+
+
+def test_gateway_serves_openmetrics_when_asked(stack: Stack) -> None:
+    result = scrape(stack.gateway_url + "/metrics", accept="application/openmetrics-text")
+    assert result.text.rstrip().endswith("# EOF")

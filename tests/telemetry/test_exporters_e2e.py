@@ -1,0 +1,162 @@
+"""Exporters swapped by OTEL_* variables and launcher flags, over real processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, clean_environ, free_port, wait_until
+from tests.otlp_receiver import running_receiver
+from tests.telemetry.scrape import scrape
+from tests.telemetry.services import LAUNCHER, Stack, running_stack
+
+ORDER = {"customer_id": "c-9", "items": [{"sku": "sku-9", "quantity": 1, "unit_price_cents": 99}]}
+
+
+def _post_order(stack: Stack) -> str:
+    request = urllib.request.Request(
+        stack.gateway_url + "/orders",
+        data=json.dumps(ORDER).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(json.loads(response.read())["id"])
+
+
+def _counter(metric: object, **attributes: str) -> float:
+    for point in metric.sum.data_points:  # type: ignore[attr-defined]
+        values = {a.key: a.value.string_value for a in point.attributes}
+        if values == attributes:
+            return float(point.as_int or point.as_double)
+    return 0.0
+
+
+@pytest.mark.parametrize("launcher", [False, True], ids=["plain", "launcher"])
+def test_otlp_receives_metrics_and_one_trace_across_both_services(
+    tmp_path: Path, launcher: bool
+) -> None:
+    with running_receiver() as (receiver, port):
+        environ = {
+            "OTEL_METRICS_EXPORTER": "otlp",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "OTEL_METRIC_EXPORT_INTERVAL": "300",
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+        }
+        with running_stack(tmp_path, launcher=launcher, environ=environ) as stack:
+            _post_order(stack)
+
+            def metrics_arrived() -> bool:
+                gateway = receiver.metrics("web-gateway").get("http.requests")
+                order_api = receiver.metrics("order-api").get("grpc.requests")
+                return bool(
+                    gateway
+                    and order_api
+                    and _counter(gateway, method="POST", route="/orders", status_code="201") == 1
+                    and _counter(order_api, method="CreateOrder", status="OK") == 1
+                )
+
+            wait_until(metrics_arrived, 15, "the counters over OTLP")
+            wait_until(
+                lambda: receiver.spans("web-gateway") and receiver.spans("order-api"),
+                15,
+                "spans from both services",
+            )
+            # With OTLP only, nothing is served on /metrics.
+            with pytest.raises(urllib.error.HTTPError) as missing:
+                urllib.request.urlopen(stack.gateway_url + "/metrics", timeout=5)
+            assert missing.value.code == 404
+
+        gateway_server = [s for s in receiver.spans("web-gateway") if s.kind == s.SPAN_KIND_SERVER]
+        order_server = [s for s in receiver.spans("order-api") if s.kind == s.SPAN_KIND_SERVER]
+        post = next(s for s in gateway_server if s.name == "POST /orders")
+        create = next(s for s in order_server if s.name.endswith("CreateOrder"))
+        assert create.trace_id == post.trace_id
+        assert "http.server.request.duration" in receiver.metrics("web-gateway")
+        assert "rpc.server.call.duration" in receiver.metrics("order-api")
+
+
+def test_prometheus_and_otlp_together(tmp_path: Path) -> None:
+    with running_receiver() as (receiver, port):
+        environ = {
+            "OTEL_METRICS_EXPORTER": "prometheus,otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "OTEL_METRIC_EXPORT_INTERVAL": "300",
+        }
+        with running_stack(tmp_path, environ=environ) as stack:
+            _post_order(stack)
+            labels = {"method": "POST", "route": "/orders", "status_code": "201"}
+            gateway = scrape(stack.gateway_url + "/metrics")
+            assert gateway.value("http_requests_total", **labels) == 1
+            wait_until(
+                lambda: "http.requests" in receiver.metrics("web-gateway"), 15, "OTLP metrics"
+            )
+
+
+def test_launcher_flags_work_like_the_variables(tmp_path: Path) -> None:
+    with running_receiver() as (receiver, port):
+        grpc_port, metrics_port = free_port(), free_port()
+        command = [
+            str(LAUNCHER),
+            "--metrics_exporter",
+            "otlp",
+            "--traces_exporter",
+            "none",
+            sys.executable,
+            "-m",
+            "services.order_api",
+        ]
+        environ = clean_environ(
+            ORDER_API_LISTEN=f"127.0.0.1:{grpc_port}",
+            ORDER_API_DB=str(tmp_path / "orders.db"),
+            OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port),
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+            OTEL_METRIC_EXPORT_INTERVAL="300",
+        )
+        process = subprocess.Popen(command, env=environ, cwd=REPO, stderr=subprocess.PIPE)
+        try:
+            wait_until(lambda: "grpc.requests" in receiver.metrics("order-api"), 20, "OTLP")
+        finally:
+            process.terminate()
+            assert process.wait(timeout=30) == 0
+
+
+def test_sdk_disabled_keeps_services_working_without_telemetry(tmp_path: Path) -> None:
+    with running_stack(tmp_path, environ={"OTEL_SDK_DISABLED": "true"}) as stack:
+        _post_order(stack)
+        with pytest.raises(urllib.error.HTTPError) as disabled:
+            urllib.request.urlopen(stack.gateway_url + "/metrics", timeout=5)
+        assert disabled.value.code == 404
+        assert json.loads(disabled.value.read())["error"]["code"] == "telemetry_disabled"
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(stack.order_api_metrics_url, timeout=2)
+
+
+@pytest.mark.parametrize("module", ["services.order_api", "services.web_gateway"])
+@pytest.mark.parametrize("launcher", [False, True], ids=["plain", "launcher"])
+def test_unknown_exporter_stops_the_service_with_one_line(
+    tmp_path: Path, module: str, launcher: bool
+) -> None:
+    command = [sys.executable, "-m", module]
+    if launcher:
+        command = [str(LAUNCHER), *command]
+    environ = clean_environ(
+        OTEL_METRICS_EXPORTER="prometheus,statsd",
+        ORDER_API_DB=str(tmp_path / "orders.db"),
+        ORDER_API_LISTEN=f"127.0.0.1:{free_port()}",
+        GATEWAY_LISTEN=f"127.0.0.1:{free_port()}",
+    )
+    result = subprocess.run(
+        command, env=environ, cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "OTEL_METRICS_EXPORTER='prometheus,statsd'" in lines[0]
+    assert "statsd" in lines[0] and "prometheus, otlp, console, none" in lines[0]
