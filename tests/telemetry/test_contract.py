@@ -1,4 +1,4 @@
-"""The metric contract on both /metrics endpoints over real sockets, plain and under the launcher."""
+"""The metric contract on both /metrics endpoints over real sockets, plain and with the launcher."""
 
 from __future__ import annotations
 
