@@ -1,0 +1,1 @@
+"""The `otel-stack` command: run, load, watch and verify the two services locally."""

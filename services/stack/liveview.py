@@ -1,0 +1,186 @@
+"""The live view of `otel-stack up`: what the two /metrics endpoints say about an interval.
+
+`read` scrapes both services at one moment; `compare` turns two readings into
+per-route (gateway) and per-method (order-api) request rates, error ratios
+and latency quantiles from counter and bucket increases, the way PromQL's
+`rate` and `histogram_quantile` would; `render` lays that out as plain text
+lines (the console decides how they reach the terminal).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from services.stack.histograms import bucket_increase, increase, quantile
+from services.stack.scrape import Exposition, LabelKey, ScrapeError, scrape
+
+# gRPC codes that mean the server failed, as in the OpenTelemetry RPC conventions.
+SERVER_FAULT_CODES = frozenset(
+    {"UNKNOWN", "DEADLINE_EXCEEDED", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS"}
+)
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Both expositions at one moment (None where the scrape failed, with the reason)."""
+
+    at: float
+    gateway: Exposition | None
+    order_api: Exposition | None
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RowStats:
+    """Traffic of one gateway route or order-api method over an interval."""
+
+    name: str
+    requests: float
+    rate: float
+    error_ratio: float | None
+    quantiles: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Everything the live view shows for one interval."""
+
+    seconds: float
+    routes: list[RowStats]
+    rpcs: list[RowStats]
+    orders_created: float
+    orders_total: float
+    errors: tuple[str, ...] = field(default_factory=tuple)
+
+
+def read(gateway_metrics_url: str, order_api_metrics_url: str) -> Reading:
+    """Scrape both services now; a failed scrape is recorded, not raised."""
+    errors: list[str] = []
+    expositions: list[Exposition | None] = []
+    for url in (gateway_metrics_url, order_api_metrics_url):
+        try:
+            expositions.append(scrape(url, timeout=2.0))
+        except ScrapeError as error:
+            errors.append(str(error))
+            expositions.append(None)
+    return Reading(time.monotonic(), expositions[0], expositions[1], tuple(errors))
+
+
+def compare(before: Reading, after: Reading) -> Window:
+    """Rates, error ratios and quantiles of what happened between two readings."""
+    seconds = max(after.at - before.at, 1e-9)
+    routes: list[RowStats] = []
+    rpcs: list[RowStats] = []
+    if after.gateway is not None:
+        routes = _rows(
+            before.gateway,
+            after.gateway,
+            seconds,
+            counter="http_requests_total",
+            histogram="http_request_duration_seconds",
+            by=("method", "route"),
+            status_label="status_code",
+            is_error=lambda code: code.startswith("5"),
+        )
+    orders_created = orders_total = 0.0
+    if after.order_api is not None:
+        rpcs = _rows(
+            before.order_api,
+            after.order_api,
+            seconds,
+            counter="grpc_requests_total",
+            histogram="grpc_request_duration_seconds",
+            by=("method",),
+            status_label="status",
+            is_error=lambda code: code in SERVER_FAULT_CODES,
+        )
+        orders_total = after.order_api.total("orders_created_total")
+        previous = before.order_api.total("orders_created_total") if before.order_api else 0.0
+        orders_created = increase(previous, orders_total)
+    return Window(seconds, routes, rpcs, orders_created, orders_total, after.errors)
+
+
+def render(window: Window, *, title: str, urls: Mapping[str, str]) -> list[str]:
+    """The view as plain-text lines (ASCII only, no control codes)."""
+    lines = [title, ""]
+    lines += _table("GATEWAY ROUTE", window.routes)
+    lines.append("")
+    lines += _table("ORDER-API RPC", window.rpcs)
+    lines.append("")
+    rate = window.orders_created / window.seconds
+    lines.append(
+        f"orders created: {window.orders_total:.0f} total, "
+        f"+{window.orders_created:.0f} in {window.seconds:.1f}s ({rate:.1f}/s)"
+    )
+    lines += [f"{name}: {url}" for name, url in urls.items()]
+    lines += [f"! {error}" for error in window.errors]
+    return lines
+
+
+def format_seconds(value: float | None) -> str:
+    """A latency for humans: 850us, 12.3ms, 1.25s; '-' when unknown."""
+    if value is None:
+        return "-"
+    if value < 0.001:
+        return f"{value * 1e6:.0f}us"
+    if value < 1:
+        return f"{value * 1e3:.1f}ms"
+    return f"{value:.2f}s"
+
+
+def _rows(
+    before: Exposition | None,
+    after: Exposition,
+    seconds: float,
+    *,
+    counter: str,
+    histogram: str,
+    by: tuple[str, ...],
+    status_label: str,
+    is_error: Callable[[str], bool],
+) -> list[RowStats]:
+    labels = (*by, status_label)
+    now = after.counter(counter, labels)
+    then = before.counter(counter, labels) if before is not None else {}
+    requests: dict[LabelKey, float] = defaultdict(float)
+    errors: dict[LabelKey, float] = defaultdict(float)
+    for key, value in now.items():
+        grown = increase(then.get(key, 0.0), value)
+        requests[key[:-1]] += grown
+        if is_error(key[-1]):
+            errors[key[:-1]] += grown
+    buckets_now = after.buckets(histogram, by)
+    buckets_then = before.buckets(histogram, by) if before is not None else {}
+    rows = []
+    for key in sorted(requests):
+        grown_buckets = bucket_increase(buckets_then.get(key, {}), buckets_now.get(key, {}))
+        total = requests[key]
+        rows.append(
+            RowStats(
+                name=" ".join(key),
+                requests=total,
+                rate=total / seconds,
+                error_ratio=errors[key] / total if total else None,
+                quantiles=tuple(quantile(q, grown_buckets) for q in QUANTILES),
+            )
+        )
+    return rows
+
+
+def _table(heading: str, rows: Sequence[RowStats]) -> list[str]:
+    width = max([len(heading), *(len(row.name) for row in rows)])
+    header = f"{heading:<{width}}  {'REQ/S':>8}  {'ERR%':>6}  {'P50':>8}  {'P95':>8}  {'P99':>8}"
+    lines = [header]
+    for row in rows:
+        ratio = "-" if row.error_ratio is None else f"{row.error_ratio * 100:.1f}%"
+        p50, p95, p99 = (format_seconds(value) for value in row.quantiles)
+        lines.append(
+            f"{row.name:<{width}}  {row.rate:>8.1f}  {ratio:>6}  {p50:>8}  {p95:>8}  {p99:>8}"
+        )
+    if not rows:
+        lines.append("(no series yet)")
+    return lines

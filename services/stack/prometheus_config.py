@@ -1,0 +1,94 @@
+"""The one source of Prometheus scrape configuration: for Docker Compose and for local runs.
+
+`render` turns a map of job name to `host:port` targets into prometheus.yml
+text; `compose_targets` and `local_targets` give the two maps the project
+uses. The committed `prometheus/prometheus.yml` is `render(compose_targets())`
+(written by `write_compose_config`, or `make prometheus-config`), and a test
+keeps the two from drifting apart. Rule files are found relative to the
+config file, so one path serves both the repository (`prometheus/rules/`) and
+the container (`/etc/prometheus/rules/`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+GATEWAY_JOB = "web-gateway"
+ORDER_API_JOB = "order-api"
+# Metrics the services push over OTLP, re-exposed by the collector's `prometheus` exporter.
+COLLECTOR_JOB = "otel-collector"
+# The collector's own telemetry.
+COLLECTOR_INTERNAL_JOB = "otel-collector-internal"
+
+METRICS_PATH = "/metrics"
+DEFAULT_SCRAPE_INTERVAL = "15s"
+DEFAULT_RULE_FILES = ("rules/*.yml",)
+# Jobs whose samples carry their own job/instance labels (set from the OTel resource).
+DEFAULT_HONOR_LABELS_JOBS = (COLLECTOR_JOB,)
+
+HEADER = (
+    "# Rendered by services.stack.prometheus_config (make prometheus-config): do not edit.\n"
+    "# A test fails when this file and the rendered configuration differ.\n"
+)
+
+
+def render(
+    targets: Mapping[str, Sequence[str]],
+    *,
+    scrape_interval: str = DEFAULT_SCRAPE_INTERVAL,
+    evaluation_interval: str | None = None,
+    rule_files: Sequence[str] = DEFAULT_RULE_FILES,
+    honor_labels_jobs: Collection[str] = DEFAULT_HONOR_LABELS_JOBS,
+) -> str:
+    """Return prometheus.yml text with one scrape job per entry of `targets`.
+
+    `evaluation_interval` defaults to `scrape_interval`; relative `rule_files`
+    are resolved by Prometheus against the config file's directory.
+    """
+    config: dict[str, Any] = {
+        "global": {
+            "scrape_interval": scrape_interval,
+            "evaluation_interval": evaluation_interval or scrape_interval,
+        },
+        "rule_files": list(rule_files),
+        "scrape_configs": [
+            _scrape_config(job, addresses, honor_labels=job in honor_labels_jobs)
+            for job, addresses in targets.items()
+        ],
+    }
+    return HEADER + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+
+
+def compose_targets() -> dict[str, list[str]]:
+    """Scrape targets on the Docker Compose network (hostnames are compose service names)."""
+    return {
+        GATEWAY_JOB: ["web-gateway:8080"],
+        ORDER_API_JOB: ["order-api:8000"],
+        COLLECTOR_JOB: ["otel-collector:8889"],
+        COLLECTOR_INTERNAL_JOB: ["otel-collector:8888"],
+    }
+
+
+def local_targets(gateway_port: int, metrics_port: int) -> dict[str, list[str]]:
+    """Scrape targets of the two services running on this machine's loopback interface."""
+    return {
+        GATEWAY_JOB: [f"127.0.0.1:{gateway_port}"],
+        ORDER_API_JOB: [f"127.0.0.1:{metrics_port}"],
+    }
+
+
+def write_compose_config(path: Path) -> None:
+    """Write the Compose configuration (the committed prometheus/prometheus.yml) to `path`."""
+    path.write_text(render(compose_targets()), encoding="utf-8")
+
+
+def _scrape_config(job: str, addresses: Sequence[str], *, honor_labels: bool) -> dict[str, Any]:
+    config: dict[str, Any] = {"job_name": job, "metrics_path": METRICS_PATH}
+    if honor_labels:
+        config["honor_labels"] = True
+    config["static_configs"] = [{"targets": list(addresses)}]
+    return config

@@ -1,0 +1,106 @@
+"""Fetching a Prometheus `/metrics` endpoint and reading series out of the exposition.
+
+`Exposition` wraps the families parsed by
+`prometheus_client.parser.text_string_to_metric_families` with the lookups the
+live view and the contract checks need: a counter summed by some labels, a
+histogram's cumulative buckets by some labels, and a family by the name its
+samples carry (`http_requests_total`, not the parser's `http_requests`).
+The OpenTelemetry exporter's `otel_scope_*` labels are ignored throughout.
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+SCOPE_LABELS = frozenset({"otel_scope_name", "otel_scope_version", "otel_scope_schema_url"})
+
+LabelKey = tuple[str, ...]
+
+
+class ScrapeError(Exception):
+    """A /metrics endpoint that could not be fetched or parsed; the message says which."""
+
+
+def own_labels(sample: Sample) -> dict[str, str]:
+    """A sample's labels without the exporter's `otel_scope_*` labels."""
+    return {key: value for key, value in sample.labels.items() if key not in SCOPE_LABELS}
+
+
+@dataclass(frozen=True)
+class Exposition:
+    """One parsed scrape of a /metrics endpoint."""
+
+    families: tuple[Metric, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Exposition:
+        """Parse Prometheus text format; raise ScrapeError if it is malformed."""
+        try:
+            return cls(tuple(text_string_to_metric_families(text)))
+        except ValueError as error:
+            raise ScrapeError(f"malformed exposition: {error}") from None
+
+    def family(self, name: str) -> Metric | None:
+        """The family whose series are called `name` (or `name_bucket` etc. for histograms)."""
+        for family in self.families:
+            if family.name == name or any(sample.name == name for sample in family.samples):
+                return family
+        return None
+
+    def samples(self, name: str) -> list[Sample]:
+        """Every sample called exactly `name`."""
+        return [
+            sample for family in self.families for sample in family.samples if sample.name == name
+        ]
+
+    def counter(self, name: str, by: tuple[str, ...]) -> dict[LabelKey, float]:
+        """Values of `name` summed over every label not in `by`, keyed by the `by` values."""
+        totals: dict[LabelKey, float] = defaultdict(float)
+        for sample in self.samples(name):
+            totals[tuple(sample.labels.get(label, "") for label in by)] += sample.value
+        return dict(totals)
+
+    def total(self, name: str) -> float:
+        """The sum of every series called `name` (0 when there is none)."""
+        return sum(sample.value for sample in self.samples(name))
+
+    def buckets(self, name: str, by: tuple[str, ...]) -> dict[LabelKey, dict[float, float]]:
+        """Cumulative buckets of histogram `name` summed over labels not in `by`."""
+        result: dict[LabelKey, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+        for sample in self.samples(f"{name}_bucket"):
+            key = tuple(sample.labels.get(label, "") for label in by)
+            result[key][_bound(sample.labels["le"])] += sample.value
+        return {key: dict(buckets) for key, buckets in result.items()}
+
+
+def fetch(url: str, *, timeout: float = 5.0) -> str:
+    """GET a text exposition; raise ScrapeError naming the URL on any failure."""
+    if not url.startswith(("http://", "https://")):
+        raise ScrapeError(f"cannot scrape {url}: expected an http:// URL")
+    request = urllib.request.Request(url, headers={"Accept": "text/plain"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return str(response.read().decode("utf-8"))
+    except (OSError, ValueError) as error:
+        raise ScrapeError(f"cannot scrape {url}: {_reason(error)}") from None
+
+
+def scrape(url: str, *, timeout: float = 5.0) -> Exposition:
+    """Fetch and parse one /metrics endpoint."""
+    return Exposition.parse(fetch(url, timeout=timeout))
+
+
+def _bound(le: str) -> float:
+    return math.inf if le == "+Inf" else float(le)
+
+
+def _reason(error: BaseException) -> str:
+    reason = getattr(error, "reason", None)
+    return str(reason if reason is not None else error)

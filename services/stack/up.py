@@ -1,0 +1,292 @@
+"""`otel-stack up`: run both services (and Prometheus) locally, drive traffic, watch live metrics.
+
+Start order: order-api (ready when gRPC health says SERVING), web-gateway
+(ready when /readyz answers 200), then Prometheus if it is installed. Every
+child is stopped in a `finally`, whatever happens; a child that does not come
+up, or exits while the stack runs, ends the command with exit code 1 and the
+end of its log.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.stack import liveview, local_prometheus, processes, reports
+from services.stack.console import Console
+from services.stack.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
+from services.stack.processes import Service, ServiceSpec, StartupCancelledError, StartupError
+from services.stack.readiness import grpc_serving, http_ok
+
+LOAD_CONCURRENCY = 4
+EXIT_INTERRUPTED = 130
+# Settings for one service would apply to both, or clash with the ports chosen here.
+CHILD_ENV_DROPPED = (
+    "OTEL_SERVICE_NAME",
+    "OTEL_EXPORTER_PROMETHEUS_HOST",
+    "OTEL_EXPORTER_PROMETHEUS_PORT",
+)
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """The `up` command's settings."""
+
+    gateway_port: int = 8080
+    grpc_port: int = 50051
+    metrics_port: int = 8000
+    prometheus_port: int = 9090
+    data_dir: Path = Path("var/stack")
+    duration: float | None = None
+    rate: float = 20.0
+    inject: tuple[str, ...] = ()
+    traffic: bool = True
+    prometheus: bool = True
+    refresh: float = 2.0
+    startup_timeout: float = 20.0
+    grace: float = 15.0
+
+    @property
+    def gateway_url(self) -> str:
+        """Base URL of the web-gateway."""
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def gateway_metrics_url(self) -> str:
+        """The web-gateway's /metrics."""
+        return f"{self.gateway_url}/metrics"
+
+    @property
+    def order_api_metrics_url(self) -> str:
+        """The order-api's /metrics."""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    @property
+    def prometheus_url(self) -> str:
+        """The local Prometheus' web UI."""
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+
+def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
+    """How to run the order-api and the web-gateway, in start order."""
+    base = _child_environ()
+    grpc_target = f"127.0.0.1:{options.grpc_port}"
+    order_env = {
+        **base,
+        "ORDER_API_LISTEN": grpc_target,
+        "ORDER_API_DB": str(data_dir / "orders.db"),
+        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+        "OTEL_EXPORTER_PROMETHEUS_PORT": str(options.metrics_port),
+    }
+    if options.inject:
+        order_env["ORDER_API_FAULTS"] = ",".join(options.inject)
+    gateway_env = {
+        **base,
+        "GATEWAY_LISTEN": f"127.0.0.1:{options.gateway_port}",
+        "ORDER_API_TARGET": grpc_target,
+    }
+    readyz = f"{options.gateway_url}/readyz"
+    return [
+        ServiceSpec(
+            name="order-api",
+            command=processes.launcher_command("services.order_api"),
+            env=order_env,
+            log_path=data_dir / "order-api.log",
+            ready=lambda: grpc_serving(grpc_target),
+            ready_description=f"gRPC health SERVING on {grpc_target}",
+        ),
+        ServiceSpec(
+            name="web-gateway",
+            command=processes.launcher_command("services.web_gateway"),
+            env=gateway_env,
+            log_path=data_dir / "web-gateway.log",
+            ready=lambda: http_ok(readyz),
+            ready_description=f"GET {readyz} answering 200",
+        ),
+    ]
+
+
+def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
+    """Run the stack until `stop` is set or the duration ends; return the exit code."""
+    stack = _StackRun(options, console, stop)
+    try:
+        stack.start_services()
+        stack.start_prometheus()
+        baseline = stack.read()
+        stack.start_traffic()
+        code, final, reason = stack.watch(baseline)
+        stack.stop_traffic()
+        stack.print_summary(baseline, final or stack.read(), reason)
+        return code
+    except StartupError as error:
+        console.error(f"otel-stack: {error}")
+        _print_log_tail(console, error.service, error.log_tail)
+        return 1
+    except StartupCancelledError as error:
+        console.error(f"otel-stack: {error}")
+        return EXIT_INTERRUPTED
+    except OSError as error:  # the data directory or a file in it
+        console.error(f"otel-stack: {error}")
+        return 1
+    finally:
+        stack.close()
+
+
+class _StackRun:
+    """One `up` run: the children started so far, the traffic generator, the live view."""
+
+    def __init__(self, options: UpOptions, console: Console, stop: threading.Event) -> None:
+        self.options = options
+        self.console = console
+        self.stop = stop
+        self.data_dir = options.data_dir.resolve()
+        self.services: list[Service] = []
+        self.generator: LoadGenerator | None = None
+        self.prometheus_url: str | None = None
+
+    def start_services(self) -> None:
+        """Start the order-api, then the web-gateway, each once the previous one is ready."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for spec in service_specs(self.options, self.data_dir):
+            self._start(spec)
+
+    def start_prometheus(self) -> None:
+        """Start Prometheus if asked to and installed (else say how to get it)."""
+        if not self.options.prometheus:
+            return
+        binary = local_prometheus.find_binary()
+        if binary is None:
+            self.console.line(local_prometheus.INSTALL_HINT)
+            return
+        config_path = local_prometheus.write_config(
+            self.data_dir,
+            gateway_port=self.options.gateway_port,
+            metrics_port=self.options.metrics_port,
+        )
+        port = self.options.prometheus_port
+        self._start(
+            local_prometheus.spec(binary, self.data_dir, port=port, config_path=config_path)
+        )
+        self.prometheus_url = self.options.prometheus_url
+        self.console.line(f"prometheus at {self.prometheus_url} (config {config_path})")
+
+    def start_traffic(self) -> None:
+        """Start the load generator in the background, bounded by the duration."""
+        if not self.options.traffic:
+            return
+        config = LoadConfig(
+            target=self.options.gateway_url,
+            rate=self.options.rate,
+            duration=self.options.duration or MAX_DURATION_SECONDS,
+            concurrency=LOAD_CONCURRENCY,
+        )
+        self.generator = LoadGenerator(config)
+        self.generator.start()
+        self.console.line(f"traffic: {self.options.rate:g} req/s against {config.target}")
+
+    def read(self) -> liveview.Reading:
+        """Scrape both services now."""
+        return liveview.read(self.options.gateway_metrics_url, self.options.order_api_metrics_url)
+
+    def watch(self, baseline: liveview.Reading) -> tuple[int, liveview.Reading | None, str]:
+        """Show the live view until stopped; return (exit code, last reading, why it ended)."""
+        options = self.options
+        self.console.line(f"live view every {options.refresh:g}s; Ctrl-C stops the stack")
+        started = time.monotonic()
+        deadline = None if options.duration is None else started + options.duration
+        previous = baseline
+        while True:
+            timeout = options.refresh
+            if deadline is not None:
+                timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+            if self.stop.wait(timeout):
+                return 0, None, "interrupted"
+            exited = next((s for s in self.services if s.exit_code() is not None), None)
+            if exited is not None:
+                self.console.error(
+                    f"otel-stack: {exited.name} exited unexpectedly with code {exited.exit_code()}"
+                )
+                _print_log_tail(self.console, exited.name, exited.log_tail())
+                return 1, None, f"{exited.name} exited"
+            current = self.read()
+            window = liveview.compare(previous, current)
+            title = (
+                f"otel-stack up | {time.strftime('%H:%M:%S')} | last {window.seconds:.1f}s"
+                f" | running {time.monotonic() - started:.0f}s"
+            )
+            self.console.block(liveview.render(window, title=title, urls=self._urls()))
+            previous = current
+            if deadline is not None and time.monotonic() >= deadline:
+                return 0, current, f"duration of {options.duration:g}s reached"
+
+    def stop_traffic(self) -> None:
+        """Stop the load generator and wait for its in-flight requests."""
+        if self.generator is not None:
+            self.generator.stop()
+            self.generator.wait(timeout=self.options.grace)
+
+    def print_summary(
+        self, baseline: liveview.Reading, final: liveview.Reading, reason: str
+    ) -> None:
+        """Totals since the stack was ready, and what the traffic generator saw."""
+        window = liveview.compare(baseline, final)
+        title = f"summary: {window.seconds:.1f}s since the stack was ready ({reason})"
+        lines = liveview.render(window, title=title, urls=self._urls())
+        if self.generator is not None:
+            lines += ["", "traffic generator:", *reports.summary_lines(self.generator.summary())]
+        self.console.lines(["", *lines])
+
+    def close(self) -> None:
+        """Stop traffic and every child still running (last started first)."""
+        self.stop_traffic()
+        codes = processes.stop_all(self.services, grace=self.options.grace)
+        if codes:
+            stopped = ", ".join(f"{name} exit {code}" for name, code in codes.items())
+            self.console.line(f"stopped: {stopped}")
+
+    def _start(self, spec: ServiceSpec) -> None:
+        self.console.line(f"starting {spec.name}: waiting for {spec.ready_description} ...")
+        began = time.monotonic()
+        service = processes.start(
+            spec, timeout=self.options.startup_timeout, cancelled=self.stop.is_set
+        )
+        self.services.append(service)
+        self.console.line(
+            f"{spec.name} ready in {time.monotonic() - began:.1f}s "
+            f"(pid {service.pid}, log {spec.log_path})"
+        )
+
+    def _urls(self) -> dict[str, str]:
+        return {
+            "web-gateway metrics": self.options.gateway_metrics_url,
+            "order-api metrics": self.options.order_api_metrics_url,
+            "prometheus": self.prometheus_url or "not running",
+        }
+
+
+def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:
+    if not tail:
+        return
+    console.error(f"last lines of the {service} log:")
+    for line in tail:
+        console.error(f"  | {line}")
+
+
+def _child_environ() -> dict[str, str]:
+    """This process's environment, set up for the launcher and the services' own settings."""
+    environ = dict(os.environ)
+    for name in CHILD_ENV_DROPPED:
+        environ.pop(name, None)
+    exporters = [part.strip() for part in environ.get("OTEL_METRICS_EXPORTER", "").split(",")]
+    if environ.get("OTEL_METRICS_EXPORTER") and "prometheus" not in exporters:
+        # The live view and Prometheus read the services' /metrics.
+        environ["OTEL_METRICS_EXPORTER"] = ",".join([*exporters, "prometheus"])
+    environ.update(
+        OTEL_PYTHON_DISTRO="otel_stack",
+        OTEL_PYTHON_CONFIGURATOR="otel_stack",
+        PYTHONUNBUFFERED="1",
+    )
+    return environ

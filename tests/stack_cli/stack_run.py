@@ -1,0 +1,85 @@
+"""Running `python -m services.stack up` in tests, and checking that it left nothing behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from tests.helpers import free_port
+
+
+@dataclass(frozen=True)
+class UpPorts:
+    """Free loopback ports for one `up` run."""
+
+    gateway: int
+    grpc: int
+    metrics: int
+    prometheus: int
+
+    @classmethod
+    def free(cls) -> UpPorts:
+        """Four distinct ports that were free a moment ago."""
+        ports: set[int] = set()
+        while len(ports) < 4:
+            ports.add(free_port())
+        return cls(*sorted(ports))
+
+    def all(self) -> tuple[int, ...]:
+        """Every port of the run."""
+        return (self.gateway, self.grpc, self.metrics, self.prometheus)
+
+
+def up_command(ports: UpPorts, data_dir: Path, *extra: str) -> list[str]:
+    """The `up` command line for these ports and data directory."""
+    return [
+        sys.executable,
+        "-m",
+        "services.stack",
+        "up",
+        f"--gateway-port={ports.gateway}",
+        f"--grpc-port={ports.grpc}",
+        f"--metrics-port={ports.metrics}",
+        f"--prometheus-port={ports.prometheus}",
+        f"--data-dir={data_dir}",
+        *extra,
+    ]
+
+
+def prometheus_expected() -> bool:
+    """Whether `up` should start Prometheus here (installed, or required by the environment)."""
+    return shutil.which("prometheus") is not None or os.environ.get("REQUIRE_PROMETHEUS") == "1"
+
+
+def processes_using(data_dir: Path) -> list[str]:
+    """Descriptions of live processes whose command line or environment mentions `data_dir`."""
+    marker = str(data_dir)
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        if process.pid == os.getpid():
+            continue
+        try:
+            cmdline = " ".join(process.info["cmdline"] or [])
+            environ = " ".join(process.environ().values()) if process.is_running() else ""
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        if marker in cmdline or marker in environ:
+            found.append(f"pid {process.pid}: {cmdline}")
+    return found
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:`port` now."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

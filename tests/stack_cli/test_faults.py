@@ -1,0 +1,93 @@
+"""Injected order-api faults as seen through the gateway and in both services' metrics."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from services.stack.scrape import scrape
+from tests.helpers import wait_until
+from tests.telemetry.services import Stack, running_stack
+
+CALLS = 12
+ORDER = {"customer_id": "cust-1", "items": [{"sku": "sku-1", "quantity": 1, "unit_price_cents": 5}]}
+
+
+@pytest.fixture(scope="module")
+def failing_get_order(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp_path = tmp_path_factory.mktemp("faults")
+    faults = {"ORDER_API_FAULTS": "error:GetOrder=1.0:UNAVAILABLE"}
+    with running_stack(tmp_path, launcher=True, environ=faults) as stack:
+        yield stack
+
+
+def _status(request: urllib.request.Request) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _create(stack: Stack) -> str:
+    request = urllib.request.Request(
+        stack.gateway_url + "/orders",
+        data=json.dumps(ORDER).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    status, body = _status(request)
+    assert status == 201, body
+    document = json.loads(body)
+    return str(document.get("order", document)["id"])
+
+
+@pytest.fixture(scope="module")
+def get_statuses(failing_get_order: Stack) -> list[int]:
+    order_ids = [_create(failing_get_order) for _ in range(3)]
+    return [
+        _status(
+            urllib.request.Request(f"{failing_get_order.gateway_url}/orders/{order_ids[n % 3]}")
+        )[0]
+        for n in range(CALLS)
+    ]
+
+
+def test_every_get_through_the_gateway_fails_with_503(get_statuses: list[int]) -> None:
+    assert get_statuses == [503] * CALLS
+
+
+def test_order_api_counts_each_call_as_unavailable(
+    failing_get_order: Stack, get_statuses: list[int]
+) -> None:
+    def unavailable() -> float:
+        counts = scrape(failing_get_order.order_api_metrics_url).counter(
+            "grpc_requests_total", ("method", "status")
+        )
+        return counts.get(("GetOrder", "UNAVAILABLE"), 0.0)
+
+    wait_until(lambda: unavailable() >= len(get_statuses), 5, "GetOrder UNAVAILABLE count")
+    assert unavailable() == len(get_statuses)
+
+
+def test_gateway_counts_each_call_as_503(failing_get_order: Stack, get_statuses: list[int]) -> None:
+    def count() -> float:
+        counts = scrape(failing_get_order.gateway_url + "/metrics").counter(
+            "http_requests_total", ("method", "route", "status_code")
+        )
+        return counts.get(("GET", "/orders/<order_id>", "503"), 0.0)
+
+    wait_until(lambda: count() >= len(get_statuses), 5, "gateway 503 count")
+    assert count() == len(get_statuses)
+
+
+def test_other_methods_are_unaffected(failing_get_order: Stack, get_statuses: list[int]) -> None:
+    counts = scrape(failing_get_order.order_api_metrics_url).counter(
+        "grpc_requests_total", ("method", "status")
+    )
+    assert counts.get(("CreateOrder", "OK")) == 3
+    assert not any(method == "CreateOrder" and status != "OK" for method, status in counts)

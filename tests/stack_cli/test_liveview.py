@@ -1,0 +1,134 @@
+"""Rates, error ratios and quantiles between two scrapes, and their rendering (liveview.py)."""
+
+from __future__ import annotations
+
+from services.stack.liveview import Reading, compare, format_seconds, render
+from services.stack.scrape import Exposition
+
+ROUTE = 'method="GET",route="/orders/<order_id>"'
+
+
+def _histogram(status: str, buckets: dict[str, float]) -> str:
+    """Exposition lines of one http_request_duration_seconds series."""
+    name, labels = "http_request_duration_seconds", f'{ROUTE},status_code="{status}"'
+    lines = [f'{name}_bucket{{{labels},le="{le}"}} {count}' for le, count in buckets.items()]
+    lines.append(f"{name}_count{{{labels}}} {buckets['+Inf']}")
+    lines.append(f"{name}_sum{{{labels}}} 1.0")
+    return "\n".join(lines) + "\n"
+
+
+GATEWAY_BEFORE = (
+    "# TYPE http_requests_total counter\n"
+    f'http_requests_total{{{ROUTE},status_code="200"}} 100.0\n'
+    f'http_requests_total{{{ROUTE},status_code="503"}} 0.0\n'
+    "# TYPE http_request_duration_seconds histogram\n"
+    + _histogram("200", {"0.001": 0, "0.01": 100, "0.1": 100, "+Inf": 100})
+)
+
+# 20 more requests in 2 s: 15 OK (all in (0.01, 0.1]) and 5 answered 503 (in (0.001, 0.01]).
+GATEWAY_AFTER = (
+    "# TYPE http_requests_total counter\n"
+    f'http_requests_total{{{ROUTE},status_code="200"}} 115.0\n'
+    f'http_requests_total{{{ROUTE},status_code="503"}} 5.0\n'
+    "# TYPE http_request_duration_seconds histogram\n"
+    + _histogram("200", {"0.001": 0, "0.01": 100, "0.1": 115, "+Inf": 115})
+    + _histogram("503", {"0.001": 0, "0.01": 5, "0.1": 5, "+Inf": 5})
+)
+
+ORDER_API_BEFORE = """\
+# TYPE grpc_requests_total counter
+grpc_requests_total{method="GetOrder",status="OK"} 100.0
+grpc_requests_total{method="CreateOrder",status="OK"} 10.0
+# TYPE orders_created_total counter
+orders_created_total 10.0
+"""
+
+ORDER_API_AFTER = """\
+# TYPE grpc_requests_total counter
+grpc_requests_total{method="GetOrder",status="OK"} 115.0
+grpc_requests_total{method="GetOrder",status="UNAVAILABLE"} 5.0
+grpc_requests_total{method="GetOrder",status="NOT_FOUND"} 2.0
+grpc_requests_total{method="CreateOrder",status="OK"} 14.0
+# TYPE orders_created_total counter
+orders_created_total 14.0
+"""
+
+
+def _reading(at: float, gateway: str, order_api: str) -> Reading:
+    return Reading(at, Exposition.parse(gateway), Exposition.parse(order_api))
+
+
+def _window() -> tuple[Reading, Reading]:
+    return (
+        _reading(10.0, GATEWAY_BEFORE, ORDER_API_BEFORE),
+        _reading(12.0, GATEWAY_AFTER, ORDER_API_AFTER),
+    )
+
+
+def test_route_rate_counts_every_status_over_the_interval() -> None:
+    window = compare(*_window())
+    (route,) = window.routes
+    assert route.name == "GET /orders/<order_id>"
+    assert route.requests == 20
+    assert route.rate == 10.0
+
+
+def test_route_error_ratio_is_the_share_of_5xx() -> None:
+    (route,) = compare(*_window()).routes
+    assert route.error_ratio == 0.25
+
+
+def test_route_quantiles_use_only_the_interval_buckets() -> None:
+    (route,) = compare(*_window()).routes
+    p50, _, p99 = route.quantiles
+    # 5 in (0.001, 0.01] and 15 in (0.01, 0.1]: rank 10 is 5 of 15 into the second bucket.
+    assert p50 is not None and abs(p50 - (0.01 + 0.09 * 5 / 15)) < 1e-9
+    assert p99 is not None and 0.09 < p99 <= 0.1
+
+
+def test_rpc_error_ratio_counts_server_faults_not_client_errors() -> None:
+    window = compare(*_window())
+    rows = {row.name: row for row in window.rpcs}
+    # 22 GetOrder calls: 5 UNAVAILABLE are server faults, 2 NOT_FOUND are not.
+    assert rows["GetOrder"].requests == 22
+    assert rows["GetOrder"].error_ratio == 5 / 22
+    assert rows["CreateOrder"].error_ratio == 0.0
+
+
+def test_orders_created_is_the_counter_increase() -> None:
+    window = compare(*_window())
+    assert (window.orders_created, window.orders_total) == (4.0, 14.0)
+
+
+def test_rows_without_requests_show_no_ratio_or_quantiles() -> None:
+    before, _ = _window()
+    window = compare(before, Reading(12.0, before.gateway, before.order_api))
+    (route,) = window.routes
+    assert route.rate == 0.0
+    assert route.error_ratio is None
+    assert route.quantiles == (None, None, None)
+
+
+def test_failed_scrape_is_shown_not_raised() -> None:
+    before, _ = _window()
+    window = compare(before, Reading(12.0, None, None, ("cannot scrape x: refused",)))
+    lines = render(window, title="t", urls={})
+    assert "! cannot scrape x: refused" in lines
+
+
+def test_render_is_plain_ascii_with_rates_and_urls() -> None:
+    lines = render(compare(*_window()), title="title", urls={"prometheus": "http://p:9090"})
+    text = "\n".join(lines)
+    assert text.isascii() and "\x1b" not in text
+    assert "GET /orders/<order_id>" in text and "10.0" in text and "25.0%" in text
+    assert "prometheus: http://p:9090" in text
+    assert "orders created: 14 total, +4 in 2.0s (2.0/s)" in text
+
+
+def test_format_seconds_picks_a_readable_unit() -> None:
+    assert [format_seconds(v) for v in (None, 0.0005, 0.0123, 1.5)] == [
+        "-",
+        "500us",
+        "12.3ms",
+        "1.50s",
+    ]
