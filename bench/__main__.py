@@ -1,0 +1,60 @@
+"""Run the benchmark suite: `python -m bench [--quick]` (or `make bench`).
+
+Writes bench/results/latest.json and docs/benchmarks.md. Every comparison is
+measured in the same run, variants interleaved, and reported as medians and
+ratios; absolute numbers depend on the machine, ratios much less so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import end_to_end, gateway_path, report, rpc_path, scrape
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (about 2 minutes)")
+    parser.add_argument(
+        "--only", choices=["gateway", "rpc", "scrape", "end_to_end"], action="append"
+    )
+    args = parser.parse_args()
+    suites = {
+        "gateway": gateway_path.run,
+        "rpc": rpc_path.run,
+        "scrape": scrape.run,
+        "end_to_end": end_to_end.run,
+    }
+    started = time.time()
+    results: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "cpus": _cpus(), "quick": args.quick}
+    }
+    for name, run in suites.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"bench: {name} ...", flush=True)
+        results[name] = run(args.quick)
+    results["seconds"] = round(time.time() - started, 1)
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    markdown = report.render(results)
+    (ROOT / "docs" / "benchmarks.md").write_text(markdown)
+    print(markdown)
+    return 0
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,147 @@
+"""Suite 1: CPU per request of one gateway route, in process, for each kind of telemetry.
+
+The order-api client is an in-process fake, so only Flask and telemetry are
+measured. Variants: no telemetry; the mandated upstream Flask instrumentation
+alone; the project's metrics (upstream + contract hooks); the project's full
+telemetry (metrics + tracing through a batch span processor into a discarding
+exporter); and prometheus-flask-exporter on the same app.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from flask import Flask
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.instrumentation.flask import FlaskInstrumentor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import NoOpTracerProvider
+from prometheus_client import CollectorRegistry
+from prometheus_flask_exporter import PrometheusMetrics
+from werkzeug.test import EnvironBuilder
+
+from bench.measure import per_call
+from otel import settings
+from otel.sdk import Telemetry
+from otel.views import default_views
+from services.proto.orders.v1 import orders_pb2
+from services.web_gateway.app import create_app
+
+ORDER_ID = "0123456789abcdef0123456789abcdef"
+
+
+class FakeClient:
+    """Answers get_order in process, like a healthy order-api would."""
+
+    def __init__(self) -> None:
+        self._order = orders_pb2.Order(
+            id=ORDER_ID,
+            customer_id="c-1",
+            items=[orders_pb2.OrderItem(sku="sku-1", quantity=2, unit_price_cents=1250)],
+            total_cents=2500,
+            status=orders_pb2.ORDER_STATUS_CREATED,
+        )
+        self._order.created_at.FromMicroseconds(1_700_000_000_000_000)
+
+    def get_order(self, order_id: str) -> orders_pb2.Order:
+        return self._order
+
+    def check_health(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+
+class _DiscardingExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def _metrics_provider() -> MeterProvider:
+    reader = PrometheusMetricReader(scope_info_enabled=False, registry=CollectorRegistry())
+    return MeterProvider(metric_readers=[reader], views=default_views())
+
+
+def _apps() -> dict[str, Flask]:
+    settings.ensure_stable_http_semconv()
+    client: Any = FakeClient()
+    off = create_app(client=client)
+
+    upstream = create_app(client=client)
+    FlaskInstrumentor.instrument_app(
+        upstream,
+        meter_provider=_metrics_provider(),
+        tracer_provider=NoOpTracerProvider(),
+        excluded_urls=settings.flask_excluded_urls({}),
+    )
+
+    metrics_only = create_app(
+        client=client,
+        telemetry=Telemetry("bench", _metrics_provider(), NoOpTracerProvider()),
+    )
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(_DiscardingExporter()))
+    full = create_app(
+        client=client,
+        telemetry=Telemetry("bench", _metrics_provider(), tracer_provider, tracing=True),
+    )
+
+    exporter_app = create_app(client=client)
+    PrometheusMetrics(exporter_app, registry=CollectorRegistry())
+    return {
+        "off": off,
+        "upstream_flask_instrumentation": upstream,
+        "project_metrics": metrics_only,
+        "project_full": full,
+        "prometheus_flask_exporter": exporter_app,
+    }
+
+
+def _caller(app: Flask, path: str) -> Callable[[], None]:
+    environ = EnvironBuilder(path=path, method="GET").get_environ()
+
+    def start_response(status: str, headers: Iterable[tuple[str, str]], *_: object) -> None:
+        return None
+
+    def call() -> None:
+        request_environ = dict(environ)
+        request_environ["wsgi.input"] = io.BytesIO()
+        body = app(request_environ, start_response)
+        for _chunk in body:
+            pass
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+
+    return call
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """CPU µs per request of each variant, overheads over `off`, and the goal's ratio."""
+    apps = _apps()
+    path = f"/orders/{ORDER_ID}"
+    results = per_call(
+        {name: _caller(app, path) for name, app in apps.items()},
+        calls=500 if quick else 2000,
+        rounds=5 if quick else 11,
+    )
+    medians = {name: result.median_us for name, result in results.items()}
+    off = medians["off"]
+    overheads = {name: value - off for name, value in medians.items() if name != "off"}
+    own = medians["project_metrics"] - medians["upstream_flask_instrumentation"]
+    own_full = medians["project_full"] - medians["upstream_flask_instrumentation"]
+    exporter = overheads["prometheus_flask_exporter"]
+    return {
+        "cpu_us_per_request": medians,
+        "overhead_us": overheads,
+        "project_own_metrics_us": own,
+        "project_own_full_us": own_full,
+        "own_metrics_vs_prometheus_flask_exporter": own / exporter,
+        "own_full_vs_prometheus_flask_exporter": own_full / exporter,
+    }

@@ -1,0 +1,248 @@
+"""Render bench results as docs/benchmarks.md: the method, the figures and each goal's verdict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+METHOD = """\
+# Benchmarks: what the telemetry costs
+
+`make bench` (about 8 minutes on 2 cores; `python -m bench --quick` about 2) runs every
+suite below and rewrites this page and `bench/results/latest.json`. Every comparison is
+measured **in the same run, interleaved** (variants take turns, round after round) and
+reported as medians and ratios: absolute numbers depend on the machine, ratios much less.
+
+1. **Gateway request path, in process** — CPU µs per `GET /orders/<id>` through the WSGI
+   app with the order-api client replaced by an in-process fake, so only Flask and
+   telemetry are measured: no telemetry; the mandated upstream Flask instrumentation alone;
+   the project's metrics (upstream + the contract's middleware); full telemetry (metrics +
+   tracing through a batch span processor into a discarding exporter);
+   `prometheus-flask-exporter` on the same app.
+2. **order-api RPC path** — CPU µs per `GetOrder` of the metrics interceptor called in
+   process against the bare servicer method (the interceptor's own cost), and wall µs of
+   real loopback calls to two servers, with and without it.
+3. **End to end** — both services as real processes, twice: `OTEL_SDK_DISABLED=true`, and
+   full telemetry as deployed (`opentelemetry-instrument`, Prometheus metrics, traces over
+   OTLP to a local receiver). Closed-loop `wrk` (2 threads, 16 connections) on
+   `GET /orders/<id>`, alternating between the two pairs.
+4. **Scrape** — render time and size of N request series (counter + 7-bucket histogram)
+   through the OTel Prometheus reader versus `prometheus_client` rendering the same series;
+   and the gateway's real `/metrics` idle and while under the load of suite 3.
+5. **Memory** — RSS of each service idle, after warm-up, and after 100,000 more requests.
+"""
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def _f(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def render(results: dict[str, Any]) -> str:
+    """Return the Markdown page for one run's results."""
+    parts = [METHOD, f"Last run: {_machine(results)}.\n"]
+    if "gateway" in results:
+        parts.append(_gateway(results["gateway"]))
+    if "rpc" in results:
+        parts.append(_rpc(results["rpc"]))
+    if "end_to_end" in results:
+        parts.append(_end_to_end(results["end_to_end"]))
+    if "scrape" in results:
+        parts.append(_scrape(results["scrape"], results.get("end_to_end")))
+    if "end_to_end" in results:
+        parts.append(_memory(results["end_to_end"]["memory"]))
+    parts.append(_goals(results))
+    return "\n".join(parts)
+
+
+def _machine(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    mode = "quick" if machine["quick"] else "full"
+    return (
+        f"Python {machine['python']}, {machine['cpus']} CPUs, {mode} mode, {results['seconds']} s"
+    )
+
+
+def _gateway(figures: dict[str, Any]) -> str:
+    lines = [
+        "## 1. Gateway request path (CPU µs per request)\n",
+        _row("variant", "µs", "overhead"),
+        _row("---", "---:", "---:"),
+    ]
+    for name, value in figures["cpu_us_per_request"].items():
+        overhead = figures["overhead_us"].get(name, 0.0)
+        lines.append(_row(name, _f(value), _f(overhead)))
+    lines.append("")
+    lines.append(
+        f"The project's own cost beyond the mandated Flask instrumentation: "
+        f"**{_f(figures['project_own_metrics_us'])} µs** with metrics "
+        f"({_f(figures['own_metrics_vs_prometheus_flask_exporter'], 2)}× "
+        f"prometheus-flask-exporter's whole overhead), {_f(figures['project_own_full_us'])} µs with tracing too "
+        f"({_f(figures['own_full_vs_prometheus_flask_exporter'], 2)}×).\n"
+    )
+    return "\n".join(lines)
+
+
+def _rpc(figures: dict[str, Any]) -> str:
+    in_process, loopback = figures["in_process_cpu_us"], figures["loopback_wall_us"]
+    return "\n".join(
+        [
+            "## 2. order-api RPC path\n",
+            _row("", "bare", "with interceptor", "difference"),
+            _row("---", "---:", "---:", "---:"),
+            _row(
+                "in process, CPU µs",
+                _f(in_process["bare"]),
+                _f(in_process["interceptor"]),
+                _f(in_process["overhead"]),
+            ),
+            _row(
+                "loopback call, wall µs",
+                _f(loopback["bare"]),
+                _f(loopback["interceptor"]),
+                f"{_f(loopback['ratio'], 3)}×",
+            ),
+            "",
+            f"The interceptor's own cost is {_f(in_process['overhead'])} µs per RPC, "
+            f"{_f(100 * in_process['overhead'] / loopback['bare'], 1)}% of a bare loopback RPC.\n",
+        ]
+    )
+
+
+def _end_to_end(figures: dict[str, Any]) -> str:
+    lines = [
+        "## 3. End to end over real sockets\n",
+        _row("", "telemetry off", "full telemetry", "ratio"),
+        _row("---", "---:", "---:", "---:"),
+    ]
+    rps = figures["throughput_rps"]
+    lines.append(
+        _row(
+            "requests/s (median)",
+            _f(rps["off"], 0),
+            _f(rps["full"], 0),
+            f"{_f(figures['throughput_ratio_full_vs_off'], 2)}×",
+        )
+    )
+    for key, label in (("p50_ms", "p50 latency, ms"), ("p99_ms", "p99 latency, ms")):
+        off, full = figures[key]["off"], figures[key]["full"]
+        lines.append(_row(label, _f(off, 2), _f(full, 2), f"{_f(full / off, 2)}×"))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _scrape(figures: dict[str, Any], end_to_end: dict[str, Any] | None) -> str:
+    lines = [
+        "## 4. Scrape\n",
+        _row(
+            "series (counter + histogram)",
+            "OTel reader, ms",
+            "prometheus_client, ms",
+            "ratio",
+            "OTel bytes",
+            "prometheus_client bytes",
+        ),
+        _row("---", "---:", "---:", "---:", "---:", "---:"),
+    ]
+    for count, row in figures.items():
+        lines.append(
+            _row(
+                count,
+                _f(row["otel_ms"]),
+                _f(row["prometheus_client_ms"]),
+                f"{_f(row['ratio'], 2)}×",
+                f"{row['otel_bytes']:,}",
+                f"{row['prometheus_client_bytes']:,}",
+            )
+        )
+    if end_to_end:
+        lines.append("")
+        lines.append(
+            f"The gateway's real `/metrics` after the benchmark's traffic: "
+            f"{end_to_end['gateway_scrape_bytes']:,} bytes, "
+            f"{_f(end_to_end['gateway_scrape_idle_ms'], 1)} ms idle, "
+            f"**{_f(end_to_end['gateway_scrape_under_load_ms'], 1)} ms** (median) under full load."
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _memory(memory: dict[str, Any]) -> str:
+    lines = [
+        "## 5. Memory (RSS, MiB)\n",
+        _row(
+            "service",
+            "idle, off",
+            "idle, full",
+            "after warm-up",
+            f"after {memory['requests']:,} more requests",
+            "growth",
+        ),
+        _row("---", "---:", "---:", "---:", "---:", "---:"),
+    ]
+    for service in ("web-gateway", "order-api"):
+        warm, after = memory["after_warmup_mb"][service], memory["after_requests_mb"][service]
+        lines.append(
+            _row(
+                service,
+                _f(memory["idle_mb"]["off"][service]),
+                _f(memory["idle_mb"]["full"][service]),
+                _f(warm),
+                _f(after),
+                _f(after - warm),
+            )
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _goals(results: dict[str, Any]) -> str:
+    lines = ["## Goals\n", _row("goal", "this run", "verdict"), _row("---", "---", "---")]
+    if "gateway" in results:
+        ratio = results["gateway"]["own_metrics_vs_prometheus_flask_exporter"]
+        lines.append(
+            _row(
+                "gateway: own cost ≤ 0.5× prometheus-flask-exporter's",
+                f"{_f(ratio, 2)}×",
+                _verdict(ratio <= 0.5),
+            )
+        )
+    if "rpc" in results:
+        overhead = results["rpc"]["in_process_cpu_us"]["overhead"]
+        lines.append(
+            _row(
+                "order-api: interceptor ≤ 15 µs per RPC",
+                f"{_f(overhead)} µs",
+                _verdict(overhead <= 15),
+            )
+        )
+    if "end_to_end" in results:
+        ratio = results["end_to_end"]["throughput_ratio_full_vs_off"]
+        lines.append(
+            _row(
+                "end to end: throughput ≥ 0.85× telemetry off",
+                f"{_f(ratio, 2)}×",
+                _verdict(ratio >= 0.85),
+            )
+        )
+        under_load = results["end_to_end"]["gateway_scrape_under_load_ms"]
+        lines.append(
+            _row("scrape under load < 50 ms", f"{_f(under_load)} ms", _verdict(under_load < 50))
+        )
+    if "scrape" in results:
+        worst = max(row["ratio"] for row in results["scrape"].values())
+        lines.append(
+            _row(
+                "scrape ≤ 1.0× prometheus_client",
+                f"{_f(worst, 2)}× (worst)",
+                _verdict(worst <= 1.0),
+            )
+        )
+    lines.append("")
+    return "\n".join(lines)
