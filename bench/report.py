@@ -83,7 +83,8 @@ def _gateway(figures: dict[str, Any]) -> str:
         f"The project's own cost beyond the mandated Flask instrumentation: "
         f"**{_f(figures['project_own_metrics_us'])} µs** with metrics "
         f"({_f(figures['own_metrics_vs_prometheus_flask_exporter'], 2)}× "
-        f"prometheus-flask-exporter's whole overhead), {_f(figures['project_own_full_us'])} µs with tracing too "
+        f"prometheus-flask-exporter's whole overhead), "
+        f"{_f(figures['project_own_full_us'])} µs with tracing too "
         f"({_f(figures['own_full_vs_prometheus_flask_exporter'], 2)}×).\n"
     )
     return "\n".join(lines)
