@@ -1,9 +1,10 @@
 """Suites 3 to 5 over real sockets: throughput and latency, scrape cost under load, memory.
 
-Both pairs of services run at once — one with OTEL_SDK_DISABLED=true, one with
+Three pairs of services run at once — one with OTEL_SDK_DISABLED=true, one with
 full telemetry as deployed (under opentelemetry-instrument, Prometheus metrics
-plus traces over OTLP to a local receiver) — and closed-loop load from `wrk`
-alternates between them, so both see the same machine state.
+plus every trace over OTLP to a local receiver), and the same with 10% of
+traces sampled — and closed-loop load from `wrk` alternates between them, so
+all see the same machine state.
 The processes and the OTLP receiver are the test suite's own helpers.
 """
 
@@ -91,16 +92,23 @@ def _stacks(directory: Path) -> Iterator[dict[str, Stack]]:
             "OTEL_TRACES_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
         }
-        (directory / "off").mkdir()
-        (directory / "full").mkdir()
-        yield {
-            "off": stacks.enter_context(
-                running_stack(directory / "off", environ={"OTEL_SDK_DISABLED": "true"})
-            ),
-            "full": stacks.enter_context(
-                running_stack(directory / "full", launcher=True, environ=full_env)
-            ),
+        sampled_env = {
+            **full_env,
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.1",
         }
+        variants = {
+            "off": (False, {"OTEL_SDK_DISABLED": "true"}),
+            "full": (True, full_env),
+            "full_sampled_10pct": (True, sampled_env),
+        }
+        running: dict[str, Stack] = {}
+        for name, (launcher, environ) in variants.items():
+            (directory / name).mkdir()
+            running[name] = stacks.enter_context(
+                running_stack(directory / name, launcher=launcher, environ=environ)
+            )
+        yield running
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -112,13 +120,15 @@ def run(quick: bool) -> dict[str, Any]:
             for name, stack in stacks.items()
         }
         idle_rss = {name: _rss_mb(stack) for name, stack in stacks.items()}
-        runs: dict[str, list[dict[str, float]]] = {"off": [], "full": []}
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in stacks}
         scrape_under_load: list[float] = []
         for _ in range(pairs):
-            runs["off"].append(wrk(urls["off"], seconds))
-            runs["full"].append(
-                _with_scrapes(stacks["full"], lambda: wrk(urls["full"], seconds), scrape_under_load)
-            )
+            for name in stacks:
+                if name == "full":
+                    load = lambda: wrk(urls["full"], seconds)  # noqa: E731
+                    runs[name].append(_with_scrapes(stacks[name], load, scrape_under_load))
+                else:
+                    runs[name].append(wrk(urls[name], seconds))
         idle_scrapes = [_scrape_ms(stacks["full"].gateway_url + "/metrics") for _ in range(20)]
         memory = _memory(stacks, urls, quick)
         memory["idle_mb"] = idle_rss
@@ -129,6 +139,7 @@ def run(quick: bool) -> dict[str, Any]:
         "runs": runs,
         "throughput_rps": throughput,
         "throughput_ratio_full_vs_off": throughput["full"] / throughput["off"],
+        "throughput_ratio_sampled_vs_off": throughput["full_sampled_10pct"] / throughput["off"],
         "p50_ms": {name: statistics.median(r["p50_ms"] for r in rs) for name, rs in runs.items()},
         "p99_ms": {name: statistics.median(r["p99_ms"] for r in rs) for name, rs in runs.items()},
         "gateway_scrape_idle_ms": statistics.median(ms for ms, _ in idle_scrapes),
