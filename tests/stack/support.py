@@ -1,0 +1,95 @@
+"""Helpers of the stack-file tests: repository paths, YAML loading, promtool, compose lookups."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+# shared/ sits beside the repository, on developer machines and in CI alike.
+SHARED = REPO.parent / "shared"
+COLLECTOR_MANIFEST = SHARED / "reference" / "otelcol-contrib-0.159.0" / "manifest.yaml"
+
+PROMETHEUS_DIR = REPO / "prometheus"
+RULES_DIR = PROMETHEUS_DIR / "rules"
+RULE_TESTS_DIR = PROMETHEUS_DIR / "tests"
+COMPOSE_FILE = REPO / "docker-compose.yml"
+COLLECTOR_CONFIG = REPO / "collector-config.yaml"
+DATASOURCES = REPO / "grafana" / "provisioning" / "datasources" / "datasources.yml"
+DASHBOARD_PROVIDERS = REPO / "grafana" / "provisioning" / "dashboards" / "dashboards.yml"
+DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
+ALERTS_DOC = REPO / "docs" / "alerts.md"
+
+PROMTOOL_MISSING = (
+    "promtool not on PATH: install Debian's prometheus package: apt-get install prometheus"
+)
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse one YAML document."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def promtool() -> str:
+    """Path of promtool; skip without it, or fail when REQUIRE_PROMETHEUS=1 (as in CI)."""
+    path = shutil.which("promtool")
+    if path is None:
+        if os.environ.get("REQUIRE_PROMETHEUS") == "1":
+            pytest.fail(PROMTOOL_MISSING)
+        pytest.skip(PROMTOOL_MISSING)
+    return path
+
+
+def run_promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run promtool with `args`; the caller asserts on the result."""
+    return subprocess.run(
+        [promtool(), *args], capture_output=True, text=True, timeout=60, cwd=cwd, check=False
+    )
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """("host", port) of "host:port" or of a URL such as "http://host:port/path"."""
+    authority = address.split("://", 1)[-1].split("/", 1)[0]
+    host, _, port = authority.rpartition(":")
+    return host, int(port)
+
+
+def compose() -> dict[str, Any]:
+    """The parsed docker-compose.yml."""
+    document: dict[str, Any] = load_yaml(COMPOSE_FILE)
+    return document
+
+
+def compose_service(name: str) -> dict[str, Any]:
+    """One service of docker-compose.yml."""
+    service: dict[str, Any] = compose()["services"][name]
+    return service
+
+
+def compose_env(name: str) -> dict[str, str]:
+    """The environment of one compose service (mapping syntax), values as strings."""
+    return {key: str(value) for key, value in compose_service(name)["environment"].items()}
+
+
+def bind_mounts(name: str) -> dict[str, str]:
+    """Bind mounts of one compose service: container path -> repository-relative source."""
+    mounts: dict[str, str] = {}
+    for volume in compose_service(name).get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            mounts[target] = source
+    return mounts
+
+
+def collector_service() -> str:
+    """The name of the compose service that runs the OpenTelemetry Collector."""
+    for name, service in compose()["services"].items():
+        if str(service.get("image", "")).startswith("otel/opentelemetry-collector"):
+            return str(name)
+    raise AssertionError("no OpenTelemetry Collector service in docker-compose.yml")

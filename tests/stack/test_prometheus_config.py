@@ -1,0 +1,109 @@
+"""services/stack/prometheus_config.py and the committed prometheus/prometheus.yml."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.stack import prometheus_config
+from tests.stack.support import PROMETHEUS_DIR, RULES_DIR, run_promtool
+
+RULE_FILE_COUNT = len(list(RULES_DIR.glob("*.yml")))
+
+
+def _assert_promtool_accepts(config: Path) -> None:
+    result = run_promtool("check", "config", str(config))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    # The rule files were found and checked too, not silently matched by nothing.
+    assert f"SUCCESS: {RULE_FILE_COUNT} rule files found" in output, output
+
+
+def test_committed_config_is_the_rendered_compose_config() -> None:
+    committed = (PROMETHEUS_DIR / "prometheus.yml").read_text(encoding="utf-8")
+    assert committed == prometheus_config.render(prometheus_config.compose_targets()), (
+        "prometheus/prometheus.yml is stale: run `make prometheus-config`"
+    )
+
+
+def test_write_compose_config_writes_the_rendered_compose_config(tmp_path: Path) -> None:
+    path = tmp_path / "prometheus.yml"
+    prometheus_config.write_compose_config(path)
+    assert path.read_text(encoding="utf-8") == prometheus_config.render(
+        prometheus_config.compose_targets()
+    )
+
+
+@pytest.mark.prometheus
+def test_compose_config_passes_promtool_with_its_rule_files(tmp_path: Path) -> None:
+    """Laid out as in the container: the config, and rules/ beside it."""
+    prometheus_config.write_compose_config(tmp_path / "prometheus.yml")
+    shutil.copytree(RULES_DIR, tmp_path / "rules")
+    _assert_promtool_accepts(tmp_path / "prometheus.yml")
+
+
+@pytest.mark.prometheus
+def test_committed_config_passes_promtool_in_the_repository() -> None:
+    _assert_promtool_accepts(PROMETHEUS_DIR / "prometheus.yml")
+
+
+@pytest.mark.prometheus
+def test_local_config_passes_promtool_with_absolute_rule_paths(tmp_path: Path) -> None:
+    """As `otel-stack up` writes it: local ports, 5 s scrapes, the repository's rule files."""
+    text = prometheus_config.render(
+        prometheus_config.local_targets(18080, 18000),
+        scrape_interval="5s",
+        rule_files=[str(path) for path in sorted(RULES_DIR.glob("*.yml"))],
+    )
+    config = tmp_path / "prometheus.yml"
+    config.write_text(text, encoding="utf-8")
+    _assert_promtool_accepts(config)
+
+
+def test_render_makes_one_metrics_job_per_target_group() -> None:
+    targets = {"web-gateway": ["a:1", "b:2"], "order-api": ["c:3"]}
+    config = yaml.safe_load(prometheus_config.render(targets))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert list(jobs) == ["web-gateway", "order-api"]
+    assert jobs["web-gateway"]["static_configs"] == [{"targets": ["a:1", "b:2"]}]
+    assert all(job["metrics_path"] == "/metrics" for job in jobs.values())
+
+
+def test_only_the_collector_exporter_job_honors_labels() -> None:
+    config = yaml.safe_load(prometheus_config.render(prometheus_config.compose_targets()))
+    honoring = [job["job_name"] for job in config["scrape_configs"] if job.get("honor_labels")]
+    assert honoring == ["otel-collector"]
+
+
+def test_compose_targets_scrape_both_services_and_the_collector() -> None:
+    assert prometheus_config.compose_targets() == {
+        "web-gateway": ["web-gateway:8080"],
+        "order-api": ["order-api:8000"],
+        "otel-collector": ["otel-collector:8889"],
+        "otel-collector-internal": ["otel-collector:8888"],
+    }
+
+
+def test_local_targets_are_on_loopback() -> None:
+    assert prometheus_config.local_targets(9001, 9002) == {
+        "web-gateway": ["127.0.0.1:9001"],
+        "order-api": ["127.0.0.1:9002"],
+    }
+
+
+def test_evaluation_interval_defaults_to_the_scrape_interval() -> None:
+    config = yaml.safe_load(prometheus_config.render({}, scrape_interval="5s"))
+    assert config["global"] == {"scrape_interval": "5s", "evaluation_interval": "5s"}
+    config = yaml.safe_load(
+        prometheus_config.render({}, scrape_interval="5s", evaluation_interval="30s")
+    )
+    assert config["global"]["evaluation_interval"] == "30s"
+
+
+def test_default_rule_files_are_relative_to_the_config_file() -> None:
+    config = yaml.safe_load(prometheus_config.render(prometheus_config.compose_targets()))
+    assert config["rule_files"] == ["rules/*.yml"]
+    assert (PROMETHEUS_DIR / "prometheus.yml").parent / "rules" == RULES_DIR
