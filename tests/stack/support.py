@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.prometheus_tools import promtool
 
 REPO = Path(__file__).resolve().parents[2]
 # shared/ sits beside the repository, on developer machines and in CI alike.
@@ -26,31 +25,15 @@ DASHBOARD_PROVIDERS = REPO / "grafana" / "provisioning" / "dashboards" / "dashbo
 DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
 ALERTS_DOC = REPO / "docs" / "alerts.md"
 
-PROMTOOL_MISSING = (
-    "promtool not on PATH: install Debian's prometheus package: apt-get install prometheus"
-)
-
 
 def load_yaml(path: Path) -> Any:
     """Parse one YAML document."""
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def promtool() -> str:
-    """Path of promtool; skip without it, or fail when REQUIRE_PROMETHEUS=1 (as in CI)."""
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("REQUIRE_PROMETHEUS") == "1":
-            pytest.fail(PROMTOOL_MISSING)
-        pytest.skip(PROMTOOL_MISSING)
-    return path
-
-
 def run_promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run promtool with `args`; the caller asserts on the result."""
-    return subprocess.run(
-        [promtool(), *args], capture_output=True, text=True, timeout=60, cwd=cwd, check=False
-    )
+    """Run promtool (skipping without it, failing in CI) and return its result."""
+    return promtool(*args, cwd=cwd)
 
 
 def split_host_port(address: str) -> tuple[str, int]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import urllib.request
 from dataclasses import dataclass
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+
+from tests.prometheus_tools import promtool
 
 SCOPE_LABELS = ("otel_scope_name", "otel_scope_version", "otel_scope_schema_url")
 
@@ -64,24 +62,9 @@ def scrape(url: str, accept: str | None = None) -> Scrape:
     )
 
 
-def promtool() -> str:
-    """Path of promtool; skip (or fail when REQUIRE_PROMETHEUS=1) when it is missing."""
-    path = shutil.which("promtool")
-    if path is None:
-        reason = (
-            "promtool not on PATH: install Debian's prometheus package (apt-get install prometheus)"
-        )
-        if os.environ.get("REQUIRE_PROMETHEUS") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
 def assert_promtool_clean(text: str) -> None:
     """`promtool check metrics` reports nothing for this exposition."""
-    result = subprocess.run(
-        [promtool(), "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
-    )
+    result = promtool("check", "metrics", stdin=text)
     assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), (
         result.stdout + result.stderr
     )

@@ -1,0 +1,134 @@
+"""Real Prometheus binaries for tests: promtool, and a Prometheus server on a free port.
+
+Without the binaries a test skips, saying how to install them; with
+REQUIRE_PROMETHEUS=1 (as in CI) it fails instead, so nothing skips silently there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import free_port, wait_until
+
+INSTALL_HINT = "install Debian's prometheus package: apt-get install prometheus"
+
+
+def require_binary(name: str) -> str:
+    """Path of `prometheus` or `promtool`; skip without it, fail when REQUIRE_PROMETHEUS=1."""
+    path = shutil.which(name)
+    if path is None:
+        reason = f"{name} not on PATH: {INSTALL_HINT}"
+        if os.environ.get("REQUIRE_PROMETHEUS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def promtool(
+    *args: str, stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `promtool ARGS…` and return its result (not checked)."""
+    return subprocess.run(
+        [require_binary("promtool"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
+@dataclass(frozen=True)
+class Prometheus:
+    """A Prometheus server started by a test, queried through its HTTP API."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def api(self, path: str, **params: str) -> Any:
+        """GET /api/v1/PATH and return its `data`."""
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        with urllib.request.urlopen(f"{self.url}/api/v1/{path}{query}", timeout=10) as response:
+            document = json.loads(response.read())
+        assert document["status"] == "success", document
+        return document["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """Run an instant query; return its result vector."""
+        result: list[dict[str, Any]] = self.api("query", query=expr)["result"]
+        return result
+
+    def scraped_after(self, job: str, wall_time: float) -> bool:
+        """Whether a successful scrape of `job` started after `wall_time` (time.time())."""
+        # timestamp() of a raw selector is the scrape's start time.
+        started = self.query(f'timestamp(up{{job="{job}"}})')
+        succeeded = self.query(f'up{{job="{job}"}}')
+        return (
+            bool(started and succeeded)
+            and float(started[0]["value"][1]) > wall_time
+            and float(succeeded[0]["value"][1]) == 1
+        )
+
+
+@contextmanager
+def running_prometheus(directory: Path, config_text: str) -> Iterator[Prometheus]:
+    """Run Prometheus with this configuration on a free loopback port until the block ends."""
+    binary = require_binary("prometheus")
+    directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / "prometheus.yml"
+    config_path.write_text(config_text)
+    log = directory / "prometheus.log"
+    command = [
+        binary,
+        f"--config.file={config_path}",
+        f"--storage.tsdb.path={directory / 'data'}",
+        f"--web.listen-address=127.0.0.1:{free_port()}",
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=directory, stdout=out, stderr=out)
+    server = Prometheus(command[-1].replace("--web.listen-address=", "http://"), process, log)
+    try:
+        wait_until(lambda: _ready(server), 30, f"Prometheus ready (log: {log})")
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for_fresh_scrapes(server: Prometheus, jobs: list[str], timeout: float = 20) -> None:
+    """Wait until every job has been scraped successfully after now."""
+    now = time.time()
+    wait_until(
+        lambda: all(server.scraped_after(job, now) for job in jobs),
+        timeout,
+        f"a scrape of {', '.join(jobs)} after the traffic",
+    )
+
+
+def _ready(server: Prometheus) -> bool:
+    if server.process.poll() is not None:
+        raise AssertionError(f"Prometheus exited: {server.log.read_text(errors='replace')}")
+    try:
+        with urllib.request.urlopen(server.url + "/-/ready", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
