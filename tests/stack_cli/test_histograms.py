@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import math
 import random
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from services.stack.histograms import bucket_increase, increase, quantile, rate
-from tests.telemetry.scrape import promtool
+from tests.prometheus_tools import promtool
 
 INF = math.inf
 # 10 observations <= 0.1, 20 in (0.1, 0.5], 10 in (0.5, 1], none above.
@@ -141,7 +140,5 @@ def test_quantile_agrees_with_prometheus_histogram_quantile(tmp_path: Path) -> N
     }
     path = tmp_path / "quantiles_test.yml"
     path.write_text(json.dumps(tests))
-    result = subprocess.run(
-        [promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=60
-    )
+    result = promtool("test", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
