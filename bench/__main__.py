@@ -26,7 +26,14 @@ def main() -> int:
     parser.add_argument(
         "--only", choices=["gateway", "rpc", "scrape", "end_to_end"], action="append"
     )
+    parser.add_argument(
+        "--render", action="store_true", help="only re-render docs/benchmarks.md from latest.json"
+    )
     args = parser.parse_args()
+    out = ROOT / "bench" / "results"
+    if args.render:
+        _write_report(json.loads((out / "latest.json").read_text()))
+        return 0
     suites = {
         "gateway": gateway_path.run,
         "rpc": rpc_path.run,
@@ -43,13 +50,20 @@ def main() -> int:
         print(f"bench: {name} ...", flush=True)
         results[name] = run(args.quick)
     results["seconds"] = round(time.time() - started, 1)
-    out = ROOT / "bench" / "results"
+    if args.only:  # keep the other suites' figures of the last full run
+        previous = out / "latest.json"
+        if previous.exists():
+            results = {**json.loads(previous.read_text()), **results}
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    _write_report(results)
+    return 0
+
+
+def _write_report(results: dict[str, Any]) -> None:
     markdown = report.render(results)
     (ROOT / "docs" / "benchmarks.md").write_text(markdown)
     print(markdown)
-    return 0
 
 
 def _cpus() -> int:
