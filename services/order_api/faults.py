@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import re
-import time
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -76,9 +76,28 @@ class FaultPlan:
         if faults is None:
             return
         if faults.latency_seconds:
-            time.sleep(faults.latency_seconds)
+            _sleep_while_active(context, faults.latency_seconds)
         if faults.error_ratio and random.random() < faults.error_ratio:  # noqa: S311
             context.abort(faults.error_code, f"injected fault on {method}")
+
+
+def _sleep_while_active(context: grpc.ServicerContext, seconds: float) -> None:
+    """Sleep like a slow dependency, but stop when the call ends, and then end the handler too.
+
+    The call can end during the sleep: its deadline passes, the client cancels, or the
+    server stops and its grace period runs out. Sleeping on would hold a worker for
+    nothing and, at shutdown, keep the process alive past its grace period and send
+    the handler into a store that is already closed.
+    """
+    ended = threading.Event()
+    if context.add_callback(ended.set):  # False: the call has ended already
+        ended.wait(seconds)
+    if not context.is_active():
+        remaining = context.time_remaining()
+        code = grpc.StatusCode.CANCELLED
+        if remaining is not None and remaining <= 0:
+            code = grpc.StatusCode.DEADLINE_EXCEEDED
+        context.abort(code, "the call ended during injected latency")
 
 
 def _with_latency(current: MethodFaults, spec: str, value: str) -> MethodFaults:

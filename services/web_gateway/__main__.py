@@ -65,7 +65,7 @@ def main() -> int:
         print(f"web-gateway: cannot listen on {config.listen}: {error}", file=sys.stderr)
         _close(client, telemetry)
         return 1
-    _serve_until_stopped(server, config)
+    _serve_until_stopped(server, config, client)
     _close(client, telemetry)
     logger.info("web-gateway stopped")
     return 0
@@ -93,7 +93,7 @@ def _listen(config: Config, app: Flask) -> _Server:
     return server
 
 
-def _serve_until_stopped(server: _Server, config: Config) -> None:
+def _serve_until_stopped(server: _Server, config: Config, client: OrderClient) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: stopping.set())
@@ -108,8 +108,14 @@ def _serve_until_stopped(server: _Server, config: Config) -> None:
     logger.info(
         "web-gateway stopping: draining in-flight requests (grace %gs)", config.grace_seconds
     )
+    # cheroot waits for busy workers even past the grace period (it only shuts the reading
+    # side of their connections), and a worker inside an order-api call waits for that call's
+    # deadline (ORDER_API_TIMEOUT, up to 60 s). Cancel such calls when the grace runs out.
+    cancel_calls = threading.Timer(config.grace_seconds, client.close)
+    cancel_calls.start()
     server.stop()
     serving.join()
+    cancel_calls.cancel()
 
 
 def _bind_address(listen: str) -> tuple[str, int]:

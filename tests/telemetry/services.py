@@ -8,7 +8,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -28,6 +28,8 @@ class Stack:
     order_api_metrics_url: str
     processes: dict[str, subprocess.Popen[bytes]]
     logs: dict[str, Path]
+    environs: dict[str, dict[str, str]] = field(default_factory=dict)
+    launcher: bool = False
 
     def stop(self, name: str) -> int:
         """SIGTERM one service and return its exit code."""
@@ -40,14 +42,30 @@ class Stack:
         """Everything the service wrote to stdout/stderr so far."""
         return self.logs[name].read_text(errors="replace")
 
+    def restart(self, name: str) -> subprocess.Popen[bytes]:
+        """Start a stopped (or killed) service again with the same environment: same port, DB.
+
+        The new process appends to the same log. It is not waited for: poll its readiness.
+        """
+        if self.processes[name].poll() is None:
+            raise RuntimeError(f"{name} is still running")
+        module = _MODULES[name]
+        self.processes[name] = _spawn(
+            module, self.environs[name], self.logs[name], self.launcher, append=True
+        )
+        return self.processes[name]
+
+
+_MODULES = {"order-api": "services.order_api", "web-gateway": "services.web_gateway"}
+
 
 def _spawn(
-    module: str, environ: Mapping[str, str], log: Path, launcher: bool
+    module: str, environ: Mapping[str, str], log: Path, launcher: bool, *, append: bool = False
 ) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", module]
     if launcher:
         command = [str(LAUNCHER), *command]
-    with log.open("wb") as out:
+    with log.open("ab" if append else "wb") as out:
         return subprocess.Popen(command, env=dict(environ), cwd=REPO, stdout=out, stderr=out)
 
 
@@ -97,14 +115,16 @@ def running_stack(
         order_api_metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
         processes=processes,
         logs=logs,
+        environs={"order-api": order_env, "web-gateway": gateway_env},
+        launcher=launcher,
     )
     try:
         processes["order-api"] = _spawn(
-            "services.order_api", order_env, logs["order-api"], launcher
+            _MODULES["order-api"], order_env, logs["order-api"], launcher
         )
         wait_until(lambda: grpc_serving(stack.order_api_target), 30, "order-api health")
         processes["web-gateway"] = _spawn(
-            "services.web_gateway", gateway_env, logs["web-gateway"], launcher
+            _MODULES["web-gateway"], gateway_env, logs["web-gateway"], launcher
         )
         wait_until(lambda: _http_ok(stack.gateway_url + "/readyz"), 30, "web-gateway /readyz")
         yield stack

@@ -1,0 +1,28 @@
+"""Fixtures of the reliability tests: both services as real processes, and HTTP clients of them.
+
+Modules that need a differently configured stack (faults, timeouts, OTLP) start
+their own with `tests.telemetry.services.running_stack`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.reliability.support import HttpClient
+from tests.telemetry.services import Stack, running_stack
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Both services with default settings, shared by the tests of one module."""
+    with running_stack(tmp_path_factory.mktemp("stack")) as running:
+        yield running
+
+
+@pytest.fixture
+def gateway(stack: Stack) -> Iterator[HttpClient]:
+    """A keep-alive HTTP client of the module's gateway."""
+    with HttpClient(stack.gateway_url) as client:
+        yield client
