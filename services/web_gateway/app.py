@@ -35,6 +35,7 @@ def create_app(
     client = client or OrderClient(config.order_api_target, config.order_api_timeout)
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config[routes.METRICS_TOKEN_CONFIG] = config.metrics_token
     app.extensions[routes.CLIENT_EXTENSION] = client
     app.extensions[routes.TELEMETRY_EXTENSION] = telemetry
     app.register_blueprint(routes.blueprint)

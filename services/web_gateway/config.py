@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services import envconfig
 
 MAX_TIMEOUT_SECONDS = 60.0
 MAX_THREADS = 1024
+MIN_TOKEN_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class Config:
     order_api_timeout: float = 2.0
     threads: int = 64
     grace_seconds: float = 10.0
+    # When set, GET /metrics requires `Authorization: Bearer <token>` (kept out of repr and logs).
+    metrics_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -38,4 +41,17 @@ class Config:
             grace_seconds=envconfig.seconds(
                 environ, "GATEWAY_GRACE_SECONDS", defaults.grace_seconds
             ),
+            metrics_token=_metrics_token(environ),
         )
+
+
+def _metrics_token(environ: Mapping[str, str]) -> str | None:
+    token = environ.get("GATEWAY_METRICS_TOKEN", "")
+    if not token:
+        return None
+    if len(token) < MIN_TOKEN_LENGTH or not token.isascii() or not token.isprintable():
+        raise envconfig.ConfigError(
+            f"GATEWAY_METRICS_TOKEN: expected at least {MIN_TOKEN_LENGTH} printable ASCII "
+            "characters (the value is not shown)"
+        )
+    return token

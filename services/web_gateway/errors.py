@@ -40,11 +40,14 @@ _BAD_GATEWAY = (502, "bad_gateway", "the order service failed")
 class ApiError(Exception):
     """An error answer: HTTP status, snake_case code and a message for the caller."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
 
 def invalid_argument(field: str, reason: str) -> ApiError:
@@ -87,7 +90,9 @@ def _status_of(error: grpc.RpcError) -> tuple[grpc.StatusCode, str]:
 
 
 def _api_error(error: ApiError) -> Response:
-    return error_response(error.status, error.code, error.message)
+    response = error_response(error.status, error.code, error.message)
+    response.headers.update(error.headers)
+    return response
 
 
 def _rpc_error(error: grpc.RpcError) -> Response:

@@ -10,6 +10,7 @@ A-Z a-z 0-9 . _ : -): no order can have such an id.
 from __future__ import annotations
 
 import functools
+import hmac
 from importlib import resources
 
 from flask import Blueprint, Response, current_app, request, url_for
@@ -24,6 +25,7 @@ from services.web_gateway.errors import ApiError
 
 CLIENT_EXTENSION = "web_gateway.order_client"
 TELEMETRY_EXTENSION = "web_gateway.telemetry"
+METRICS_TOKEN_CONFIG = "WEB_GATEWAY_METRICS_TOKEN"  # noqa: S105 (a config key)
 JSON_MEDIA_TYPE = "application/json"
 
 blueprint = Blueprint("api", __name__)
@@ -92,6 +94,7 @@ def openapi_document() -> ResponseReturnValue:
 @blueprint.get("/metrics")
 def metrics() -> ResponseReturnValue:
     """The gateway's metrics in the Prometheus text format (OpenMetrics when asked for)."""
+    _check_metrics_token()
     telemetry: Telemetry | None = current_app.extensions[TELEMETRY_EXTENSION]
     if telemetry is None or not telemetry.enabled:
         raise ApiError(404, "telemetry_disabled", "telemetry is disabled (OTEL_SDK_DISABLED)")
@@ -103,6 +106,22 @@ def metrics() -> ResponseReturnValue:
         telemetry.prometheus_registry, request.headers.get("Accept")
     )
     return Response(body, content_type=content_type)
+
+
+def _check_metrics_token() -> None:
+    """With a configured token, only `Authorization: Bearer <token>` may scrape (else 401)."""
+    token: str | None = current_app.config[METRICS_TOKEN_CONFIG]
+    if token is None:
+        return
+    scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(offered.encode(), token.encode()):
+        return
+    raise ApiError(
+        401,
+        "unauthorized",
+        "GET /metrics needs the configured bearer token",
+        {"WWW-Authenticate": 'Bearer realm="metrics"'},
+    )
 
 
 def _request_body() -> bytes:

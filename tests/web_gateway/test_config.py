@@ -69,3 +69,16 @@ def test_bad_value_raises_config_error_naming_the_variable(name: str, value: str
         Config.from_env({name: value})
 
     assert str(raised.value).startswith(f"{name}=")
+
+
+def test_metrics_token_is_read_and_kept_out_of_repr() -> None:
+    config = Config.from_env({"GATEWAY_METRICS_TOKEN": "a" * 20})
+    assert config.metrics_token == "a" * 20
+    assert "a" * 20 not in repr(config)
+
+
+def test_short_metrics_token_is_refused_without_showing_it() -> None:
+    with pytest.raises(ConfigError) as error:
+        Config.from_env({"GATEWAY_METRICS_TOKEN": "short-secret"})
+    assert "GATEWAY_METRICS_TOKEN" in str(error.value)
+    assert "short-secret" not in str(error.value)

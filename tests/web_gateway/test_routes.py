@@ -10,12 +10,20 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from flask.testing import FlaskClient
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.trace import NoOpTracerProvider
+from prometheus_client import CollectorRegistry
 from werkzeug.test import TestResponse
 
+from otel.sdk import Telemetry
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import OrderStore
 from services.order_api.validation import DEFAULT_PAGE_SIZE, MAX_ID_LENGTH, MAX_QUANTITY
 from services.proto.orders.v1 import orders_pb2
+from services.web_gateway.app import create_app
+from services.web_gateway.client import OrderClient
+from services.web_gateway.config import Config
 from tests.helpers import free_port, wait_until
 from tests.web_gateway.support import (
     ITEM,
@@ -277,3 +285,38 @@ def test_order_api_slower_than_the_timeout_is_504(
         "code": "deadline_exceeded",
         "message": "the order service did not answer in time",
     }
+
+
+def _metrics_app(token: str | None) -> FlaskClient:
+    registry = CollectorRegistry()
+    provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
+    telemetry = Telemetry("web-gateway", provider, NoOpTracerProvider(), registry)
+    config = Config(order_api_target="127.0.0.1:1", metrics_token=token)
+    client = OrderClient(config.order_api_target, 0.5)
+    return create_app(config, client=client, telemetry=telemetry).test_client()
+
+
+TOKEN = "s3cret-metrics-token-0123"
+
+
+def test_metrics_without_a_configured_token_are_open() -> None:
+    assert _metrics_app(None).get("/metrics").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer wrong-token-0123456789", f"Basic {TOKEN}", TOKEN]
+)
+def test_metrics_with_a_token_refuse_other_credentials(authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = _metrics_app(TOKEN).get("/metrics", headers=headers)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    assert error_of(response)["code"] == "unauthorized"
+    assert TOKEN not in response.get_data(as_text=True)
+
+
+def test_metrics_with_the_token_are_served() -> None:
+    response = _metrics_app(TOKEN).get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    assert "target_info" in response.get_data(as_text=True)
