@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_flask_exporter import PrometheusMetrics
 from werkzeug.test import EnvironBuilder
 
-from bench.measure import per_call
+from bench.measure import paired_difference_us, per_call
 from otel import settings
 from otel.sdk import Telemetry
 from otel.views import default_views
@@ -67,7 +67,7 @@ def _metrics_provider() -> MeterProvider:
     return MeterProvider(metric_readers=[reader], views=default_views())
 
 
-def _apps() -> dict[str, Flask]:
+def _apps() -> tuple[dict[str, Flask], TracerProvider]:
     settings.ensure_stable_http_semconv()
     client: Any = FakeClient()
     off = create_app(client=client)
@@ -86,7 +86,11 @@ def _apps() -> dict[str, Flask]:
     )
 
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(_DiscardingExporter()))
+    # Export only when a batch is full (or at the flush ending each of its rounds), so the
+    # export thread's CPU falls inside this variant's measured window, not another's.
+    tracer_provider.add_span_processor(
+        BatchSpanProcessor(_DiscardingExporter(), schedule_delay_millis=3_600_000)
+    )
     full = create_app(
         client=client,
         telemetry=Telemetry("bench", _metrics_provider(), tracer_provider, tracing=True),
@@ -94,13 +98,14 @@ def _apps() -> dict[str, Flask]:
 
     exporter_app = create_app(client=client)
     PrometheusMetrics(exporter_app, registry=CollectorRegistry())
-    return {
+    apps = {
         "off": off,
         "upstream_flask_instrumentation": upstream,
         "project_metrics": metrics_only,
         "project_full": full,
         "prometheus_flask_exporter": exporter_app,
     }
+    return apps, tracer_provider
 
 
 def _caller(app: Flask, path: str) -> Callable[[], None]:
@@ -124,18 +129,20 @@ def _caller(app: Flask, path: str) -> Callable[[], None]:
 
 def run(quick: bool) -> dict[str, Any]:
     """CPU µs per request of each variant, overheads over `off`, and the goal's ratio."""
-    apps = _apps()
+    apps, tracer_provider = _apps()
     path = f"/orders/{ORDER_ID}"
     results = per_call(
         {name: _caller(app, path) for name, app in apps.items()},
-        calls=500 if quick else 2000,
-        rounds=5 if quick else 11,
+        calls=1000 if quick else 2000,
+        rounds=7 if quick else 21,
+        end_of_round={"project_full": tracer_provider.force_flush},
     )
     medians = {name: result.median_us for name, result in results.items()}
-    off = medians["off"]
-    overheads = {name: value - off for name, value in medians.items() if name != "off"}
-    own = medians["project_metrics"] - medians["upstream_flask_instrumentation"]
-    own_full = medians["project_full"] - medians["upstream_flask_instrumentation"]
+    overheads = {
+        name: paired_difference_us(results, name, "off") for name in medians if name != "off"
+    }
+    own = paired_difference_us(results, "project_metrics", "upstream_flask_instrumentation")
+    own_full = paired_difference_us(results, "project_full", "upstream_flask_instrumentation")
     exporter = overheads["prometheus_flask_exporter"]
     return {
         "cpu_us_per_request": medians,

@@ -31,8 +31,14 @@ def per_call(
     rounds: int,
     clock: Callable[[], float] = CPU,
     warmup: int = 200,
+    end_of_round: Mapping[str, Callable[[], object]] | None = None,
 ) -> dict[str, Result]:
-    """µs per call of each variant by `clock`, the variants taking turns round by round."""
+    """µs per call of each variant by `clock`, the variants taking turns round by round.
+
+    `end_of_round[name]`, when given, runs inside that variant's measured window after
+    its calls (e.g. flushing a span processor so its export cost is counted there).
+    """
+    finish = end_of_round or {}
     for fn in variants.values():
         for _ in range(warmup):
             fn()
@@ -46,5 +52,13 @@ def per_call(
             started = clock()
             for _ in range(calls):
                 fn()
+            if name in finish:
+                finish[name]()
             samples[name].append((clock() - started) / calls * 1e6)
     return {name: Result(name, values) for name, values in samples.items()}
+
+
+def paired_difference_us(results: Mapping[str, Result], minuend: str, subtrahend: str) -> float:
+    """The median over rounds of (minuend − subtrahend): drift between rounds cancels out."""
+    pairs = zip(results[minuend].per_call_us, results[subtrahend].per_call_us, strict=True)
+    return statistics.median(a - b for a, b in pairs)
