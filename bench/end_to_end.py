@@ -28,23 +28,16 @@ import psutil
 
 from tests.otlp_receiver import running_receiver
 from tests.telemetry.services import Stack, running_stack
+from tests.telemetry.traffic import ORDER, call
 
-ORDER = {
-    "customer_id": "bench",
-    "items": [{"sku": "sku-1", "quantity": 1, "unit_price_cents": 100}],
-}
 _LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$")
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
 def _create_order(stack: Stack) -> str:
-    request = urllib.request.Request(
-        stack.gateway_url + "/orders",
-        data=json.dumps(ORDER).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return str(json.loads(response.read())["id"])
+    status, body = call(stack, "POST", "/orders", ORDER)
+    assert status == 201, body
+    return str(json.loads(body)["id"])
 
 
 def wrk(url: str, seconds: int, connections: int = 16) -> dict[str, float]:

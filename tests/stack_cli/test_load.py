@@ -7,7 +7,6 @@ import json
 import random
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from services.stack.load import LoadConfig, LoadConfigError, LoadGenerator, check_target
 from services.stack.mix import ORDER_ROUTE, ORDERS_ROUTE, Kind, KnownOrders, next_request
 from services.stack.scrape import scrape
-from tests.helpers import REPO, clean_environ, wait_until
+from tests.helpers import REPO, clean_environ, serving_http, wait_until
 from tests.telemetry.services import running_stack
 
 REQUESTS = 300
@@ -52,14 +51,8 @@ class _ForgetfulGateway(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def forgetful_gateway() -> Iterator[str]:
     _ForgetfulGateway.received = Counter()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ForgetfulGateway)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_http(_ForgetfulGateway) as url:
+        yield url
 
 
 def test_connections_closed_by_the_server_are_reopened_not_failed(forgetful_gateway: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from services.stack.scrape import Exposition
 from services.stack.verify import GATEWAY, ORDER_API, check_exposition
-from tests.helpers import REPO, clean_environ
+from tests.helpers import REPO, clean_environ, serving_http
 from tests.telemetry.services import running_stack
 
 # A gateway exposition with the SDK's default buckets instead of the contract's,
@@ -50,14 +49,8 @@ class _Exposition(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def broken_endpoint() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Exposition)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_http(_Exposition) as url:
+        yield url
 
 
 def _verify(

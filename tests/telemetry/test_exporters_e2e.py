@@ -15,18 +15,13 @@ from tests.helpers import REPO, clean_environ, free_port, wait_until
 from tests.otlp_receiver import running_receiver
 from tests.telemetry.scrape import scrape
 from tests.telemetry.services import LAUNCHER, Stack, running_stack
-
-ORDER = {"customer_id": "c-9", "items": [{"sku": "sku-9", "quantity": 1, "unit_price_cents": 99}]}
+from tests.telemetry.traffic import ORDER, call
 
 
 def _post_order(stack: Stack) -> str:
-    request = urllib.request.Request(
-        stack.gateway_url + "/orders",
-        data=json.dumps(ORDER).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return str(json.loads(response.read())["id"])
+    status, body = call(stack, "POST", "/orders", ORDER)
+    assert status == 201
+    return str(json.loads(body)["id"])
 
 
 def _counter(metric: object, **attributes: str) -> float:
