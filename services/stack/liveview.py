@@ -70,6 +70,11 @@ def read(gateway_metrics_url: str, order_api_metrics_url: str) -> Reading:
     return Reading(time.monotonic(), expositions[0], expositions[1], tuple(errors))
 
 
+# Readiness and liveness probes (including `up`'s own) are not traffic; the recording
+# rules leave them out of the gateway's RED signals too.
+PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
+
+
 def compare(before: Reading, after: Reading) -> Window:
     """Rates, error ratios and quantiles of what happened between two readings."""
     seconds = max(after.at - before.at, 1e-9)
@@ -86,6 +91,7 @@ def compare(before: Reading, after: Reading) -> Window:
             status_label="status_code",
             is_error=lambda code: code.startswith("5"),
         )
+        routes = [row for row in routes if row.name.partition(" ")[2] not in PROBE_ROUTES]
     orders_created = orders_total = 0.0
     if after.order_api is not None:
         rpcs = _rows(

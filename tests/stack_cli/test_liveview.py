@@ -132,3 +132,22 @@ def test_format_seconds_picks_a_readable_unit() -> None:
         "12.3ms",
         "1.50s",
     ]
+
+
+def test_probe_routes_are_not_shown_as_traffic() -> None:
+    probes = (
+        'http_requests_total{method="GET",route="/readyz",status_code="200"} 3.0\n'
+        'http_requests_total{method="GET",route="/healthz",status_code="200"} 9.0\n'
+    )
+    before = _reading(0.0, GATEWAY_BEFORE, ORDER_API_BEFORE)
+    after = _reading(
+        2.0,
+        GATEWAY_AFTER.replace(
+            "# TYPE http_request_duration", probes + "# TYPE http_request_duration", 1
+        ),
+        ORDER_API_AFTER,
+    )
+
+    window = compare(before, after)
+
+    assert [row.name for row in window.routes] == ["GET /orders/<order_id>"]
