@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,9 @@ def main() -> int:
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": _cpus(), "quick": args.quick}
     }
+    if shutil.which("wrk") is None and (not args.only or "end_to_end" in args.only):
+        print("bench: wrk is not on PATH; the end-to-end suite needs it: apt-get install wrk")
+        return 2
     for name, run in suites.items():
         if args.only and name not in args.only:
             continue
