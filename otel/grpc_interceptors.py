@@ -61,30 +61,14 @@ class RpcServerMetricsInterceptor(grpc.ServerInterceptor):
         if service not in self._services:
             return handler
         record = self._recorder(service, method)
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _timed_unary(handler.unary_unary, record),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _timed_stream(handler.unary_stream, record),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                _timed_unary(handler.stream_unary, record),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(
-                _timed_stream(handler.stream_stream, record),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+        for kind, make_handler, timed in _HANDLER_KINDS:
+            behavior = getattr(handler, kind)
+            if behavior:
+                return make_handler(  # type: ignore[no-any-return]
+                    timed(behavior, record),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
         return handler
 
     def _recorder(self, service: str, method: str) -> Callable[[grpc.ServicerContext, float], None]:
@@ -140,6 +124,16 @@ def _timed_stream(
             record(context, started)
 
     return timed
+
+
+# Each kind of RPC explicitly: the handler attribute, its handler factory, and the timing
+# wrapper (unary responses are timed around the call, streamed ones until the stream ends).
+_HANDLER_KINDS: tuple[tuple[str, Callable[..., Any], Callable[..., _Behavior]], ...] = (
+    ("unary_unary", grpc.unary_unary_rpc_method_handler, _timed_unary),
+    ("unary_stream", grpc.unary_stream_rpc_method_handler, _timed_stream),
+    ("stream_unary", grpc.stream_unary_rpc_method_handler, _timed_unary),
+    ("stream_stream", grpc.stream_stream_rpc_method_handler, _timed_stream),
+)
 
 
 class RpcClientMetricsInterceptor(grpc.UnaryUnaryClientInterceptor):

@@ -10,6 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from otel import grpc_interceptors
+from otel.instruments import RpcServerMetrics
 from services.order_api.server import SERVICE_NAME, create_server
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import OrderStore
@@ -127,3 +128,37 @@ def test_unreachable_server_is_recorded_as_unavailable(recorded: Recorded) -> No
         "rpc.response.status_code": "UNAVAILABLE",
     }
     assert recorded.count("rpc.client.call.duration", **attributes) == 1
+
+
+class _Context:
+    """The part of grpc.ServicerContext the interceptor reads."""
+
+    def __init__(self) -> None:
+        self._code: grpc.StatusCode | None = None
+
+    def code(self) -> grpc.StatusCode | None:
+        return self._code
+
+    def set_code(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+
+class _Details(grpc.HandlerCallDetails):
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.invocation_metadata = ()
+
+
+def test_a_streamed_response_is_recorded_when_the_stream_ends(recorded: Recorded) -> None:
+    metrics = RpcServerMetrics(recorded.telemetry.meter_provider, ["ListOrders"])
+    interceptor = grpc_interceptors.RpcServerMetricsInterceptor(metrics, [SERVICE_NAME])
+    streaming = grpc.unary_stream_rpc_method_handler(lambda request, context: iter([1, 2, 3]))
+    handler = interceptor.intercept_service(
+        lambda _details: streaming, _Details(f"/{SERVICE_NAME}/ListOrders")
+    )
+    assert handler is not None and handler.unary_stream is not None
+
+    responses = handler.unary_stream(None, _Context())
+    assert recorded.count("grpc.requests", method="ListOrders", status="OK") == 0
+    assert list(responses) == [1, 2, 3]
+    assert recorded.count("grpc.requests", method="ListOrders", status="OK") == 1
