@@ -49,12 +49,20 @@ class RunningOrderApi:
 
 
 def start_order_api(
-    db_path: Path, *, store: OrderStore | None = None, faults: FaultPlan | None = None
+    db_path: Path,
+    *,
+    store: OrderStore | None = None,
+    faults: FaultPlan | None = None,
+    port: int = 0,
+    servicer: Callable[[OrderStore], OrderServicer] | None = None,
 ) -> RunningOrderApi:
-    """Start a server on a free loopback port over the SQLite file at `db_path` (or `store`)."""
+    """Start a server on loopback over the SQLite file at `db_path` (or `store`).
+
+    `port` 0 picks a free port; `servicer` builds a custom servicer from the store.
+    """
     store = store if store is not None else OrderStore(db_path)
-    servicer = OrderServicer(store, faults=faults)
-    server, port = create_server("127.0.0.1:0", servicer=servicer)
+    handler = OrderServicer(store, faults=faults) if servicer is None else servicer(store)
+    server, port = create_server(f"127.0.0.1:{port}", servicer=handler)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     stub = orders_pb2_grpc.OrderServiceStub(channel)

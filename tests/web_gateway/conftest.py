@@ -8,27 +8,27 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from services.order_api.server import create_server
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import OrderStore
 from services.web_gateway.app import create_app
 from services.web_gateway.client import OrderClient
 from services.web_gateway.config import Config
-from tests.web_gateway.support import MakeGateway, OrderApi, StartOrderApi
+from tests.order_api import support as order_api_support
+from tests.order_api.support import RunningOrderApi
+from tests.web_gateway.support import MakeGateway, StartOrderApi
 
 
 @pytest.fixture
 def start_order_api(tmp_path: Path) -> Iterator[StartOrderApi]:
     """Start order-api servers over one SQLite file; each is stopped after the test."""
-    running: list[OrderApi] = []
+    running: list[RunningOrderApi] = []
 
     def start(
         *, port: int = 0, servicer: Callable[[OrderStore], OrderServicer] = OrderServicer
-    ) -> OrderApi:
-        store = OrderStore(tmp_path / "orders.db")
-        server, bound = create_server(f"127.0.0.1:{port}", servicer=servicer(store))
-        server.start()
-        order_api = OrderApi(server, store, bound)
+    ) -> RunningOrderApi:
+        order_api = order_api_support.start_order_api(
+            tmp_path / "orders.db", port=port, servicer=servicer
+        )
         running.append(order_api)
         return order_api
 

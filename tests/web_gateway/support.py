@@ -4,43 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from services.order_api.store import OrderStore
 from services.order_api.validation import MAX_ITEMS
-
-
-@dataclass
-class OrderApi:
-    """An order-api server running in this process."""
-
-    server: grpc.Server
-    store: OrderStore
-    port: int
-    _stopped: bool = field(default=False, repr=False)
-
-    @property
-    def target(self) -> str:
-        """The address clients dial."""
-        return f"127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        """Stop the server at once (no grace) and close its store; idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        self.server.stop(None).wait()
-        self.store.close()
-
+from tests.order_api.support import RunningOrderApi
 
 # start_order_api(port=0, servicer=OrderServicer) -> OrderApi; `servicer` builds one from a store.
-StartOrderApi = Callable[..., OrderApi]
+StartOrderApi = Callable[..., RunningOrderApi]
 # make_gateway(target, timeout=2.0) -> a test client of a gateway app calling `target`.
 MakeGateway = Callable[..., FlaskClient]
 
