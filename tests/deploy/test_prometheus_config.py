@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from services.stack import prometheus_config
-from tests.stack.support import PROMETHEUS_DIR, RULES_DIR, run_promtool
+from tests.deploy.support import PROMETHEUS_DIR, RULES_DIR, run_promtool
 
 RULE_FILE_COUNT = len(list(RULES_DIR.glob("*.yml")))
 

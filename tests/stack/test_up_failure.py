@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO, clean_environ
-from tests.stack_cli.stack_run import UpPorts, port_is_free, processes_using, up_command
+from tests.stack.stack_run import UpPorts, port_is_free, processes_using, up_command
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO, clean_environ, wait_until
-from tests.stack_cli.stack_run import (
+from tests.stack.stack_run import (
     UpPorts,
     port_is_free,
     processes_using,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from services.stack import prometheus_config
-from tests.stack.support import (
+from tests.deploy.support import (
     COLLECTOR_CONFIG,
     COLLECTOR_MANIFEST,
     compose_env,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.stack.promql import SERIES_NAMES, metric_names
-from tests.stack.support import (
+from tests.deploy.promql import SERIES_NAMES, metric_names
+from tests.deploy.support import (
     ALERTS_DOC,
     RULE_TESTS_DIR,
     RULES_DIR,
