@@ -71,12 +71,8 @@ def configure(service_name: str, environ: Mapping[str, str] | None = None) -> Te
     env = os.environ if environ is None else environ
     if settings.sdk_disabled(env):
         return Telemetry.disabled(service_name)
-    metric_names = exporters.exporter_names(
-        env, "OTEL_METRICS_EXPORTER", exporters.METRICS_EXPORTERS, "prometheus"
-    )
-    trace_names = exporters.exporter_names(
-        env, "OTEL_TRACES_EXPORTER", exporters.TRACES_EXPORTERS, "none"
-    )
+    metric_names = exporters.metrics_exporter_names(env)
+    trace_names = exporters.traces_exporter_names(env)
     if isinstance(metrics.get_meter_provider(), SdkMeterProvider):
         raise TelemetryConfigError(
             "an OpenTelemetry MeterProvider is already installed by another configurator; "

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel import exporters
+from otel.exporters import TelemetryConfigError
 from services.stack import liveview, local_prometheus, processes, reports
 from services.stack.console import Console
 from services.stack.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
@@ -22,6 +24,7 @@ from services.stack.processes import Service, ServiceSpec, StartupCancelledError
 from services.stack.readiness import grpc_serving, http_ok
 
 LOAD_CONCURRENCY = 4
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 # Settings for one service would apply to both, or clash with the ports chosen here.
 CHILD_ENV_DROPPED = (
@@ -125,6 +128,9 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
         console.error(f"otel-stack: {error}")
         _print_log_tail(console, error.service, error.log_tail)
         return 1
+    except TelemetryConfigError as error:  # raised before any child starts
+        console.error(f"otel-stack up: error: {error}")
+        return EXIT_USAGE
     except StartupCancelledError as error:
         console.error(f"otel-stack: {error}")
         return EXIT_INTERRUPTED
@@ -149,8 +155,9 @@ class _StackRun:
 
     def start_services(self) -> None:
         """Start the order-api, then the web-gateway, each once the previous one is ready."""
+        specs = service_specs(self.options, self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for spec in service_specs(self.options, self.data_dir):
+        for spec in specs:
             self._start(spec)
 
     def start_prometheus(self) -> None:
@@ -276,14 +283,19 @@ def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:
 
 
 def _child_environ() -> dict[str, str]:
-    """This process's environment, set up for the launcher and the services' own settings."""
+    """This process's environment, set up for the launcher and the services' own settings.
+
+    Raises TelemetryConfigError for an OTEL_METRICS_EXPORTER the services would refuse.
+    """
     environ = dict(os.environ)
     for name in CHILD_ENV_DROPPED:
         environ.pop(name, None)
-    exporters = [part.strip() for part in environ.get("OTEL_METRICS_EXPORTER", "").split(",")]
-    if environ.get("OTEL_METRICS_EXPORTER") and "prometheus" not in exporters:
-        # The live view and Prometheus read the services' /metrics.
-        environ["OTEL_METRICS_EXPORTER"] = ",".join([*exporters, "prometheus"])
+    # The live view and Prometheus read the services' /metrics: whatever else the user
+    # selects (`none` included), the services also export to Prometheus. The list is
+    # parsed by the services' own parser, so what it accepts here they accept too.
+    names = exporters.metrics_exporter_names(environ)
+    if "prometheus" not in names:
+        environ[exporters.METRICS_EXPORTER] = ",".join([*names, "prometheus"])
     environ.update(
         OTEL_PYTHON_DISTRO="otel_stack",
         OTEL_PYTHON_CONFIGURATOR="otel_stack",

@@ -42,7 +42,8 @@ def up_run(tmp_path_factory: pytest.TempPathFactory) -> UpRun:
     result = subprocess.run(
         up_command(ports, data_dir, "--duration", "8", "--refresh", "1", "--rate", "25"),
         cwd=REPO,
-        env=clean_environ(),
+        # `none` as a user would set it: the services still serve /metrics for the view.
+        env=clean_environ(OTEL_METRICS_EXPORTER="none"),
         capture_output=True,
         text=True,
         timeout=90,
@@ -59,6 +60,12 @@ def _live_rates(stdout: str) -> dict[str, list[float]]:
         if match:
             rates.setdefault(match["name"], []).append(float(match["rate"]))
     return rates
+
+
+def test_up_runs_with_metrics_exporter_none(up_run: UpRun) -> None:
+    order_api_log = (up_run.data_dir / "order-api.log").read_text()
+    assert "metrics prometheus" in order_api_log, order_api_log
+    assert "order-api ready in" in up_run.result.stdout
 
 
 def test_up_exits_zero_when_the_duration_ends(up_run: UpRun) -> None:
