@@ -163,19 +163,3 @@ class RpcClientMetrics:
             }
             self._attributes[key] = attributes
         self._duration.record(seconds, attributes)
-
-
-class OrderMetrics:
-    """`orders_created_total`: orders stored for the first time (idempotent retries excluded)."""
-
-    def __init__(self, meter_provider: MeterProvider) -> None:
-        self._created = project_meter(meter_provider).create_counter(
-            "orders.created",
-            unit="{order}",
-            description="Orders created by the order-api (idempotent retries are not counted).",
-        )
-        self._created.add(0)
-
-    def order_created(self) -> None:
-        """Count one newly created order."""
-        self._created.add(1)

@@ -12,10 +12,10 @@ from grpc_health.v1 import health
 
 from otel import grpc_interceptors, prometheus
 from otel.exporters import TelemetryConfigError
-from otel.instruments import OrderMetrics
 from otel.sdk import Telemetry, configure
 from services.envconfig import ConfigError
 from services.order_api.config import Config
+from services.order_api.metrics import OrderMetrics
 from services.order_api.server import SERVICE_NAME, ListenError, create_server
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import OrderStore

@@ -10,7 +10,6 @@ from otel.instruments import (
     DURATION_BUCKETS,
     SEMCONV_DURATION_BUCKETS,
     HttpServerMetrics,
-    OrderMetrics,
     RpcClientMetrics,
     RpcServerMetrics,
 )
@@ -114,13 +113,3 @@ def test_client_metrics_record_method_and_code(recorded: Recorded) -> None:
         )
         == 1
     )
-
-
-def test_orders_created_starts_at_zero_and_counts(recorded: Recorded) -> None:
-    metrics = OrderMetrics(recorded.telemetry.meter_provider)
-    assert recorded.count("orders.created") == 0
-
-    metrics.order_created()
-    metrics.order_created()
-
-    assert recorded.count("orders.created") == 2

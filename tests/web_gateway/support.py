@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from services.order_api.validation import MAX_ITEMS
+from services.orders_contract import MAX_ITEMS
 from tests.order_api.support import RunningOrderApi
 
 # start_order_api(port=0, servicer=OrderServicer) -> OrderApi; `servicer` builds one from a store.

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from services.order_api.validation import (
+from services.orders_contract import (
     DEFAULT_PAGE_SIZE,
     MAX_ID_LENGTH,
     MAX_ITEMS,

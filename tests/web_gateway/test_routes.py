@@ -19,7 +19,7 @@ from werkzeug.test import TestResponse
 from otel.sdk import Telemetry
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import OrderStore
-from services.order_api.validation import DEFAULT_PAGE_SIZE, MAX_ID_LENGTH, MAX_QUANTITY
+from services.orders_contract import DEFAULT_PAGE_SIZE, MAX_ID_LENGTH, MAX_QUANTITY
 from services.proto.orders.v1 import orders_pb2
 from services.web_gateway.app import create_app
 from services.web_gateway.client import OrderClient
