@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -12,7 +13,7 @@ from grpc_health.v1 import health
 
 from otel import grpc_interceptors, prometheus
 from otel.exporters import TelemetryConfigError
-from otel.sdk import Telemetry, configure
+from otel.sdk import Telemetry, build_telemetry, install
 from services.envconfig import ConfigError
 from services.order_api.config import Config
 from services.order_api.metrics import OrderMetrics
@@ -32,13 +33,18 @@ def main() -> int:
     )
     try:
         config = Config.from_env()
-        telemetry = configure(DEFAULT_SERVICE_NAME)
-        metrics_address = prometheus.listen_address()
+        telemetry = build_telemetry(DEFAULT_SERVICE_NAME, os.environ)
     except (ConfigError, TelemetryConfigError) as error:
         print(f"order-api: {error}", file=sys.stderr)
         return 2
     try:
-        return _serve(config, telemetry, metrics_address)
+        install(telemetry)
+    except TelemetryConfigError as error:
+        print(f"order-api: {error}", file=sys.stderr)
+        telemetry.shutdown()
+        return 2
+    try:
+        return _serve(config, telemetry)
     except (ListenError, OSError) as error:
         print(f"order-api: {error}", file=sys.stderr)
         telemetry.shutdown()
@@ -49,7 +55,7 @@ def main() -> int:
         return 1
 
 
-def _serve(config: Config, telemetry: Telemetry, metrics_address: tuple[str, int]) -> int:
+def _serve(config: Config, telemetry: Telemetry) -> int:
     store = OrderStore(config.db_path)
     health_servicer = health.HealthServicer()
     servicer = OrderServicer(
@@ -65,6 +71,7 @@ def _serve(config: Config, telemetry: Telemetry, metrics_address: tuple[str, int
         max_workers=config.max_workers,
     )
     metrics_server = None
+    metrics_address = telemetry.prometheus_address
     if telemetry.prometheus_registry is not None:
         host, metrics_port = metrics_address
         try:
