@@ -17,11 +17,11 @@ from pathlib import Path
 
 from otel import exporters
 from otel.exporters import TelemetryConfigError
-from services.stack import liveview, local_prometheus, processes, reports
+from services.stack import liveview, local_prometheus, processes, reports, running
 from services.stack.console import Console
 from services.stack.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
 from services.stack.processes import Service, ServiceSpec, StartupCancelledError, StartupError
-from services.stack.readiness import grpc_serving, http_ok
+from services.stack.running import StackPorts
 
 LOAD_CONCURRENCY = 4
 EXIT_USAGE = 2
@@ -74,42 +74,11 @@ class UpOptions:
 
 
 def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
-    """How to run the order-api and the web-gateway, in start order."""
-    base = _child_environ()
-    grpc_target = f"127.0.0.1:{options.grpc_port}"
-    order_env = {
-        **base,
-        "ORDER_API_LISTEN": grpc_target,
-        "ORDER_API_DB": str(data_dir / "orders.db"),
-        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-        "OTEL_EXPORTER_PROMETHEUS_PORT": str(options.metrics_port),
-    }
-    if options.inject:
-        order_env["ORDER_API_FAULTS"] = ",".join(options.inject)
-    gateway_env = {
-        **base,
-        "GATEWAY_LISTEN": f"127.0.0.1:{options.gateway_port}",
-        "ORDER_API_TARGET": grpc_target,
-    }
-    readyz = f"{options.gateway_url}/readyz"
-    return [
-        ServiceSpec(
-            name="order-api",
-            command=processes.launcher_command("services.order_api"),
-            env=order_env,
-            log_path=data_dir / "order-api.log",
-            ready=lambda: grpc_serving(grpc_target),
-            ready_description=f"gRPC health SERVING on {grpc_target}",
-        ),
-        ServiceSpec(
-            name="web-gateway",
-            command=processes.launcher_command("services.web_gateway"),
-            env=gateway_env,
-            log_path=data_dir / "web-gateway.log",
-            ready=lambda: http_ok(readyz),
-            ready_description=f"GET {readyz} answering 200",
-        ),
-    ]
+    """How to run the order-api and the web-gateway under the launcher, in start order."""
+    ports = StackPorts(options.gateway_port, options.grpc_port, options.metrics_port)
+    return running.service_specs(
+        ports, data_dir, _child_environ(), launcher=True, faults=options.inject
+    )
 
 
 def run(options: UpOptions, console: Console, stop: threading.Event) -> int:

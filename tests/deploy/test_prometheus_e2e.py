@@ -16,10 +16,10 @@ import pytest
 
 from services.stack.local_prometheus import rule_files
 from services.stack.prometheus_config import local_targets, render
+from services.stack.running import Stack, running_stack
 from tests.deploy.dashboards import dashboard_paths, dashboard_queries
 from tests.helpers import wait_until
 from tests.prometheus_tools import Prometheus, running_prometheus, wait_for_fresh_scrapes
-from tests.telemetry.services import Stack, running_stack
 from tests.telemetry.traffic import GATEWAY_COUNTS, ORDER_API_COUNTS, send_known_mix
 
 JOBS = ["web-gateway", "order-api"]

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.reliability.support import HttpClient
-from tests.telemetry.services import Stack, running_stack
+from services.stack.running import Stack, running_stack
+from tests.reliability.client import HttpClient
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.helpers import free_port
+from services.stack.running import free_port
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, clean_environ, wait_until
+from services.stack.running import clean_environ
+from tests.helpers import REPO, wait_until
 from tests.stack.stack_run import (
     UpPorts,
     port_is_free,

@@ -9,7 +9,8 @@ import pytest
 
 from otel.exporters import metrics_exporter_names
 from services.stack import up
-from tests.helpers import REPO, clean_environ
+from services.stack.running import clean_environ
+from tests.helpers import REPO
 from tests.stack.stack_run import UpPorts, up_command
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, clean_environ
+from services.stack.running import clean_environ
+from tests.helpers import REPO
 from tests.stack.stack_run import UpPorts, port_is_free, processes_using, up_command
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from services.stack.running import clean_environ, running_stack
 from services.stack.scrape import Exposition
 from services.stack.verify import GATEWAY, ORDER_API, check_exposition
-from tests.helpers import REPO, clean_environ, serving_http
-from tests.telemetry.services import running_stack
+from tests.helpers import REPO, serving_http
 
 # A gateway exposition with the SDK's default buckets instead of the contract's,
 # and an order-api exposition without grpc_requests_total.
