@@ -30,7 +30,7 @@ def error_of(response: TestResponse) -> dict[str, Any]:
     return error
 
 
-ITEM = {"sku": "sku-1", "quantity": 2, "unit_price_cents": 150}
+ITEM: dict[str, Any] = {"sku": "sku-1", "quantity": 2, "unit_price_cents": 150}
 
 
 def order(**fields: object) -> dict[str, object]:
