@@ -42,7 +42,7 @@ from otel.views import default_views
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Telemetry", "TelemetryConfigError", "build_telemetry", "install"]
+__all__ = ["Telemetry", "TelemetryConfigError", "build_and_install", "build_telemetry", "install"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,21 @@ def install(telemetry: Telemetry, environ: MutableMapping[str, str] = os.environ
     if telemetry.tracing:
         trace.set_tracer_provider(telemetry.tracer_provider)
     _instrument_runtime(telemetry.meter_provider)
+
+
+def build_and_install(service_name: str, environ: MutableMapping[str, str]) -> Telemetry:
+    """What a service's entry point does: `build_telemetry`, then `install`.
+
+    Raises TelemetryConfigError from either step; what was built is shut down
+    when installing it is refused.
+    """
+    telemetry = build_telemetry(service_name, environ)
+    try:
+        install(telemetry, environ)
+    except TelemetryConfigError:
+        telemetry.shutdown()
+        raise
+    return telemetry
 
 
 def build_resource(default_service_name: str) -> Resource:

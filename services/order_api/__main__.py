@@ -13,7 +13,7 @@ from grpc_health.v1 import health
 
 from otel import grpc_interceptors, prometheus
 from otel.exporters import TelemetryConfigError
-from otel.sdk import Telemetry, build_telemetry, install
+from otel.sdk import Telemetry, build_and_install
 from services.envconfig import ConfigError
 from services.order_api.config import Config
 from services.order_api.metrics import OrderMetrics
@@ -33,15 +33,9 @@ def main() -> int:
     )
     try:
         config = Config.from_env()
-        telemetry = build_telemetry(DEFAULT_SERVICE_NAME, os.environ)
+        telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
     except (ConfigError, TelemetryConfigError) as error:
         print(f"order-api: {error}", file=sys.stderr)
-        return 2
-    try:
-        install(telemetry)
-    except TelemetryConfigError as error:
-        print(f"order-api: {error}", file=sys.stderr)
-        telemetry.shutdown()
         return 2
     try:
         return _serve(config, telemetry)

@@ -38,6 +38,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports that were free a moment ago, in ascending order."""
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port())
+    return sorted(ports)
+
+
 def clean_environ(**overrides: str) -> dict[str, str]:
     """This process's environment without the services' own and OTEL_* variables, plus overrides."""
     environ = {
@@ -60,10 +68,7 @@ class StackPorts:
     @classmethod
     def free(cls) -> StackPorts:
         """Three distinct ports that were free a moment ago."""
-        ports: set[int] = set()
-        while len(ports) < 3:
-            ports.add(free_port())
-        return cls(*sorted(ports))
+        return cls(*free_ports(3))
 
     @property
     def gateway_url(self) -> str:

@@ -53,9 +53,14 @@ class UpOptions:
     grace: float = 15.0
 
     @property
+    def ports(self) -> StackPorts:
+        """The services' ports."""
+        return StackPorts(self.gateway_port, self.grpc_port, self.metrics_port)
+
+    @property
     def gateway_url(self) -> str:
         """Base URL of the web-gateway."""
-        return f"http://127.0.0.1:{self.gateway_port}"
+        return self.ports.gateway_url
 
     @property
     def gateway_metrics_url(self) -> str:
@@ -65,7 +70,7 @@ class UpOptions:
     @property
     def order_api_metrics_url(self) -> str:
         """The order-api's /metrics."""
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+        return self.ports.order_api_metrics_url
 
     @property
     def prometheus_url(self) -> str:
@@ -75,9 +80,8 @@ class UpOptions:
 
 def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
     """How to run the order-api and the web-gateway under the launcher, in start order."""
-    ports = StackPorts(options.gateway_port, options.grpc_port, options.metrics_port)
     return running.service_specs(
-        ports, data_dir, _child_environ(), launcher=True, faults=options.inject
+        options.ports, data_dir, _child_environ(), launcher=True, faults=options.inject
     )
 
 

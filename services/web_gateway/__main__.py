@@ -23,7 +23,7 @@ from flask import Flask
 
 from otel import grpc_interceptors
 from otel.exporters import TelemetryConfigError
-from otel.sdk import Telemetry, build_telemetry, install
+from otel.sdk import Telemetry, build_and_install
 from services.envconfig import ConfigError
 from services.web_gateway.app import create_app
 from services.web_gateway.client import OrderClient
@@ -51,15 +51,9 @@ def main() -> int:
     )
     try:
         config = Config.from_env()
-        telemetry = build_telemetry(DEFAULT_SERVICE_NAME, os.environ)
+        telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
     except (ConfigError, TelemetryConfigError) as error:
         print(f"web-gateway: {error}", file=sys.stderr)
-        return 2
-    try:
-        install(telemetry)
-    except TelemetryConfigError as error:
-        print(f"web-gateway: {error}", file=sys.stderr)
-        telemetry.shutdown()
         return 2
     client = OrderClient(
         config.order_api_target,

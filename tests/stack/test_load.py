@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import json
 import random
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -23,9 +22,10 @@ from services.stack.mix import (
     KnownOrders,
     next_request,
 )
-from services.stack.running import clean_environ, running_stack
+from services.stack.running import running_stack
 from services.stack.scrape import scrape
-from tests.helpers import REPO, serving_http, wait_until
+from tests.helpers import serving_http, wait_until
+from tests.stack.stack_run import run_cli
 
 REQUESTS = 300
 
@@ -140,13 +140,8 @@ def test_out_of_bounds_settings_are_refused(config: LoadConfig, message: str) ->
 
 
 def test_cli_refuses_a_remote_target_without_allow_remote() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "services.stack", "load", "--target", "http://web-gateway:8080"],
-        cwd=REPO,
-        env=clean_environ(),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_cli(
+        [sys.executable, "-m", "services.stack", "load", "--target", "http://web-gateway:8080"]
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [

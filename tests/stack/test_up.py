@@ -19,6 +19,7 @@ from tests.stack.stack_run import (
     port_is_free,
     processes_using,
     prometheus_expected,
+    run_cli,
     up_command,
 )
 
@@ -40,14 +41,11 @@ class UpRun:
 def up_run(tmp_path_factory: pytest.TempPathFactory) -> UpRun:
     ports = UpPorts.free()
     data_dir = tmp_path_factory.mktemp("up") / "stack"
-    result = subprocess.run(
+    result = run_cli(
         up_command(ports, data_dir, "--duration", "8", "--refresh", "1", "--rate", "25"),
-        cwd=REPO,
-        # `none` as a user would set it: the services still serve /metrics for the view.
-        env=clean_environ(OTEL_METRICS_EXPORTER="none"),
-        capture_output=True,
-        text=True,
         timeout=90,
+        # `none` as a user would set it: the services still serve /metrics for the view.
+        environ={"OTEL_METRICS_EXPORTER": "none"},
     )
     return UpRun(result, ports, data_dir)
 

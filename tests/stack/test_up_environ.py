@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from otel.exporters import metrics_exporter_names
 from services.stack import up
-from services.stack.running import clean_environ
-from tests.helpers import REPO
-from tests.stack.stack_run import UpPorts, up_command
+from tests.stack.stack_run import UpPorts, run_cli, up_command
 
 
 def _exporters_given_to_children(
@@ -46,13 +43,9 @@ def test_a_list_with_prometheus_is_passed_unchanged(
 
 
 def test_unusable_metrics_exporter_is_refused_before_anything_starts(tmp_path: Path) -> None:
-    result = subprocess.run(
+    result = run_cli(
         up_command(UpPorts.free(), tmp_path / "stack", "--no-prometheus"),
-        cwd=REPO,
-        env=clean_environ(OTEL_METRICS_EXPORTER="zipkin"),
-        capture_output=True,
-        text=True,
-        timeout=60,
+        environ={"OTEL_METRICS_EXPORTER": "zipkin"},
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
