@@ -10,7 +10,8 @@ providers installed here):
   (the SDK's own components, such as the resource detector and the OTLP
   exporters, still read their settings from `os.environ`, as the SDK defines).
 - `install(telemetry)` makes them the process's global providers, opts in to
-  the stable HTTP semantic conventions and starts the runtime metrics.
+  the stable HTTP semantic conventions and starts the runtime metrics (unless
+  OTEL_PYTHON_DISABLED_INSTRUMENTATIONS names `system_metrics`).
 
 `OTEL_SDK_DISABLED=true` yields a disabled `Telemetry`, which `install` leaves alone.
 """
@@ -52,7 +53,9 @@ class Telemetry:
     `prometheus_registry` is None when the `prometheus` exporter is not selected;
     `prometheus_address` is where a service with a metrics listener of its own
     serves it (OTEL_EXPORTER_PROMETHEUS_HOST/PORT). `tracing` says whether spans
-    go anywhere (otherwise tracing hooks are skipped).
+    go anywhere (otherwise tracing hooks are skipped). `disabled_instrumentations`
+    holds the names of OTEL_PYTHON_DISABLED_INSTRUMENTATIONS; `uses` answers for
+    each upstream instrumentation the services add.
     """
 
     service_name: str
@@ -62,12 +65,26 @@ class Telemetry:
     tracing: bool = False
     enabled: bool = True
     prometheus_address: tuple[str, int] = (prometheus.DEFAULT_HOST, prometheus.DEFAULT_PORT)
+    disabled_instrumentations: frozenset[str] = frozenset()
     _shutdown: Callable[[], None] = field(default=lambda: None, repr=False)
 
     @classmethod
     def disabled(cls, service_name: str) -> Telemetry:
         """Telemetry that records nothing (OTEL_SDK_DISABLED=true)."""
         return cls(service_name, NoOpMeterProvider(), NoOpTracerProvider(), enabled=False)
+
+    def uses(self, instrumentation: str) -> bool:
+        """Whether the services add this upstream instrumentation (a launcher entry-point name).
+
+        The same answer in both start paths: never with telemetry disabled or when
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS names it; the span-only gRPC
+        instrumentations only when spans go somewhere.
+        """
+        if not self.enabled:
+            return False
+        if settings.is_disabled(instrumentation, self.disabled_instrumentations):
+            return False
+        return self.tracing or instrumentation not in settings.SPAN_ONLY_INSTRUMENTATIONS
 
     def shutdown(self) -> None:
         """Flush and stop exporters: the last spans and metrics are sent before this returns."""
@@ -122,6 +139,7 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
         prometheus_registry=registry,
         tracing=bool(trace_names),
         prometheus_address=prometheus_address,
+        disabled_instrumentations=settings.disabled_instrumentations(environ),
         _shutdown=shutdown,
     )
 
@@ -145,7 +163,8 @@ def install(telemetry: Telemetry, environ: MutableMapping[str, str] = os.environ
     metrics.set_meter_provider(telemetry.meter_provider)
     if telemetry.tracing:
         trace.set_tracer_provider(telemetry.tracer_provider)
-    _instrument_runtime(telemetry.meter_provider)
+    if telemetry.uses(settings.SYSTEM_METRICS):
+        _instrument_runtime(telemetry.meter_provider)
 
 
 def build_and_install(service_name: str, environ: MutableMapping[str, str]) -> Telemetry:
@@ -195,7 +214,7 @@ def _metric_readers(
 
 def _instrument_runtime(meter_provider: MeterProvider) -> None:
     if settings.already_instrumented(SystemMetricsInstrumentor):
-        return  # the launcher did it, on the global provider set above
+        return  # something else (another distro, say) did it; twice would count twice
     SystemMetricsInstrumentor(config=settings.RUNTIME_METRICS).instrument(
         meter_provider=meter_provider
     )

@@ -9,6 +9,7 @@ import sqlite3
 import sys
 import threading
 
+import grpc
 from grpc_health.v1 import health
 
 from otel import grpc_interceptors, prometheus
@@ -52,18 +53,7 @@ def main() -> int:
 def _serve(config: Config, telemetry: Telemetry) -> int:
     store = OrderStore(config.db_path)
     health_servicer = health.HealthServicer()
-    servicer = OrderServicer(
-        store,
-        faults=config.faults,
-        on_order_created=OrderMetrics(telemetry.meter_provider).order_created,
-    )
-    server, port = create_server(
-        config.listen,
-        servicer=servicer,
-        health_servicer=health_servicer,
-        interceptors=grpc_interceptors.server_interceptors(telemetry, [SERVICE_NAME]),
-        max_workers=config.max_workers,
-    )
+    server, port = build_server(config, telemetry, store, health_servicer)
     metrics_server = None
     metrics_address = telemetry.prometheus_address
     if telemetry.prometheus_registry is not None:
@@ -96,6 +86,24 @@ def _serve(config: Config, telemetry: Telemetry) -> int:
         metrics_server.stop()
     logger.info("order-api stopped")
     return 0
+
+
+def build_server(
+    config: Config, telemetry: Telemetry, store: OrderStore, health_servicer: health.HealthServicer
+) -> tuple[grpc.Server, int]:
+    """The instrumented gRPC server (bound, not started) and its port, as `main` serves it."""
+    servicer = OrderServicer(
+        store,
+        faults=config.faults,
+        on_order_created=OrderMetrics(telemetry.meter_provider).order_created,
+    )
+    return create_server(
+        config.listen,
+        servicer=servicer,
+        health_servicer=health_servicer,
+        interceptors=grpc_interceptors.server_interceptors(telemetry, [SERVICE_NAME]),
+        max_workers=config.max_workers,
+    )
 
 
 if __name__ == "__main__":

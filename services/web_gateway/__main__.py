@@ -55,13 +55,9 @@ def main() -> int:
     except (ConfigError, TelemetryConfigError) as error:
         print(f"web-gateway: {error}", file=sys.stderr)
         return 2
-    client = OrderClient(
-        config.order_api_target,
-        config.order_api_timeout,
-        wrap_channel=lambda channel: grpc_interceptors.instrument_channel(channel, telemetry),
-    )
+    app, client = build(config, telemetry)
     try:
-        server = _listen(config, create_app(config, client=client, telemetry=telemetry))
+        server = _listen(config, app)
     except OSError as error:
         print(f"web-gateway: cannot listen on {config.listen}: {error}", file=sys.stderr)
         _close(client, telemetry)
@@ -70,6 +66,16 @@ def main() -> int:
     _close(client, telemetry)
     logger.info("web-gateway stopped")
     return 0
+
+
+def build(config: Config, telemetry: Telemetry) -> tuple[Flask, OrderClient]:
+    """The instrumented app and its instrumented order-api client, as `main` serves them."""
+    client = OrderClient(
+        config.order_api_target,
+        config.order_api_timeout,
+        wrap_channel=lambda channel: grpc_interceptors.instrument_channel(channel, telemetry),
+    )
+    return create_app(config, client=client, telemetry=telemetry), client
 
 
 def _close(client: OrderClient, telemetry: Telemetry) -> None:

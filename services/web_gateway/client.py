@@ -35,7 +35,10 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
 
 
 class OrderClient:
-    """Calls OrderService and the gRPC health service of one order-api target."""
+    """Calls OrderService and the gRPC health service of one order-api target.
+
+    `channel` is the channel the calls go through, with its interceptors.
+    """
 
     def __init__(
         self,
@@ -48,6 +51,7 @@ class OrderClient:
         self.timeout = timeout
         self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         channel = wrap_channel(self._channel) if wrap_channel else self._channel
+        self.channel = channel
         self._orders = orders_pb2_grpc.OrderServiceStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
 
