@@ -1,4 +1,4 @@
-"""OTEL_PYTHON_DISABLED_INSTRUMENTATIONS under the launcher: what it names vanishes, the contract stays.
+"""OTEL_PYTHON_DISABLED_INSTRUMENTATIONS (launcher): what it names vanishes, the contract stays.
 
 Both services run under `opentelemetry-instrument` with every span exported to
 a local OTLP receiver; the services are stopped (which flushes their spans)
