@@ -1,20 +1,27 @@
 """The live view of `otel-stack up`: what the two /metrics endpoints say about an interval.
 
 `read` scrapes both services at one moment; `compare` turns two readings into
-per-route (gateway) and per-method (order-api) request rates, error ratios
-and latency quantiles from counter and bucket increases, the way PromQL's
-`rate` and `histogram_quantile` would; `render` lays that out as plain text
-lines (the console decides how they reach the terminal).
+per-route (gateway) and per-method (order-api) request rates and error ratios
+from counter increases, the way PromQL's `rate` would; `render` lays that out
+as plain text lines (the console decides how they reach the terminal).
+
+Latencies say where they come from. The contract's duration histograms have
+decade-wide buckets (1 ms, 10 ms, 100 ms, ...), so interpolating inside one, as
+`histogram_quantile` does, shows numbers nobody measured: a quantile from a
+histogram is shown as the bucket it lies in (`1-10ms`). Where the traffic
+generator timed the requests itself (`otel-stack up` passes its timings in the
+reading), a gateway route's quantiles are those client-side measurements.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from services.stack.histograms import bucket_increase, increase, quantile
+from services.stack.histograms import Bucket, bucket_increase, increase, quantile, quantile_bucket
 from services.stack.scrape import Exposition, LabelKey, ScrapeError, scrape
 
 # gRPC codes that mean the server failed, as in the OpenTelemetry RPC conventions.
@@ -22,16 +29,26 @@ SERVER_FAULT_CODES = frozenset(
     {"UNKNOWN", "DEADLINE_EXCEEDED", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS"}
 )
 QUANTILES = (0.5, 0.95, 0.99)
+LATENCY_WIDTH = 11
+
+# A latency quantile: seconds measured by a client, or the (lower, upper] bounds of the
+# server histogram's bucket that holds it.
+Latency = float | tuple[float, float]
 
 
 @dataclass(frozen=True)
 class Reading:
-    """Both expositions at one moment (None where the scrape failed, with the reason)."""
+    """Both expositions at one moment (None where the scrape failed, with the reason).
+
+    `client` holds the latencies the traffic generator measured so far, as
+    cumulative buckets per `METHOD /route` (empty without a traffic generator).
+    """
 
     at: float
     gateway: Exposition | None
     order_api: Exposition | None
     errors: tuple[str, ...] = ()
+    client: Mapping[str, Sequence[Bucket]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -42,7 +59,7 @@ class RowStats:
     requests: float
     rate: float
     error_ratio: float | None
-    quantiles: tuple[float | None, ...]
+    quantiles: tuple[Latency | None, ...]
 
 
 @dataclass(frozen=True)
@@ -57,8 +74,12 @@ class Window:
     errors: tuple[str, ...] = field(default_factory=tuple)
 
 
-def read(gateway_metrics_url: str, order_api_metrics_url: str) -> Reading:
-    """Scrape both services now; a failed scrape is recorded, not raised."""
+def read(
+    gateway_metrics_url: str,
+    order_api_metrics_url: str,
+    client: Callable[[], Mapping[str, Sequence[Bucket]]] | None = None,
+) -> Reading:
+    """Scrape both services now (and take the client's latencies); failed scrapes are recorded."""
     errors: list[str] = []
     expositions: list[Exposition | None] = []
     for url in (gateway_metrics_url, order_api_metrics_url):
@@ -67,7 +88,8 @@ def read(gateway_metrics_url: str, order_api_metrics_url: str) -> Reading:
         except ScrapeError as error:
             errors.append(str(error))
             expositions.append(None)
-    return Reading(time.monotonic(), expositions[0], expositions[1], tuple(errors))
+    measured = client() if client is not None else {}
+    return Reading(time.monotonic(), expositions[0], expositions[1], tuple(errors), measured)
 
 
 # Readiness and liveness probes (including `up`'s own) are not traffic; the recording
@@ -91,7 +113,11 @@ def compare(before: Reading, after: Reading) -> Window:
             status_label="status_code",
             is_error=lambda code: code.startswith("5"),
         )
-        routes = [row for row in routes if row.name.partition(" ")[2] not in PROBE_ROUTES]
+        routes = [
+            _measured_by_client(row, before.client, after.client)
+            for row in routes
+            if row.name.partition(" ")[2] not in PROBE_ROUTES
+        ]
     orders_created = orders_total = 0.0
     if after.order_api is not None:
         rpcs = _rows(
@@ -122,9 +148,23 @@ def render(window: Window, *, title: str, urls: Mapping[str, str]) -> list[str]:
         f"orders created: {window.orders_total:.0f} total, "
         f"+{window.orders_created:.0f} in {window.seconds:.1f}s ({rate:.1f}/s)"
     )
+    lines += _latency_notes(window)
     lines += [f"{name}: {url}" for name, url in urls.items()]
     lines += [f"! {error}" for error in window.errors]
     return lines
+
+
+def format_latency(value: Latency | None) -> str:
+    """A measured latency (`3.3ms`), or the histogram bucket holding it (`1-10ms`, `>5s`)."""
+    if value is None or isinstance(value, float):
+        return format_seconds(value)
+    lower, upper = value
+    if math.isinf(upper):
+        return ">" + "".join(_bound(lower))
+    if lower <= 0:
+        return "<=" + "".join(_bound(upper))
+    (low, low_unit), (high, high_unit) = _bound(lower), _bound(upper)
+    return f"{low}{'' if low_unit == high_unit else low_unit}-{high}{high_unit}"
 
 
 def format_seconds(value: float | None) -> str:
@@ -136,6 +176,39 @@ def format_seconds(value: float | None) -> str:
     if value < 1:
         return f"{value * 1e3:.1f}ms"
     return f"{value:.2f}s"
+
+
+def _bound(seconds: float) -> tuple[str, str]:
+    """A bucket bound as (number, unit): (`2.5`, `ms`)."""
+    if seconds < 0.001:
+        return f"{seconds * 1e6:g}", "us"
+    if seconds < 1:
+        return f"{seconds * 1e3:g}", "ms"
+    return f"{seconds:g}", "s"
+
+
+def _measured_by_client(
+    row: RowStats, before: Mapping[str, Sequence[Bucket]], after: Mapping[str, Sequence[Bucket]]
+) -> RowStats:
+    """The row with the client's own timings of the interval, where the client sent it."""
+    if row.name not in after:
+        return row
+    grown = bucket_increase(dict(before.get(row.name, ())), dict(after[row.name]))
+    return replace(row, quantiles=tuple(quantile(q, grown) for q in QUANTILES))
+
+
+def _latency_notes(window: Window) -> list[str]:
+    rows = [*window.routes, *window.rpcs]
+    measured = any(isinstance(value, float) for row in rows for value in row.quantiles)
+    buckets = any(isinstance(value, tuple) for row in rows for value in row.quantiles)
+    notes = []
+    if measured:
+        notes.append("latency like 3.3ms: timed by the traffic generator (client side)")
+    if buckets:
+        notes.append(
+            "latency like 1-10ms: the service's histogram bucket holding it (no finer data)"
+        )
+    return notes
 
 
 def _rows(
@@ -171,7 +244,7 @@ def _rows(
                 requests=total,
                 rate=total / seconds,
                 error_ratio=errors[key] / total if total else None,
-                quantiles=tuple(quantile(q, grown_buckets) for q in QUANTILES),
+                quantiles=tuple(quantile_bucket(q, grown_buckets) for q in QUANTILES),
             )
         )
     return rows
@@ -179,14 +252,12 @@ def _rows(
 
 def _table(heading: str, rows: Sequence[RowStats]) -> list[str]:
     width = max([len(heading), *(len(row.name) for row in rows)])
-    header = f"{heading:<{width}}  {'REQ/S':>8}  {'ERR%':>6}  {'P50':>8}  {'P95':>8}  {'P99':>8}"
-    lines = [header]
+    latency = "".join(f"  {name:>{LATENCY_WIDTH}}" for name in ("P50", "P95", "P99"))
+    lines = [f"{heading:<{width}}  {'REQ/S':>8}  {'ERR%':>6}{latency}"]
     for row in rows:
         ratio = "-" if row.error_ratio is None else f"{row.error_ratio * 100:.1f}%"
-        p50, p95, p99 = (format_seconds(value) for value in row.quantiles)
-        lines.append(
-            f"{row.name:<{width}}  {row.rate:>8.1f}  {ratio:>6}  {p50:>8}  {p95:>8}  {p99:>8}"
-        )
+        values = "".join(f"  {format_latency(value):>{LATENCY_WIDTH}}" for value in row.quantiles)
+        lines.append(f"{row.name:<{width}}  {row.rate:>8.1f}  {ratio:>6}{values}")
     if not rows:
         lines.append("(no series yet)")
     return lines

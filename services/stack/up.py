@@ -169,7 +169,10 @@ class _StackRun:
 
     def read(self) -> liveview.Reading:
         """Scrape both services now."""
-        return liveview.read(self.options.gateway_metrics_url, self.options.order_api_metrics_url)
+        client = self.generator.latency_by_route if self.generator is not None else None
+        return liveview.read(
+            self.options.gateway_metrics_url, self.options.order_api_metrics_url, client
+        )
 
     def watch(self, baseline: liveview.Reading) -> tuple[int, liveview.Reading | None, str]:
         """Show the live view until stopped; return (exit code, last reading, why it ended)."""
