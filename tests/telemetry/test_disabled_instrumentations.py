@@ -19,6 +19,7 @@ from services.stack.mix import EXAMPLE_ORDER
 from services.stack.otlp_receiver import OtlpReceiver, running_receiver
 from services.stack.running import running_stack
 from services.stack.scrape import Exposition, scrape
+from services.stack.verify import GATEWAY, ORDER_API, ServiceContract, check_exposition
 
 CONTRACT = {
     "web-gateway": ["http_requests_total", "http_request_duration_seconds"],
@@ -49,6 +50,17 @@ def _traffic_under_launcher(
         yield receiver, scrapes
 
 
+def _contract_failures(scrapes: dict[str, Exposition], disabled: frozenset[str]) -> list[str]:
+    """What `otel-stack verify --disabled-instrumentations ...` would mark as failed."""
+    contracts: dict[str, ServiceContract] = {"web-gateway": GATEWAY, "order-api": ORDER_API}
+    return [
+        f"{check.service}: {check.item} ({check.detail})"
+        for service, contract in contracts.items()
+        for check in check_exposition(contract.without(disabled), scrapes[service])
+        if not check.ok
+    ]
+
+
 def _kinds(spans: list[trace_pb2.Span]) -> set[int]:
     return {span.kind for span in spans}
 
@@ -69,6 +81,7 @@ def test_lean_profile_keeps_the_contract_and_grpc_spans_without_flask(tmp_path: 
         assert scrapes[service].family(names[0]) is not None, (service, names[0])
     assert scrapes["web-gateway"].family("rpc_client_call_duration_seconds") is not None
     assert scrapes["order-api"].family(RUNTIME[0]) is not None
+    assert _contract_failures(scrapes, frozenset({"flask"})) == []
 
 
 def test_every_upstream_instrumentation_disabled_leaves_only_the_contract(
@@ -85,3 +98,4 @@ def test_every_upstream_instrumentation_disabled_leaves_only_the_contract(
             assert exposition.family(name) is None, (service, name)
         for name in CONTRACT[service]:
             assert exposition.family(name) is not None, (service, name)
+    assert _contract_failures(scrapes, frozenset(disabled.split(","))) == []
