@@ -46,6 +46,7 @@ from services.stack.running import (
 
 RECEIVER = "otlp-receiver"
 CONNECTIONS = 8
+WARMUP_SECONDS = 2
 DISABLED = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
 
 # What each variant is, in the order they take turns; `full` is the reference of the
@@ -183,12 +184,14 @@ def _stacks(directory: Path) -> Iterator[tuple[dict[str, Stack], int]]:
 
 def run(quick: bool) -> dict[str, Any]:
     """Each variant's throughput, latency and CPU per request; the breakdown; scrape; memory."""
-    seconds, rounds = (4, 2) if quick else (8, 3)
+    seconds, rounds = (3, 3) if quick else (5, 5)
     with tempfile.TemporaryDirectory() as tmp, _stacks(Path(tmp)) as (stacks, receiver_pid):
         urls = {
             name: f"{stack.gateway_url}/orders/{create_order(stack.gateway_url, EXAMPLE_ORDER)}"
             for name, stack in stacks.items()
         }
+        for url in urls.values():  # first requests set up connections, threads, caches
+            wrk(url, WARMUP_SECONDS)
         idle_rss = {name: _rss_mb(stacks[name]) for name in ("off", "full")}
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in stacks}
         scrape_under_load: list[float] = []

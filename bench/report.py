@@ -186,8 +186,24 @@ def _end_to_end(figures: dict[str, Any]) -> str:
             )
         )
     lines.append("")
+    lines.append(_largest_pieces(figures["breakdown_cpu_us"]))
     lines.append(_cuts(figures))
     return "\n".join(lines)
+
+
+def _largest_pieces(breakdown: dict[str, dict[str, float]]) -> str:
+    """One sentence per service naming the piece of the full profile that costs it most."""
+    total_key = "full profile, all of it"
+    sentences = []
+    for service in ("web-gateway", "order-api"):
+        pieces = {name: by[service] for name, by in breakdown.items() if name != total_key}
+        largest = max(pieces, key=lambda name: pieces[name])
+        sentences.append(
+            f"On the {service}, the largest piece is **{largest}** "
+            f"({_f(pieces[largest], 0)} µs of the full profile's "
+            f"{_f(breakdown[total_key][service], 0)} µs per request)."
+        )
+    return " ".join(sentences) + "\n"
 
 
 def _cuts(figures: dict[str, Any]) -> str:
