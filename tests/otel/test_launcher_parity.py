@@ -122,3 +122,11 @@ def test_each_start_path_wires_what_the_variables_ask_for(
     wiring: dict[tuple[str, str], dict[str, Any]], case: Case, path: str
 ) -> None:
     assert wiring[(case.id, path)] == case.expected()
+
+
+def test_the_launchers_flag_disables_like_the_variable() -> None:
+    (lean,) = [case for case in CASES if case.id == "lean"]
+    environ = {**lean.environ(), "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ""}
+    launcher, *command = launcher_command(PROBE)
+    flagged = [launcher, "--disabled_instrumentations", "flask", *command]
+    assert _probe(flagged, environ) == lean.expected()
