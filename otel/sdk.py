@@ -1,8 +1,8 @@
 """All OpenTelemetry SDK setup of the project: providers, readers, exporters, runtime metrics.
 
 Two steps, called by each service's entry point, with or without the
-`opentelemetry-instrument` launcher (whose instrumentors use the global
-providers installed here):
+`opentelemetry-instrument` launcher (any other instrumentor it loads uses the
+global providers installed here):
 
 - `build_telemetry(service_name, environ)` reads the standard `OTEL_*`
   variables from `environ` and builds providers and readers. It changes no
