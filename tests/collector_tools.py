@@ -40,7 +40,7 @@ def require_collector() -> Path:
 @functools.cache
 def _binary() -> Path:
     # A cold build takes minutes: say so on the terminal rather than look stuck.
-    return collector.build(progress=lambda line: print(f"\n{line}", file=sys.stderr))  # noqa: T201
+    return collector.build(progress=lambda line: print(f"\n{line}", file=sys.stderr))
 
 
 def free_collector_ports() -> CollectorPorts:

@@ -130,7 +130,7 @@ def build(
             target.parent.parent / f"{target.parent.name}.build.log",
         )
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(work / "src" / DISTRIBUTION, target)
+        (work / "src" / DISTRIBUTION).replace(target)
         shutil.copyfile(manifest, target.parent / "builder-config.yaml")
     return target
 
@@ -186,7 +186,7 @@ def _install_builder(go: str, environ: Mapping[str, str], progress: Callable[[st
             {**_go_environ(go, environ), "GOBIN": scratch},
             bindir / "install.log",
         )
-        os.replace(Path(scratch) / "builder", builder)
+        (Path(scratch) / "builder").replace(builder)
     return builder
 
 
@@ -209,11 +209,11 @@ def _run(command: list[str], environ: Mapping[str, str], log: Path) -> None:
 def main() -> int:
     """Build if needed; print the binary's path last. Exit 1 with one line on failure."""
     try:
-        path = build(progress=lambda line: print(line, file=sys.stderr, flush=True))  # noqa: T201
+        path = build(progress=lambda line: print(line, file=sys.stderr, flush=True))
     except (CollectorBuildError, OSError) as error:
-        print(f"collector: {error}", file=sys.stderr)  # noqa: T201
+        print(f"collector: {error}", file=sys.stderr)
         return 1
-    print(path)  # noqa: T201
+    print(path)
     return 0
 
 

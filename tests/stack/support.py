@@ -9,10 +9,11 @@ from typing import Any
 
 import yaml
 
-from services.stack.collector import MANIFEST as COLLECTOR_MANIFEST
+from services.stack import collector
 from tests.prometheus_tools import promtool
 
 REPO = Path(__file__).resolve().parents[2]
+COLLECTOR_MANIFEST = collector.MANIFEST
 
 PROMETHEUS_DIR = REPO / "prometheus"
 RULES_DIR = PROMETHEUS_DIR / "rules"

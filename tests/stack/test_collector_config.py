@@ -16,8 +16,8 @@ from services.stack.collector import BUILDER_VERSION
 from tests.stack.support import (
     COLLECTOR_MANIFEST,
     collector_config,
-    compose_env,
     collector_service,
+    compose_env,
     compose_service,
     load_yaml,
     split_host_port,
@@ -94,9 +94,7 @@ def test_the_manifest_builds_exactly_the_components_the_config_uses(kind: str) -
 def test_every_manifest_module_is_of_one_release() -> None:
     manifest = load_yaml(COLLECTOR_MANIFEST)
     versions = {
-        entry["gomod"].split()[1]
-        for kind in KIND_SUFFIXES
-        for entry in manifest.get(kind, [])
+        entry["gomod"].split()[1] for kind in KIND_SUFFIXES for entry in manifest.get(kind, [])
     }
     assert versions <= {"v0.165.0", "v0.165.1"}, versions
     assert f"v{manifest['dist']['version']}" == BUILDER_VERSION
