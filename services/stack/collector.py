@@ -13,6 +13,7 @@ path as its last line (progress goes to stderr).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -68,6 +69,30 @@ class CollectorPorts:
     def telemetry_target(self) -> str:
         """The collector's own metrics, as a scrape target."""
         return f"127.0.0.1:{self.telemetry}"
+
+
+# The variable of collector-config.yaml that sets each listening address.
+PORT_VARIABLES = {
+    "otlp_grpc": "OTELCOL_OTLP_GRPC_ENDPOINT",
+    "otlp_http": "OTELCOL_OTLP_HTTP_ENDPOINT",
+    "health": "OTELCOL_HEALTH_ENDPOINT",
+    "prometheus": "OTELCOL_PROMETHEUS_ENDPOINT",
+    "telemetry": "OTELCOL_TELEMETRY_PORT",
+}
+# The ports of collector-config.yaml's defaults (the compose values).
+DEFAULT_PORTS = CollectorPorts(
+    otlp_grpc=4317, otlp_http=4318, health=13133, prometheus=8889, telemetry=8888
+)
+
+
+def ports_from_environ(environ: Mapping[str, str] = os.environ) -> CollectorPorts:
+    """The default ports, except where an OTELCOL_* variable names another (`host:port`)."""
+    chosen = {
+        field: int(environ[name].rpartition(":")[2])
+        for field, name in PORT_VARIABLES.items()
+        if environ.get(name, "").rpartition(":")[2].isdigit()
+    }
+    return dataclasses.replace(DEFAULT_PORTS, **chosen)
 
 
 class CollectorBuildError(Exception):
