@@ -7,7 +7,7 @@ PROTO := services/proto/orders/v1/orders.proto
 DURATION ?=
 RUN_ARGS := $(if $(DURATION),--duration $(DURATION),)
 
-.PHONY: help venv run test lint typecheck unit proto prometheus-config bench soak clean
+.PHONY: help venv run test lint typecheck unit proto prometheus-config tools prometheus alertmanager bench soak clean
 
 help:
 	@echo "make run    - set up .venv and run the stack (make run DURATION=20 stops after 20 s)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench  - run the benchmark suite (writes bench/results/ and docs/benchmarks.md)"
 	@echo "make soak   - the minutes-long soak test"
 	@echo "make proto  - regenerate the committed protobuf code"
+	@echo "make tools  - build the tested Prometheus and Alertmanager releases (needs Go; cached)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,14 @@ proto: $(STAMP)
 
 prometheus-config: $(STAMP)
 	$(BIN)/python -m services.stack render-prometheus-config --compose > prometheus/prometheus.yml
+
+# The Prometheus and Alertmanager releases the tests and compose run, built from their Go
+# modules into the tool cache once (services/stack/go_tools.py says which and where).
+tools: $(STAMP)
+	$(BIN)/otel-stack build-tools
+
+prometheus alertmanager: $(STAMP)
+	$(BIN)/otel-stack build-tools $@
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,14 +1,15 @@
 """Real Prometheus binaries for tests: promtool, and a Prometheus server on a free port.
 
-Without the binaries a test skips, saying how to install them; with
-REQUIRE_PROMETHEUS=1 (as in CI) it fails instead, so nothing skips silently there.
+The binaries are the release users run (`services.stack.go_tools.PROMETHEUS`,
+built into the tool cache by `make prometheus`), never whatever is on PATH.
+Without them a test skips, saying how to build them; with REQUIRE_PROMETHEUS=1
+(as in CI) it fails instead, so nothing skips silently there.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -22,20 +23,27 @@ from typing import Any
 
 import pytest
 
+from services.stack import go_tools
 from tests.helpers import free_port, wait_until
 
-INSTALL_HINT = "install Debian's prometheus package: apt-get install prometheus"
+
+def require_release_binary(release: go_tools.GoRelease, command: str, variable: str) -> str:
+    """Path of `command` of the built `release`; skip without it, fail when `variable`=1."""
+    path = go_tools.find(release, command)
+    if path is None:
+        reason = (
+            f"{command} {release.version} not built "
+            f"({go_tools.binary_path(release, command)}): {go_tools.build_hint(release)}"
+        )
+        if os.environ.get(variable) == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return str(path)
 
 
 def require_binary(name: str) -> str:
     """Path of `prometheus` or `promtool`; skip without it, fail when REQUIRE_PROMETHEUS=1."""
-    path = shutil.which(name)
-    if path is None:
-        reason = f"{name} not on PATH: {INSTALL_HINT}"
-        if os.environ.get("REQUIRE_PROMETHEUS") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
+    return require_release_binary(go_tools.PROMETHEUS, name, "REQUIRE_PROMETHEUS")
 
 
 def promtool(

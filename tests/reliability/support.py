@@ -10,7 +10,6 @@ import http.client
 import json
 import random
 import select
-import shutil
 import socket
 import subprocess
 import threading
@@ -27,6 +26,7 @@ from typing import Any
 
 import psutil
 
+from services.stack import go_tools
 from services.stack.prometheus_config import local_targets, render
 from tests.prometheus_tools import Prometheus, running_prometheus
 from tests.telemetry.scrape import scrape
@@ -418,8 +418,8 @@ def wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> tuple[int
 
 
 def prometheus_installed() -> bool:
-    """Whether the `prometheus` binary is on PATH."""
-    return shutil.which("prometheus") is not None
+    """Whether the tested Prometheus release has been built."""
+    return go_tools.find(go_tools.PROMETHEUS, "prometheus") is not None
 
 
 @contextmanager

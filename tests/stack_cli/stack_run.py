@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import sys
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import psutil
 
+from services.stack.local_prometheus import find_binary
 from tests.helpers import free_port
 
 
@@ -54,7 +54,7 @@ def up_command(ports: UpPorts, data_dir: Path, *extra: str) -> list[str]:
 
 def prometheus_expected() -> bool:
     """Whether `up` should start Prometheus here (installed, or required by the environment)."""
-    return shutil.which("prometheus") is not None or os.environ.get("REQUIRE_PROMETHEUS") == "1"
+    return find_binary() is not None or os.environ.get("REQUIRE_PROMETHEUS") == "1"
 
 
 def processes_using(data_dir: Path) -> list[str]:
