@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from services.stack import go_tools
 from tests.helpers import free_port, wait_until
@@ -140,3 +142,42 @@ def _ready(server: Prometheus) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+# Range selectors and `for:` durations, e.g. [5m] and 10m.
+RANGE = re.compile(r"\[(\d+)([smhdw])\]")
+DURATION = re.compile(r"^(\d+)([smhdw])$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def scaled_duration(text: str, factor: float) -> str:
+    """A Prometheus duration such as `5m` times `factor`, in whole seconds (at least 1s)."""
+    match = DURATION.match(text)
+    if match is None:
+        raise ValueError(f"unsupported duration {text!r}")
+    seconds = int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    return f"{max(1, round(seconds * factor))}s"
+
+
+def write_scaled_rules(rule_files: list[str], directory: Path, factor: float) -> list[str]:
+    """Copies of the rule files with every range and `for:` multiplied by `factor`; their paths.
+
+    The rules are the repository's, generated afresh on every run: only time is compressed
+    (factor 1/60 turns 5m windows into 5s and `for: 10m` into 10s).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in map(Path, rule_files):
+        document = yaml.safe_load(source.read_text(encoding="utf-8"))
+        for group in document["groups"]:
+            for rule in group["rules"]:
+                rule["expr"] = RANGE.sub(
+                    lambda m: f"[{scaled_duration(m.group(1) + m.group(2), factor)}]",
+                    rule["expr"],
+                )
+                if "for" in rule:
+                    rule["for"] = scaled_duration(rule["for"], factor)
+        target = directory / source.name
+        target.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        written.append(str(target))
+    return written

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 MAX_KEPT = 500
 RECEIVER_NAME_MAX = 64
+SHUTDOWN_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,9 @@ def format_notification(notification: Notification) -> list[str]:
             for key, value in sorted(alert.labels.items())
             if key not in {"alertname", "severity"}
         )
+        head = [clock, notification.receiver.upper(), alert.status, alert.name, labels]
         summary = f": {alert.summary}" if alert.summary else ""
-        lines.append(
-            f"{clock} {notification.receiver.upper()} {alert.status} {alert.name} {labels}{summary}"
-        )
+        lines.append(" ".join(part for part in head if part) + summary)
     return lines
 
 
@@ -101,7 +101,7 @@ class AlertSink:
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="alert-sink", daemon=True
+            target=self._server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), daemon=True
         )
 
     @property

@@ -42,6 +42,9 @@ class GoRelease:
     version: str
     commands: tuple[str, ...]
     image: str
+    # Files the source embeds but the module does not ship (web UI bundles built with npm):
+    # the build writes a placeholder page there, so the API works and the UI says it is absent.
+    missing_assets: tuple[str, ...] = ()
 
     @property
     def image_reference(self) -> str:
@@ -79,6 +82,7 @@ ALERTMANAGER = GoRelease(
     version="0.34.2",
     commands=("alertmanager", "amtool"),
     image="prom/alertmanager",
+    missing_assets=("ui/app/dist/index.html",),
 )
 RELEASES = {release.name: release for release in (PROMETHEUS, ALERTMANAGER)}
 
@@ -118,6 +122,8 @@ def build(release: GoRelease, environ: Mapping[str, str] = os.environ) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{release.name}-", dir=target.parent))
     try:
+        if release.missing_assets:
+            source = _with_placeholders(source, staging / "source", release)
         _run(
             [
                 go,
@@ -126,7 +132,7 @@ def build(release: GoRelease, environ: Mapping[str, str] = os.environ) -> Path:
                 "-ldflags",
                 release.ldflags,
                 "-o",
-                f"{staging}{os.sep}",
+                f"{staging / 'bin'}{os.sep}",
                 *(f"./cmd/{command}" for command in release.commands),
             ],
             cwd=source,
@@ -134,7 +140,7 @@ def build(release: GoRelease, environ: Mapping[str, str] = os.environ) -> Path:
             what=f"go build of {release.name} {release.version}",
         )
         shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)  # complete or absent: never half a release in the cache
+        (staging / "bin").rename(target)  # complete or absent: never half a release
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
@@ -149,6 +155,23 @@ def _download(go: str, release: GoRelease, environ: Mapping[str, str]) -> Path:
         what=f"go mod download of {release.module}@{release.module_version}",
     )
     return Path(json.loads(output)["Dir"])
+
+
+def _with_placeholders(source: Path, copy: Path, release: GoRelease) -> Path:
+    """A writable copy of the module's source with a placeholder for each missing asset."""
+    shutil.copytree(source, copy)
+    for path in [copy, *copy.rglob("*")]:  # copied from the read-only module cache
+        path.chmod(path.stat().st_mode | 0o200)
+    for relative in release.missing_assets:
+        asset = copy / relative
+        asset.parent.mkdir(parents=True, exist_ok=True)
+        asset.write_text(
+            f"<!doctype html><title>{release.name}</title>"
+            f"<p>This {release.name} {release.version} was built without its web UI; "
+            "its HTTP API works.</p>\n",
+            encoding="utf-8",
+        )
+    return copy
 
 
 def _run(command: list[str], *, cwd: Path | None, environ: Mapping[str, str], what: str) -> str:

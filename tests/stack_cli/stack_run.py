@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psutil
 
+from services.stack import local_alertmanager
 from services.stack.local_prometheus import find_binary
 from tests.helpers import free_port
 
@@ -22,18 +23,27 @@ class UpPorts:
     grpc: int
     metrics: int
     prometheus: int
+    alertmanager: int
+    alert_sink: int
 
     @classmethod
     def free(cls) -> UpPorts:
-        """Four distinct ports that were free a moment ago."""
+        """Six distinct ports that were free a moment ago."""
         ports: set[int] = set()
-        while len(ports) < 4:
+        while len(ports) < 6:
             ports.add(free_port())
         return cls(*sorted(ports))
 
     def all(self) -> tuple[int, ...]:
         """Every port of the run."""
-        return (self.gateway, self.grpc, self.metrics, self.prometheus)
+        return (
+            self.gateway,
+            self.grpc,
+            self.metrics,
+            self.prometheus,
+            self.alertmanager,
+            self.alert_sink,
+        )
 
 
 def up_command(ports: UpPorts, data_dir: Path, *extra: str) -> list[str]:
@@ -47,6 +57,8 @@ def up_command(ports: UpPorts, data_dir: Path, *extra: str) -> list[str]:
         f"--grpc-port={ports.grpc}",
         f"--metrics-port={ports.metrics}",
         f"--prometheus-port={ports.prometheus}",
+        f"--alertmanager-port={ports.alertmanager}",
+        f"--alert-sink-port={ports.alert_sink}",
         f"--data-dir={data_dir}",
         *extra,
     ]
@@ -55,6 +67,12 @@ def up_command(ports: UpPorts, data_dir: Path, *extra: str) -> list[str]:
 def prometheus_expected() -> bool:
     """Whether `up` should start Prometheus here (installed, or required by the environment)."""
     return find_binary() is not None or os.environ.get("REQUIRE_PROMETHEUS") == "1"
+
+
+def alertmanager_expected() -> bool:
+    """Whether `up` should start Alertmanager here (with Prometheus, and found or required)."""
+    found = local_alertmanager.find_binary() is not None
+    return prometheus_expected() and (found or os.environ.get("REQUIRE_ALERTMANAGER") == "1")
 
 
 def processes_using(data_dir: Path) -> list[str]:
