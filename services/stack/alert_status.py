@@ -32,7 +32,7 @@ class ActiveAlert:
 
 
 def read_alerts(prometheus_url: str, *, timeout: float = 2.0) -> list[ActiveAlert]:
-    """Pending and firing alerts, firing first; raise AlertsUnavailableError if unreadable."""
+    """Pending and firing alerts, firing and critical first; raise AlertsUnavailableError."""
     try:
         with urllib.request.urlopen(  # noqa: S310 - the local Prometheus
             f"{prometheus_url.rstrip('/')}/api/v1/alerts", timeout=timeout
@@ -56,7 +56,15 @@ def read_alerts(prometheus_url: str, *, timeout: float = 2.0) -> list[ActiveAler
         ]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise AlertsUnavailableError(f"alerts of {prometheus_url}: {error}") from None
-    return sorted(alerts, key=lambda alert: (alert.state != "firing", alert.name, alert.labels))
+    return sorted(
+        alerts,
+        key=lambda alert: (
+            alert.state != "firing",
+            alert.severity != "critical",
+            alert.name,
+            alert.labels,
+        ),
+    )
 
 
 def render(
