@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +21,7 @@ from services.stack.alert_sink import (
     format_notification,
     parse_notification,
 )
-from tests.helpers import wait_until
+from tests.helpers import REPO, clean_environ, free_port, terminate, wait_until
 
 PAYLOAD = {
     "version": "4",
@@ -104,11 +108,42 @@ def test_a_body_that_is_not_a_notification_gets_a_json_400(sink: AlertSink, body
 
 
 def test_a_body_over_the_limit_gets_a_413_unread(sink: AlertSink) -> None:
-    status, answer = _post(sink.url("page"), b" " * (MAX_BODY_BYTES + 1))
-    assert status == 413
+    # Only the announced length is sent: the sink answers before reading any body.
+    connection = http.client.HTTPConnection("127.0.0.1", sink.port, timeout=5)
+    try:
+        connection.putrequest("POST", "/page")
+        connection.putheader("Content-Length", str(MAX_BODY_BYTES + 1))
+        connection.endheaders()
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 413
     assert "1 MiB" in answer["error"]["message"]
+    assert sink.notifications() == []
 
 
 def test_a_post_outside_a_receiver_path_is_a_404(sink: AlertSink) -> None:
     status, _ = _post(f"http://127.0.0.1:{sink.port}/../x/y", json.dumps(PAYLOAD).encode())
     assert status == 404
+
+
+def test_the_alert_sink_command_prints_each_alert_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    out = tmp_path / "out.txt"
+    with out.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.stack", "alert-sink", "--listen", f"127.0.0.1:{port}"],
+            cwd=REPO,
+            env=clean_environ(PYTHONUNBUFFERED="1"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: "alert sink on" in out.read_text(), 20, "the sink listening")
+        status, _ = _post(f"http://127.0.0.1:{port}/page", json.dumps(PAYLOAD).encode())
+        assert status == 200
+        wait_until(lambda: "PAGE firing TargetDown" in out.read_text(), 5, "the page printed")
+    finally:
+        code = terminate(process)
+    assert code == 0, out.read_text()
