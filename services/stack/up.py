@@ -175,8 +175,9 @@ class _StackRun:
 
     def start_alerting(self) -> None:
         """Start the alert sink and Alertmanager (if Prometheus runs and Alertmanager is found)."""
-        if not (self.options.prometheus and self.options.alertmanager):
-            return
+        wanted = self.options.prometheus and self.options.alertmanager
+        if not wanted or local_prometheus.find_binary() is None:
+            return  # without Prometheus nothing would send it alerts
         binary = local_alertmanager.find_binary()
         if binary is None:
             self.console.line(local_alertmanager.INSTALL_HINT)
