@@ -9,6 +9,7 @@ stderr and never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import signal
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from services.order_api.faults import FaultPlan, FaultSpecError
-from services.stack import go_tools, prometheus_config, reports, up, verify
+from services.stack import collector, go_tools, prometheus_config, reports, up, verify
 from services.stack.alert_sink import AlertSink, format_notification
 from services.stack.console import Console
 from services.stack.load import (
@@ -100,6 +101,12 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sub.add_argument(
         "--no-alertmanager", action="store_true", help="do not start Alertmanager and the sink"
     )
+    sub.add_argument(
+        "--otlp",
+        action="store_true",
+        help="push metrics and traces over OTLP to a local OpenTelemetry Collector "
+        "(built on first use; needs Go), which Prometheus and the live view read",
+    )
     sub.add_argument("--refresh", type=_refresh, default=2.0, help="live view interval (s)")
     sub.set_defaults(command=_run_up)
 
@@ -175,9 +182,12 @@ def _run_up(args: argparse.Namespace, console: Console) -> int:
         ports.append(args.prometheus_port)
         if not args.no_alertmanager:
             ports += [args.alertmanager_port, args.alert_sink_port]
+    if args.otlp:
+        ports.extend(dataclasses.astuple(collector.ports_from_environ()))
     if len(set(ports)) != len(ports):
         raise UsageError(
-            "the gateway, gRPC, metrics, Prometheus, Alertmanager and alert sink ports must differ"
+            "the gateway, gRPC, metrics, Prometheus, Alertmanager, alert sink (and with --otlp "
+            "the collector's) ports must differ"
         )
     options = up.UpOptions(
         gateway_port=args.gateway_port,
@@ -193,6 +203,7 @@ def _run_up(args: argparse.Namespace, console: Console) -> int:
         traffic=not args.no_traffic,
         prometheus=not args.no_prometheus,
         alertmanager=not args.no_alertmanager,
+        otlp=args.otlp,
         refresh=args.refresh,
     )
     with _stop_on_signals() as stop:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from services.stack import go_tools, prometheus_config
@@ -39,20 +39,19 @@ def rule_files(rules_dir: Path = RULES_DIR) -> list[str]:
 
 def write_config(
     data_dir: Path,
+    targets: Mapping[str, Sequence[str]],
     *,
-    gateway_port: int,
-    metrics_port: int,
     alertmanager_port: int | None = None,
     scrape_interval: str = "5s",
     rules: Sequence[str] | None = None,
 ) -> Path:
-    """Render the configuration for the local ports into the data directory.
+    """Render the configuration for these local targets into the data directory.
 
     Alerts go to the local Alertmanager on `alertmanager_port` when given; `rules`
     defaults to the repository's rule files.
     """
     text = prometheus_config.render(
-        prometheus_config.local_targets(gateway_port, metrics_port),
+        targets,
         scrape_interval=scrape_interval,
         rule_files=rule_files() if rules is None else rules,
         alertmanagers=[f"127.0.0.1:{alertmanager_port}"] if alertmanager_port else [],

@@ -110,8 +110,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             rules = write_scaled_rules(local_prometheus.rule_files(), tmp / "rules", TIME_FACTOR)
             config_path = local_prometheus.write_config(
                 tmp,
-                gateway_port=options.gateway_port,
-                metrics_port=options.metrics_port,
+                options.scrape_targets(),
                 alertmanager_port=alertmanager.port,
                 scrape_interval="1s",
                 rules=rules,

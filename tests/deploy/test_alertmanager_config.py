@@ -94,14 +94,23 @@ def test_notifications_are_grouped_by_alert_name_and_job() -> None:
     assert {"group_wait", "group_interval", "repeat_interval"} <= set(route)
 
 
-def test_target_down_mutes_every_other_alert_of_the_rules_of_its_job() -> None:
+def test_target_down_mutes_every_other_alert_on_the_jobs_it_watches() -> None:
     rule = _inhibit_rule("TargetDown")
     assert rule["equal"] == ["job"]
     (matcher,) = rule["target_matchers"]
     pattern = re.fullmatch(r'alertname=~"(.+)"', matcher)
     assert pattern is not None, matcher
-    others = {name for name, _ in _alert_name_severity_pairs()} - {"TargetDown"}
-    assert set(pattern.group(1).split("|")) == others
+    (target_down,) = [alert for alert in alert_rules() if alert["alert"] == "TargetDown"]
+    watched = re.search(r'job=~"([^"]+)"', target_down["expr"])
+    assert watched is not None
+    jobs = watched.group(1).split("|")
+    same_jobs = {
+        alert["alert"]
+        for alert in alert_rules()
+        if alert["alert"] != "TargetDown" and any(f'job="{job}"' in alert["expr"] for job in jobs)
+    }
+    assert same_jobs
+    assert set(pattern.group(1).split("|")) == same_jobs
 
 
 def test_receivers_are_webhooks_that_send_resolved_and_read_urls_from_secret_files() -> None:
