@@ -27,6 +27,7 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_KEPT = 500
 RECEIVER_NAME_MAX = 64
 SHUTDOWN_POLL_SECONDS = 0.1
+REQUEST_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ def _alert(item: Any) -> ReceivedAlert:
 def _handler(sink: AlertSink) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "otel-stack-alert-sink"
+        timeout = REQUEST_TIMEOUT_SECONDS  # a stalled client does not hold a thread forever
 
         def do_POST(self) -> None:
             receiver = self.path.strip("/")

@@ -21,7 +21,6 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -72,10 +71,6 @@ def _wait(predicate: Callable[[], bool], timeout: float = PHASE_SECONDS) -> bool
             return True
         time.sleep(0.2)
     return False
-
-
-def _query(prometheus: Prometheus, expr: str) -> list[dict[str, Any]]:
-    return prometheus.query(expr)
 
 
 def _alertmanager_state(alertmanager: Alertmanager, **labels: str) -> str:
@@ -152,7 +147,7 @@ def _run(
     )
     warning_burn = 'ALERTS{alertname="GatewayErrorBudgetBurn", severity="warning"}'
     scenario.warning_burn_firing_in_prometheus = _wait(
-        lambda: bool(_query(prometheus, warning_burn + ' == 1 and ALERTS{alertstate="firing"}')),
+        lambda: bool(prometheus.query(warning_burn + ' == 1 and ALERTS{alertstate="firing"}')),
         10,
     )
     scenario.warning_burn_state_in_alertmanager = _alertmanager_state(
@@ -219,15 +214,14 @@ def test_the_fault_pages_for_the_fast_error_budget_burn(scenario: Scenario) -> N
 
 def test_warnings_never_page_and_criticals_never_open_tickets(scenario: Scenario) -> None:
     seen = scenario.phases["recovered"]
-    wrong = [
-        line
+    misrouted = [
+        (item.receiver, alert.name, alert.labels.get("severity"))
         for item in seen
         for alert in item.alerts
         if (item.receiver == "page") != (alert.labels.get("severity") == "critical")
-        for line in _describe([Notification(item.receiver, 0, item.status, (alert,))])
     ]
     assert seen
-    assert wrong == []
+    assert misrouted == []
 
 
 def test_the_warning_burn_fires_but_is_inhibited_by_its_critical_twin(scenario: Scenario) -> None:
