@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.stack import go_tools
+from services.stack.__main__ import main
 from services.stack.go_tools import ALERTMANAGER, PROMETHEUS, BuildError
 from tests.prometheus_tools import require_release_binary
 
@@ -87,3 +88,33 @@ def test_the_built_binaries_say_their_release(release: go_tools.GoRelease, comma
     )
     assert result.returncode == 0, result.stderr
     assert f"version {release.version}" in result.stdout + result.stderr
+
+
+def _fake_release(release: go_tools.GoRelease, cache: Path) -> None:
+    for command in release.commands:
+        path = go_tools.binary_path(release, command, {"OTEL_STACK_CACHE": str(cache)})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+
+
+def test_build_tools_prints_the_path_of_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OTEL_STACK_CACHE", str(tmp_path))
+    _fake_release(ALERTMANAGER, tmp_path)
+    assert main(["build-tools", "alertmanager"]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path}/alertmanager-0.34.2/alertmanager" in out
+    assert f"{tmp_path}/alertmanager-0.34.2/amtool" in out
+
+
+def test_build_tools_without_go_fails_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OTEL_STACK_CACHE", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["build-tools", "prometheus"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "otel-stack build-tools: cannot build prometheus: go is not on PATH (https://go.dev/dl/)"
+    ]
