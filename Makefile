@@ -8,7 +8,7 @@ DURATION ?=
 OTLP ?=
 RUN_ARGS := $(if $(DURATION),--duration $(DURATION),) $(if $(OTLP),--otlp,)
 
-.PHONY: help venv run test lint typecheck unit proto prometheus-config collector bench soak clean
+.PHONY: help venv run test lint typecheck unit proto prometheus-config collector tools prometheus alertmanager bench soak clean
 
 help:
 	@echo "make run    - set up .venv and run the stack (make run DURATION=20 stops after 20 s;"
@@ -18,6 +18,7 @@ help:
 	@echo "make soak   - the minutes-long soak test"
 	@echo "make proto  - regenerate the committed protobuf code"
 	@echo "make collector - build the OpenTelemetry Collector (needs Go); prints its path last"
+	@echo "make tools  - build the tested Prometheus and Alertmanager releases (needs Go; cached)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +50,14 @@ proto: $(STAMP)
 
 prometheus-config: $(STAMP)
 	$(BIN)/python -m services.stack render-prometheus-config --compose > prometheus/prometheus.yml
+
+# The Prometheus and Alertmanager releases the tests and compose run, built from their Go
+# modules into the tool cache once (services/stack/go_tools.py says which and where).
+tools: $(STAMP)
+	$(BIN)/otel-stack build-tools
+
+prometheus alertmanager: $(STAMP)
+	$(BIN)/otel-stack build-tools $@
 
 # Built into the tool cache (keyed by otelcol/builder-config.yaml), never into the tree.
 collector: $(STAMP)

@@ -30,9 +30,10 @@ from services.stack.processes import ServiceSpec
 from services.stack.readiness import http_ok
 from services.stack.toolcache import cache_root
 
-REPO = Path(__file__).resolve().parents[2]
-MANIFEST = REPO / "otelcol" / "builder-config.yaml"
-CONFIG = REPO / "collector-config.yaml"
+# Links to otelcol/builder-config.yaml and collector-config.yaml, shipped as package data.
+DEPLOYMENT = Path(__file__).resolve().parent / "deployment"
+MANIFEST = DEPLOYMENT / "otelcol-builder-config.yaml"
+CONFIG = DEPLOYMENT / "collector-config.yaml"
 BUILDER_MODULE = "go.opentelemetry.io/collector/cmd/builder"
 # The builder's release is the collector core's release the manifest pins.
 BUILDER_VERSION = "v0.165.0"

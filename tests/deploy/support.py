@@ -24,11 +24,27 @@ DATASOURCES = REPO / "grafana" / "provisioning" / "datasources" / "datasources.y
 DASHBOARD_PROVIDERS = REPO / "grafana" / "provisioning" / "dashboards" / "dashboards.yml"
 DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
 ALERTS_DOC = REPO / "docs" / "alerts.md"
+ALERTMANAGER_CONFIG = REPO / "alertmanager" / "alertmanager.yml"
 
 
 def load_yaml(path: Path) -> Any:
     """Parse one YAML document."""
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def rules(rule_files: list[Path] | None = None) -> list[dict[str, Any]]:
+    """Every recording and alerting rule of the repository's rule files."""
+    return [
+        rule
+        for path in rule_files or sorted(RULES_DIR.glob("*.yml"))
+        for group in load_yaml(path)["groups"]
+        for rule in group["rules"]
+    ]
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    """Every alerting rule of prometheus/rules/."""
+    return [rule for rule in rules() if "alert" in rule]
 
 
 _ENV_REFERENCE = re.compile(r"\$\{env:(\w+):-([^}]*)\}")

@@ -242,7 +242,7 @@ def test_named_volumes_are_declared() -> None:
         for volume in service.get("volumes", [])
         if not volume.startswith(("./", "/"))
     }
-    assert used == declared == {"order-data", "prometheus-data"}
+    assert used == declared == {"order-data", "prometheus-data", "alertmanager-data"}
 
 
 def test_dockerfile_runs_the_launcher_as_a_non_root_user() -> None:
