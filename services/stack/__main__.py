@@ -1,4 +1,4 @@
-"""The `otel-stack` command (also `python -m services.stack`): up, load, verify, render config.
+"""The `otel-stack` command (also `python -m services.stack`): up, load, verify, render configs.
 
 Argument parsing and exit codes live here: 0 on success, 1 when something
 failed at run time (a service did not start, a contract check failed), 2 for
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from services.order_api.faults import FaultPlan, FaultSpecError
-from services.stack import prometheus_config, reports, up, verify
+from services.stack import kubernetes, kustomize, prometheus_config, reports, up, verify
 from services.stack.console import Console
 from services.stack.load import (
     MAX_CONCURRENCY,
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_load(commands)
     _add_verify(commands)
     _add_render(commands)
+    _add_render_kubernetes(commands)
     return parser
 
 
@@ -130,6 +131,21 @@ def _add_render(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     sub.add_argument("--gateway-port", type=_port, default=8080)
     sub.add_argument("--metrics-port", type=_port, default=8000)
     sub.set_defaults(command=_run_render)
+
+
+def _add_render_kubernetes(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser(
+        "render-kubernetes",
+        help="print the Kubernetes manifests of an overlay (for kubectl apply -f -)",
+    )
+    what = sub.add_mutually_exclusive_group(required=True)
+    what.add_argument("--overlay", choices=kubernetes.OVERLAYS, help="the overlay to render")
+    what.add_argument(
+        "--write-generated",
+        action="store_true",
+        help=f"rewrite {kubernetes.GENERATED}/ from the project's files (make kubernetes)",
+    )
+    sub.set_defaults(command=_run_render_kubernetes)
 
 
 def _run_up(args: argparse.Namespace, console: Console) -> int:
@@ -209,6 +225,20 @@ def _run_render(args: argparse.Namespace, console: Console) -> int:
     else:
         targets = prometheus_config.local_targets(args.gateway_port, args.metrics_port)
     console.out.write(prometheus_config.render(targets))
+    return 0
+
+
+def _run_render_kubernetes(args: argparse.Namespace, console: Console) -> int:
+    try:
+        if args.write_generated:
+            for path in kubernetes.write_generated():
+                console.line(f"wrote {path}")
+            return 0
+        manifests = kubernetes.render(args.overlay)
+    except (kubernetes.KubernetesRenderError, OSError) as error:
+        console.error(f"otel-stack render-kubernetes: error: {error}")
+        return 1
+    console.out.write(kustomize.dump(manifests))
     return 0
 
 
