@@ -1,7 +1,7 @@
 """The Kubernetes manifests: generated from the project's own files, rendered per overlay.
 
-Three base resources have another file as their one source, so they are
-generated, never edited: the `PrometheusRule` from `prometheus/rules/*.yml`,
+Three kinds of base resources have other files as their one source, so they
+are generated, never edited: a `PrometheusRule` per `prometheus/rules/*.yml`,
 one Grafana dashboard `ConfigMap` per `grafana/dashboards/*.json`, and the
 `OpenTelemetryCollector` from `collector-config.yaml` (its image and memory
 limit from the compose file's collector service). `write_generated` writes them
@@ -41,17 +41,22 @@ class KubernetesRenderError(ValueError):
     """The manifests cannot be rendered; the message says why."""
 
 
-def prometheus_rule(root: Path = REPO) -> Manifest:
-    """A PrometheusRule holding every group of prometheus/rules/*.yml, in file order."""
-    groups: list[Any] = []
-    for path in sorted((root / "prometheus" / "rules").glob("*.yml")):
-        groups.extend(_load_yaml(path).get("groups", []))
-    return {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "PrometheusRule",
-        "metadata": {"name": RULE_NAME, "labels": dict(PART_OF)},
-        "spec": {"groups": groups},
-    }
+def prometheus_rules(root: Path = REPO) -> list[Manifest]:
+    """One PrometheusRule per prometheus/rules/*.yml, holding that file's groups.
+
+    One per file, as Prometheus loads them: group names are unique within a
+    file only (alerts.yml and recording.yml may share one), and the operator
+    writes each PrometheusRule to a rule file of its own.
+    """
+    return [
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PrometheusRule",
+            "metadata": {"name": f"{RULE_NAME}-{path.stem}", "labels": dict(PART_OF)},
+            "spec": {"groups": _load_yaml(path).get("groups", [])},
+        }
+        for path in sorted((root / "prometheus" / "rules").glob("*.yml"))
+    ]
 
 
 def dashboard_config_maps(root: Path = REPO) -> list[Manifest]:
@@ -96,14 +101,14 @@ def opentelemetry_collector(root: Path = REPO) -> Manifest:
 def generated(root: Path = REPO) -> dict[Path, list[Manifest]]:
     """Each generated file (repository-relative path) and its manifests."""
     return {
-        GENERATED / "prometheus-rule.yaml": [prometheus_rule(root)],
+        GENERATED / "prometheus-rules.yaml": prometheus_rules(root),
         GENERATED / "grafana-dashboards.yaml": dashboard_config_maps(root),
         GENERATED / "opentelemetry-collector.yaml": [opentelemetry_collector(root)],
     }
 
 
 SOURCES = {
-    "prometheus-rule.yaml": "prometheus/rules/*.yml",
+    "prometheus-rules.yaml": "prometheus/rules/*.yml",
     "grafana-dashboards.yaml": "grafana/dashboards/*.json",
     "opentelemetry-collector.yaml": "collector-config.yaml and docker-compose.yml",
 }
