@@ -4,15 +4,17 @@
 it renders `deploy/kubernetes/` with this module rather than calling out to
 kustomize. The subset: `resources` (files and directories with a
 kustomization), `namespace`, strategic-merge `patches` given by `path` (the
-target is the patch's own kind and name) and `sortOptions: {order: fifo}`.
+target is the patch's own kind and name), `images` (new name, tag or digest of
+pod templates' container images) and `sortOptions: {order: fifo}`.
 Anything else in a kustomization is an error rather than silently ignored, and
 a test renders every overlay with `kubectl kustomize` too and compares.
 
 Strategic merge follows kustomize: maps merge recursively, `null` deletes a
 key, and lists whose built-in schema names a merge key (containers by `name`,
-volume mounts by `mountPath`, …) merge element by element — matching elements
-merge in place, new ones go first (kustomize's order); every other list, including every list
-in a custom resource, is replaced by the patch's.
+volume mounts by `mountPath`, …) merge element by element: the patch's
+elements first, each merged with its match, then the elements it does not
+mention. Every other list, including every list in a custom resource, is
+replaced by the patch's.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import yaml
 
 KUSTOMIZATION = "kustomization.yaml"
 SUPPORTED_FIELDS = frozenset(
-    {"apiVersion", "kind", "namespace", "resources", "patches", "sortOptions"}
+    {"apiVersion", "kind", "namespace", "resources", "patches", "images", "sortOptions"}
 )
 CLUSTER_SCOPED_KINDS = frozenset(
     {
@@ -124,18 +126,17 @@ def strategic_merge(target: Any, patch: Any, *, built_in: bool = True) -> Any:
 
 
 def _merge_list(target: list[Any], patch: list[Any], key: str) -> list[Any]:
-    # As kustomize does: patch elements new to the list come first, in the patch's order.
-    merged = copy.deepcopy(target)
-    added = []
-    for element in patch:
-        index = next(
-            (i for i, item in enumerate(merged) if item.get(key) == element.get(key)), None
-        )
-        if index is None:
-            added.append(copy.deepcopy(element))
-        else:
-            merged[index] = strategic_merge(merged[index], element)
-    return added + merged
+    # As kustomize orders them: the patch's elements first, in its order (merged with
+    # their match when there is one), then the elements the patch does not mention.
+    by_key = {item.get(key): item for item in target}
+    merged = [
+        strategic_merge(by_key[element.get(key)], element)
+        if element.get(key) in by_key
+        else copy.deepcopy(element)
+        for element in patch
+    ]
+    patched = {element.get(key) for element in patch}
+    return merged + [copy.deepcopy(item) for item in target if item.get(key) not in patched]
 
 
 def _build(directory: Path, overrides: Mapping[Path, Sequence[Manifest]]) -> list[Manifest]:
@@ -155,6 +156,8 @@ def _build(directory: Path, overrides: Mapping[Path, Sequence[Manifest]]) -> lis
             raise KustomizeError(f"{path}: a patch must be given by `path` alone")
         for patch in load_documents(directory / patch_entry["path"]):
             _apply_patch(manifests, patch, directory / patch_entry["path"])
+    for image in kustomization.get("images", []):
+        _set_image(manifests, image)
     namespace = kustomization.get("namespace")
     if namespace:
         for manifest in manifests:
@@ -175,6 +178,30 @@ def _kustomization(path: Path) -> Manifest:
     if (kustomization.get("sortOptions") or {}).get("order", "fifo") != "fifo":
         raise KustomizeError(f"{path}: only sortOptions.order fifo is supported")
     return kustomization
+
+
+def _set_image(manifests: list[Manifest], image: Mapping[str, str]) -> None:
+    """kustomize's image transformer, on the containers of pods and pod templates."""
+    for manifest in manifests:
+        spec = manifest.get("spec") or {}
+        for pod in (spec, (spec.get("template") or {}).get("spec") or {}):
+            for container in pod.get("containers", []) + pod.get("initContainers", []):
+                container["image"] = _new_image(container.get("image", ""), image)
+
+
+def _new_image(current: str, image: Mapping[str, str]) -> str:
+    name, _, digest = current.partition("@")
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    name, tag = (name[:colon], name[colon + 1 :]) if colon > slash else (name, "")
+    if name != image["name"]:
+        return current
+    name = image.get("newName", name)
+    if "digest" in image:
+        return f"{name}@{image['digest']}"
+    tag = str(image.get("newTag", tag))
+    suffix = f":{tag}" if tag else ""
+    return f"{name}{suffix}@{digest}" if digest and "newTag" not in image else f"{name}{suffix}"
 
 
 def _apply_patch(manifests: list[Manifest], patch: Manifest, source: Path) -> None:

@@ -10,7 +10,9 @@ objects (Kubernetes `KUBERNETES_VERSION`, strict), the CRDs in
 from __future__ import annotations
 
 import functools
+import os
 import re
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,11 @@ from services.web_gateway.config import Config as GatewayConfig
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO.parent / "shared" / "reference" / "kubernetes-crds"
 KUBERNETES_VERSION = "1.33.0"
+
+KUSTOMIZE_HINT = (
+    "neither kustomize nor kubectl on PATH: "
+    "go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1 (as .ci/run does)"
+)
 
 Manifest = dict[str, Any]
 
@@ -72,6 +79,19 @@ def containers(manifests: list[Manifest]) -> Iterator[tuple[Manifest, Manifest, 
     for deployment, template in pod_templates(manifests):
         for container in template["spec"]["containers"]:
             yield deployment, template["spec"], container
+
+
+def kustomize_command() -> list[str]:
+    """`kustomize build` or `kubectl kustomize`; skip without either (fail: REQUIRE_KUSTOMIZE=1)."""
+    kustomize_path = shutil.which("kustomize")
+    if kustomize_path is not None:
+        return [kustomize_path, "build"]
+    kubectl_path = shutil.which("kubectl")
+    if kubectl_path is not None:
+        return [kubectl_path, "kustomize"]
+    if os.environ.get("REQUIRE_KUSTOMIZE") == "1":
+        pytest.fail(KUSTOMIZE_HINT)
+    pytest.skip(KUSTOMIZE_HINT)
 
 
 # --- schemas ---------------------------------------------------------------------------

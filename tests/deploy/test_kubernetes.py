@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -29,10 +28,6 @@ from tests.prometheus_tools import promtool
 REPO = checks.REPO
 OVERLAYS = kubernetes.OVERLAYS
 RULE_ALERTS = "otel-python-microservices-alerts"
-KUSTOMIZE_HINT = (
-    "neither kustomize nor kubectl on PATH: "
-    "go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1 (as .ci/run does)"
-)
 
 
 @functools.cache
@@ -415,24 +410,11 @@ def test_dev_has_no_metrics_token_and_no_authorization() -> None:
 # --- the same output as kubectl kustomize ------------------------------------------------
 
 
-def _kustomize_build() -> list[str]:
-    """`kustomize build` or `kubectl kustomize`; skip without either (fail: REQUIRE_KUSTOMIZE=1)."""
-    kustomize_path = shutil.which("kustomize")
-    if kustomize_path is not None:
-        return [kustomize_path, "build"]
-    kubectl_path = shutil.which("kubectl")
-    if kubectl_path is not None:
-        return [kubectl_path, "kustomize"]
-    if os.environ.get("REQUIRE_KUSTOMIZE") == "1":
-        pytest.fail(KUSTOMIZE_HINT)
-    pytest.skip(KUSTOMIZE_HINT)
-
-
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_python_render_equals_kustomizes(overlay: str) -> None:
     directory = REPO / "deploy" / "kubernetes" / "overlays" / overlay
     result = subprocess.run(
-        [*_kustomize_build(), str(directory)],
+        [*checks.kustomize_command(), str(directory)],
         capture_output=True,
         text=True,
         timeout=60,
