@@ -297,6 +297,25 @@ def _otel_env_problems(env: Mapping[str, str]) -> list[str]:
     return problems
 
 
+def metrics_token_problems(manifests: list[Manifest]) -> list[str]:
+    """PodMonitors that do not send the bearer token their pods require (or send one unasked)."""
+    problems = []
+    for monitor in of_kind(manifests, "PodMonitor"):
+        match = monitor["spec"]["selector"]["matchLabels"]
+        tokens = [
+            variable.get("valueFrom", {}).get("secretKeyRef")
+            for deployment, _spec, container in containers(manifests)
+            if _matches(match, deployment["spec"]["template"]["metadata"]["labels"])
+            for variable in container.get("env", [])
+            if variable["name"] == "GATEWAY_METRICS_TOKEN"
+        ]
+        for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+            sent = endpoint.get("authorization", {}).get("credentials")
+            if sent != (tokens[0] if tokens else None):
+                problems.append(f"{_name(monitor)}: sends {sent}, the pods want {tokens}")
+    return problems
+
+
 def hardening_problems(manifests: list[Manifest]) -> list[str]:
     """Pods that run as root, write their root filesystem, keep capabilities or lack limits."""
     problems = []

@@ -347,14 +347,12 @@ def test_the_collector_config_in_the_resource_passes_the_collectors_validate(
 
 
 def _collector_binary() -> Path:
-    """The collector built by `make collector` (issue 10), when this checkout has one."""
+    """The project's collector (tests/collector_tools.py), once this checkout builds one."""
     try:
-        from services.stack import collector
+        from tests.collector_tools import require_collector
     except ImportError:
-        pytest.skip("this checkout builds no collector (services/stack/collector.py)")
-    binary: Path | None = collector.built_binary()
-    if binary is None:
-        pytest.skip("no collector built: make collector")
+        pytest.skip("this checkout builds no collector yet (tests/collector_tools.py)")
+    binary: Path = require_collector()
     return binary
 
 
@@ -405,6 +403,21 @@ def test_dev_has_no_metrics_token_and_no_authorization() -> None:
     assert "GATEWAY_METRICS_TOKEN" not in names
     (endpoint,) = named(manifests, "PodMonitor", "web-gateway")["spec"]["podMetricsEndpoints"]
     assert "authorization" not in endpoint
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateways_monitor_sends_the_token_exactly_when_the_gateway_wants_one(
+    overlay: str,
+) -> None:
+    assert checks.metrics_token_problems(rendered(overlay)) == []
+
+
+def test_a_monitor_without_the_gateways_token_fails() -> None:
+    manifests = rendered("production")
+    (endpoint,) = named(manifests, "PodMonitor", "web-gateway")["spec"]["podMetricsEndpoints"]
+    del endpoint["authorization"]
+    (problem,) = checks.metrics_token_problems(manifests)
+    assert "PodMonitor/web-gateway" in problem
 
 
 # --- the same output as kubectl kustomize ------------------------------------------------
