@@ -3,20 +3,22 @@
 Three kinds of base resources have other files as their one source, so they
 are generated, never edited: a `PrometheusRule` per `prometheus/rules/*.yml`,
 one Grafana dashboard `ConfigMap` per `grafana/dashboards/*.json`, and the
-`OpenTelemetryCollector` from `collector-config.yaml` (its image and memory
-limit from the compose file's collector service). `write_generated` writes them
-to `deploy/kubernetes/base/generated/` (`make kubernetes`), where `kubectl
-kustomize` finds them; `render` builds an overlay with them generated afresh.
+`OpenTelemetryCollector` from `collector-config.yaml` (placeholders at their
+defaults; image and memory limit from the compose file's collector service).
+`write_generated` writes them to `deploy/kubernetes/base/generated/` (`make
+kubernetes`), where `kubectl kustomize` finds them; `render` builds an overlay
+with them generated afresh.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from services.stack import kustomize
+from services.stack import collector, kustomize
 from services.stack.kustomize import Manifest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,7 +95,9 @@ def opentelemetry_collector(root: Path = REPO) -> Manifest:
                 "requests": {"cpu": "100m", "memory": memory},
                 "limits": {"memory": memory},
             },
-            "config": _load_yaml(root / "collector-config.yaml"),
+            # With the defaults of its ${env:…} placeholders, the compose values: the
+            # operator derives the collector Service's ports from literal endpoints.
+            "config": _load_yaml(root / "collector-config.yaml", collector.with_env_defaults),
         },
     }
 
@@ -153,8 +157,8 @@ def _quantity(compose_bytes: str) -> str:
     return number + suffixes[unit]
 
 
-def _load_yaml(path: Path) -> Any:
+def _load_yaml(path: Path, transform: Callable[[str], str] = str) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(transform(path.read_text(encoding="utf-8")))
     except (OSError, yaml.YAMLError) as error:
         raise KubernetesRenderError(f"{path}: {error}") from None

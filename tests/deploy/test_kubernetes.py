@@ -24,6 +24,7 @@ from services.stack import kubernetes, kustomize, prometheus_config
 from tests.deploy import kubernetes_checks as checks
 from tests.deploy.kubernetes_checks import Manifest, named, of_kind
 from tests.prometheus_tools import promtool
+from tests.stack.support import collector_config
 
 REPO = checks.REPO
 OVERLAYS = kubernetes.OVERLAYS
@@ -311,10 +312,9 @@ def test_every_dashboard_is_a_config_map_for_grafanas_sidecar(overlay: str) -> N
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_collector_runs_collector_config_yaml(overlay: str) -> None:
+def test_the_collector_runs_collector_config_yaml_at_its_defaults(overlay: str) -> None:
     collector = named(rendered(overlay), "OpenTelemetryCollector", "otel")
-    config = yaml.safe_load((REPO / "collector-config.yaml").read_text())
-    assert collector["spec"]["config"] == config
+    assert collector["spec"]["config"] == collector_config()
     assert collector["spec"]["mode"] == "deployment"
 
 
