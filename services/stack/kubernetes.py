@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from services.stack import collector, kustomize
+from services.stack import collector, kustomize, prometheus_config
 from services.stack.kustomize import Manifest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,6 +29,7 @@ GENERATED = DEPLOY / "base" / "generated"
 PART_OF = {"app.kubernetes.io/part-of": "otel-python-microservices"}
 RULE_NAME = "otel-python-microservices"
 COLLECTOR_NAME = "otel"  # the operator names its Service `otel-collector`
+NAMESPACE = "otel-stack"  # deploy/kubernetes/base/kustomization.yaml's
 COLLECTOR_COMPOSE_SERVICE = "otel-collector"
 # The label (and value) Grafana's dashboard sidecar looks for by default.
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}
@@ -102,12 +103,64 @@ def opentelemetry_collector(root: Path = REPO) -> Manifest:
     }
 
 
+def collector_pod_monitor(root: Path = REPO) -> Manifest:
+    """A PodMonitor of the operator's collector pods: the compose stack's two collector jobs.
+
+    Port numbers come from collector-config.yaml (the `prometheus` exporter, with
+    the services' pushed metrics and their own job labels, and the collector's
+    own telemetry); the pods carry the labels the operator gives every collector.
+    """
+    config = _load_yaml(root / "collector-config.yaml", collector.with_env_defaults)
+    exporter_port = int(str(config["exporters"]["prometheus"]["endpoint"]).rpartition(":")[2])
+    (reader,) = config["service"]["telemetry"]["metrics"]["readers"]
+    telemetry_port = int(reader["pull"]["exporter"]["prometheus"]["port"])
+    jobs = {
+        prometheus_config.COLLECTOR_JOB: exporter_port,
+        prometheus_config.COLLECTOR_INTERNAL_JOB: telemetry_port,
+    }
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": "otel-collector", "labels": dict(PART_OF)},
+        "spec": {
+            "selector": {"matchLabels": collector_pod_labels()},
+            "podMetricsEndpoints": [
+                {
+                    "portNumber": port,
+                    "path": prometheus_config.METRICS_PATH,
+                    "interval": prometheus_config.DEFAULT_SCRAPE_INTERVAL,
+                    **(
+                        {"honorLabels": True}
+                        if job in prometheus_config.DEFAULT_HONOR_LABELS_JOBS
+                        else {}
+                    ),
+                    "relabelings": [
+                        {"action": "replace", "targetLabel": "job", "replacement": job}
+                    ],
+                }
+                for job, port in jobs.items()
+            ],
+        },
+    }
+
+
+def collector_pod_labels(namespace: str = NAMESPACE) -> dict[str, str]:
+    """Labels the OpenTelemetry Operator puts on the pods of the collector resource."""
+    return {
+        "app.kubernetes.io/component": "opentelemetry-collector",
+        "app.kubernetes.io/instance": f"{namespace}.{COLLECTOR_NAME}",
+    }
+
+
 def generated(root: Path = REPO) -> dict[Path, list[Manifest]]:
     """Each generated file (repository-relative path) and its manifests."""
     return {
         GENERATED / "prometheus-rules.yaml": prometheus_rules(root),
         GENERATED / "grafana-dashboards.yaml": dashboard_config_maps(root),
-        GENERATED / "opentelemetry-collector.yaml": [opentelemetry_collector(root)],
+        GENERATED / "opentelemetry-collector.yaml": [
+            opentelemetry_collector(root),
+            collector_pod_monitor(root),
+        ],
     }
 
 

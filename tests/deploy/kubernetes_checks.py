@@ -170,9 +170,32 @@ def strict(schema: Any) -> Any:
 # --- cross-checks ----------------------------------------------------------------------
 
 
+def pods(manifests: list[Manifest]) -> list[tuple[dict[str, str], dict[str, int]]]:
+    """(labels, ports by name) of every kind of pod: Deployments' and the operator's collectors'.
+
+    A collector's pods carry the labels the OpenTelemetry Operator gives them
+    (component and `NAMESPACE.NAME` instance) and listen on the ports of its config.
+    """
+    found = []
+    for deployment, _spec, container in containers(manifests):
+        ports = {port["name"]: port["containerPort"] for port in container.get("ports", [])}
+        found.append((deployment["spec"]["template"]["metadata"]["labels"], ports))
+    for resource in of_kind(manifests, "OpenTelemetryCollector"):
+        labels = {
+            "app.kubernetes.io/component": "opentelemetry-collector",
+            "app.kubernetes.io/instance": (
+                f"{resource['metadata'].get('namespace', 'default')}.{resource['metadata']['name']}"
+            ),
+        }
+        text = yaml.safe_dump(resource["spec"]["config"])
+        numbers = re.findall(r"(?:endpoint: [^\n]*:|port: )(\d+)$", text, re.MULTILINE)
+        found.append((labels, {f"config-{number}": int(number) for number in numbers}))
+    return found
+
+
 def selector_problems(manifests: list[Manifest]) -> list[str]:
     """Services, PodMonitors, PDBs, spread constraints and Deployments that select no pods."""
-    pod_labels = [template["metadata"]["labels"] for _, template in pod_templates(manifests)]
+    pod_labels = [labels for labels, _ports in pods(manifests)]
     problems = []
 
     def check(owner: str, match: Mapping[str, str]) -> None:
@@ -200,11 +223,9 @@ def selector_problems(manifests: list[Manifest]) -> list[str]:
 def port_problems(manifests: list[Manifest]) -> list[str]:
     """Port names and numbers that disagree between containers, Services, monitors and probes."""
     problems = []
-    ports_by_pod: list[tuple[Mapping[str, str], dict[str, int]]] = []
+    ports_by_pod = pods(manifests)
     for deployment, _spec, container in containers(manifests):
         ports = {port["name"]: port["containerPort"] for port in container.get("ports", [])}
-        labels = deployment["spec"]["template"]["metadata"]["labels"]
-        ports_by_pod.append((labels, ports))
         for probe_name in ("startupProbe", "livenessProbe", "readinessProbe"):
             probe = container.get(probe_name)
             if probe is None:
@@ -215,8 +236,15 @@ def port_problems(manifests: list[Manifest]) -> list[str]:
             if "grpc" in probe and probe["grpc"]["port"] != ports.get("grpc"):
                 problems.append(f"{_name(deployment)} {probe_name}: not the grpc port")
 
-    def named_ports(match: Mapping[str, str]) -> set[str]:
-        return {name for labels, ports in ports_by_pod if _matches(match, labels) for name in ports}
+    def named_ports(match: Mapping[str, str]) -> set[str | int]:
+        """Names and numbers of the ports of the pods `match` selects."""
+        return {
+            key
+            for labels, ports in ports_by_pod
+            if _matches(match, labels)
+            for name, number in ports.items()
+            for key in (name, number)
+        }
 
     for service in of_kind(manifests, "Service"):
         available = named_ports(service["spec"]["selector"])
@@ -226,8 +254,9 @@ def port_problems(manifests: list[Manifest]) -> list[str]:
     for monitor in of_kind(manifests, "PodMonitor"):
         available = named_ports(monitor["spec"]["selector"]["matchLabels"])
         for endpoint in monitor["spec"]["podMetricsEndpoints"]:
-            if endpoint["port"] not in available:
-                problems.append(f"{_name(monitor)}: port {endpoint['port']} not on pods")
+            port = endpoint.get("port", endpoint.get("portNumber"))
+            if port not in available:
+                problems.append(f"{_name(monitor)}: port {port} not on pods")
     return problems
 
 

@@ -300,6 +300,32 @@ def test_the_pod_monitors_give_the_job_names_the_rules_use() -> None:
         assert monitor["spec"]["selector"]["matchLabels"][label] == job
 
 
+def test_the_collector_is_scraped_as_the_compose_stacks_two_collector_jobs() -> None:
+    manifests = rendered("production")
+    monitor = named(manifests, "PodMonitor", "otel-collector")
+    scraped = {
+        endpoint["relabelings"][0]["replacement"]: endpoint
+        for endpoint in monitor["spec"]["podMetricsEndpoints"]
+    }
+    targets = prometheus_config.compose_targets()
+    for job in (prometheus_config.COLLECTOR_JOB, prometheus_config.COLLECTOR_INTERNAL_JOB):
+        (target,) = targets[job]
+        assert scraped[job]["portNumber"] == int(target.rpartition(":")[2])
+        honors = job in prometheus_config.DEFAULT_HONOR_LABELS_JOBS
+        assert scraped[job].get("honorLabels", False) is honors
+
+
+def test_a_collector_monitor_that_misses_the_operators_pods_fails() -> None:
+    manifests = rendered("production")
+    named(manifests, "OpenTelemetryCollector", "otel")["metadata"]["name"] = "otel2"
+    problems = checks.selector_problems(manifests)
+    assert problems == [
+        "PodMonitor/otel-collector: selector {'app.kubernetes.io/component': "
+        "'opentelemetry-collector', 'app.kubernetes.io/instance': 'otel-stack.otel'} "
+        "matches no pod"
+    ]
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_dashboard_is_a_config_map_for_grafanas_sidecar(overlay: str) -> None:
     maps = [m for m in of_kind(rendered(overlay), "ConfigMap") if "grafana_dashboard" in str(m)]
