@@ -1,4 +1,4 @@
-"""The `otel-stack` command (also `python -m services.stack`): up, load, verify, alerts, tools.
+"""The `otel-stack` command (`python -m services.stack`): up, load, verify, alerts, tools, renders.
 
 Argument parsing and exit codes live here: 0 on success, 1 when something
 failed at run time (a service did not start, a contract check failed), 2 for
@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import NoReturn
 
 from services.order_api.faults import FaultPlan, FaultSpecError
-from services.stack import collector, go_tools, prometheus_config, reports, up, verify
+from services.stack import (
+    collector,
+    go_tools,
+    kubernetes,
+    kustomize,
+    prometheus_config,
+    reports,
+    up,
+    verify,
+)
 from services.stack.alert_sink import AlertSink, format_notification
 from services.stack.console import Console
 from services.stack.load import (
@@ -73,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render(commands)
     _add_alert_sink(commands)
     _add_build_tools(commands)
+    _add_render_kubernetes(commands)
     return parser
 
 
@@ -170,6 +180,21 @@ def _add_build_tools(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help=f"which ({', '.join(sorted(go_tools.RELEASES))}; default: all)",
     )
     sub.set_defaults(command=_run_build_tools)
+
+
+def _add_render_kubernetes(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser(
+        "render-kubernetes",
+        help="print the Kubernetes manifests of an overlay (for kubectl apply -f -)",
+    )
+    what = sub.add_mutually_exclusive_group(required=True)
+    what.add_argument("--overlay", choices=kubernetes.OVERLAYS, help="the overlay to render")
+    what.add_argument(
+        "--write-generated",
+        action="store_true",
+        help=f"rewrite {kubernetes.GENERATED}/ from the project's files (make kubernetes)",
+    )
+    sub.set_defaults(command=_run_render_kubernetes)
 
 
 def _run_up(args: argparse.Namespace, console: Console) -> int:
@@ -292,6 +317,20 @@ def _run_build_tools(args: argparse.Namespace, console: Console) -> int:
             return 1
         for command in release.commands:
             console.line(f"  {folder / command}")
+    return 0
+
+
+def _run_render_kubernetes(args: argparse.Namespace, console: Console) -> int:
+    try:
+        if args.write_generated:
+            for path in kubernetes.write_generated():
+                console.line(f"wrote {path}")
+            return 0
+        manifests = kubernetes.render(args.overlay)
+    except (kubernetes.KubernetesRenderError, OSError) as error:
+        console.error(f"otel-stack render-kubernetes: error: {error}")
+        return 1
+    console.out.write(kustomize.dump(manifests))
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,14 @@ def ports_from_environ(environ: Mapping[str, str] = os.environ) -> CollectorPort
         if environ.get(name, "").rpartition(":")[2].isdigit()
     }
     return dataclasses.replace(DEFAULT_PORTS, **chosen)
+
+
+_ENV_REFERENCE = re.compile(r"\$\{env:(\w+):-([^}]*)\}")
+
+
+def with_env_defaults(text: str) -> str:
+    """`text` with every `${env:NAME:-default}` replaced by its default (the compose value)."""
+    return _ENV_REFERENCE.sub(lambda match: match.group(2), text)
 
 
 class CollectorBuildError(Exception):

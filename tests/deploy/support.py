@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -47,18 +46,10 @@ def alert_rules() -> list[dict[str, Any]]:
     return [rule for rule in rules() if "alert" in rule]
 
 
-_ENV_REFERENCE = re.compile(r"\$\{env:(\w+):-([^}]*)\}")
-
-
-def with_env_defaults(text: str) -> str:
-    """`text` with every `${env:NAME:-default}` replaced by its default (the compose value)."""
-    return _ENV_REFERENCE.sub(lambda match: match.group(2), text)
-
-
 def collector_config() -> dict[str, Any]:
     """collector-config.yaml as the compose collector reads it (no OTELCOL_* variable set)."""
     config: dict[str, Any] = yaml.safe_load(
-        with_env_defaults(COLLECTOR_CONFIG.read_text(encoding="utf-8"))
+        collector.with_env_defaults(COLLECTOR_CONFIG.read_text(encoding="utf-8"))
     )
     return config
 

@@ -268,5 +268,5 @@ def test_dockerignore_lets_in_what_the_dockerfile_copies() -> None:
         if line.startswith("COPY ") and "--from=" not in line
         for source in line.split()[1:-1]
     }
-    assert copied == {"pyproject.toml", "README.md", "services", "otel"}
+    assert copied == {"pyproject.toml", "README.md", "requirements/runtime.txt", "services", "otel"}
     assert copied <= allowed
