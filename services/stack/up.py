@@ -1,7 +1,12 @@
 """`otel-stack up`: run both services (and Prometheus) locally, drive traffic, watch live metrics.
 
 Start order: order-api (ready when gRPC health says SERVING), web-gateway
-(ready when /readyz answers 200), then Prometheus if it is installed. Every
+(ready when /readyz answers 200), then the alert sink (in this process) and
+Alertmanager, then Prometheus, each if it is installed. With
+`otlp`, the OpenTelemetry Collector (built first if it is not in the tool
+cache) starts before the services, which push metrics and traces to it over
+OTLP; Prometheus and the live view then read the collector's `prometheus`
+exporter instead of the services' own /metrics. Every
 child is stopped in a `finally`, whatever happens; a child that does not come
 up, or exits while the stack runs, ends the command with exit code 1 and the
 end of its log.
@@ -12,12 +17,24 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from otel import exporters
 from otel.exporters import TelemetryConfigError
-from services.stack import liveview, local_prometheus, processes, reports, running
+from services.stack import (
+    alert_status,
+    collector,
+    liveview,
+    local_alertmanager,
+    local_prometheus,
+    processes,
+    prometheus_config,
+    reports,
+    running,
+)
+from services.stack.alert_sink import AlertSink, format_notification
+from services.stack.collector import CollectorBuildError, CollectorPorts
 from services.stack.console import Console
 from services.stack.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
 from services.stack.processes import Service, ServiceSpec, StartupCancelledError, StartupError
@@ -32,6 +49,11 @@ CHILD_ENV_DROPPED = (
     "OTEL_EXPORTER_PROMETHEUS_HOST",
     "OTEL_EXPORTER_PROMETHEUS_PORT",
 )
+# Where the local collector forwards traces unless OTELCOL_TRACES_ENDPOINT says otherwise:
+# the OTLP/gRPC port of a trace backend you run yourself (nothing else listens there).
+LOCAL_TRACES_ENDPOINT = "127.0.0.1:14317"
+# Pushed at the live view's pace rather than the SDK's 60 s default.
+LOCAL_EXPORT_INTERVAL_MS = "2000"
 
 
 @dataclass(frozen=True)
@@ -42,12 +64,18 @@ class UpOptions:
     grpc_port: int = 50051
     metrics_port: int = 8000
     prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    alert_sink_port: int = 9099
     data_dir: Path = Path("var/stack")
     duration: float | None = None
     rate: float = 20.0
     inject: tuple[str, ...] = ()
     traffic: bool = True
     prometheus: bool = True
+    alertmanager: bool = True
+    otlp: bool = False
+    # The collector of `--otlp`, on 127.0.0.1: its standard ports unless OTELCOL_* say otherwise.
+    collector_ports: CollectorPorts = field(default_factory=collector.ports_from_environ)
     refresh: float = 2.0
     startup_timeout: float = 20.0
     grace: float = 15.0
@@ -73,15 +101,44 @@ class UpOptions:
         return self.ports.order_api_metrics_url
 
     @property
+    def collector_metrics_url(self) -> str:
+        """The collector's `prometheus` exporter: both services' metrics with --otlp."""
+        return f"http://{self.collector_ports.prometheus_target}/metrics"
+
+    @property
+    def live_urls(self) -> tuple[str, str]:
+        """Where the live view reads the gateway's and the order-api's metrics."""
+        if self.otlp:
+            return self.collector_metrics_url, self.collector_metrics_url
+        return self.gateway_metrics_url, self.order_api_metrics_url
+
+    def scrape_targets(self) -> dict[str, list[str]]:
+        """What the local Prometheus scrapes: the services, or the collector with --otlp."""
+        if self.otlp:
+            ports = self.collector_ports
+            return prometheus_config.collector_targets(
+                ports.prometheus_target, ports.telemetry_target
+            )
+        return prometheus_config.local_targets(self.gateway_port, self.metrics_port)
+
+    @property
     def prometheus_url(self) -> str:
         """The local Prometheus' web UI."""
         return f"http://127.0.0.1:{self.prometheus_port}"
 
+    @property
+    def alertmanager_url(self) -> str:
+        """The local Alertmanager's web UI and API."""
+        return f"http://127.0.0.1:{self.alertmanager_port}"
+
 
 def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
     """How to run the order-api and the web-gateway under the launcher, in start order."""
+    base = _child_environ()
+    if options.otlp:
+        base = _otlp_environ(base, options.collector_ports)
     return running.service_specs(
-        options.ports, data_dir, _child_environ(), launcher=True, faults=options.inject
+        options.ports, data_dir, base, launcher=True, faults=options.inject
     )
 
 
@@ -89,7 +146,9 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
     """Run the stack until `stop` is set or the duration ends; return the exit code."""
     stack = _StackRun(options, console, stop)
     try:
+        stack.start_collector()
         stack.start_services()
+        stack.start_alerting()
         stack.start_prometheus()
         baseline = stack.read()
         stack.start_traffic()
@@ -107,6 +166,9 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
     except StartupCancelledError as error:
         console.error(f"otel-stack: {error}")
         return EXIT_INTERRUPTED
+    except CollectorBuildError as error:
+        console.error(f"otel-stack: cannot build the collector: {error}")
+        return 1
     except OSError as error:  # the data directory or a file in it
         console.error(f"otel-stack: {error}")
         return 1
@@ -125,6 +187,8 @@ class _StackRun:
         self.services: list[Service] = []
         self.generator: LoadGenerator | None = None
         self.prometheus_url: str | None = None
+        self.alertmanager_url: str | None = None
+        self.sink: AlertSink | None = None
 
     def start_services(self) -> None:
         """Start the order-api, then the web-gateway, each once the previous one is ready."""
@@ -132,6 +196,52 @@ class _StackRun:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for spec in specs:
             self._start(spec)
+
+    def start_alerting(self) -> None:
+        """Start the alert sink and Alertmanager (if Prometheus runs and Alertmanager is found)."""
+        wanted = self.options.prometheus and self.options.alertmanager
+        if not wanted or local_prometheus.find_binary() is None:
+            return  # without Prometheus nothing would send it alerts
+        binary = local_alertmanager.find_binary()
+        if binary is None:
+            self.console.line(local_alertmanager.INSTALL_HINT)
+            return
+        sink_log = self.data_dir / "alert-sink.log"
+        self.sink = AlertSink(
+            port=self.options.alert_sink_port,
+            on_notification=lambda item: _append_lines(sink_log, format_notification(item)),
+        ).start()
+        sink_urls = {name: self.sink.url(name) for name in local_alertmanager.RECEIVERS}
+        urls = local_alertmanager.webhook_urls(sink_urls)
+        config_path = local_alertmanager.write_config(
+            self.data_dir, local_alertmanager.render(urls)
+        )
+        port = self.options.alertmanager_port
+        self._start(
+            local_alertmanager.spec(binary, self.data_dir, port=port, config_path=config_path)
+        )
+        self.alertmanager_url = self.options.alertmanager_url
+        receivers = ", ".join(f"{name} -> {url}" for name, url in urls.items())
+        self.console.line(f"alertmanager at {self.alertmanager_url} ({receivers})")
+
+    def start_collector(self) -> None:
+        """With --otlp: build the collector if needed (one line while it builds), start it."""
+        if not self.options.otlp:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if collector.built_binary() is None:
+            self.console.line(
+                "building the OpenTelemetry Collector (make collector; the first build "
+                "takes minutes) ..."
+            )
+        binary = collector.build()
+        traces = os.environ.get("OTELCOL_TRACES_ENDPOINT", LOCAL_TRACES_ENDPOINT)
+        self._start(
+            collector.spec(
+                binary, self.data_dir, self.options.collector_ports, traces_endpoint=traces
+            )
+        )
+        self.console.line(f"collector forwards traces to {traces} (OTELCOL_TRACES_ENDPOINT)")
 
     def start_prometheus(self) -> None:
         """Start Prometheus if asked to and installed (else say how to get it)."""
@@ -143,8 +253,8 @@ class _StackRun:
             return
         config_path = local_prometheus.write_config(
             self.data_dir,
-            gateway_port=self.options.gateway_port,
-            metrics_port=self.options.metrics_port,
+            self.options.scrape_targets(),
+            alertmanager_port=self.options.alertmanager_port if self.alertmanager_url else None,
         )
         port = self.options.prometheus_port
         self._start(
@@ -170,9 +280,7 @@ class _StackRun:
     def read(self) -> liveview.Reading:
         """Scrape both services now."""
         client = self.generator.latency_by_route if self.generator is not None else None
-        return liveview.read(
-            self.options.gateway_metrics_url, self.options.order_api_metrics_url, client
-        )
+        return liveview.read(*self.options.live_urls, client)
 
     def watch(self, baseline: liveview.Reading) -> tuple[int, liveview.Reading | None, str]:
         """Show the live view until stopped; return (exit code, last reading, why it ended)."""
@@ -200,7 +308,8 @@ class _StackRun:
                 f"otel-stack up | {time.strftime('%H:%M:%S')} | last {window.seconds:.1f}s"
                 f" | running {time.monotonic() - started:.0f}s"
             )
-            self.console.block(liveview.render(window, title=title, urls=self._urls()))
+            lines = liveview.render(window, title=title, urls=self._urls())
+            self.console.block([*lines, *self._alert_lines()])
             previous = current
             if deadline is not None and time.monotonic() >= deadline:
                 return 0, current, f"duration of {options.duration:g}s reached"
@@ -223,8 +332,11 @@ class _StackRun:
         self.console.lines(["", *lines])
 
     def close(self) -> None:
-        """Stop traffic and every child still running (last started first)."""
+        """Stop traffic, every child still running (last started first) and the alert sink."""
         self.stop_traffic()
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
         codes = processes.stop_all(self.services, grace=self.options.grace)
         if codes:
             stopped = ", ".join(f"{name} exit {code}" for name, code in codes.items())
@@ -243,11 +355,29 @@ class _StackRun:
         )
 
     def _urls(self) -> dict[str, str]:
+        if self.options.otlp:
+            return {
+                "collector (both services)": self.options.collector_metrics_url,
+                "prometheus": self.prometheus_url or "not running",
+            }
         return {
             "web-gateway metrics": self.options.gateway_metrics_url,
             "order-api metrics": self.options.order_api_metrics_url,
             "prometheus": self.prometheus_url or "not running",
+            "alertmanager": self.alertmanager_url or "not running",
         }
+
+    def _alert_lines(self) -> list[str]:
+        if self.prometheus_url is None:
+            return []
+        try:
+            alerts: list[alert_status.ActiveAlert] | None = alert_status.read_alerts(
+                self.prometheus_url
+            )
+        except alert_status.AlertsUnavailableError:
+            alerts = None
+        notifications = self.sink.notifications() if self.sink is not None else []
+        return ["", *alert_status.render(alerts, notifications)]
 
 
 def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:
@@ -256,6 +386,25 @@ def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:
     console.error(f"last lines of the {service} log:")
     for line in tail:
         console.error(f"  | {line}")
+
+
+def _append_lines(path: Path, lines: list[str]) -> None:
+    with path.open("a", encoding="utf-8") as log:
+        log.writelines(f"{line}\n" for line in lines)
+
+
+def _otlp_environ(environ: dict[str, str], ports: CollectorPorts) -> dict[str, str]:
+    """`environ` set up to push metrics and traces to the local collector over OTLP/gRPC."""
+    return {
+        **environ,
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": ports.otlp_endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_METRIC_EXPORT_INTERVAL": environ.get(
+            "OTEL_METRIC_EXPORT_INTERVAL", LOCAL_EXPORT_INTERVAL_MS
+        ),
+    }
 
 
 def _child_environ() -> dict[str, str]:

@@ -8,12 +8,11 @@ from typing import Any
 
 import yaml
 
+from services.stack import collector
 from tests.prometheus_tools import promtool
 
 REPO = Path(__file__).resolve().parents[2]
-# shared/ sits beside the repository, on developer machines and in CI alike.
-SHARED = REPO.parent / "shared"
-COLLECTOR_MANIFEST = SHARED / "reference" / "otelcol-contrib-0.159.0" / "manifest.yaml"
+COLLECTOR_MANIFEST = collector.MANIFEST
 
 PROMETHEUS_DIR = REPO / "prometheus"
 RULES_DIR = PROMETHEUS_DIR / "rules"
@@ -24,11 +23,35 @@ DATASOURCES = REPO / "grafana" / "provisioning" / "datasources" / "datasources.y
 DASHBOARD_PROVIDERS = REPO / "grafana" / "provisioning" / "dashboards" / "dashboards.yml"
 DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
 ALERTS_DOC = REPO / "docs" / "alerts.md"
+ALERTMANAGER_CONFIG = REPO / "alertmanager" / "alertmanager.yml"
 
 
 def load_yaml(path: Path) -> Any:
     """Parse one YAML document."""
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def rules(rule_files: list[Path] | None = None) -> list[dict[str, Any]]:
+    """Every recording and alerting rule of the repository's rule files."""
+    return [
+        rule
+        for path in rule_files or sorted(RULES_DIR.glob("*.yml"))
+        for group in load_yaml(path)["groups"]
+        for rule in group["rules"]
+    ]
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    """Every alerting rule of prometheus/rules/."""
+    return [rule for rule in rules() if "alert" in rule]
+
+
+def collector_config() -> dict[str, Any]:
+    """collector-config.yaml as the compose collector reads it (no OTELCOL_* variable set)."""
+    config: dict[str, Any] = yaml.safe_load(
+        collector.with_env_defaults(COLLECTOR_CONFIG.read_text(encoding="utf-8"))
+    )
+    return config
 
 
 def run_promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

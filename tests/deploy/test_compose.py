@@ -19,13 +19,13 @@ from services.stack import prometheus_config
 from services.stack.__main__ import build_parser
 from services.stack.load import MAX_DURATION_SECONDS
 from tests.deploy.support import (
-    COLLECTOR_CONFIG,
     COMPOSE_FILE,
     DASHBOARD_PROVIDERS,
     DATASOURCES,
     PROMETHEUS_DIR,
     REPO,
     bind_mounts,
+    collector_config,
     collector_service,
     compose,
     compose_env,
@@ -129,7 +129,7 @@ def test_service_names_are_the_prometheus_job_names() -> None:
 
 def test_services_send_otlp_to_the_collectors_grpc_receiver() -> None:
     collector = collector_service()
-    grpc = load_yaml(COLLECTOR_CONFIG)["receivers"]["otlp"]["protocols"]["grpc"]
+    grpc = collector_config()["receivers"]["otlp"]["protocols"]["grpc"]
     _, receiver_port = split_host_port(grpc["endpoint"])
     for name in APP_SERVICES:
         endpoint = compose_env(name)["OTEL_EXPORTER_OTLP_ENDPOINT"]
@@ -192,7 +192,7 @@ def test_grafana_mounts_provisioning_and_the_dashboards_its_provider_reads() -> 
 
 
 def test_jaeger_listens_for_otlp_where_the_collector_sends() -> None:
-    exporter = load_yaml(COLLECTOR_CONFIG)["exporters"]["otlp/jaeger"]
+    exporter = collector_config()["exporters"]["otlp_grpc/jaeger"]
     host, port = split_host_port(exporter["endpoint"])
     assert host == "jaeger" and port in _container_ports("jaeger")
 
@@ -242,7 +242,7 @@ def test_named_volumes_are_declared() -> None:
         for volume in service.get("volumes", [])
         if not volume.startswith(("./", "/"))
     }
-    assert used == declared == {"order-data", "prometheus-data"}
+    assert used == declared == {"order-data", "prometheus-data", "alertmanager-data"}
 
 
 def test_dockerfile_runs_the_launcher_as_a_non_root_user() -> None:
@@ -268,5 +268,5 @@ def test_dockerignore_lets_in_what_the_dockerfile_copies() -> None:
         if line.startswith("COPY ") and "--from=" not in line
         for source in line.split()[1:-1]
     }
-    assert copied == {"pyproject.toml", "README.md", "services", "otel"}
+    assert copied == {"pyproject.toml", "README.md", "requirements/runtime.txt", "services", "otel"}
     assert copied <= allowed

@@ -24,7 +24,7 @@ def _assert_promtool_accepts(config: Path) -> None:
 
 def test_committed_config_is_the_rendered_compose_config() -> None:
     committed = (PROMETHEUS_DIR / "prometheus.yml").read_text(encoding="utf-8")
-    assert committed == prometheus_config.render(prometheus_config.compose_targets()), (
+    assert committed == prometheus_config.render_compose(), (
         "prometheus/prometheus.yml is stale: run `make prometheus-config`"
     )
 
@@ -32,9 +32,7 @@ def test_committed_config_is_the_rendered_compose_config() -> None:
 def test_write_compose_config_writes_the_rendered_compose_config(tmp_path: Path) -> None:
     path = tmp_path / "prometheus.yml"
     prometheus_config.write_compose_config(path)
-    assert path.read_text(encoding="utf-8") == prometheus_config.render(
-        prometheus_config.compose_targets()
-    )
+    assert path.read_text(encoding="utf-8") == prometheus_config.render_compose()
 
 
 @pytest.mark.prometheus
@@ -57,6 +55,7 @@ def test_local_config_passes_promtool_with_absolute_rule_paths(tmp_path: Path) -
         prometheus_config.local_targets(18080, 18000),
         scrape_interval="5s",
         rule_files=[str(path) for path in sorted(RULES_DIR.glob("*.yml"))],
+        alertmanagers=["127.0.0.1:19093"],
     )
     config = tmp_path / "prometheus.yml"
     config.write_text(text, encoding="utf-8")
@@ -87,6 +86,17 @@ def test_compose_targets_scrape_both_services_and_the_collector() -> None:
     }
 
 
+def test_compose_config_sends_alerts_to_the_compose_alertmanager() -> None:
+    config = yaml.safe_load(prometheus_config.render_compose())
+    assert config["alerting"] == {
+        "alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
+    }
+
+
+def test_without_alertmanagers_there_is_no_alerting_section() -> None:
+    assert "alerting" not in yaml.safe_load(prometheus_config.render({}))
+
+
 def test_local_targets_are_on_loopback() -> None:
     assert prometheus_config.local_targets(9001, 9002) == {
         "web-gateway": ["127.0.0.1:9001"],
@@ -114,3 +124,15 @@ def test_repository_rules_are_the_rules_the_package_ships() -> None:
     assert local_prometheus.rule_files() == [
         str(local_prometheus.rules_dir() / path.name) for path in sorted(RULES_DIR.glob("*.yml"))
     ]
+
+
+def test_collector_path_jobs_are_the_compose_collector_jobs() -> None:
+    compose = prometheus_config.compose_targets()
+    jobs = prometheus_config.collector_targets(
+        *compose[prometheus_config.COLLECTOR_JOB],
+        *compose[prometheus_config.COLLECTOR_INTERNAL_JOB],
+    )
+    assert jobs == {job: compose[job] for job in jobs}
+    rendered = yaml.safe_load(prometheus_config.render(jobs))["scrape_configs"]
+    honoring = {job["job_name"] for job in rendered if job.get("honor_labels")}
+    assert honoring == {prometheus_config.COLLECTOR_JOB}

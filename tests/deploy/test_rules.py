@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.promql import SERIES_NAMES, metric_names
+from tests.deploy.promql import KNOWN_SERIES, metric_names
 from tests.deploy.support import (
     ALERTS_DOC,
     RULE_TESTS_DIR,
     RULES_DIR,
+    alert_rules,
     load_yaml,
+    rules,
     run_promtool,
 )
 
@@ -26,16 +28,11 @@ RECORD_NAME = re.compile(r"^[a-z_]+:[a-z_]+:[a-z0-9_]+$")
 
 
 def _rules() -> list[dict[str, Any]]:
-    return [
-        rule
-        for path in RULE_FILES
-        for group in load_yaml(path)["groups"]
-        for rule in group["rules"]
-    ]
+    return rules(RULE_FILES)
 
 
 def _alerts() -> list[dict[str, Any]]:
-    return [rule for rule in _rules() if "alert" in rule]
+    return alert_rules()
 
 
 def _alert_rule_tests() -> list[dict[str, Any]]:
@@ -111,6 +108,8 @@ def test_the_expected_alerts_are_defined() -> None:
         "OrderApiServerFaultRatio",
         "TargetDown",
         "GatewayErrorBudgetBurn",
+        "CollectorRefusingData",
+        "CollectorExportFailing",
     }
 
 
@@ -158,9 +157,9 @@ def test_recording_rule_names_follow_level_metric_operations() -> None:
             assert RECORD_NAME.match(rule["record"]), rule["record"]
 
 
-def test_rules_select_only_contract_metrics_or_recorded_series() -> None:
+def test_rules_select_only_contract_or_collector_metrics_or_recorded_series() -> None:
     recorded = {rule["record"] for rule in _rules() if "record" in rule}
     for rule in _rules():
         names = set(metric_names(rule["expr"]))
-        unknown = names - SERIES_NAMES - recorded - {"up"}
+        unknown = names - KNOWN_SERIES - recorded - {"up"}
         assert not unknown, (rule.get("record") or rule.get("alert"), unknown)
