@@ -34,7 +34,8 @@ _LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$")
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
-def _create_order(stack: Stack) -> str:
+def create_order(stack: Stack) -> str:
+    """Create one order through the gateway and return its id."""
     status, body = call(stack, "POST", "/orders", ORDER)
     assert status == 201, body
     return str(json.loads(body)["id"])
@@ -109,7 +110,7 @@ def run(quick: bool) -> dict[str, Any]:
     seconds, pairs = (4, 2) if quick else (8, 3)
     with tempfile.TemporaryDirectory() as tmp, _stacks(Path(tmp)) as stacks:
         urls = {
-            name: f"{stack.gateway_url}/orders/{_create_order(stack)}"
+            name: f"{stack.gateway_url}/orders/{create_order(stack)}"
             for name, stack in stacks.items()
         }
         idle_rss = {name: _rss_mb(stack) for name, stack in stacks.items()}

@@ -29,6 +29,10 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    through the OTel Prometheus reader versus `prometheus_client` rendering the same series;
    and the gateway's real `/metrics` idle and while under the load of suite 3.
 5. **Memory** — RSS of each service idle, after warm-up, and after 100,000 more requests.
+6. **The gateway's HTTP server** — one order-api and two gateways in front of it, the same
+   app, telemetry off: one served by waitress (the gateway's server), one by cheroot (its
+   server before waitress, `bench/cheroot_gateway.py`). Closed-loop `wrk` on
+   `GET /orders/<id>` with 16 and with 256 connections, alternating between the two.
 """
 
 
@@ -57,6 +61,8 @@ def render(results: dict[str, Any]) -> str:
         parts.append(_scrape(results["scrape"], results.get("end_to_end")))
     if "end_to_end" in results:
         parts.append(_memory(results["end_to_end"]["memory"]))
+    if "servers" in results:
+        parts.append(_servers(results["servers"]))
     parts.append(_goals(results))
     return "\n".join(parts)
 
@@ -208,6 +214,40 @@ def _memory(memory: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _servers(figures: dict[str, Any]) -> str:
+    lines = [
+        "## 6. The gateway's HTTP server: waitress against cheroot\n",
+        _row("connections", "", "waitress", "cheroot", "waitress / cheroot"),
+        _row("---", "---", "---:", "---:", "---:"),
+    ]
+    for connections, servers in figures.items():
+        waitress, cheroot = servers["waitress"], servers["cheroot"]
+        for key, label, digits in (
+            ("requests_per_second", "requests/s (median)", 0),
+            ("p50_ms", "p50 latency, ms", 2),
+            ("p99_ms", "p99 latency, ms", 2),
+        ):
+            lines.append(
+                _row(
+                    connections,
+                    label,
+                    _f(waitress[key], digits),
+                    _f(cheroot[key], digits),
+                    f"{_f(waitress[key] / cheroot[key], 2)}×",
+                )
+            )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _throughput_vs_cheroot(figures: dict[str, Any]) -> float:
+    """The worst waitress/cheroot throughput ratio over the connection counts."""
+    return min(
+        servers["waitress"]["requests_per_second"] / servers["cheroot"]["requests_per_second"]
+        for servers in figures.values()
+    )
+
+
 def _goals(results: dict[str, Any]) -> str:
     lines = ["## Goals\n", _row("goal", "this run", "verdict"), _row("---", "---", "---")]
     if "gateway" in results:
@@ -248,6 +288,15 @@ def _goals(results: dict[str, Any]) -> str:
                 "scrape ≤ 1.0× prometheus_client",
                 f"{_f(worst, 2)}× (worst)",
                 _verdict(worst <= 1.0),
+            )
+        )
+    if "servers" in results:
+        ratio = _throughput_vs_cheroot(results["servers"])
+        lines.append(
+            _row(
+                "gateway server: throughput ≥ 0.95× cheroot's",
+                f"{_f(ratio, 2)}× (worst)",
+                _verdict(ratio >= 0.95),
             )
         )
     lines.append("")

@@ -16,9 +16,9 @@ This module adds what waitress lacks, through its documented extension points
   connection's first byte within `header_timeout` too), its body within
   `body_timeout` of its headers, and a connection may idle between requests for
   `keepalive_timeout`. Deadlines are checked about once a second.
-- **Drain.** `drain(grace)` stops accepting, stops reading new requests, closes
-  each connection once its answer is sent, and returns when none is left or the
-  grace period is over.
+- **Drain.** `drain(grace)` stops accepting, closes each connection once its
+  answers are sent (a request begun before is read to its end), and returns when
+  none is left or the grace period is over.
 
 Request bodies up to `inbuf_overflow` are buffered in memory, larger ones (up
 to `max_body_bytes`) in a temporary file: each connection holds at most two
@@ -140,7 +140,7 @@ class _TimedRequestParser(HTTPRequestParser):  # type: ignore[misc]
 
 
 class _Channel(HTTPChannel):  # type: ignore[misc]
-    """One client connection: knows its read deadline, stops reading while the server drains."""
+    """One client connection, which knows its read deadline."""
 
     server: GatewayServer
     request: _TimedRequestParser | None
@@ -156,12 +156,6 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
     def received(self, data: bytes) -> bool:
         self.had_request = True
         return bool(super().received(data))
-
-    def readable(self) -> bool:
-        # While draining, a request already begun is read to the end; no new one is started.
-        if self.server.draining and self.request is None:
-            return False
-        return bool(super().readable())
 
     @property
     def serving(self) -> bool:
@@ -189,7 +183,6 @@ class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
 
     def __init__(self, app: WsgiApp, address: tuple[str, int], settings: ServerSettings) -> None:
         self.settings = settings
-        self.draining = False
         self.refused_connections = 0
         host, port = address
         super().__init__(
@@ -240,15 +233,20 @@ class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
                 channel.will_close = True
 
     def _stop_reading(self) -> None:
-        self.draining = True
         self.accepting = False
         wasyncore.dispatcher.close(self)  # the listening socket only; the trigger stays
         self._close_finished()
 
     def _close_finished(self) -> None:
-        """Close (once flushed) every connection with no request being read or served."""
+        """Close every connection once its answers are sent; read no new request on it."""
         for channel in list(self.active_channels.values()):
-            if not channel.serving and channel.request is None:
+            if channel.request is not None:
+                continue  # a request begun before the drain is read to its end
+            if channel.serving:
+                # waitress closes the connection after the answer, unless already started.
+                for request in channel.requests:
+                    request.headers["CONNECTION"] = "close"
+            else:
                 channel.close_when_flushed = True
 
     def _close_all(self) -> None:
@@ -301,6 +299,9 @@ def create_server(
     app: WsgiApp, address: tuple[str, int], settings: ServerSettings
 ) -> GatewayServer:
     """Bind the server's socket (OSError when the address is taken); `serve` runs it."""
+    # waitress warns on every request that waits for a worker thread: under load, a line
+    # per request (it costs more CPU than the server itself, and floods the log).
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     return GatewayServer(app, address, settings)
 
 
