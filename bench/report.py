@@ -226,6 +226,7 @@ def _servers(figures: dict[str, Any]) -> str:
             ("requests_per_second", "requests/s (median)", 0),
             ("p50_ms", "p50 latency, ms", 2),
             ("p99_ms", "p99 latency, ms", 2),
+            ("cpu_us_per_request", "gateway CPU µs per request", 0),
         ):
             lines.append(
                 _row(

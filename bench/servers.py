@@ -4,7 +4,8 @@ One order-api and two gateways in front of it, the same app and settings, one
 served by waitress (`python -m services.web_gateway`) and one by cheroot
 (`python -m bench.cheroot_gateway`), telemetry off so that the servers' own
 cost is what differs. Closed-loop `wrk` on `GET /orders/<id>` alternates between
-them, with 16 and with 256 connections.
+them, with 16 and with 256 connections. Beside requests/s, each run records the
+gateway process's CPU time per request, which a busy machine disturbs less.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from bench.end_to_end import create_order, wrk
 from services.stack import processes, readiness
@@ -43,6 +46,22 @@ def _cheroot_gateway(directory: Path, order_api_target: str) -> processes.Servic
     return processes.start(spec)
 
 
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _measured(
+    gateway: psutil.Process, url: str, seconds: int, connections: int
+) -> dict[str, float]:
+    """One wrk run, with the gateway's CPU time per request."""
+    before = _cpu_seconds(gateway)
+    figures = wrk(url, seconds, connections=connections)
+    used = _cpu_seconds(gateway) - before
+    figures["cpu_us_per_request"] = used / (figures["requests_per_second"] * seconds) * 1e6
+    return figures
+
+
 def run(quick: bool) -> dict[str, Any]:
     """Requests/s and latency of both servers, interleaved round by round."""
     seconds, rounds = (4, 2) if quick else (8, 3)
@@ -52,6 +71,10 @@ def run(quick: bool) -> dict[str, Any]:
             path = f"/orders/{create_order(stack)}"
             cheroot_url = f"http://{cheroot.spec.env['GATEWAY_LISTEN']}"
             bases = {"waitress": stack.gateway_url, "cheroot": cheroot_url}
+            gateways = {
+                "waitress": psutil.Process(stack.processes["web-gateway"].pid),
+                "cheroot": psutil.Process(cheroot.pid),
+            }
             runs: dict[str, dict[int, list[dict[str, float]]]] = {
                 name: {c: [] for c in CONNECTIONS} for name in SERVERS
             }
@@ -60,7 +83,7 @@ def run(quick: bool) -> dict[str, Any]:
                 for connections in CONNECTIONS:
                     for name in order:
                         runs[name][connections].append(
-                            wrk(bases[name] + path, seconds, connections=connections)
+                            _measured(gateways[name], bases[name] + path, seconds, connections)
                         )
         finally:
             processes.stop_all([cheroot])
@@ -72,6 +95,9 @@ def run(quick: bool) -> dict[str, Any]:
                 ),
                 "p50_ms": statistics.median(r["p50_ms"] for r in runs[name][connections]),
                 "p99_ms": statistics.median(r["p99_ms"] for r in runs[name][connections]),
+                "cpu_us_per_request": statistics.median(
+                    r["cpu_us_per_request"] for r in runs[name][connections]
+                ),
                 "errors": sum(r.get("errors", 0) for r in runs[name][connections]),
             }
             for name in SERVERS

@@ -31,9 +31,10 @@ import functools
 import json
 import logging
 import resource
+import select
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ from waitress.server import TcpWSGIServer
 from waitress.utilities import Error as WaitressError
 
 from services.envconfig import ConfigError
+from services.web_gateway.poller import Poller
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,9 @@ REFUSAL = (
 )
 
 WsgiApp = Callable[..., Any]
+
+# The connection whose request the current worker thread is serving.
+_in_service = threading.local()
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,21 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
         self.had_request = True
         return bool(super().received(data))
 
+    def add_channel(self, map: Any = None) -> None:
+        super().add_channel(map)
+        self.server.mark([self])
+
+    def del_channel(self, map: Any = None) -> None:
+        self.server.forget_fd(self._fileno)
+        super().del_channel(map)
+
+    def service(self) -> None:
+        _in_service.channel = self
+        try:
+            super().service()
+        finally:
+            _in_service.channel = None
+
     @property
     def serving(self) -> bool:
         """Whether a worker thread has (or will have) a complete request of this connection."""
@@ -190,7 +210,9 @@ class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
             host=host,
             port=port,
             threads=settings.threads,
-            asyncore_use_poll=True,  # select() cannot watch descriptors numbered 1,024 and above
+            # Without epoll (not Linux), waitress's own loop, on poll(): select() cannot
+            # watch descriptors numbered 1,024 and above.
+            asyncore_use_poll=True,
             # Ours refuses with a 503 first; waitress's own limit (stop accepting) never applies.
             connection_limit=settings.max_connections + _WAITRESS_OWN_DISPATCHERS + 1,
             cleanup_interval=CHECK_INTERVAL_SECONDS,
@@ -202,6 +224,45 @@ class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
             ident=None,  # no Server header
             clear_untrusted_proxy_headers=False,
         )
+
+        self._poller: Poller | None = None
+        if hasattr(select, "epoll"):
+            self._poller = Poller(self._map)
+            for fd in self._map:  # the listening socket and the trigger
+                self._poller.ask_every_turn(fd)
+
+    def run(self) -> None:
+        """Run the I/O loop until the server is closed."""
+        if self._poller is None:
+            super().run()
+            return
+        self._poller.run(self.adj.asyncore_loop_timeout)
+
+    def mark(self, channels: Iterable[_Channel]) -> None:
+        """Tell the I/O loop these connections may want to read or write otherwise now."""
+        self.mark_fds(channel._fileno for channel in channels)
+
+    def mark_fds(self, fds: Iterable[int | None]) -> None:
+        """`mark`, by descriptor."""
+        if self._poller is not None:
+            self._poller.mark(fds)
+
+    def forget_fd(self, fd: int | None) -> None:
+        """Tell the I/O loop this descriptor is about to be closed."""
+        if self._poller is not None:
+            self._poller.forget(fd)
+
+    def del_channel(self, map: Any = None) -> None:
+        self.forget_fd(self._fileno)
+        super().del_channel(map)
+
+    def pull_trigger(self) -> None:
+        # A worker wakes the loop after changing its connection's state (answer written,
+        # request done): that connection is the one to look at again.
+        channel = getattr(_in_service, "channel", None)
+        if channel is not None:
+            self.mark([channel])
+        super().pull_trigger()
 
     # --- in the I/O loop's thread ---
 
@@ -227,10 +288,14 @@ class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
 
     def maintenance(self, now: float) -> None:
         """Close connections past their read deadline or idle timeout (replaces waitress's)."""
-        for channel in list(self.active_channels.values()):
-            deadline = channel.deadline(self.settings)
-            if deadline is not None and now > deadline:
-                channel.will_close = True
+        late = [
+            channel
+            for channel in list(self.active_channels.values())
+            if (deadline := channel.deadline(self.settings)) is not None and now > deadline
+        ]
+        for channel in late:
+            channel.will_close = True
+        self.mark(late)
 
     def _stop_reading(self) -> None:
         self.accepting = False
@@ -248,6 +313,7 @@ class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
                     request.headers["CONNECTION"] = "close"
             else:
                 channel.close_when_flushed = True
+        self.mark(self.active_channels.values())
 
     def _close_all(self) -> None:
         wasyncore.close_all(self._map)  # empties the map, so the I/O loop returns
