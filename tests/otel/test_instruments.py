@@ -9,6 +9,7 @@ from opentelemetry.sdk.metrics.export import HistogramDataPoint
 from otel.instruments import (
     DURATION_BUCKETS,
     SEMCONV_DURATION_BUCKETS,
+    HttpServerConnectionMetrics,
     HttpServerMetrics,
     OrderMetrics,
     RpcClientMetrics,
@@ -124,3 +125,27 @@ def test_orders_created_starts_at_zero_and_counts(recorded: Recorded) -> None:
     metrics.order_created()
 
     assert recorded.count("orders.created") == 2
+
+
+class _Server:
+    """What an HTTP server tells the connection metrics."""
+
+    def __init__(self) -> None:
+        self.active, self.idle, self.refused_connections = 0, 0, 0
+
+    def connection_counts(self) -> tuple[int, int]:
+        return self.active, self.idle
+
+
+def test_connection_metrics_read_the_server_at_collection(recorded: Recorded) -> None:
+    server = _Server()
+    HttpServerConnectionMetrics(recorded.telemetry.meter_provider, server)
+    assert recorded.count("http.server.open_connections", **{"http.connection.state": "idle"}) == 0
+    assert recorded.count("http.server.refused_connections") == 0
+
+    server.active, server.idle, server.refused_connections = 3, 250, 7
+
+    open_connections = "http.server.open_connections"
+    assert recorded.count(open_connections, **{"http.connection.state": "active"}) == 3
+    assert recorded.count(open_connections, **{"http.connection.state": "idle"}) == 250
+    assert recorded.count("http.server.refused_connections") == 7
