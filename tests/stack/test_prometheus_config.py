@@ -107,3 +107,15 @@ def test_default_rule_files_are_relative_to_the_config_file() -> None:
     config = yaml.safe_load(prometheus_config.render(prometheus_config.compose_targets()))
     assert config["rule_files"] == ["rules/*.yml"]
     assert (PROMETHEUS_DIR / "prometheus.yml").parent / "rules" == RULES_DIR
+
+
+def test_collector_path_jobs_are_the_compose_collector_jobs() -> None:
+    compose = prometheus_config.compose_targets()
+    jobs = prometheus_config.collector_targets(
+        *compose[prometheus_config.COLLECTOR_JOB],
+        *compose[prometheus_config.COLLECTOR_INTERNAL_JOB],
+    )
+    assert jobs == {job: compose[job] for job in jobs}
+    rendered = yaml.safe_load(prometheus_config.render(jobs))["scrape_configs"]
+    honoring = {job["job_name"] for job in rendered if job.get("honor_labels")}
+    assert honoring == {prometheus_config.COLLECTOR_JOB}
