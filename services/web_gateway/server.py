@@ -20,9 +20,11 @@ This module adds what waitress lacks, through its documented extension points
   answers are sent (a request begun before is read to its end), and returns when
   none is left or the grace period is over.
 
-Request bodies up to `inbuf_overflow` are buffered in memory, larger ones (up
-to `max_body_bytes`) in a temporary file: each connection holds at most two
-descriptors, which `raise_descriptor_limit` provides for.
+A connection buffers at most its headers (`max_header_bytes`) and a body of up
+to `app_max_body_bytes` (larger ones are never read, see `_TimedRequestParser`),
+in memory, far below waitress's 512 KiB threshold for spilling to a temporary
+file: each connection holds one descriptor, which `raise_descriptor_limit`
+provides for.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ logger = logging.getLogger(__name__)
 CHECK_INTERVAL_SECONDS = 1
 # Descriptors for everything but client connections: listener, trigger pipe, gRPC, logs, ...
 RESERVED_DESCRIPTORS = 64
-DESCRIPTORS_PER_CONNECTION = 2  # the socket, and a temporary file for a body over 512 KiB
+DESCRIPTORS_PER_CONNECTION = 1  # its socket: bodies are too small to spill to a file
 # waitress counts its listening socket and its trigger pipe among its connections.
 _WAITRESS_OWN_DISPATCHERS = 2
 _DRAIN_POLL_SECONDS = 0.05
@@ -203,6 +205,7 @@ class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
 
     def __init__(self, app: WsgiApp, address: tuple[str, int], settings: ServerSettings) -> None:
         self.settings = settings
+        self._drained = False
         self.refused_connections = 0
         host, port = address
         super().__init__(
@@ -337,6 +340,9 @@ class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
         When connections are still busy after `grace` seconds, `on_grace_expired` runs
         (it should make the app's calls in flight end), then everything is closed.
         """
+        if self._drained:
+            return
+        self._drained = True
         self._in_loop(self._stop_reading)
         if not self._wait_until_closed(grace):
             logger.warning(

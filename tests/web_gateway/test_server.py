@@ -165,13 +165,13 @@ def test_descriptor_limit_is_raised_for_the_connections(monkeypatch: pytest.Monk
     limits: list[tuple[int, int]] = []
     monkeypatch.setattr(resource, "getrlimit", lambda _which: (1024, 1 << 20))
     monkeypatch.setattr(resource, "setrlimit", lambda _which, value: limits.append(value))
-    assert raise_descriptor_limit(1000) == 2064
-    assert limits == [(2064, 1 << 20)]
+    assert raise_descriptor_limit(1000) == 1064
+    assert limits == [(1064, 1 << 20)]
 
 
 def test_descriptor_limit_below_the_need_names_the_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(resource, "getrlimit", lambda _which: (1024, 1024))
-    with pytest.raises(ConfigError, match=r"^GATEWAY_MAX_CONNECTIONS=1000: needs 2064"):
+    with pytest.raises(ConfigError, match=r"^GATEWAY_MAX_CONNECTIONS=1000: needs 1064"):
         raise_descriptor_limit(1000)
