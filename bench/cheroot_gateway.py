@@ -7,13 +7,14 @@ and telemetry, so the two servers are compared on equal terms. SIGTERM stops it.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
 from cheroot import wsgi
 
 from otel import grpc_interceptors
-from otel.sdk import configure
+from otel.sdk import build_and_install
 from services.web_gateway.__main__ import (
     DEFAULT_SERVICE_NAME,
     SERVER_MAX_BODY_BYTES,
@@ -29,7 +30,7 @@ REQUEST_QUEUE_SIZE = 128
 def main() -> int:
     """Serve until SIGTERM; the cheroot settings the gateway used to have."""
     config = Config.from_env()
-    telemetry = configure(DEFAULT_SERVICE_NAME)
+    telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
     client = OrderClient(
         config.order_api_target,
         config.order_api_timeout,

@@ -285,7 +285,8 @@ def _otlp(figures: dict[str, Any]) -> str:
 def _throughput_vs_cheroot(figures: dict[str, Any]) -> float:
     """The worst waitress/cheroot throughput ratio over the connection counts."""
     return min(
-        servers["waitress"]["requests_per_second"] / servers["cheroot"]["requests_per_second"]
+        float(servers["waitress"]["requests_per_second"])
+        / float(servers["cheroot"]["requests_per_second"])
         for servers in figures.values()
     )
 

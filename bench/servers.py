@@ -18,10 +18,12 @@ from typing import Any
 
 import psutil
 
-from bench.end_to_end import create_order, wrk
+from bench.end_to_end import wrk
 from services.stack import processes, readiness
-from tests.helpers import REPO, clean_environ, free_port
-from tests.telemetry.services import running_stack
+from services.stack.http_call import create_order
+from services.stack.mix import EXAMPLE_ORDER
+from services.stack.running import GATEWAY, clean_environ, free_port, running_stack
+from tests.helpers import REPO
 
 SERVERS = ("waitress", "cheroot")
 CONNECTIONS = (16, 256)
@@ -68,11 +70,11 @@ def run(quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp), environ=_OFF) as stack:
         cheroot = _cheroot_gateway(Path(tmp), stack.order_api_target)
         try:
-            path = f"/orders/{create_order(stack)}"
+            path = f"/orders/{create_order(stack.gateway_url, EXAMPLE_ORDER)}"
             cheroot_url = f"http://{cheroot.spec.env['GATEWAY_LISTEN']}"
             bases = {"waitress": stack.gateway_url, "cheroot": cheroot_url}
             gateways = {
-                "waitress": psutil.Process(stack.processes["web-gateway"].pid),
+                "waitress": psutil.Process(stack.processes[GATEWAY].pid),
                 "cheroot": psutil.Process(cheroot.pid),
             }
             runs: dict[str, dict[int, list[dict[str, float]]]] = {

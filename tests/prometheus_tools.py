@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import free_port, wait_until
+from services.stack.running import free_port
+from tests.helpers import wait_until
 
 INSTALL_HINT = "install Debian's prometheus package: apt-get install prometheus"
 
@@ -83,6 +84,14 @@ class Prometheus:
             and float(started[0]["value"][1]) > wall_time
             and float(succeeded[0]["value"][1]) == 1
         )
+
+
+def assert_promtool_clean(text: str) -> None:
+    """`promtool check metrics` reports nothing for this exposition."""
+    result = promtool("check", "metrics", stdin=text)
+    assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), (
+        result.stdout + result.stderr
+    )
 
 
 @contextmanager

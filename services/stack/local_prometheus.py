@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 
 from services.stack import prometheus_config
@@ -17,7 +18,10 @@ from services.stack.processes import ServiceSpec
 from services.stack.readiness import http_ok
 
 NAME = "prometheus"
-RULES_DIR = Path(__file__).resolve().parents[2] / "prometheus" / "rules"
+# The alerting and recording rules ship inside the package (prometheus/rules in the
+# repository links here), so an installed wheel or the image has them too.
+RULES_PACKAGE = "services.stack"
+RULES_FOLDER = "prometheus_rules"
 INSTALL_HINT = (
     "prometheus is not on PATH, so no local Prometheus: "
     "apt-get install prometheus, or get it from https://prometheus.io/download/"
@@ -29,9 +33,14 @@ def find_binary() -> str | None:
     return shutil.which("prometheus")
 
 
-def rule_files(rules_dir: Path = RULES_DIR) -> list[str]:
-    """Absolute paths of the repository's rule files (prometheus/rules/*.yml)."""
-    return [str(path) for path in sorted(rules_dir.glob("*.yml"))]
+def rules_dir() -> Path:
+    """The folder of the project's rule files, wherever the package is installed."""
+    return Path(str(resources.files(RULES_PACKAGE).joinpath(RULES_FOLDER)))
+
+
+def rule_files(folder: Path | None = None) -> list[str]:
+    """Absolute paths of the project's rule files (`*.yml` in `rules_dir()` by default)."""
+    return [str(path) for path in sorted((folder or rules_dir()).glob("*.yml"))]
 
 
 def write_config(data_dir: Path, targets: Mapping[str, Sequence[str]]) -> Path:

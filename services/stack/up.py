@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from otel import exporters
+from otel.exporters import TelemetryConfigError
 from services.stack import (
     collector,
     liveview,
@@ -26,14 +28,16 @@ from services.stack import (
     processes,
     prometheus_config,
     reports,
+    running,
 )
 from services.stack.collector import CollectorBuildError, CollectorPorts
 from services.stack.console import Console
 from services.stack.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
 from services.stack.processes import Service, ServiceSpec, StartupCancelledError, StartupError
-from services.stack.readiness import grpc_serving, http_ok
+from services.stack.running import StackPorts
 
 LOAD_CONCURRENCY = 4
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 # Settings for one service would apply to both, or clash with the ports chosen here.
 CHILD_ENV_DROPPED = (
@@ -70,9 +74,14 @@ class UpOptions:
     grace: float = 15.0
 
     @property
+    def ports(self) -> StackPorts:
+        """The services' ports."""
+        return StackPorts(self.gateway_port, self.grpc_port, self.metrics_port)
+
+    @property
     def gateway_url(self) -> str:
         """Base URL of the web-gateway."""
-        return f"http://127.0.0.1:{self.gateway_port}"
+        return self.ports.gateway_url
 
     @property
     def gateway_metrics_url(self) -> str:
@@ -82,7 +91,7 @@ class UpOptions:
     @property
     def order_api_metrics_url(self) -> str:
         """The order-api's /metrics."""
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+        return self.ports.order_api_metrics_url
 
     @property
     def collector_metrics_url(self) -> str:
@@ -112,44 +121,13 @@ class UpOptions:
 
 
 def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
-    """How to run the order-api and the web-gateway, in start order."""
+    """How to run the order-api and the web-gateway under the launcher, in start order."""
     base = _child_environ()
     if options.otlp:
         base = _otlp_environ(base, options.collector_ports)
-    grpc_target = f"127.0.0.1:{options.grpc_port}"
-    order_env = {
-        **base,
-        "ORDER_API_LISTEN": grpc_target,
-        "ORDER_API_DB": str(data_dir / "orders.db"),
-        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-        "OTEL_EXPORTER_PROMETHEUS_PORT": str(options.metrics_port),
-    }
-    if options.inject:
-        order_env["ORDER_API_FAULTS"] = ",".join(options.inject)
-    gateway_env = {
-        **base,
-        "GATEWAY_LISTEN": f"127.0.0.1:{options.gateway_port}",
-        "ORDER_API_TARGET": grpc_target,
-    }
-    readyz = f"{options.gateway_url}/readyz"
-    return [
-        ServiceSpec(
-            name="order-api",
-            command=processes.launcher_command("services.order_api"),
-            env=order_env,
-            log_path=data_dir / "order-api.log",
-            ready=lambda: grpc_serving(grpc_target),
-            ready_description=f"gRPC health SERVING on {grpc_target}",
-        ),
-        ServiceSpec(
-            name="web-gateway",
-            command=processes.launcher_command("services.web_gateway"),
-            env=gateway_env,
-            log_path=data_dir / "web-gateway.log",
-            ready=lambda: http_ok(readyz),
-            ready_description=f"GET {readyz} answering 200",
-        ),
-    ]
+    return running.service_specs(
+        options.ports, data_dir, base, launcher=True, faults=options.inject
+    )
 
 
 def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
@@ -169,6 +147,9 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
         console.error(f"otel-stack: {error}")
         _print_log_tail(console, error.service, error.log_tail)
         return 1
+    except TelemetryConfigError as error:  # raised before any child starts
+        console.error(f"otel-stack up: error: {error}")
+        return EXIT_USAGE
     except StartupCancelledError as error:
         console.error(f"otel-stack: {error}")
         return EXIT_INTERRUPTED
@@ -196,8 +177,9 @@ class _StackRun:
 
     def start_services(self) -> None:
         """Start the order-api, then the web-gateway, each once the previous one is ready."""
+        specs = service_specs(self.options, self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for spec in service_specs(self.options, self.data_dir):
+        for spec in specs:
             self._start(spec)
 
     def start_collector(self) -> None:
@@ -357,14 +339,19 @@ def _otlp_environ(environ: dict[str, str], ports: CollectorPorts) -> dict[str, s
 
 
 def _child_environ() -> dict[str, str]:
-    """This process's environment, set up for the launcher and the services' own settings."""
+    """This process's environment, set up for the launcher and the services' own settings.
+
+    Raises TelemetryConfigError for an OTEL_METRICS_EXPORTER the services would refuse.
+    """
     environ = dict(os.environ)
     for name in CHILD_ENV_DROPPED:
         environ.pop(name, None)
-    exporters = [part.strip() for part in environ.get("OTEL_METRICS_EXPORTER", "").split(",")]
-    if environ.get("OTEL_METRICS_EXPORTER") and "prometheus" not in exporters:
-        # The live view and Prometheus read the services' /metrics.
-        environ["OTEL_METRICS_EXPORTER"] = ",".join([*exporters, "prometheus"])
+    # The live view and Prometheus read the services' /metrics: whatever else the user
+    # selects (`none` included), the services also export to Prometheus. The list is
+    # parsed by the services' own parser, so what it accepts here they accept too.
+    names = exporters.metrics_exporter_names(environ)
+    if "prometheus" not in names:
+        environ[exporters.METRICS_EXPORTER] = ",".join([*names, "prometheus"])
     environ.update(
         OTEL_PYTHON_DISTRO="otel_stack",
         OTEL_PYTHON_CONFIGURATOR="otel_stack",

@@ -14,6 +14,7 @@ connection. Bodies from the app's 64 KiB limit up to 1 MiB get the app's JSON 41
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -23,7 +24,7 @@ from flask import Flask
 from otel import grpc_interceptors
 from otel.exporters import TelemetryConfigError
 from otel.instruments import HttpServerConnectionMetrics
-from otel.sdk import Telemetry, configure
+from otel.sdk import Telemetry, build_and_install
 from services.envconfig import ConfigError
 from services.web_gateway.app import MAX_BODY_BYTES, create_app
 from services.web_gateway.client import OrderClient
@@ -51,7 +52,7 @@ def main() -> int:
     try:
         config = Config.from_env()
         raise_descriptor_limit(config.max_connections)
-        telemetry = configure(DEFAULT_SERVICE_NAME)
+        telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
     except (ConfigError, TelemetryConfigError) as error:
         print(f"web-gateway: {error}", file=sys.stderr)
         return 2

@@ -25,9 +25,9 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.stack.running import GATEWAY, Stack, running_stack
 from tests.helpers import wait_until
-from tests.reliability.support import GATEWAY, HttpClient, order_body
-from tests.telemetry.services import Stack, running_stack
+from tests.reliability.client import HttpClient, order_body
 
 ABUSERS = 300
 ABUSE_SECONDS = 5.0
@@ -283,13 +283,13 @@ def _open_over_the_limit(port: int, count: int) -> tuple[list[socket.socket], Re
         deadline = started + 2 * PROMPT_SECONDS
         while time.monotonic() < deadline and len(answers) < EXCESS:
             for key, _events in selector.select(timeout=0.1):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
-                selector.unregister(sock)
+                ready = key.fileobj
+                assert isinstance(ready, socket.socket)
+                selector.unregister(ready)
                 try:
-                    answers[sock] = sock.recv(65536)
+                    answers[ready] = ready.recv(65536)
                 except OSError as error:
-                    answers[sock] = repr(error).encode()
+                    answers[ready] = repr(error).encode()
     seconds = time.monotonic() - started
     return sockets, Refusals(list(answers.values()), seconds, count - len(answers))
 

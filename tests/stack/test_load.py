@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import json
 import random
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -14,10 +13,19 @@ from pathlib import Path
 import pytest
 
 from services.stack.load import LoadConfig, LoadConfigError, LoadGenerator, check_target
-from services.stack.mix import ORDER_ROUTE, ORDERS_ROUTE, Kind, KnownOrders, next_request
+from services.stack.mix import (
+    ABUSIVE_WEIGHTS,
+    ORDER_ROUTE,
+    ORDERS_ROUTE,
+    WEIGHTS,
+    Kind,
+    KnownOrders,
+    next_request,
+)
+from services.stack.running import running_stack
 from services.stack.scrape import scrape
-from tests.helpers import REPO, clean_environ, serving_http, wait_until
-from tests.telemetry.services import running_stack
+from tests.helpers import serving_http, wait_until
+from tests.stack.stack_run import run_cli
 
 REQUESTS = 300
 
@@ -132,13 +140,8 @@ def test_out_of_bounds_settings_are_refused(config: LoadConfig, message: str) ->
 
 
 def test_cli_refuses_a_remote_target_without_allow_remote() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "services.stack", "load", "--target", "http://web-gateway:8080"],
-        cwd=REPO,
-        env=clean_environ(),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_cli(
+        [sys.executable, "-m", "services.stack", "load", "--target", "http://web-gateway:8080"]
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -159,4 +162,22 @@ def test_mix_is_mostly_reads_of_known_orders() -> None:
     known.add("abc")
     kinds = [next_request(rng, known).kind for _ in range(2000)]
     assert 0.5 < kinds.count(Kind.GET_ORDER) / len(kinds) < 0.7
-    assert all(kind in kinds for kind in Kind)
+    assert set(kinds) == set(WEIGHTS)
+
+
+def test_abusive_mix_has_every_kind_and_calls_the_order_api_only_for_valid_shapes() -> None:
+    rng, known = random.Random(2), KnownOrders()
+    known.add("abc")
+    requests = [next_request(rng, known, ABUSIVE_WEIGHTS) for _ in range(2000)]
+    assert {request.kind for request in requests} == set(Kind)
+    refused_by_the_gateway = {
+        Kind.GET_MALFORMED_ID,
+        Kind.CREATE_MALFORMED_JSON,
+        Kind.CREATE_WRONG_TYPE,
+        Kind.UNMATCHED_PATH,
+        Kind.WRONG_METHOD,
+        Kind.WRONG_MEDIA_TYPE,
+    }
+    for request in requests:
+        if request.kind in refused_by_the_gateway:
+            assert request.rpc is None and request.status >= 400, request

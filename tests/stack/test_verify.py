@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from services.stack.running import running_stack
 from services.stack.scrape import Exposition
 from services.stack.verify import GATEWAY, ORDER_API, check_exposition
-from tests.helpers import REPO, clean_environ, serving_http
-from tests.telemetry.services import running_stack
+from tests.helpers import serving_http
+from tests.stack.stack_run import run_cli
 
 # A gateway exposition with the SDK's default buckets instead of the contract's,
 # and an order-api exposition without grpc_requests_total.
@@ -58,9 +59,7 @@ def _verify(
 ) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "services.stack", "verify"]
     command += ["--gateway", gateway, "--order-api-metrics", order_api_metrics]
-    return subprocess.run(
-        command, cwd=REPO, env=clean_environ(**environ), capture_output=True, text=True, timeout=60
-    )
+    return run_cli(command, environ=environ)
 
 
 def _failed(output: str) -> list[str]:

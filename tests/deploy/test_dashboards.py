@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack.dashboards import (
+from tests.deploy.dashboards import (
     dashboard_paths,
     dashboard_queries,
     load_dashboard,
@@ -14,14 +14,14 @@ from tests.stack.dashboards import (
     raw_queries,
     substitute,
 )
-from tests.stack.promql import (
+from tests.deploy.promql import (
     KNOWN_SERIES,
     brackets_balanced,
     metric_names,
     range_windows,
     selectors,
 )
-from tests.stack.support import DATASOURCES, load_yaml, run_promtool
+from tests.deploy.support import DATASOURCES, load_yaml, run_promtool
 
 __all__ = ["dashboard_queries"]  # reused by end-to-end tests against a real Prometheus
 

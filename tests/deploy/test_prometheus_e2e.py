@@ -16,10 +16,10 @@ import pytest
 
 from services.stack.local_prometheus import rule_files
 from services.stack.prometheus_config import local_targets, render
+from services.stack.running import Stack, running_stack
+from tests.deploy import prometheus_checks as checks
+from tests.deploy.dashboards import service_dashboard_paths
 from tests.prometheus_tools import Prometheus, running_prometheus, wait_for_fresh_scrapes
-from tests.stack import prometheus_checks as checks
-from tests.stack.dashboards import service_dashboard_paths
-from tests.telemetry.services import Stack, running_stack
 from tests.telemetry.traffic import send_known_mix
 
 JOBS = ["web-gateway", "order-api"]

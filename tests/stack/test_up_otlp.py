@@ -10,12 +10,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.stack import prometheus_config
+from services.stack import collector, prometheus_config
 from services.stack.collector import CollectorPorts
+from services.stack.otlp_receiver import OtlpReceiver, running_receiver
 from tests.collector_tools import free_collector_ports, require_collector
-from tests.helpers import REPO, clean_environ
-from tests.otlp_receiver import OtlpReceiver, running_receiver
-from tests.stack_cli.stack_run import UpPorts, processes_using, prometheus_expected, up_command
+from tests.stack.stack_run import (
+    UpPorts,
+    processes_using,
+    prometheus_expected,
+    run_cli,
+    up_command,
+)
 
 ROW = re.compile(r"^(?P<name>GET /orders/<order_id>|CreateOrder)\s+(?P<rate>\d+\.\d)\s", re.M)
 
@@ -28,30 +33,16 @@ class OtlpRun:
     traces: OtlpReceiver
 
 
-def _collector_environ(ports: CollectorPorts, traces_port: int) -> dict[str, str]:
-    return {
-        "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{ports.otlp_grpc}",
-        "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{ports.otlp_http}",
-        "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{ports.health}",
-        "OTELCOL_PROMETHEUS_ENDPOINT": ports.prometheus_target,
-        "OTELCOL_TELEMETRY_PORT": str(ports.telemetry),
-        "OTELCOL_TRACES_ENDPOINT": f"127.0.0.1:{traces_port}",
-    }
-
-
 @pytest.fixture(scope="module")
 def otlp_run(tmp_path_factory: pytest.TempPathFactory) -> OtlpRun:
     require_collector()  # built once here, not inside `up`'s startup timeout
     ports, collector_ports = UpPorts.free(), free_collector_ports()
     data_dir = tmp_path_factory.mktemp("up-otlp") / "stack"
     with running_receiver() as (traces, traces_port):
-        result = subprocess.run(
+        result = run_cli(
             up_command(ports, data_dir, "--otlp", "--duration", "8", "--refresh", "1"),
-            cwd=REPO,
-            env=clean_environ(**_collector_environ(collector_ports, traces_port)),
-            capture_output=True,
-            text=True,
             timeout=90,
+            environ=collector.config_environ(collector_ports, f"127.0.0.1:{traces_port}"),
         )
         return OtlpRun(result, collector_ports, data_dir, traces)
 

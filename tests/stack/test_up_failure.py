@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, clean_environ
-from tests.stack_cli.stack_run import UpPorts, port_is_free, processes_using, up_command
+from tests.stack.stack_run import UpPorts, port_is_free, processes_using, run_cli, up_command
 
 
 @dataclass(frozen=True)
@@ -30,14 +29,7 @@ def failed_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FailedRun]:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", ports.gateway))
         blocker.listen()
-        result = subprocess.run(
-            up_command(ports, data_dir, "--duration", "5", "--no-prometheus"),
-            cwd=REPO,
-            env=clean_environ(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run_cli(up_command(ports, data_dir, "--duration", "5", "--no-prometheus"))
         yield FailedRun(result, ports, data_dir)
 
 
@@ -70,14 +62,7 @@ def test_the_order_api_that_did_start_is_stopped(failed_run: FailedRun) -> None:
 
 def test_bad_inject_spec_is_refused_before_anything_starts(tmp_path: Path) -> None:
     ports = UpPorts.free()
-    result = subprocess.run(
-        up_command(ports, tmp_path / "stack", "--inject", "error:GetOrder=2"),
-        cwd=REPO,
-        env=clean_environ(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli(up_command(ports, tmp_path / "stack", "--inject", "error:GetOrder=2"))
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "otel-stack up: error: --inject: bad fault spec 'error:GetOrder=2': "

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, clean_environ, wait_until
-from tests.stack_cli.stack_run import (
+from services.stack.running import clean_environ
+from tests.helpers import REPO, wait_until
+from tests.stack.stack_run import (
     UpPorts,
     port_is_free,
     processes_using,
     prometheus_expected,
+    run_cli,
     up_command,
 )
 
@@ -39,13 +41,11 @@ class UpRun:
 def up_run(tmp_path_factory: pytest.TempPathFactory) -> UpRun:
     ports = UpPorts.free()
     data_dir = tmp_path_factory.mktemp("up") / "stack"
-    result = subprocess.run(
+    result = run_cli(
         up_command(ports, data_dir, "--duration", "8", "--refresh", "1", "--rate", "25"),
-        cwd=REPO,
-        env=clean_environ(),
-        capture_output=True,
-        text=True,
         timeout=90,
+        # `none` as a user would set it: the services still serve /metrics for the view.
+        environ={"OTEL_METRICS_EXPORTER": "none"},
     )
     return UpRun(result, ports, data_dir)
 
@@ -59,6 +59,12 @@ def _live_rates(stdout: str) -> dict[str, list[float]]:
         if match:
             rates.setdefault(match["name"], []).append(float(match["rate"]))
     return rates
+
+
+def test_up_runs_with_metrics_exporter_none(up_run: UpRun) -> None:
+    order_api_log = (up_run.data_dir / "order-api.log").read_text()
+    assert "metrics prometheus" in order_api_log, order_api_log
+    assert "order-api ready in" in up_run.result.stdout
 
 
 def test_up_exits_zero_when_the_duration_ends(up_run: UpRun) -> None:

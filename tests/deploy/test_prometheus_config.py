@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.stack import prometheus_config
-from tests.stack.support import PROMETHEUS_DIR, RULES_DIR, run_promtool
+from services.stack import local_prometheus, prometheus_config
+from tests.deploy.support import PROMETHEUS_DIR, RULES_DIR, run_promtool
 
 RULE_FILE_COUNT = len(list(RULES_DIR.glob("*.yml")))
 
@@ -107,6 +107,13 @@ def test_default_rule_files_are_relative_to_the_config_file() -> None:
     config = yaml.safe_load(prometheus_config.render(prometheus_config.compose_targets()))
     assert config["rule_files"] == ["rules/*.yml"]
     assert (PROMETHEUS_DIR / "prometheus.yml").parent / "rules" == RULES_DIR
+
+
+def test_repository_rules_are_the_rules_the_package_ships() -> None:
+    assert RULES_DIR.resolve() == local_prometheus.rules_dir().resolve()
+    assert local_prometheus.rule_files() == [
+        str(local_prometheus.rules_dir() / path.name) for path in sorted(RULES_DIR.glob("*.yml"))
+    ]
 
 
 def test_collector_path_jobs_are_the_compose_collector_jobs() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.stack.processes import ServiceSpec, StartupError, start, stop_all
-from tests.stack_cli.stack_run import processes_using
+from tests.stack.stack_run import processes_using
 
 
 def _spec(tmp_path: Path, code: str, ready: Callable[[], bool] = lambda: False) -> ServiceSpec:

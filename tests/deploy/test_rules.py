@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.stack.promql import KNOWN_SERIES, metric_names
-from tests.stack.support import (
+from tests.deploy.promql import KNOWN_SERIES, metric_names
+from tests.deploy.support import (
     ALERTS_DOC,
     RULE_TESTS_DIR,
     RULES_DIR,
@@ -80,7 +80,10 @@ def test_rule_unit_tests_pass(path: Path) -> None:
 def test_rule_tests_load_the_repository_rule_files() -> None:
     for path in RULE_TEST_FILES:
         for rule_file in load_yaml(path)["rule_files"]:
-            assert (path.parent / rule_file).resolve().parent == RULES_DIR, (path, rule_file)
+            assert (path.parent / rule_file).resolve().parent == RULES_DIR.resolve(), (
+                path,
+                rule_file,
+            )
 
 
 def test_every_alert_has_a_severity_and_the_three_annotations() -> None:

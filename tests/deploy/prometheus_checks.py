@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.deploy.dashboards import dashboard_queries
 from tests.helpers import wait_until
 from tests.prometheus_tools import Prometheus
-from tests.stack.dashboards import dashboard_queries
 from tests.telemetry.traffic import GATEWAY_COUNTS, ORDER_API_COUNTS
 
 # ListOrders fails with a server fault, so the error panels and ratios have data too.
@@ -32,7 +32,7 @@ def values(
 
 def expected_gateway_counts() -> dict[tuple[str, ...], int]:
     """http_requests_total by (method, route, status_code) after the mix with FAULTS."""
-    expected = dict(GATEWAY_COUNTS)
+    expected: dict[tuple[str, ...], int] = dict(GATEWAY_COUNTS)
     del expected[("GET", "/orders", "200")]
     expected[("GET", "/orders", str(LIST_STATUS))] = 1
     return expected
@@ -40,7 +40,7 @@ def expected_gateway_counts() -> dict[tuple[str, ...], int]:
 
 def expected_order_api_counts() -> dict[tuple[str, ...], int]:
     """grpc_requests_total by (method, status) after the mix with FAULTS."""
-    expected = dict(ORDER_API_COUNTS)
+    expected: dict[tuple[str, ...], int] = dict(ORDER_API_COUNTS)
     del expected[("ListOrders", "OK")]
     expected[("ListOrders", "UNAVAILABLE")] = 1
     return expected

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
+from services.stack.http_call import call, create_order
+from services.stack.mix import EXAMPLE_ORDER
+from services.stack.running import Stack, running_stack
 from services.stack.scrape import scrape
 from tests.helpers import wait_until
-from tests.telemetry.services import Stack, running_stack
 
 CALLS = 12
-ORDER = {"customer_id": "cust-1", "items": [{"sku": "sku-1", "quantity": 1, "unit_price_cents": 5}]}
 
 
 @pytest.fixture(scope="module")
@@ -25,36 +23,11 @@ def failing_get_order(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
         yield stack
 
 
-def _status(request: urllib.request.Request) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-def _create(stack: Stack) -> str:
-    request = urllib.request.Request(
-        stack.gateway_url + "/orders",
-        data=json.dumps(ORDER).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    status, body = _status(request)
-    assert status == 201, body
-    document = json.loads(body)
-    return str(document.get("order", document)["id"])
-
-
 @pytest.fixture(scope="module")
 def get_statuses(failing_get_order: Stack) -> list[int]:
-    order_ids = [_create(failing_get_order) for _ in range(3)]
-    return [
-        _status(
-            urllib.request.Request(f"{failing_get_order.gateway_url}/orders/{order_ids[n % 3]}")
-        )[0]
-        for n in range(CALLS)
-    ]
+    url = failing_get_order.gateway_url
+    order_ids = [create_order(url, EXAMPLE_ORDER) for _ in range(3)]
+    return [call("GET", f"{url}/orders/{order_ids[n % 3]}").status for n in range(CALLS)]
 
 
 def test_every_get_through_the_gateway_fails_with_503(get_statuses: list[int]) -> None:

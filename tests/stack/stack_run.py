@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from tests.helpers import free_port
+from services.stack.running import clean_environ, free_ports
+from tests.helpers import REPO
 
 
 @dataclass(frozen=True)
@@ -26,10 +29,7 @@ class UpPorts:
     @classmethod
     def free(cls) -> UpPorts:
         """Four distinct ports that were free a moment ago."""
-        ports: set[int] = set()
-        while len(ports) < 4:
-            ports.add(free_port())
-        return cls(*sorted(ports))
+        return cls(*free_ports(4))
 
     def all(self) -> tuple[int, ...]:
         """Every port of the run."""
@@ -50,6 +50,20 @@ def up_command(ports: UpPorts, data_dir: Path, *extra: str) -> list[str]:
         f"--data-dir={data_dir}",
         *extra,
     ]
+
+
+def run_cli(
+    command: Sequence[str], *, timeout: float = 60, environ: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command (`up_command`'s, say) to its end in a clean environment plus `environ`."""
+    return subprocess.run(
+        list(command),
+        cwd=REPO,
+        env=clean_environ(**(environ or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def prometheus_expected() -> bool:

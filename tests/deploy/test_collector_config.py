@@ -13,7 +13,7 @@ import pytest
 
 from services.stack import prometheus_config
 from services.stack.collector import BUILDER_VERSION
-from tests.stack.support import (
+from tests.deploy.support import (
     COLLECTOR_MANIFEST,
     collector_config,
     collector_service,

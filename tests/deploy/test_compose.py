@@ -18,7 +18,7 @@ import pytest
 from services.stack import prometheus_config
 from services.stack.__main__ import build_parser
 from services.stack.load import MAX_DURATION_SECONDS
-from tests.stack.support import (
+from tests.deploy.support import (
     COMPOSE_FILE,
     DASHBOARD_PROVIDERS,
     DATASOURCES,
