@@ -1,11 +1,12 @@
 """The gateway's HTTP server: waitress, with a connection limit, read deadlines and a drain.
 
-waitress reads and parses requests for every connection in one I/O loop
-(`poll()`, so no 1,024-descriptor ceiling as with `select()`) and hands only
-complete requests to a fixed pool of worker threads: a connection that is slow
-to send, or sends nothing, costs a descriptor and a few KiB, never a thread.
-This module adds what waitress lacks, through its documented extension points
-(`channel_class`, `parser_class`, `maintenance`, `handle_accept`):
+waitress reads and parses requests for every connection in one I/O loop and
+hands only complete requests to a fixed pool of worker threads: a connection
+that is slow to send, or sends nothing, costs a descriptor and a few KiB, never
+a thread. The loop is `poller.Poller` (epoll; waitress's own `poll()` loop where
+epoll is missing): neither has `select()`'s 1,024-descriptor ceiling. This
+module adds what waitress lacks, through its extension points (`channel_class`,
+`parser_class`, `maintenance`, `handle_accept`, `run`):
 
 - **Connection limit.** Beyond `max_connections` open connections a new one is
   answered `503` with the gateway's JSON error and closed at once (waitress
