@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import end_to_end, gateway_path, otlp_push, report, rpc_path, scrape
+from bench import end_to_end, gateway_path, otlp_push, report, rpc_path, scrape, servers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (about 4 minutes)")
     parser.add_argument(
-        "--only", choices=["gateway", "rpc", "scrape", "end_to_end", "otlp"], action="append"
+        "--only",
+        choices=["gateway", "rpc", "scrape", "end_to_end", "otlp", "servers"],
+        action="append",
     )
     parser.add_argument(
         "--render", action="store_true", help="only re-render docs/benchmarks.md from latest.json"
@@ -41,13 +43,15 @@ def main() -> int:
         "scrape": scrape.run,
         "end_to_end": end_to_end.run,
         "otlp": otlp_push.run,
+        "servers": servers.run,
     }
     started = time.time()
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": _cpus(), "quick": args.quick}
     }
-    if shutil.which("wrk") is None and (not args.only or "end_to_end" in args.only):
-        print("bench: wrk is not on PATH; the end-to-end suite needs it: apt-get install wrk")
+    wrk_suites = {"end_to_end", "servers"}
+    if shutil.which("wrk") is None and (not args.only or wrk_suites & set(args.only)):
+        print("bench: wrk is not on PATH; the end-to-end suites need it: apt-get install wrk")
         return 2
     for name, run in suites.items():
         if args.only and name not in args.only:
