@@ -1,14 +1,24 @@
-"""The gateway's gRPC client of the order-api: one channel, a deadline on every call.
+"""The gateway's gRPC client of the order-api: balanced over replicas, a deadline on every call.
 
-The channel is created with `grpc.insecure_channel` looked up on the module at
+The target is any gRPC target (`order-api:50051`, `dns:///order-api:50051`,
+`ipv4:10.0.0.1:50051,10.0.0.2:50051`); the service config balances calls
+`round_robin` over every address it resolves to and retries a call that failed
+with UNAVAILABLE on another replica — only calls that are safe to repeat:
+GetOrder, ListOrders, the health check, and CreateOrder carrying an
+idempotency key (the order-api stores one order per key). A CreateOrder
+without a key goes through a second channel without retries: it may have been
+committed by a replica that died before answering.
+
+Channels are created with `grpc.insecure_channel` looked up on the module at
 call time, because the OpenTelemetry launcher instruments gRPC clients by
 replacing that attribute. Reconnection backoff is capped at one second so the
-gateway recovers within about a second of the order-api coming back; while it is
-down, calls fail fast with UNAVAILABLE (they do not wait for the connection).
+gateway recovers within about a second of an order-api coming back; while every
+replica is down, calls fail fast with UNAVAILABLE (they do not wait for a connection).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import grpc
@@ -33,9 +43,42 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.dns_min_time_between_resolutions_ms", 1000),
 )
 
+# Retries happen within the call's deadline; three attempts reach a third replica.
+RETRY_ATTEMPTS = 3
+RETRY_POLICY = {
+    "maxAttempts": RETRY_ATTEMPTS,
+    "initialBackoff": "0.05s",
+    "maxBackoff": "0.5s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+_SAFE_METHODS = [
+    {"service": SERVICE_NAME, "method": "GetOrder"},
+    {"service": SERVICE_NAME, "method": "ListOrders"},
+    {"service": SERVICE_NAME, "method": "CreateOrder"},
+    {"service": "grpc.health.v1.Health", "method": "Check"},
+]
+
+
+def service_config(*, retry: bool) -> str:
+    """The channel's service config: round_robin, and (with `retry`) retries of safe methods."""
+    config: dict[str, object] = {"loadBalancingConfig": [{"round_robin": {}}]}
+    if retry:
+        config["methodConfig"] = [{"name": _SAFE_METHODS, "retryPolicy": RETRY_POLICY}]
+    return json.dumps(config)
+
+
+def channel_options(*, retry: bool) -> tuple[tuple[str, int | str], ...]:
+    """Options of one channel to the order-api (limits, backoff, balancing, retries)."""
+    return (
+        *CHANNEL_OPTIONS,
+        ("grpc.service_config", service_config(retry=retry)),
+        ("grpc.enable_retries", 1 if retry else 0),
+    )
+
 
 class OrderClient:
-    """Calls OrderService and the gRPC health service of one order-api target."""
+    """Calls OrderService and the gRPC health service of one order-api target (any replicas)."""
 
     def __init__(
         self,
@@ -46,16 +89,23 @@ class OrderClient:
     ) -> None:
         self.target = target
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-        channel = wrap_channel(self._channel) if wrap_channel else self._channel
-        self._orders = orders_pb2_grpc.OrderServiceStub(channel)
-        self._health = health_pb2_grpc.HealthStub(channel)
+        self._channel = grpc.insecure_channel(target, options=channel_options(retry=True))
+        # Only CreateOrder without an idempotency key uses this one.
+        self._once_channel = grpc.insecure_channel(target, options=channel_options(retry=False))
+        wrap = wrap_channel or (lambda channel: channel)
+        self._orders = orders_pb2_grpc.OrderServiceStub(wrap(self._channel))
+        self._orders_once = orders_pb2_grpc.OrderServiceStub(wrap(self._once_channel))
+        self._health = health_pb2_grpc.HealthStub(wrap(self._channel))
 
     def create_order(
         self, request: orders_pb2.CreateOrderRequest
     ) -> orders_pb2.CreateOrderResponse:
-        """Create an order (or return the one stored under the request's idempotency key)."""
-        return self._orders.CreateOrder(request, timeout=self.timeout)
+        """Create an order (or return the one stored under the request's idempotency key).
+
+        Retried on another replica only when the request carries an idempotency key.
+        """
+        stub = self._orders if request.idempotency_key else self._orders_once
+        return stub.CreateOrder(request, timeout=self.timeout)
 
     def get_order(self, order_id: str) -> orders_pb2.Order:
         """Return the order with this id; NOT_FOUND raises grpc.RpcError."""
@@ -83,5 +133,6 @@ class OrderClient:
         return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
 
     def close(self) -> None:
-        """Close the channel; calls in flight are cancelled."""
+        """Close the channels; calls in flight are cancelled."""
         self._channel.close()
+        self._once_channel.close()

@@ -16,6 +16,7 @@ import pytest
 
 from services.stack.local_prometheus import rule_files
 from services.stack.prometheus_config import local_targets, render
+from services.web_gateway.client import RETRY_ATTEMPTS
 from tests.helpers import wait_until
 from tests.prometheus_tools import Prometheus, running_prometheus, wait_for_fresh_scrapes
 from tests.stack.dashboards import dashboard_paths, dashboard_queries
@@ -80,7 +81,8 @@ def test_gateway_counts_through_prometheus_are_exact(observed: Observed) -> None
 def test_order_api_counts_through_prometheus_are_exact(observed: Observed) -> None:
     expected = dict(ORDER_API_COUNTS)
     del expected[("ListOrders", "OK")]
-    expected[("ListOrders", "UNAVAILABLE")] = 1
+    # The gateway retries UNAVAILABLE for calls safe to repeat: each attempt reaches the order-api.
+    expected[("ListOrders", "UNAVAILABLE")] = RETRY_ATTEMPTS
     actual = _values(
         observed.prometheus, 'grpc_requests_total{job="order-api"}', ("method", "status")
     )
