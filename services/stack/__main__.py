@@ -31,6 +31,7 @@ from services.stack.load import (
     LoadConfigError,
     LoadGenerator,
 )
+from services.stack.up import MAX_REPLICAS
 
 EXIT_USAGE = 2
 PROGRESS_SECONDS_TTY = 0.5
@@ -93,6 +94,17 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sub.add_argument("--no-traffic", action="store_true", help="do not generate traffic")
     sub.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
     sub.add_argument("--refresh", type=_refresh, default=2.0, help="live view interval (s)")
+    sub.add_argument(
+        "--replicas",
+        type=_replicas,
+        default=1,
+        help=f"instances of each service, on consecutive ports (1-{MAX_REPLICAS}; >1 needs --db)",
+    )
+    sub.add_argument(
+        "--db",
+        metavar="URL",
+        help="ORDER_API_DB of every order-api: postgresql://… (default: a SQLite file)",
+    )
     sub.set_defaults(command=_run_up)
 
 
@@ -137,11 +149,22 @@ def _run_up(args: argparse.Namespace, console: Console) -> int:
         FaultPlan.parse(args.inject)
     except FaultSpecError as error:
         raise UsageError(f"--inject: {error}") from None
-    ports = [args.gateway_port, args.grpc_port, args.metrics_port]
+    try:
+        up.check_replicas(args.replicas, args.db)
+    except up.ReplicasError as error:
+        raise UsageError(str(error)) from None
+    ports = [
+        base + index
+        for base in (args.gateway_port, args.grpc_port, args.metrics_port)
+        for index in range(args.replicas)
+    ]
     if not args.no_prometheus:
         ports.append(args.prometheus_port)
-    if len(set(ports)) != len(ports):
-        raise UsageError("the gateway, gRPC, metrics and Prometheus ports must differ")
+    if len(set(ports)) != len(ports) or max(ports) > 65535:
+        raise UsageError(
+            "the gateway, gRPC, metrics and Prometheus ports must differ"
+            " (each replica takes the next port after its service's base port)"
+        )
     options = up.UpOptions(
         gateway_port=args.gateway_port,
         grpc_port=args.grpc_port,
@@ -154,6 +177,8 @@ def _run_up(args: argparse.Namespace, console: Console) -> int:
         traffic=not args.no_traffic,
         prometheus=not args.no_prometheus,
         refresh=args.refresh,
+        replicas=args.replicas,
+        db=args.db,
     )
     with _stop_on_signals() as stop:
         return up.run(options, console, stop)
@@ -239,6 +264,10 @@ def _number(text: str, low: float, high: float, what: str) -> float:
 
 def _port(text: str) -> int:
     return int(_number(text, 1, 65535, "a port")) if text.isdigit() else _bad(text, "a port")
+
+
+def _replicas(text: str) -> int:
+    return int(_number(text, 1, MAX_REPLICAS, "replicas"))
 
 
 def _seconds(text: str) -> float:

@@ -57,17 +57,25 @@ class Window:
     errors: tuple[str, ...] = field(default_factory=tuple)
 
 
-def read(gateway_metrics_url: str, order_api_metrics_url: str) -> Reading:
-    """Scrape both services now; a failed scrape is recorded, not raised."""
+def read(
+    gateway_metrics_urls: Sequence[str] | str, order_api_metrics_urls: Sequence[str] | str
+) -> Reading:
+    """Scrape every instance of both services now; a failed scrape is recorded, not raised.
+
+    With several instances of a service, their expositions are merged, so the
+    view shows sums over instances (the same aggregation as the recording rules).
+    """
     errors: list[str] = []
-    expositions: list[Exposition | None] = []
-    for url in (gateway_metrics_url, order_api_metrics_url):
-        try:
-            expositions.append(scrape(url, timeout=2.0))
-        except ScrapeError as error:
-            errors.append(str(error))
-            expositions.append(None)
-    return Reading(time.monotonic(), expositions[0], expositions[1], tuple(errors))
+    merged: list[Exposition | None] = []
+    for urls in (gateway_metrics_urls, order_api_metrics_urls):
+        scraped: list[Exposition] = []
+        for url in [urls] if isinstance(urls, str) else urls:
+            try:
+                scraped.append(scrape(url, timeout=2.0))
+            except ScrapeError as error:
+                errors.append(str(error))
+        merged.append(Exposition.merge(scraped) if scraped else None)
+    return Reading(time.monotonic(), merged[0], merged[1], tuple(errors))
 
 
 # Readiness and liveness probes (including `up`'s own) are not traffic; the recording

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from services.stack import prometheus_config
@@ -33,16 +34,34 @@ def rule_files(rules_dir: Path = RULES_DIR) -> list[str]:
     return [str(path) for path in sorted(rules_dir.glob("*.yml"))]
 
 
-def write_config(data_dir: Path, *, gateway_port: int, metrics_port: int) -> Path:
-    """Render the scrape configuration for the local ports into the data directory."""
+def write_config(data_dir: Path, targets: Mapping[str, Sequence[str]]) -> Path:
+    """Write the scrape configuration and each job's file_sd targets into the data directory.
+
+    Prometheus discovers the targets from `targets/<job>.json`; rewriting one
+    (`write_targets`) adds or removes instances without restarting it.
+    """
     text = prometheus_config.render(
-        prometheus_config.local_targets(gateway_port, metrics_port),
+        targets,
         scrape_interval="5s",
         rule_files=rule_files(),
+        file_sd_dir=targets_dir(data_dir),
     )
+    write_targets(data_dir, targets)
     path = data_dir / "prometheus.yml"
     path.write_text(text)
     return path
+
+
+def targets_dir(data_dir: Path) -> Path:
+    """Where the file_sd target files live."""
+    return data_dir / "targets"
+
+
+def write_targets(data_dir: Path, targets: Mapping[str, Sequence[str]]) -> None:
+    """(Re)write the file_sd file of every job in `targets`."""
+    for job, addresses in targets.items():
+        path = prometheus_config.file_sd_path(targets_dir(data_dir), job)
+        prometheus_config.write_file_sd(path, addresses)
 
 
 def spec(binary: str, data_dir: Path, *, port: int, config_path: Path) -> ServiceSpec:

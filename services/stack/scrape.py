@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import urllib.request
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prometheus_client.metrics_core import Metric
@@ -46,6 +47,15 @@ class Exposition:
             return cls(tuple(text_string_to_metric_families(text)))
         except ValueError as error:
             raise ScrapeError(f"malformed exposition: {error}") from None
+
+    @classmethod
+    def merge(cls, expositions: Sequence[Exposition]) -> Exposition:
+        """One exposition holding every family of several (replicas of one service).
+
+        Lookups sum over samples, so counters and buckets of the result are the
+        sums over the instances, as PromQL's `sum by (job, …)` would give.
+        """
+        return cls(tuple(family for exposition in expositions for family in exposition.families))
 
     def family(self, name: str) -> Metric | None:
         """The family whose series are called `name` (or `name_bucket` etc. for histograms)."""

@@ -1,7 +1,13 @@
 """`otel-stack up`: run both services (and Prometheus) locally, drive traffic, watch live metrics.
 
 Start order: order-api (ready when gRPC health says SERVING), web-gateway
-(ready when /readyz answers 200), then Prometheus if it is installed. Every
+(ready when /readyz answers 200), then Prometheus if it is installed. With
+`--replicas N`, N order-apis and N gateways run on consecutive ports, each with
+its own `service.instance.id`; the gateways balance over every order-api
+(`ipv4:` target), the traffic is split over the gateways, Prometheus discovers
+every instance through file_sd files written here, and the live view sums over
+instances. Replicas share one database, so N > 1 needs `--db postgresql://…`
+(a SQLite file is refused: it is one process's database). Every
 child is stopped in a `finally`, whatever happens; a child that does not come
 up, or exits while the stack runs, ends the command with exit code 1 and the
 end of its log.
@@ -13,15 +19,19 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from services.stack import liveview, local_prometheus, processes, reports
+from services.order_api.store import is_postgres_url
+from services.stack import liveview, local_prometheus, processes, prometheus_config, reports
 from services.stack.console import Console
 from services.stack.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
 from services.stack.processes import Service, ServiceSpec, StartupCancelledError, StartupError
 from services.stack.readiness import grpc_serving, http_ok
 
 LOAD_CONCURRENCY = 4
+# Each replica is two more processes on this machine.
+MAX_REPLICAS = 8
 EXIT_INTERRUPTED = 130
 # Settings for one service would apply to both, or clash with the ports chosen here.
 CHILD_ENV_DROPPED = (
@@ -48,21 +58,49 @@ class UpOptions:
     refresh: float = 2.0
     startup_timeout: float = 20.0
     grace: float = 15.0
+    replicas: int = 1
+    # ORDER_API_DB for every order-api; None: a SQLite file in the data directory.
+    db: str | None = None
 
     @property
     def gateway_url(self) -> str:
-        """Base URL of the web-gateway."""
-        return f"http://127.0.0.1:{self.gateway_port}"
+        """Base URL of the (first) web-gateway."""
+        return self.gateway_urls[0]
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        """Base URL of every web-gateway."""
+        return [f"http://127.0.0.1:{self.gateway_port + i}" for i in range(self.replicas)]
+
+    @property
+    def grpc_targets(self) -> list[str]:
+        """The gRPC address of every order-api."""
+        return [f"127.0.0.1:{self.grpc_port + i}" for i in range(self.replicas)]
 
     @property
     def gateway_metrics_url(self) -> str:
-        """The web-gateway's /metrics."""
+        """The (first) web-gateway's /metrics."""
         return f"{self.gateway_url}/metrics"
 
     @property
     def order_api_metrics_url(self) -> str:
-        """The order-api's /metrics."""
+        """The (first) order-api's /metrics."""
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def scrape_targets(self) -> dict[str, list[str]]:
+        """Every instance's metrics address (host:port) by Prometheus job."""
+        return {
+            prometheus_config.GATEWAY_JOB: [
+                url.removeprefix("http://") for url in self.gateway_urls
+            ],
+            prometheus_config.ORDER_API_JOB: [
+                f"127.0.0.1:{self.metrics_port + i}" for i in range(self.replicas)
+            ],
+        }
+
+    def metrics_urls(self, job: str) -> list[str]:
+        """The /metrics URL of every instance of `job`."""
+        return [f"http://{address}/metrics" for address in self.scrape_targets()[job]]
 
     @property
     def prometheus_url(self) -> str:
@@ -70,43 +108,87 @@ class UpOptions:
         return f"http://127.0.0.1:{self.prometheus_port}"
 
 
+class ReplicasError(ValueError):
+    """Replicas asked for on a database that cannot be shared."""
+
+
+def check_replicas(replicas: int, db: str | None) -> None:
+    """Refuse N > 1 replicas without a PostgreSQL database, in one line."""
+    if replicas > 1 and (db is None or not is_postgres_url(db)):
+        raise ReplicasError(
+            f"--replicas {replicas} needs --db postgresql://…: replicas share one database,"
+            " and a SQLite file belongs to one process"
+        )
+
+
 def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
-    """How to run the order-api and the web-gateway, in start order."""
+    """How to run every order-api and then every web-gateway, in start order."""
     base = _child_environ()
-    grpc_target = f"127.0.0.1:{options.grpc_port}"
-    order_env = {
-        **base,
-        "ORDER_API_LISTEN": grpc_target,
-        "ORDER_API_DB": str(data_dir / "orders.db"),
-        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-        "OTEL_EXPORTER_PROMETHEUS_PORT": str(options.metrics_port),
-    }
-    if options.inject:
-        order_env["ORDER_API_FAULTS"] = ",".join(options.inject)
-    gateway_env = {
-        **base,
-        "GATEWAY_LISTEN": f"127.0.0.1:{options.gateway_port}",
-        "ORDER_API_TARGET": grpc_target,
-    }
-    readyz = f"{options.gateway_url}/readyz"
-    return [
-        ServiceSpec(
-            name="order-api",
-            command=processes.launcher_command("services.order_api"),
-            env=order_env,
-            log_path=data_dir / "order-api.log",
-            ready=lambda: grpc_serving(grpc_target),
-            ready_description=f"gRPC health SERVING on {grpc_target}",
-        ),
-        ServiceSpec(
-            name="web-gateway",
-            command=processes.launcher_command("services.web_gateway"),
-            env=gateway_env,
-            log_path=data_dir / "web-gateway.log",
-            ready=lambda: http_ok(readyz),
-            ready_description=f"GET {readyz} answering 200",
-        ),
-    ]
+    names = _instance_names(options.replicas)
+    order_api_target = (
+        options.grpc_targets[0]
+        if options.replicas == 1
+        else "ipv4:" + ",".join(options.grpc_targets)
+    )
+    specs = []
+    for index, grpc_target in enumerate(options.grpc_targets):
+        name = f"order-api{names[index]}"
+        order_env = {
+            **base,
+            "ORDER_API_LISTEN": grpc_target,
+            "ORDER_API_DB": options.db or str(data_dir / "orders.db"),
+            "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+            "OTEL_EXPORTER_PROMETHEUS_PORT": str(options.metrics_port + index),
+            **_instance_id(base, name, options.replicas),
+        }
+        if options.inject:
+            order_env["ORDER_API_FAULTS"] = ",".join(options.inject)
+        specs.append(
+            ServiceSpec(
+                name=name,
+                command=processes.launcher_command("services.order_api"),
+                env=order_env,
+                log_path=data_dir / f"{name}.log",
+                ready=partial(grpc_serving, grpc_target),
+                ready_description=f"gRPC health SERVING on {grpc_target}",
+            )
+        )
+    for index, gateway_url in enumerate(options.gateway_urls):
+        name = f"web-gateway{names[index]}"
+        gateway_env = {
+            **base,
+            "GATEWAY_LISTEN": gateway_url.removeprefix("http://"),
+            "ORDER_API_TARGET": order_api_target,
+            **_instance_id(base, name, options.replicas),
+        }
+        readyz = f"{gateway_url}/readyz"
+        specs.append(
+            ServiceSpec(
+                name=name,
+                command=processes.launcher_command("services.web_gateway"),
+                env=gateway_env,
+                log_path=data_dir / f"{name}.log",
+                ready=partial(http_ok, readyz),
+                ready_description=f"GET {readyz} answering 200",
+            )
+        )
+    return specs
+
+
+def _instance_names(replicas: int) -> list[str]:
+    """Name suffixes: none for a single instance (as before replicas), -1…-N otherwise."""
+    return [""] if replicas == 1 else [f"-{i + 1}" for i in range(replicas)]
+
+
+def _instance_id(base: dict[str, str], name: str, replicas: int) -> dict[str, str]:
+    """OTEL_RESOURCE_ATTRIBUTES with service.instance.id=<name> for a replica."""
+    if replicas == 1:
+        return {}
+    existing = base.get("OTEL_RESOURCE_ATTRIBUTES", "").strip().strip(",")
+    attributes = (
+        f"{existing},service.instance.id={name}" if existing else f"service.instance.id={name}"
+    )
+    return {"OTEL_RESOURCE_ATTRIBUTES": attributes}
 
 
 def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
@@ -144,7 +226,7 @@ class _StackRun:
         self.stop = stop
         self.data_dir = options.data_dir.resolve()
         self.services: list[Service] = []
-        self.generator: LoadGenerator | None = None
+        self.generators: list[LoadGenerator] = []
         self.prometheus_url: str | None = None
 
     def start_services(self) -> None:
@@ -161,11 +243,7 @@ class _StackRun:
         if binary is None:
             self.console.line(local_prometheus.INSTALL_HINT)
             return
-        config_path = local_prometheus.write_config(
-            self.data_dir,
-            gateway_port=self.options.gateway_port,
-            metrics_port=self.options.metrics_port,
-        )
+        config_path = local_prometheus.write_config(self.data_dir, self.options.scrape_targets())
         port = self.options.prometheus_port
         self._start(
             local_prometheus.spec(binary, self.data_dir, port=port, config_path=config_path)
@@ -174,22 +252,28 @@ class _StackRun:
         self.console.line(f"prometheus at {self.prometheus_url} (config {config_path})")
 
     def start_traffic(self) -> None:
-        """Start the load generator in the background, bounded by the duration."""
+        """Start one load generator per gateway, splitting the rate, bounded by the duration."""
         if not self.options.traffic:
             return
-        config = LoadConfig(
-            target=self.options.gateway_url,
-            rate=self.options.rate,
-            duration=self.options.duration or MAX_DURATION_SECONDS,
-            concurrency=LOAD_CONCURRENCY,
-        )
-        self.generator = LoadGenerator(config)
-        self.generator.start()
-        self.console.line(f"traffic: {self.options.rate:g} req/s against {config.target}")
+        for target in self.options.gateway_urls:
+            config = LoadConfig(
+                target=target,
+                rate=self.options.rate / self.options.replicas,
+                duration=self.options.duration or MAX_DURATION_SECONDS,
+                concurrency=LOAD_CONCURRENCY,
+            )
+            generator = LoadGenerator(config)
+            generator.start()
+            self.generators.append(generator)
+        targets = ", ".join(self.options.gateway_urls)
+        self.console.line(f"traffic: {self.options.rate:g} req/s against {targets}")
 
     def read(self) -> liveview.Reading:
-        """Scrape both services now."""
-        return liveview.read(self.options.gateway_metrics_url, self.options.order_api_metrics_url)
+        """Scrape every instance of both services now."""
+        return liveview.read(
+            self.options.metrics_urls(prometheus_config.GATEWAY_JOB),
+            self.options.metrics_urls(prometheus_config.ORDER_API_JOB),
+        )
 
     def watch(self, baseline: liveview.Reading) -> tuple[int, liveview.Reading | None, str]:
         """Show the live view until stopped; return (exit code, last reading, why it ended)."""
@@ -223,10 +307,11 @@ class _StackRun:
                 return 0, current, f"duration of {options.duration:g}s reached"
 
     def stop_traffic(self) -> None:
-        """Stop the load generator and wait for its in-flight requests."""
-        if self.generator is not None:
-            self.generator.stop()
-            self.generator.wait(timeout=self.options.grace)
+        """Stop the load generators and wait for their in-flight requests."""
+        for generator in self.generators:
+            generator.stop()
+        for generator in self.generators:
+            generator.wait(timeout=self.options.grace)
 
     def print_summary(
         self, baseline: liveview.Reading, final: liveview.Reading, reason: str
@@ -235,8 +320,9 @@ class _StackRun:
         window = liveview.compare(baseline, final)
         title = f"summary: {window.seconds:.1f}s since the stack was ready ({reason})"
         lines = liveview.render(window, title=title, urls=self._urls())
-        if self.generator is not None:
-            lines += ["", "traffic generator:", *reports.summary_lines(self.generator.summary())]
+        for target, generator in zip(self.options.gateway_urls, self.generators, strict=False):
+            heading = "traffic generator:" if len(self.generators) == 1 else f"traffic to {target}:"
+            lines += ["", heading, *reports.summary_lines(generator.summary())]
         self.console.lines(["", *lines])
 
     def close(self) -> None:
@@ -260,9 +346,11 @@ class _StackRun:
         )
 
     def _urls(self) -> dict[str, str]:
+        gateways = self.options.metrics_urls(prometheus_config.GATEWAY_JOB)
+        order_apis = self.options.metrics_urls(prometheus_config.ORDER_API_JOB)
         return {
-            "web-gateway metrics": self.options.gateway_metrics_url,
-            "order-api metrics": self.options.order_api_metrics_url,
+            "web-gateway metrics": " ".join(gateways),
+            "order-api metrics": " ".join(order_apis),
             "prometheus": self.prometheus_url or "not running",
         }
 

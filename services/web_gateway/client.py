@@ -2,14 +2,14 @@
 
 The target is any gRPC target (`order-api:50051`, `dns:///order-api:50051`,
 `ipv4:10.0.0.1:50051,10.0.0.2:50051`); the service config balances calls
-`round_robin` over every address it resolves to and retries a call that failed
-with UNAVAILABLE on another replica — only calls that are safe to repeat:
-GetOrder, ListOrders, the health check, and CreateOrder carrying an
-idempotency key (the order-api stores one order per key). A CreateOrder
-without a key goes through a second channel without retries: it may have been
-committed by a replica that died before answering.
+`round_robin` over every address it resolves to, and gRPC itself retries
+GetOrder, ListOrders and the health check on another replica when they fail
+with UNAVAILABLE. CreateOrder is repeated only when it carries an idempotency
+key (the order-api stores one order per key), by this client, within the same
+deadline; without a key it is never repeated: a replica that died before
+answering may have committed it.
 
-Channels are created with `grpc.insecure_channel` looked up on the module at
+The channel is created with `grpc.insecure_channel` looked up on the module at
 call time, because the OpenTelemetry launcher instruments gRPC clients by
 replacing that attribute. Reconnection backoff is capped at one second so the
 gateway recovers within about a second of an order-api coming back; while every
@@ -19,6 +19,7 @@ replica is down, calls fail fast with UNAVAILABLE (they do not wait for a connec
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import grpc
@@ -43,7 +44,7 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.dns_min_time_between_resolutions_ms", 1000),
 )
 
-# Retries happen within the call's deadline; three attempts reach a third replica.
+# Retries happen within the call's deadline; three attempts can reach three replicas.
 RETRY_ATTEMPTS = 3
 RETRY_POLICY = {
     "maxAttempts": RETRY_ATTEMPTS,
@@ -52,29 +53,24 @@ RETRY_POLICY = {
     "backoffMultiplier": 2,
     "retryableStatusCodes": ["UNAVAILABLE"],
 }
-_SAFE_METHODS = [
+# Methods that are always safe to repeat: they change nothing.
+_READ_METHODS = [
     {"service": SERVICE_NAME, "method": "GetOrder"},
     {"service": SERVICE_NAME, "method": "ListOrders"},
-    {"service": SERVICE_NAME, "method": "CreateOrder"},
     {"service": "grpc.health.v1.Health", "method": "Check"},
 ]
-
-
-def service_config(*, retry: bool) -> str:
-    """The channel's service config: round_robin, and (with `retry`) retries of safe methods."""
-    config: dict[str, object] = {"loadBalancingConfig": [{"round_robin": {}}]}
-    if retry:
-        config["methodConfig"] = [{"name": _SAFE_METHODS, "retryPolicy": RETRY_POLICY}]
-    return json.dumps(config)
-
-
-def channel_options(*, retry: bool) -> tuple[tuple[str, int | str], ...]:
-    """Options of one channel to the order-api (limits, backoff, balancing, retries)."""
-    return (
-        *CHANNEL_OPTIONS,
-        ("grpc.service_config", service_config(retry=retry)),
-        ("grpc.enable_retries", 1 if retry else 0),
-    )
+SERVICE_CONFIG = json.dumps(
+    {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [{"name": _READ_METHODS, "retryPolicy": RETRY_POLICY}],
+    }
+)
+BALANCED_CHANNEL_OPTIONS: tuple[tuple[str, int | str], ...] = (
+    *CHANNEL_OPTIONS,
+    ("grpc.service_config", SERVICE_CONFIG),
+    ("grpc.enable_retries", 1),
+)
+_CREATE_RETRY_PAUSE_SECONDS = 0.05
 
 
 class OrderClient:
@@ -89,23 +85,38 @@ class OrderClient:
     ) -> None:
         self.target = target
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(target, options=channel_options(retry=True))
-        # Only CreateOrder without an idempotency key uses this one.
-        self._once_channel = grpc.insecure_channel(target, options=channel_options(retry=False))
-        wrap = wrap_channel or (lambda channel: channel)
-        self._orders = orders_pb2_grpc.OrderServiceStub(wrap(self._channel))
-        self._orders_once = orders_pb2_grpc.OrderServiceStub(wrap(self._once_channel))
-        self._health = health_pb2_grpc.HealthStub(wrap(self._channel))
+        self._channel = grpc.insecure_channel(target, options=BALANCED_CHANNEL_OPTIONS)
+        channel = wrap_channel(self._channel) if wrap_channel else self._channel
+        self._orders = orders_pb2_grpc.OrderServiceStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
 
     def create_order(
         self, request: orders_pb2.CreateOrderRequest
     ) -> orders_pb2.CreateOrderResponse:
         """Create an order (or return the one stored under the request's idempotency key).
 
-        Retried on another replica only when the request carries an idempotency key.
+        With an idempotency key, UNAVAILABLE is retried (on the next replica, by
+        round_robin) within one deadline; without one, the call is made once.
         """
-        stub = self._orders if request.idempotency_key else self._orders_once
-        return stub.CreateOrder(request, timeout=self.timeout)
+        if not request.idempotency_key:
+            return self._orders.CreateOrder(request, timeout=self.timeout)
+        deadline = time.monotonic() + self.timeout
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                return self._orders.CreateOrder(
+                    request, timeout=max(deadline - time.monotonic(), 0.001)
+                )
+            except grpc.RpcError as error:
+                code = error.code() if isinstance(error, grpc.Call) else None
+                pause = _CREATE_RETRY_PAUSE_SECONDS * attempt
+                if (
+                    code != grpc.StatusCode.UNAVAILABLE
+                    or attempt == RETRY_ATTEMPTS
+                    or time.monotonic() + pause >= deadline
+                ):
+                    raise
+                time.sleep(pause)
+        raise AssertionError("unreachable")
 
     def get_order(self, order_id: str) -> orders_pb2.Order:
         """Return the order with this id; NOT_FOUND raises grpc.RpcError."""
@@ -133,6 +144,5 @@ class OrderClient:
         return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
 
     def close(self) -> None:
-        """Close the channels; calls in flight are cancelled."""
+        """Close the channel; calls in flight are cancelled."""
         self._channel.close()
-        self._once_channel.close()

@@ -151,3 +151,27 @@ def test_probe_routes_are_not_shown_as_traffic() -> None:
     window = compare(before, after)
 
     assert [row.name for row in window.routes] == ["GET /orders/<order_id>"]
+
+
+def _merged(at: float, gateway: str, order_api: str, instances: int) -> Reading:
+    """A reading of `instances` replicas that each exposed the same series."""
+    return Reading(
+        at,
+        Exposition.merge([Exposition.parse(gateway)] * instances),
+        Exposition.merge([Exposition.parse(order_api)] * instances),
+    )
+
+
+def test_replicas_are_summed_like_sum_by_job() -> None:
+    single = compare(*_window())
+
+    merged = compare(
+        _merged(10.0, GATEWAY_BEFORE, ORDER_API_BEFORE, 3),
+        _merged(12.0, GATEWAY_AFTER, ORDER_API_AFTER, 3),
+    )
+
+    assert [row.requests for row in merged.routes] == [3 * r.requests for r in single.routes]
+    assert [row.requests for row in merged.rpcs] == [3 * r.requests for r in single.rpcs]
+    assert [row.error_ratio for row in merged.rpcs] == [r.error_ratio for r in single.rpcs]
+    assert [row.quantiles for row in merged.routes] == [r.quantiles for r in single.routes]
+    assert merged.orders_total == 3 * single.orders_total
