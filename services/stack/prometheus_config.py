@@ -30,6 +30,9 @@ COLLECTOR_JOB = "otel-collector"
 # The collector's own telemetry.
 COLLECTOR_INTERNAL_JOB = "otel-collector-internal"
 
+# The order-api replicas of docker-compose.yml.
+COMPOSE_ORDER_API_REPLICAS = ("order-api-1", "order-api-2")
+
 METRICS_PATH = "/metrics"
 DEFAULT_SCRAPE_INTERVAL = "15s"
 DEFAULT_RULE_FILES = ("rules/*.yml",)
@@ -81,7 +84,8 @@ def compose_targets() -> dict[str, list[str]]:
     """Scrape targets on the Docker Compose network (hostnames are compose service names)."""
     return {
         GATEWAY_JOB: ["web-gateway:8080"],
-        ORDER_API_JOB: ["order-api:8000"],
+        # One target per replica: the instance label says which one.
+        ORDER_API_JOB: [f"{name}:8000" for name in COMPOSE_ORDER_API_REPLICAS],
         COLLECTOR_JOB: ["otel-collector:8889"],
         COLLECTOR_INTERNAL_JOB: ["otel-collector:8888"],
     }

@@ -82,7 +82,7 @@ def test_only_the_collector_exporter_job_honors_labels() -> None:
 def test_compose_targets_scrape_both_services_and_the_collector() -> None:
     assert prometheus_config.compose_targets() == {
         "web-gateway": ["web-gateway:8080"],
-        "order-api": ["order-api:8000"],
+        "order-api": ["order-api-1:8000", "order-api-2:8000"],
         "otel-collector": ["otel-collector:8889"],
         "otel-collector-internal": ["otel-collector:8888"],
     }
