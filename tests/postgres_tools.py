@@ -15,10 +15,11 @@ import signal
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -45,9 +46,19 @@ def _as_service_user() -> list[str]:
     return ["runuser", "-u", SERVICE_USER, "--"] if os.geteuid() == 0 else []
 
 
-def _service_user() -> str | None:
-    """The user the server process runs as: `postgres` under root, else the caller."""
-    return SERVICE_USER if os.geteuid() == 0 else None
+def _exec_as_service_user() -> list[str]:
+    """A prefix that execs the server as `postgres` under root (setpriv: no child process)."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", f"--reuid={SERVICE_USER}", f"--regid={SERVICE_USER}", "--init-groups"]
+
+
+def _direct(argv: list[str]) -> list[str]:
+    return argv
+
+
+def _here(function: Callable[[], Any]) -> Any:
+    return function()
 
 
 @dataclass
@@ -60,6 +71,9 @@ class PostgresServer:
     port: int = field(default_factory=free_port)
     fsync: bool = False
     process: subprocess.Popen[bytes] | None = None
+    # Where the server runs and where clients connect from (a network namespace in tests/scale).
+    wrap_command: Callable[[list[str]], list[str]] = _direct
+    run_client: Callable[[Callable[[], Any]], Any] = _here
 
     @property
     def data_dir(self) -> Path:
@@ -92,34 +106,32 @@ class PostgresServer:
         )
         if result.returncode != 0:
             raise AssertionError(f"initdb failed: {result.stderr.strip()}")
+        # Clients on the server's own subnet (other test hosts in tests/scale) are trusted too.
+        with (self.data_dir / "pg_hba.conf").open("a") as hba:
+            hba.write("host all all samenet trust\n")
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
         log = (self.root / "postgres.log").open("ab")
-        # Started as the service user directly (not through runuser), so that
-        # signals reach the postmaster itself.
-        self.process = subprocess.Popen(
-            [
-                str(self.bin_dir / "postgres"),
-                "-D",
-                str(self.data_dir),
-                "-p",
-                str(self.port),
-                "-c",
-                f"listen_addresses={self.host}",
-                "-c",
-                f"unix_socket_directories={self.root}",
-                "-c",
-                f"fsync={'on' if self.fsync else 'off'}",
-                "-c",
-                "max_connections=200",
-            ],
-            stdout=log,
-            stderr=log,
-            user=_service_user(),
-            group=_service_user(),
-            extra_groups=[] if _service_user() else None,
-        )
+        # Exec'd as the service user (setpriv, not runuser), so that signals
+        # reach the postmaster itself.
+        command = [
+            *_exec_as_service_user(),
+            str(self.bin_dir / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-c",
+            f"listen_addresses={self.host}",
+            "-c",
+            f"unix_socket_directories={self.root}",
+            "-c",
+            f"fsync={'on' if self.fsync else 'off'}",
+            "-c",
+            "max_connections=200",
+        ]
+        self.process = subprocess.Popen(self.wrap_command(command), stdout=log, stderr=log)
         log.close()
         wait_until(self.accepts_connections, START_TIMEOUT, f"PostgreSQL on port {self.port}")
 
@@ -129,7 +141,7 @@ class PostgresServer:
             log = (self.root / "postgres.log").read_text(errors="replace")[-2000:]
             raise AssertionError(f"PostgreSQL exited with {self.process.returncode}:\n{log}")
         try:
-            psycopg.connect(self.url(), connect_timeout=2).close()
+            self.run_client(lambda: psycopg.connect(self.url(), connect_timeout=2).close())
         except psycopg.OperationalError:
             return False
         return True
@@ -150,8 +162,12 @@ class PostgresServer:
     def create_database(self) -> str:
         """Create an empty database; return its URL."""
         name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+
+        def create() -> None:
+            with psycopg.connect(self.url(), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+
+        self.run_client(create)
         return self.url(name)
 
     def connections(self, database_url: str) -> int:
@@ -166,12 +182,30 @@ class PostgresServer:
 
 
 @contextmanager
-def running_postgres(*, fsync: bool = False) -> Iterator[PostgresServer]:
-    """A PostgreSQL server in a temporary directory, stopped and removed afterwards."""
+def running_postgres(
+    *,
+    fsync: bool = False,
+    host: str = "127.0.0.1",
+    wrap_command: Callable[[list[str]], list[str]] = _direct,
+    run_client: Callable[[Callable[[], Any]], Any] = _here,
+) -> Iterator[PostgresServer]:
+    """A PostgreSQL server in a temporary directory, stopped and removed afterwards.
+
+    `wrap_command` and `run_client` run the server, and the probes that reach
+    it, somewhere else (a network namespace whose address is `host`).
+    """
     bin_dir = require_postgres()
     root = Path(tempfile.mkdtemp(prefix="otel-pg-"))
     root.chmod(0o755)  # the service user must reach its data directory inside
-    server = PostgresServer(bin_dir, root / "pg", fsync=fsync)
+    server = PostgresServer(
+        bin_dir,
+        root / "pg",
+        host=host,
+        port=free_port() if host == "127.0.0.1" else 5432,
+        fsync=fsync,
+        wrap_command=wrap_command,
+        run_client=run_client,
+    )
     try:
         server.init()
         server.start()
