@@ -7,7 +7,11 @@ its own `service.instance.id`; the gateways balance over every order-api
 (`ipv4:` target), the traffic is split over the gateways, Prometheus discovers
 every instance through file_sd files written here, and the live view sums over
 instances. Replicas share one database, so N > 1 needs `--db postgresql://…`
-(a SQLite file is refused: it is one process's database). Every
+(a SQLite file is refused: it is one process's database).
+With `otlp`, the OpenTelemetry Collector (built first if it is not in the tool
+cache) starts before the services, which push metrics and traces to it over
+OTLP; Prometheus and the live view then read the collector's `prometheus`
+exporter instead of the services' own /metrics. Every
 child is stopped in a `finally`, whatever happens; a child that does not come
 up, or exits while the stack runs, ends the command with exit code 1 and the
 end of its log.
@@ -18,12 +22,20 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 from services.order_api.store import is_postgres_url
-from services.stack import liveview, local_prometheus, processes, prometheus_config, reports
+from services.stack import (
+    collector,
+    liveview,
+    local_prometheus,
+    processes,
+    prometheus_config,
+    reports,
+)
+from services.stack.collector import CollectorBuildError, CollectorPorts
 from services.stack.console import Console
 from services.stack.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
 from services.stack.processes import Service, ServiceSpec, StartupCancelledError, StartupError
@@ -39,6 +51,11 @@ CHILD_ENV_DROPPED = (
     "OTEL_EXPORTER_PROMETHEUS_HOST",
     "OTEL_EXPORTER_PROMETHEUS_PORT",
 )
+# Where the local collector forwards traces unless OTELCOL_TRACES_ENDPOINT says otherwise:
+# the OTLP/gRPC port of a trace backend you run yourself (nothing else listens there).
+LOCAL_TRACES_ENDPOINT = "127.0.0.1:14317"
+# Pushed at the live view's pace rather than the SDK's 60 s default.
+LOCAL_EXPORT_INTERVAL_MS = "2000"
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,9 @@ class UpOptions:
     inject: tuple[str, ...] = ()
     traffic: bool = True
     prometheus: bool = True
+    otlp: bool = False
+    # The collector of `--otlp`, on 127.0.0.1: its standard ports unless OTELCOL_* say otherwise.
+    collector_ports: CollectorPorts = field(default_factory=collector.ports_from_environ)
     refresh: float = 2.0
     startup_timeout: float = 20.0
     grace: float = 15.0
@@ -87,8 +107,8 @@ class UpOptions:
         """The (first) order-api's /metrics."""
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
-    def scrape_targets(self) -> dict[str, list[str]]:
-        """Every instance's metrics address (host:port) by Prometheus job."""
+    def service_targets(self) -> dict[str, list[str]]:
+        """Every service instance's metrics address (host:port) by Prometheus job."""
         return {
             prometheus_config.GATEWAY_JOB: [
                 url.removeprefix("http://") for url in self.gateway_urls
@@ -100,7 +120,28 @@ class UpOptions:
 
     def metrics_urls(self, job: str) -> list[str]:
         """The /metrics URL of every instance of `job`."""
-        return [f"http://{address}/metrics" for address in self.scrape_targets()[job]]
+        return [f"http://{address}/metrics" for address in self.service_targets()[job]]
+
+    @property
+    def collector_metrics_url(self) -> str:
+        """The collector's `prometheus` exporter: both services' metrics with --otlp."""
+        return f"http://{self.collector_ports.prometheus_target}/metrics"
+
+    @property
+    def live_urls(self) -> tuple[str, str]:
+        """Where the live view reads the gateway's and the order-api's metrics."""
+        if self.otlp:
+            return self.collector_metrics_url, self.collector_metrics_url
+        return self.gateway_metrics_url, self.order_api_metrics_url
+
+    def scrape_targets(self) -> dict[str, list[str]]:
+        """What the local Prometheus scrapes: the services, or the collector with --otlp."""
+        if self.otlp:
+            ports = self.collector_ports
+            return prometheus_config.collector_targets(
+                ports.prometheus_target, ports.telemetry_target
+            )
+        return self.service_targets()
 
     @property
     def prometheus_url(self) -> str:
@@ -124,6 +165,8 @@ def check_replicas(replicas: int, db: str | None) -> None:
 def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
     """How to run every order-api and then every web-gateway, in start order."""
     base = _child_environ()
+    if options.otlp:
+        base = _otlp_environ(base, options.collector_ports)
     names = _instance_names(options.replicas)
     order_api_target = (
         options.grpc_targets[0]
@@ -195,6 +238,7 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
     """Run the stack until `stop` is set or the duration ends; return the exit code."""
     stack = _StackRun(options, console, stop)
     try:
+        stack.start_collector()
         stack.start_services()
         stack.start_prometheus()
         baseline = stack.read()
@@ -210,6 +254,9 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
     except StartupCancelledError as error:
         console.error(f"otel-stack: {error}")
         return EXIT_INTERRUPTED
+    except CollectorBuildError as error:
+        console.error(f"otel-stack: cannot build the collector: {error}")
+        return 1
     except OSError as error:  # the data directory or a file in it
         console.error(f"otel-stack: {error}")
         return 1
@@ -234,6 +281,25 @@ class _StackRun:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for spec in service_specs(self.options, self.data_dir):
             self._start(spec)
+
+    def start_collector(self) -> None:
+        """With --otlp: build the collector if needed (one line while it builds), start it."""
+        if not self.options.otlp:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if collector.built_binary() is None:
+            self.console.line(
+                "building the OpenTelemetry Collector (make collector; the first build "
+                "takes minutes) ..."
+            )
+        binary = collector.build()
+        traces = os.environ.get("OTELCOL_TRACES_ENDPOINT", LOCAL_TRACES_ENDPOINT)
+        self._start(
+            collector.spec(
+                binary, self.data_dir, self.options.collector_ports, traces_endpoint=traces
+            )
+        )
+        self.console.line(f"collector forwards traces to {traces} (OTELCOL_TRACES_ENDPOINT)")
 
     def start_prometheus(self) -> None:
         """Start Prometheus if asked to and installed (else say how to get it)."""
@@ -269,7 +335,9 @@ class _StackRun:
         self.console.line(f"traffic: {self.options.rate:g} req/s against {targets}")
 
     def read(self) -> liveview.Reading:
-        """Scrape every instance of both services now."""
+        """Scrape every instance of both services now (the collector with --otlp)."""
+        if self.options.otlp:
+            return liveview.read(*self.options.live_urls)
         return liveview.read(
             self.options.metrics_urls(prometheus_config.GATEWAY_JOB),
             self.options.metrics_urls(prometheus_config.ORDER_API_JOB),
@@ -346,6 +414,11 @@ class _StackRun:
         )
 
     def _urls(self) -> dict[str, str]:
+        if self.options.otlp:
+            return {
+                "collector (both services)": self.options.collector_metrics_url,
+                "prometheus": self.prometheus_url or "not running",
+            }
         gateways = self.options.metrics_urls(prometheus_config.GATEWAY_JOB)
         order_apis = self.options.metrics_urls(prometheus_config.ORDER_API_JOB)
         return {
@@ -361,6 +434,20 @@ def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:
     console.error(f"last lines of the {service} log:")
     for line in tail:
         console.error(f"  | {line}")
+
+
+def _otlp_environ(environ: dict[str, str], ports: CollectorPorts) -> dict[str, str]:
+    """`environ` set up to push metrics and traces to the local collector over OTLP/gRPC."""
+    return {
+        **environ,
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": ports.otlp_endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_METRIC_EXPORT_INTERVAL": environ.get(
+            "OTEL_METRIC_EXPORT_INTERVAL", LOCAL_EXPORT_INTERVAL_MS
+        ),
+    }
 
 
 def _child_environ() -> dict[str, str]:

@@ -19,13 +19,13 @@ from services.stack import prometheus_config
 from services.stack.__main__ import build_parser
 from services.stack.load import MAX_DURATION_SECONDS
 from tests.stack.support import (
-    COLLECTOR_CONFIG,
     COMPOSE_FILE,
     DASHBOARD_PROVIDERS,
     DATASOURCES,
     PROMETHEUS_DIR,
     REPO,
     bind_mounts,
+    collector_config,
     collector_service,
     compose,
     compose_env,
@@ -153,7 +153,7 @@ def test_service_names_are_the_prometheus_job_names() -> None:
 
 def test_services_send_otlp_to_the_collectors_grpc_receiver() -> None:
     collector = collector_service()
-    grpc = load_yaml(COLLECTOR_CONFIG)["receivers"]["otlp"]["protocols"]["grpc"]
+    grpc = collector_config()["receivers"]["otlp"]["protocols"]["grpc"]
     _, receiver_port = split_host_port(grpc["endpoint"])
     for name in APP_SERVICES:
         endpoint = compose_env(name)["OTEL_EXPORTER_OTLP_ENDPOINT"]
@@ -216,7 +216,7 @@ def test_grafana_mounts_provisioning_and_the_dashboards_its_provider_reads() -> 
 
 
 def test_jaeger_listens_for_otlp_where_the_collector_sends() -> None:
-    exporter = load_yaml(COLLECTOR_CONFIG)["exporters"]["otlp/jaeger"]
+    exporter = collector_config()["exporters"]["otlp_grpc/jaeger"]
     host, port = split_host_port(exporter["endpoint"])
     assert host == "jaeger" and port in _container_ports("jaeger")
 

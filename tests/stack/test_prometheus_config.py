@@ -133,3 +133,15 @@ def test_rewriting_targets_replaces_the_file_whole(tmp_path: Path) -> None:
     path = prometheus_config.file_sd_path(local_prometheus.targets_dir(tmp_path), "order-api")
     assert json.loads(path.read_text()) == [{"targets": ["a:1"], "labels": {}}]
     assert sorted(p.name for p in path.parent.iterdir()) == ["order-api.json"]
+
+
+def test_collector_path_jobs_are_the_compose_collector_jobs() -> None:
+    compose = prometheus_config.compose_targets()
+    jobs = prometheus_config.collector_targets(
+        *compose[prometheus_config.COLLECTOR_JOB],
+        *compose[prometheus_config.COLLECTOR_INTERNAL_JOB],
+    )
+    assert jobs == {job: compose[job] for job in jobs}
+    rendered = yaml.safe_load(prometheus_config.render(jobs))["scrape_configs"]
+    honoring = {job["job_name"] for job in rendered if job.get("honor_labels")}
+    assert honoring == {prometheus_config.COLLECTOR_JOB}
