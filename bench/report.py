@@ -252,6 +252,8 @@ def _otlp(figures: dict[str, Any]) -> str:
 
 
 def _scaling(figures: dict[str, Any]) -> str:
+    if "skipped" in figures:
+        return f"## 7. Scaling out\n\nSkipped: {figures['skipped']}.\n"
     stores = figures["store_ops_per_second"]
     lines = [
         "## 7. Scaling out: SQLite vs PostgreSQL, 1 vs 2 replicas\n",

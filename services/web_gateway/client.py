@@ -101,22 +101,20 @@ class OrderClient:
         if not request.idempotency_key:
             return self._orders.CreateOrder(request, timeout=self.timeout)
         deadline = time.monotonic() + self.timeout
-        for attempt in range(1, RETRY_ATTEMPTS + 1):
+        attempt = 1
+        while True:
             try:
                 return self._orders.CreateOrder(
                     request, timeout=max(deadline - time.monotonic(), 0.001)
                 )
             except grpc.RpcError as error:
-                code = error.code() if isinstance(error, grpc.Call) else None
                 pause = _CREATE_RETRY_PAUSE_SECONDS * attempt
-                if (
-                    code != grpc.StatusCode.UNAVAILABLE
-                    or attempt == RETRY_ATTEMPTS
-                    or time.monotonic() + pause >= deadline
-                ):
+                code = error.code() if isinstance(error, grpc.Call) else None
+                retry = code == grpc.StatusCode.UNAVAILABLE and attempt < RETRY_ATTEMPTS
+                if not retry or time.monotonic() + pause >= deadline:
                     raise
-                time.sleep(pause)
-        raise AssertionError("unreachable")
+            time.sleep(pause)
+            attempt += 1
 
     def get_order(self, order_id: str) -> orders_pb2.Order:
         """Return the order with this id; NOT_FOUND raises grpc.RpcError."""
