@@ -57,6 +57,17 @@ class Exposition:
         """
         return cls(tuple(family for exposition in expositions for family in exposition.families))
 
+    def with_label(self, name: str, value: str) -> Exposition:
+        """This exposition with one more label on every sample (`instance`, when merging)."""
+        families = []
+        for family in self.families:
+            labelled = Metric(family.name, family.documentation, family.type, family.unit)
+            labelled.samples = [
+                sample._replace(labels={**sample.labels, name: value}) for sample in family.samples
+            ]
+            families.append(labelled)
+        return Exposition(tuple(families))
+
     def family(self, name: str) -> Metric | None:
         """The family whose series are called `name` (or `name_bucket` etc. for histograms)."""
         for family in self.families:

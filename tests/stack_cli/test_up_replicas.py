@@ -114,4 +114,7 @@ def test_every_replica_is_discovered_by_prometheus_and_counted_in_the_view(
     assert "service.instance.id" not in stderr
     for i in range(REPLICAS):
         assert f"traffic to http://127.0.0.1:{gateway + i}:" in stdout
+        # The live view has a row per instance beside the sums.
+        assert f"web-gateway 127.0.0.1:{gateway + i}" in stdout
+        assert f"order-api 127.0.0.1:{metrics + i}" in stdout
     assert processes_using(data_dir) == []
