@@ -5,13 +5,12 @@ full telemetry as deployed (under opentelemetry-instrument, Prometheus metrics
 plus every trace over OTLP to a local receiver), and the same with 10% of
 traces sampled — and closed-loop load from `wrk` alternates between them, so
 all see the same machine state.
-The processes and the OTLP receiver are the test suite's own helpers.
+The processes and the OTLP receiver come from the `otel-stack` harness (`services/stack/`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import shutil
 import statistics
@@ -20,24 +19,19 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from tests.otlp_receiver import running_receiver
-from tests.telemetry.services import Stack, running_stack
-from tests.telemetry.traffic import ORDER, call
+from services.stack.http_call import create_order
+from services.stack.mix import EXAMPLE_ORDER
+from services.stack.otlp_receiver import running_receiver
+from services.stack.running import Stack, running_stack
 
 _LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$")
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
-
-
-def _create_order(stack: Stack) -> str:
-    status, body = call(stack, "POST", "/orders", ORDER)
-    assert status == 201, body
-    return str(json.loads(body)["id"])
 
 
 def wrk(url: str, seconds: int, connections: int = 16) -> dict[str, float]:
@@ -109,7 +103,7 @@ def run(quick: bool) -> dict[str, Any]:
     seconds, pairs = (4, 2) if quick else (8, 3)
     with tempfile.TemporaryDirectory() as tmp, _stacks(Path(tmp)) as stacks:
         urls = {
-            name: f"{stack.gateway_url}/orders/{_create_order(stack)}"
+            name: f"{stack.gateway_url}/orders/{create_order(stack.gateway_url, EXAMPLE_ORDER)}"
             for name, stack in stacks.items()
         }
         idle_rss = {name: _rss_mb(stack) for name, stack in stacks.items()}
@@ -142,7 +136,9 @@ def run(quick: bool) -> dict[str, Any]:
     }
 
 
-def _with_scrapes(stack: Stack, load: Any, samples: list[float]) -> dict[str, float]:
+def _with_scrapes(
+    stack: Stack, load: Callable[[], dict[str, float]], samples: list[float]
+) -> dict[str, float]:
     """Run `load` while scraping the gateway's /metrics every half second."""
     done = threading.Event()
 
@@ -153,7 +149,7 @@ def _with_scrapes(stack: Stack, load: Any, samples: list[float]) -> dict[str, fl
     thread = threading.Thread(target=scrape_loop)
     thread.start()
     try:
-        return load()  # type: ignore[no-any-return]
+        return load()
     finally:
         done.set()
         thread.join()

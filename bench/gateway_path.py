@@ -10,7 +10,7 @@ exporter); and prometheus-flask-exporter on the same app.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Flask
@@ -73,7 +73,7 @@ def _apps() -> tuple[dict[str, Flask], TracerProvider]:
     off = create_app(client=client)
 
     upstream = create_app(client=client)
-    FlaskInstrumentor.instrument_app(
+    FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]
         upstream,
         meter_provider=_metrics_provider(),
         tracer_provider=NoOpTracerProvider(),
@@ -111,8 +111,10 @@ def _apps() -> tuple[dict[str, Flask], TracerProvider]:
 def _caller(app: Flask, path: str) -> Callable[[], None]:
     environ = EnvironBuilder(path=path, method="GET").get_environ()
 
-    def start_response(status: str, headers: Iterable[tuple[str, str]], *_: object) -> None:
-        return None
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: object = None, /
+    ) -> Callable[[bytes], object]:
+        return len
 
     def call() -> None:
         request_environ = dict(environ)

@@ -13,7 +13,6 @@ second replica costs or buys here, not what it buys on a second host.
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -25,9 +24,9 @@ from typing import Any
 
 from bench.end_to_end import wrk
 from services.order_api.store import Item, OrderStore, open_store
-from services.stack import processes, readiness
-from services.stack.processes import Service, ServiceSpec
-from tests.helpers import REPO, clean_environ, free_port
+from services.stack import processes, running
+from services.stack.processes import Service
+from services.stack.running import StackPorts, clean_environ, free_ports
 from tests.postgres_tools import BIN_DIR, INSTALL_HINT, PostgresServer, running_postgres
 
 THREADS = 8
@@ -62,7 +61,7 @@ def _stores(
     try:
         for _ in range(rounds):
             for name, store in opened.items():  # interleaved: both see the same machine state
-                created = _throughput(lambda s=store: s.create("bench", ITEMS)[0].id, calls)
+                created = _throughput(_creator(store), calls)
                 samples[name]["create"].append(created[0])
                 ids = created[1]
                 samples[name]["get"].append(_throughput(_getter(store, ids), calls)[0])
@@ -87,6 +86,13 @@ def _getter(store: OrderStore, ids: list[str]) -> Callable[[], str]:
         return order_id
 
     return get
+
+
+def _creator(store: OrderStore) -> Callable[[], str]:
+    def create() -> str:
+        return store.create("bench", ITEMS)[0].id
+
+    return create
 
 
 def _throughput(call: Callable[[], str], calls_per_thread: int) -> tuple[float, list[str]]:
@@ -140,61 +146,25 @@ def _wrk_all(gateways: list[str], order_id: str, seconds: int) -> float:
 @contextmanager
 def _running(replicas: int, database_url: str, directory: Path) -> Iterator[list[str]]:
     """N order-apis on the database and N gateways over all of them; yield the gateway URLs."""
+    free = free_ports(3 * replicas)
+    pairs = [StackPorts(*free[3 * index : 3 * index + 3]) for index in range(replicas)]
+    target = "ipv4:" + ",".join(ports.grpc_target for ports in pairs)
+    specs = [
+        running.service_specs(
+            ports,
+            directory / f"replicas-{replicas}-{index}",
+            clean_environ(),
+            launcher=False,
+            db=database_url,
+            order_api_target=target,
+        )
+        for index, ports in enumerate(pairs)
+    ]
     started: list[Service] = []
     with ExitStack() as stack:
         stack.callback(lambda: processes.stop_all(started, grace=10))
-        targets = [f"127.0.0.1:{free_port()}" for _ in range(replicas)]
-        for index, target in enumerate(targets):
-            environ = clean_environ(
-                ORDER_API_LISTEN=target,
-                ORDER_API_DB=database_url,
-                OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
-                OTEL_EXPORTER_PROMETHEUS_PORT=str(free_port()),
-            )
-            started.append(
-                processes.start(
-                    _spec(
-                        f"order-api-{replicas}-{index}",
-                        "services.order_api",
-                        environ,
-                        directory,
-                        lambda t=target: readiness.grpc_serving(t),
-                    ),
-                    timeout=30,
-                )
-            )
-        urls = []
-        for index in range(replicas):
-            url = f"http://127.0.0.1:{free_port()}"
-            environ = clean_environ(
-                GATEWAY_LISTEN=url.removeprefix("http://"),
-                ORDER_API_TARGET="ipv4:" + ",".join(targets),
-            )
-            started.append(
-                processes.start(
-                    _spec(
-                        f"gateway-{replicas}-{index}",
-                        "services.web_gateway",
-                        environ,
-                        directory,
-                        lambda u=url: readiness.http_ok(f"{u}/readyz"),
-                    ),
-                    timeout=30,
-                )
-            )
-            urls.append(url)
-        yield urls
-
-
-def _spec(
-    name: str, module: str, environ: dict[str, str], directory: Path, ready: Callable[[], bool]
-) -> ServiceSpec:
-    return ServiceSpec(
-        name=name,
-        command=[sys.executable, "-m", module],
-        env=environ,
-        log_path=directory / f"{name}.log",
-        ready=ready,
-        ready_description=f"{name} ready",
-        cwd=REPO,
-    )
+        # Every order-api first, then the gateways over all of them.
+        for spec in [order_api for order_api, _ in specs] + [gateway for _, gateway in specs]:
+            spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+            started.append(processes.start(spec, timeout=30))
+        yield [ports.gateway_url for ports in pairs]

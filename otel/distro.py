@@ -7,7 +7,7 @@ back), opts in to stable HTTP semantic conventions before Flask is
 instrumented, passes the same settings to the instrumentors as the in-process
 path uses, and instruments nothing when OTEL_SDK_DISABLED=true.
 
-SDK providers are built by the service entry points (`otel.sdk.configure`),
+SDK providers are built and installed by the service entry points (`otel.sdk`),
 which know the service name and port layout; instrumentors loaded here use
 the global providers through the API's proxies once those are set.
 """

@@ -16,6 +16,8 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 METRICS_EXPORTERS = ("prometheus", "otlp", "console", "none")
 TRACES_EXPORTERS = ("otlp", "console", "none")
+METRICS_EXPORTER = "OTEL_METRICS_EXPORTER"
+TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 
 
@@ -37,6 +39,16 @@ def exporter_names(
     if "none" in names and len(names) > 1:
         raise TelemetryConfigError(f"{variable}={raw!r}: 'none' cannot be combined with others")
     return [] if names == ["none"] else list(dict.fromkeys(names))
+
+
+def metrics_exporter_names(environ: Mapping[str, str]) -> list[str]:
+    """The metric exporters OTEL_METRICS_EXPORTER selects (`prometheus` unless set; [] for none)."""
+    return exporter_names(environ, METRICS_EXPORTER, METRICS_EXPORTERS, "prometheus")
+
+
+def traces_exporter_names(environ: Mapping[str, str]) -> list[str]:
+    """The span exporters OTEL_TRACES_EXPORTER selects (none unless set; see the module doc)."""
+    return exporter_names(environ, TRACES_EXPORTER, TRACES_EXPORTERS, "none")
 
 
 def otlp_protocol(environ: Mapping[str, str], signal: str) -> str:

@@ -17,6 +17,16 @@ import threading
 from collections.abc import Iterable, Sequence
 
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+from opentelemetry.semconv._incubating.attributes.rpc_attributes import (
+    RPC_METHOD,
+    RPC_RESPONSE_STATUS_CODE,
+    RPC_SYSTEM_NAME,
+    RpcSystemNameValues,
+)
+from opentelemetry.semconv._incubating.metrics.rpc_metrics import (
+    RPC_CLIENT_CALL_DURATION,
+    RPC_SERVER_CALL_DURATION,
+)
 
 METER_NAME = "otel-python-microservices"
 METER_VERSION = "0.1.0"
@@ -34,8 +44,8 @@ HTTP_METHODS = frozenset(
 OTHER_METHOD = "_OTHER"
 UNMATCHED_ROUTE = "unmatched"
 
-RPC_SERVER_DURATION = "rpc.server.call.duration"
-RPC_CLIENT_DURATION = "rpc.client.call.duration"
+# The attributes of both RPC duration histograms (RPC semantic conventions).
+RPC_ATTRIBUTES = frozenset((RPC_SYSTEM_NAME, RPC_METHOD, RPC_RESPONSE_STATUS_CODE))
 GRPC_REQUEST_DURATION = "grpc.request.duration"
 
 
@@ -116,7 +126,7 @@ class RpcServerMetrics:
             description="RPCs served by the order-api, by method and final gRPC status code.",
         )
         self._duration = meter.create_histogram(
-            RPC_SERVER_DURATION,
+            RPC_SERVER_CALL_DURATION,
             unit="s",
             description="Measures the duration of an incoming Remote Procedure Call (RPC).",
             explicit_bucket_boundaries_advisory=SEMCONV_DURATION_BUCKETS,
@@ -130,9 +140,9 @@ class RpcServerMetrics:
         attributes = self._attributes.get(key)
         if attributes is None:
             attributes = {
-                "rpc.system.name": "grpc",
-                "rpc.method": f"{service}/{method}",
-                "rpc.response.status_code": code,
+                RPC_SYSTEM_NAME: RpcSystemNameValues.GRPC.value,
+                RPC_METHOD: f"{service}/{method}",
+                RPC_RESPONSE_STATUS_CODE: code,
                 "method": method,
             }
             self._attributes[key] = attributes
@@ -144,7 +154,7 @@ class RpcClientMetrics:
 
     def __init__(self, meter_provider: MeterProvider) -> None:
         self._duration = project_meter(meter_provider).create_histogram(
-            RPC_CLIENT_DURATION,
+            RPC_CLIENT_CALL_DURATION,
             unit="s",
             description="Measures the duration of an outgoing Remote Procedure Call (RPC).",
             explicit_bucket_boundaries_advisory=SEMCONV_DURATION_BUCKETS,
@@ -157,25 +167,9 @@ class RpcClientMetrics:
         attributes = self._attributes.get(key)
         if attributes is None:
             attributes = {
-                "rpc.system.name": "grpc",
-                "rpc.method": full_method,
-                "rpc.response.status_code": code,
+                RPC_SYSTEM_NAME: RpcSystemNameValues.GRPC.value,
+                RPC_METHOD: full_method,
+                RPC_RESPONSE_STATUS_CODE: code,
             }
             self._attributes[key] = attributes
         self._duration.record(seconds, attributes)
-
-
-class OrderMetrics:
-    """`orders_created_total`: orders stored for the first time (idempotent retries excluded)."""
-
-    def __init__(self, meter_provider: MeterProvider) -> None:
-        self._created = project_meter(meter_provider).create_counter(
-            "orders.created",
-            unit="{order}",
-            description="Orders created by the order-api (idempotent retries are not counted).",
-        )
-        self._created.add(0)
-
-    def order_created(self) -> None:
-        """Count one newly created order."""
-        self._created.add(1)

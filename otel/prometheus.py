@@ -8,7 +8,6 @@ scraper asks for it.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,11 +41,13 @@ class MetricsServer:
         self.thread.join(timeout=5)
 
 
-def listen_address(environ: Mapping[str, str] | None = None) -> tuple[str, int]:
-    """The metrics listener's host and port from OTEL_EXPORTER_PROMETHEUS_HOST/PORT."""
-    env = os.environ if environ is None else environ
-    host = env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "").strip() or DEFAULT_HOST
-    raw_port = env.get("OTEL_EXPORTER_PROMETHEUS_PORT", "").strip()
+def listen_address(environ: Mapping[str, str]) -> tuple[str, int]:
+    """The metrics listener's host and port from OTEL_EXPORTER_PROMETHEUS_HOST/PORT.
+
+    Read once, by `otel.sdk.build_telemetry` (see `Telemetry.prometheus_address`).
+    """
+    host = environ.get("OTEL_EXPORTER_PROMETHEUS_HOST", "").strip() or DEFAULT_HOST
+    raw_port = environ.get("OTEL_EXPORTER_PROMETHEUS_PORT", "").strip()
     if not raw_port:
         return host, DEFAULT_PORT
     if not raw_port.isdigit() or int(raw_port) > 65535:

@@ -1,9 +1,18 @@
 """All OpenTelemetry SDK setup of the project: providers, readers, exporters, runtime metrics.
 
-`configure(service_name)` is called once by each service's entry point, with
-or without the `opentelemetry-instrument` launcher (whose instrumentors use
-the global providers set here). Everything is chosen by the standard `OTEL_*`
-variables; `OTEL_SDK_DISABLED=true` yields a disabled `Telemetry`.
+Two steps, called by each service's entry point, with or without the
+`opentelemetry-instrument` launcher (whose instrumentors use the global
+providers installed here):
+
+- `build_telemetry(service_name, environ)` reads the standard `OTEL_*`
+  variables from `environ` and builds providers and readers. It changes no
+  global state, so tests call it in process with the environment they want
+  (the SDK's own components, such as the resource detector and the OTLP
+  exporters, still read their settings from `os.environ`, as the SDK defines).
+- `install(telemetry)` makes them the process's global providers, opts in to
+  the stable HTTP semantic conventions and starts the runtime metrics.
+
+`OTEL_SDK_DISABLED=true` yields a disabled `Telemetry`, which `install` leaves alone.
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 from opentelemetry import metrics, trace
@@ -27,21 +36,23 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from prometheus_client import CollectorRegistry
 
-from otel import exporters, settings
+from otel import exporters, prometheus, settings
 from otel.exporters import TelemetryConfigError
 from otel.views import default_views
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Telemetry", "TelemetryConfigError", "configure"]
+__all__ = ["Telemetry", "TelemetryConfigError", "build_and_install", "build_telemetry", "install"]
 
 
 @dataclass(frozen=True)
 class Telemetry:
     """What a service needs to instrument itself: providers and the Prometheus registry.
 
-    `prometheus_registry` is None when the `prometheus` exporter is not selected.
-    `tracing` says whether spans go anywhere (otherwise tracing hooks are skipped).
+    `prometheus_registry` is None when the `prometheus` exporter is not selected;
+    `prometheus_address` is where a service with a metrics listener of its own
+    serves it (OTEL_EXPORTER_PROMETHEUS_HOST/PORT). `tracing` says whether spans
+    go anywhere (otherwise tracing hooks are skipped).
     """
 
     service_name: str
@@ -50,6 +61,7 @@ class Telemetry:
     prometheus_registry: CollectorRegistry | None = None
     tracing: bool = False
     enabled: bool = True
+    prometheus_address: tuple[str, int] = (prometheus.DEFAULT_HOST, prometheus.DEFAULT_PORT)
     _shutdown: Callable[[], None] = field(default=lambda: None, repr=False)
 
     @classmethod
@@ -62,50 +74,35 @@ class Telemetry:
         self._shutdown()
 
 
-def configure(service_name: str, environ: Mapping[str, str] | None = None) -> Telemetry:
-    """Build and install the global providers for this process from OTEL_* variables.
+def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
+    """Build providers and readers from the OTEL_* variables in `environ`; install nothing.
 
-    Raises TelemetryConfigError (one clear line) for unusable values, and when
-    another configurator already installed an SDK MeterProvider.
+    Raises TelemetryConfigError (one clear line) for unusable values. Exporters
+    may start their export threads: call `shutdown()` on the result when done.
     """
-    env = os.environ if environ is None else environ
-    if settings.sdk_disabled(env):
+    if settings.sdk_disabled(environ):
         return Telemetry.disabled(service_name)
-    metric_names = exporters.exporter_names(
-        env, "OTEL_METRICS_EXPORTER", exporters.METRICS_EXPORTERS, "prometheus"
-    )
-    trace_names = exporters.exporter_names(
-        env, "OTEL_TRACES_EXPORTER", exporters.TRACES_EXPORTERS, "none"
-    )
-    if isinstance(metrics.get_meter_provider(), SdkMeterProvider):
-        raise TelemetryConfigError(
-            "an OpenTelemetry MeterProvider is already installed by another configurator; "
-            "run with OTEL_PYTHON_DISTRO=otel_stack OTEL_PYTHON_CONFIGURATOR=otel_stack"
-        )
-    settings.ensure_stable_http_semconv()
+    metric_names = exporters.metrics_exporter_names(environ)
+    trace_names = exporters.traces_exporter_names(environ)
+    prometheus_address = prometheus.listen_address(environ)
     resource = build_resource(service_name)
 
     registry = CollectorRegistry() if "prometheus" in metric_names else None
     meter_provider = SdkMeterProvider(
-        metric_readers=_metric_readers(metric_names, registry, env),
+        metric_readers=_metric_readers(metric_names, registry, environ),
         resource=resource,
         views=default_views(),
         exemplar_filter=None
-        if env.get("OTEL_METRICS_EXEMPLAR_FILTER")
+        if environ.get("OTEL_METRICS_EXEMPLAR_FILTER")
         else AlwaysOffExemplarFilter(),
     )
-    metrics.set_meter_provider(meter_provider)
-
     tracer_provider: TracerProvider = NoOpTracerProvider()
     if trace_names:
         sdk_tracer_provider = SdkTracerProvider(resource=resource)
         for name in trace_names:
-            exporter = exporters.span_exporter(name, env)
+            exporter = exporters.span_exporter(name, environ)
             sdk_tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
-        trace.set_tracer_provider(sdk_tracer_provider)
         tracer_provider = sdk_tracer_provider
-
-    _instrument_runtime(meter_provider)
 
     def shutdown() -> None:
         if isinstance(tracer_provider, SdkTracerProvider):
@@ -124,8 +121,46 @@ def configure(service_name: str, environ: Mapping[str, str] | None = None) -> Te
         tracer_provider=tracer_provider,
         prometheus_registry=registry,
         tracing=bool(trace_names),
+        prometheus_address=prometheus_address,
         _shutdown=shutdown,
     )
+
+
+def install(telemetry: Telemetry, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Make `telemetry`'s providers the process's global ones and start the runtime metrics.
+
+    Also opts `environ` in to the stable HTTP semantic conventions (read by the
+    Flask instrumentation when it first instruments). Raises TelemetryConfigError
+    when another configurator already installed an SDK MeterProvider. A disabled
+    `Telemetry` installs nothing.
+    """
+    if not telemetry.enabled:
+        return
+    if isinstance(metrics.get_meter_provider(), SdkMeterProvider):
+        raise TelemetryConfigError(
+            "an OpenTelemetry MeterProvider is already installed by another configurator; "
+            "run with OTEL_PYTHON_DISTRO=otel_stack OTEL_PYTHON_CONFIGURATOR=otel_stack"
+        )
+    settings.ensure_stable_http_semconv(environ)
+    metrics.set_meter_provider(telemetry.meter_provider)
+    if telemetry.tracing:
+        trace.set_tracer_provider(telemetry.tracer_provider)
+    _instrument_runtime(telemetry.meter_provider)
+
+
+def build_and_install(service_name: str, environ: MutableMapping[str, str]) -> Telemetry:
+    """What a service's entry point does: `build_telemetry`, then `install`.
+
+    Raises TelemetryConfigError from either step; what was built is shut down
+    when installing it is refused.
+    """
+    telemetry = build_telemetry(service_name, environ)
+    try:
+        install(telemetry, environ)
+    except TelemetryConfigError:
+        telemetry.shutdown()
+        raise
+    return telemetry
 
 
 def build_resource(default_service_name: str) -> Resource:

@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.semconv._incubating.metrics.rpc_metrics import RPC_SERVER_CALL_DURATION
 
 from otel.instruments import (
     DURATION_BUCKETS,
     GRPC_REQUEST_DURATION,
     METER_NAME,
-    RPC_SERVER_DURATION,
+    RPC_ATTRIBUTES,
 )
 
 _SYSTEM_METRICS_SCOPE = "opentelemetry.instrumentation.system_metrics"
@@ -28,12 +29,12 @@ def default_views() -> list[View]:
     return [
         View(
             meter_name=METER_NAME,
-            instrument_name=RPC_SERVER_DURATION,
-            attribute_keys={"rpc.system.name", "rpc.method", "rpc.response.status_code"},
+            instrument_name=RPC_SERVER_CALL_DURATION,
+            attribute_keys=set(RPC_ATTRIBUTES),
         ),
         View(
             meter_name=METER_NAME,
-            instrument_name=RPC_SERVER_DURATION,
+            instrument_name=RPC_SERVER_CALL_DURATION,
             name=GRPC_REQUEST_DURATION,
             description="Time to serve an RPC of the order-api, by method.",
             attribute_keys={"method"},

@@ -11,17 +11,19 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from services.stack import collector, processes
+from services.stack import collector, processes, prometheus_config
 from services.stack.collector import CollectorBuildError, CollectorPorts
+from services.stack.otlp_receiver import OtlpReceiver, running_receiver
 from services.stack.processes import Service, ServiceSpec
-from tests.helpers import free_port
+from services.stack.running import Stack, free_ports, running_stack
+from tests.prometheus_tools import Prometheus, running_prometheus
 
 START_TIMEOUT_SECONDS = 30.0
 
@@ -45,7 +47,7 @@ def _binary() -> Path:
 
 def free_collector_ports() -> CollectorPorts:
     """Five loopback ports that were free a moment ago."""
-    return CollectorPorts(free_port(), free_port(), free_port(), free_port(), free_port())
+    return CollectorPorts(*free_ports(5))
 
 
 @dataclass
@@ -93,3 +95,38 @@ def running_collector(
     finally:
         if running.service is not None:
             running.stop()
+
+
+@dataclass(frozen=True)
+class CollectorPath:
+    """Both services pushing OTLP to a collector that Prometheus scrapes; traces go on to a sink."""
+
+    stack: Stack
+    collector: RunningCollector
+    prometheus: Prometheus
+    traces: OtlpReceiver
+
+
+@contextmanager
+def running_collector_path(
+    directory: Path, environ: Mapping[str, str], *, rule_files: Sequence[str] = ()
+) -> Iterator[CollectorPath]:
+    """Start the trace sink, the collector, both services (launcher, `environ`) and Prometheus."""
+    with (
+        running_receiver() as (traces, traces_port),
+        running_collector(
+            directory / "collector", traces_endpoint=f"127.0.0.1:{traces_port}"
+        ) as running,
+    ):
+        pushing = {**environ, "OTEL_EXPORTER_OTLP_ENDPOINT": running.ports.otlp_endpoint}
+        (directory / "services").mkdir()
+        with running_stack(directory / "services", launcher=True, environ=pushing) as stack:
+            config = prometheus_config.render(
+                prometheus_config.collector_targets(
+                    running.ports.prometheus_target, running.ports.telemetry_target
+                ),
+                scrape_interval="1s",
+                rule_files=list(rule_files),
+            )
+            with running_prometheus(directory / "prometheus", config) as prometheus:
+                yield CollectorPath(stack, running, prometheus, traces)

@@ -24,7 +24,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.helpers import free_port, wait_until
+from services.stack.running import free_port
+from tests.helpers import wait_until
 
 INSTALL_HINT = "install Debian's postgresql package: apt-get install postgresql"
 BIN_DIR = Path(os.environ.get("POSTGRES_BIN_DIR", "/usr/lib/postgresql/15/bin"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -12,11 +13,11 @@ from grpc_health.v1 import health
 
 from otel import grpc_interceptors, prometheus
 from otel.exporters import TelemetryConfigError
-from otel.instruments import OrderMetrics
-from otel.sdk import Telemetry, configure
+from otel.sdk import Telemetry, build_and_install
 from services.envconfig import ConfigError
 from services.order_api.config import Config
 from services.order_api.db_health import DatabaseHealth
+from services.order_api.metrics import OrderMetrics
 from services.order_api.server import SERVICE_NAME, ListenError, create_server
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import (
@@ -38,13 +39,12 @@ def main() -> int:
     )
     try:
         config = Config.from_env()
-        telemetry = configure(DEFAULT_SERVICE_NAME)
-        metrics_address = prometheus.listen_address()
+        telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
     except (ConfigError, TelemetryConfigError) as error:
         print(f"order-api: {error}", file=sys.stderr)
         return 2
     try:
-        return _serve(config, telemetry, metrics_address)
+        return _serve(config, telemetry)
     except (ListenError, OSError) as error:
         print(f"order-api: {error}", file=sys.stderr)
         telemetry.shutdown()
@@ -59,7 +59,7 @@ def main() -> int:
         return 1
 
 
-def _serve(config: Config, telemetry: Telemetry, metrics_address: tuple[str, int]) -> int:
+def _serve(config: Config, telemetry: Telemetry) -> int:
     store = open_store(config.db_path, pool=config.pool, meter_provider=telemetry.meter_provider)
     health_servicer = health.HealthServicer()
     servicer = OrderServicer(
@@ -75,6 +75,7 @@ def _serve(config: Config, telemetry: Telemetry, metrics_address: tuple[str, int
         max_workers=config.max_workers,
     )
     metrics_server = None
+    metrics_address = telemetry.prometheus_address
     if telemetry.prometheus_registry is not None:
         host, metrics_port = metrics_address
         try:

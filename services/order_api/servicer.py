@@ -27,7 +27,7 @@ from services.order_api.store import (
     OrderStore,
     StoreUnavailableError,
 )
-from services.order_api.validation import ValidationError
+from services.orders_contract import ValidationError, check_identifier
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     ) -> orders_pb2.GetOrderResponse:
         self._faults.apply("GetOrder", context)
         with _status_errors(context):
-            validation.check_identifier("id", request.id)
+            check_identifier("id", request.id)
             order = self._store.get(request.id)
         if order is None:
             context.abort(grpc.StatusCode.NOT_FOUND, f"order {request.id} not found")
@@ -82,7 +82,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     ) -> orders_pb2.ListOrdersResponse:
         self._faults.apply("ListOrders", context)
         with _status_errors(context):
-            validation.check_identifier("customer_id", request.customer_id, required=False)
+            check_identifier("customer_id", request.customer_id, required=False)
             page_size = validation.check_page_size(request.page_size)
             after_seq = decode_page_token(request.page_token)
             orders, more = self._store.list(request.customer_id, page_size, after_seq)

@@ -1,48 +1,21 @@
-"""Input limits of the order-api and the checks that enforce them.
+"""The order-api's checks of incoming requests, against the limits of `services.orders_contract`.
 
 The order-api is the authority on what a valid order is; the gateway only checks
-JSON shape. Every limit here is documented in the README and the OpenAPI document.
+JSON shape.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
+from services.orders_contract import (
+    DEFAULT_PAGE_SIZE,
+    MAX_ITEMS,
+    MAX_PAGE_SIZE,
+    MAX_QUANTITY,
+    MAX_UNIT_PRICE_CENTS,
+    ValidationError,
+    check_identifier,
+)
 from services.proto.orders.v1 import orders_pb2
-
-MAX_ITEMS = 100
-MAX_ID_LENGTH = 64
-MAX_QUANTITY = 10_000
-MAX_UNIT_PRICE_CENTS = 100_000_000
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
-
-# Printable ASCII without spaces keeps ids safe in URLs, logs and labels.
-_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]+")
-
-
-@dataclass(frozen=True)
-class ValidationError(Exception):
-    """A request field that breaks a rule; `field` names it the way the API does."""
-
-    field: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.reason}"
-
-
-def check_identifier(field: str, value: str, *, required: bool = True) -> None:
-    """Check an id-like string: present (if required), bounded, URL-safe characters."""
-    if not value:
-        if required:
-            raise ValidationError(field, "must not be empty")
-        return
-    if len(value) > MAX_ID_LENGTH:
-        raise ValidationError(field, f"must be at most {MAX_ID_LENGTH} characters")
-    if not _ID_PATTERN.fullmatch(value):
-        raise ValidationError(field, "may contain only letters, digits and . _ : -")
 
 
 def check_create_request(request: orders_pb2.CreateOrderRequest) -> None:

@@ -1,8 +1,10 @@
 """A local Prometheus for `otel-stack up`: its config, command line and readiness probe.
 
 The configuration is rendered by `services.stack.prometheus_config` for the
-local ports (with the repository's alerting and recording rules) and written
-into the data directory, next to the TSDB.
+local ports (with the repository's alerting and recording rules, and the local
+Alertmanager when one runs) and written into the data directory, next to the
+TSDB. The binary is the tested release from the tool cache (`make prometheus`),
+else a `prometheus` on PATH.
 """
 
 from __future__ import annotations
@@ -10,40 +12,60 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 
-from services.stack import prometheus_config
+from services.stack import go_tools, prometheus_config
 from services.stack.processes import ServiceSpec
 from services.stack.readiness import http_ok
 
 NAME = "prometheus"
-RULES_DIR = Path(__file__).resolve().parents[2] / "prometheus" / "rules"
+# The alerting and recording rules ship inside the package (prometheus/rules in the
+# repository links here), so an installed wheel or the image has them too.
+RULES_PACKAGE = "services.stack"
+RULES_FOLDER = "prometheus_rules"
 INSTALL_HINT = (
-    "prometheus is not on PATH, so no local Prometheus: "
-    "apt-get install prometheus, or get it from https://prometheus.io/download/"
+    "no local Prometheus: "
+    f"{go_tools.build_hint(go_tools.PROMETHEUS)}, or apt-get install prometheus"
 )
 
 
 def find_binary() -> str | None:
-    """The path of the `prometheus` binary, or None."""
-    return shutil.which("prometheus")
+    """The tested release if built, else `prometheus` on PATH, else None."""
+    built = go_tools.find(go_tools.PROMETHEUS, "prometheus")
+    return str(built) if built else shutil.which("prometheus")
 
 
-def rule_files(rules_dir: Path = RULES_DIR) -> list[str]:
-    """Absolute paths of the repository's rule files (prometheus/rules/*.yml)."""
-    return [str(path) for path in sorted(rules_dir.glob("*.yml"))]
+def rules_dir() -> Path:
+    """The folder of the project's rule files, wherever the package is installed."""
+    return Path(str(resources.files(RULES_PACKAGE).joinpath(RULES_FOLDER)))
 
 
-def write_config(data_dir: Path, targets: Mapping[str, Sequence[str]]) -> Path:
-    """Write the scrape configuration and each job's file_sd targets into the data directory.
+def rule_files(folder: Path | None = None) -> list[str]:
+    """Absolute paths of the project's rule files (`*.yml` in `rules_dir()` by default)."""
+    return [str(path) for path in sorted((folder or rules_dir()).glob("*.yml"))]
+
+
+def write_config(
+    data_dir: Path,
+    targets: Mapping[str, Sequence[str]],
+    *,
+    alertmanager_port: int | None = None,
+    scrape_interval: str = "5s",
+    rules: Sequence[str] | None = None,
+) -> Path:
+    """Write the configuration and each job's file_sd targets into the data directory.
 
     Prometheus discovers the targets from `targets/<job>.json`; rewriting one
-    (`write_targets`) adds or removes instances without restarting it.
+    (`write_targets`) adds or removes instances without restarting it. Alerts go to
+    the local Alertmanager on `alertmanager_port` when given; `rules` defaults to the
+    project's rule files.
     """
     text = prometheus_config.render(
         targets,
-        scrape_interval="5s",
-        rule_files=rule_files(),
+        scrape_interval=scrape_interval,
+        rule_files=rule_files() if rules is None else rules,
+        alertmanagers=[f"127.0.0.1:{alertmanager_port}"] if alertmanager_port else [],
         file_sd_dir=targets_dir(data_dir),
     )
     write_targets(data_dir, targets)

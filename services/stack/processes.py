@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,6 @@ class Service:
 
     spec: ServiceSpec
     process: subprocess.Popen[bytes]
-    started_at: float = field(default_factory=time.monotonic)
 
     @property
     def name(self) -> str:
@@ -76,6 +75,10 @@ class Service:
     def exit_code(self) -> int | None:
         """The exit code, or None while it runs."""
         return self.process.poll()
+
+    def log(self) -> str:
+        """Everything the service wrote to its log so far."""
+        return self.spec.log_path.read_text(errors="replace")
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
         """The last lines of the service's log."""
@@ -100,27 +103,48 @@ class Service:
             return self.process.wait()
 
 
+def launcher_path() -> Path:
+    """The `opentelemetry-instrument` launcher installed next to this interpreter."""
+    return Path(sys.executable).parent / LAUNCHER
+
+
+def module_command(module: str) -> list[str]:
+    """`<this python> -m module`: a service started without the launcher."""
+    return [sys.executable, "-m", module]
+
+
 def launcher_command(module: str) -> list[str]:
     """`opentelemetry-instrument <this python> -m module`, the way the services are deployed.
 
     The launcher resolves a bare `python` through PATH, so the interpreter is passed explicitly.
     """
-    launcher = Path(sys.executable).parent / LAUNCHER
+    launcher = launcher_path()
     if not launcher.exists():
         raise StartupError(
             module.rpartition(".")[2].replace("_", "-"),
             f"{LAUNCHER} not found next to {sys.executable} "
             "(pip install opentelemetry-instrumentation)",
         )
-    return [str(launcher), sys.executable, "-m", module]
+    return [str(launcher), *module_command(module)]
 
 
 def start(
     spec: ServiceSpec, *, timeout: float = 20.0, cancelled: Callable[[], bool] = lambda: False
 ) -> Service:
     """Start a service and wait until it is ready; raise StartupError (child stopped) if not."""
+    service = spawn(spec)
+    try:
+        _wait_ready(service, timeout, cancelled)
+    except BaseException:
+        service.stop(grace=5.0)
+        raise
+    return service
+
+
+def spawn(spec: ServiceSpec, *, append_log: bool = False) -> Service:
+    """Start a service without waiting for it to be ready (`append_log` keeps its old log)."""
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-    with spec.log_path.open("wb") as log:
+    with spec.log_path.open("ab" if append_log else "wb") as log:
         try:
             process = subprocess.Popen(
                 list(spec.command),
@@ -133,14 +157,8 @@ def start(
             )
         except OSError as error:
             raise StartupError(spec.name, f"cannot run {spec.command[0]}: {error}") from None
-    service = Service(spec, process)
     logger.info("started %s (pid %d): %s", spec.name, process.pid, " ".join(spec.command))
-    try:
-        _wait_ready(service, timeout, cancelled)
-    except BaseException:
-        service.stop(grace=5.0)
-        raise
-    return service
+    return Service(spec, process)
 
 
 def stop_all(services: Sequence[Service], *, grace: float = 15.0) -> dict[str, int]:

@@ -1,8 +1,9 @@
 """The one source of Prometheus scrape configuration: for Docker Compose and for local runs.
 
-`render` turns a map of job name to `host:port` targets into prometheus.yml
-text; `compose_targets` and `local_targets` give the two maps the project
-uses. The committed `prometheus/prometheus.yml` is `render(compose_targets())`
+`render` turns a map of job name to `host:port` targets (and the Alertmanagers
+to notify) into prometheus.yml text; `compose_targets` and `local_targets` give
+the two maps the project uses. The committed `prometheus/prometheus.yml` is
+`render(compose_targets(), alertmanagers=COMPOSE_ALERTMANAGERS)`
 (written by `write_compose_config`, or `make prometheus-config`), and a test
 keeps the two from drifting apart. Rule files are found relative to the
 config file, so one path serves both the repository (`prometheus/rules/`) and
@@ -36,6 +37,7 @@ COMPOSE_ORDER_API_REPLICAS = ("order-api-1", "order-api-2")
 METRICS_PATH = "/metrics"
 DEFAULT_SCRAPE_INTERVAL = "15s"
 DEFAULT_RULE_FILES = ("rules/*.yml",)
+COMPOSE_ALERTMANAGERS = ("alertmanager:9093",)
 # Jobs whose samples carry their own job/instance labels (set from the OTel resource).
 DEFAULT_HONOR_LABELS_JOBS = (COLLECTOR_JOB,)
 
@@ -52,20 +54,28 @@ def render(
     evaluation_interval: str | None = None,
     rule_files: Sequence[str] = DEFAULT_RULE_FILES,
     honor_labels_jobs: Collection[str] = DEFAULT_HONOR_LABELS_JOBS,
+    alertmanagers: Sequence[str] = (),
     file_sd_dir: Path | None = None,
 ) -> str:
     """Return prometheus.yml text with one scrape job per entry of `targets`.
 
     `evaluation_interval` defaults to `scrape_interval`; relative `rule_files`
-    are resolved by Prometheus against the config file's directory. With
-    `file_sd_dir`, each job discovers its targets from `file_sd_path(dir, job)`
-    instead of listing `targets` (write them with `write_file_sd`).
+    are resolved by Prometheus against the config file's directory; alerts go
+    to each `host:port` of `alertmanagers`. With `file_sd_dir`, each job
+    discovers its targets from `file_sd_path(dir, job)` instead of listing
+    `targets` (write them with `write_file_sd`).
     """
     config: dict[str, Any] = {
         "global": {
             "scrape_interval": scrape_interval,
             "evaluation_interval": evaluation_interval or scrape_interval,
         },
+    }
+    if alertmanagers:
+        config["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]
+        }
+    config |= {
         "rule_files": list(rule_files),
         "scrape_configs": [
             _scrape_config(
@@ -109,7 +119,12 @@ def collector_targets(exporter: str, telemetry: str) -> dict[str, list[str]]:
 
 def write_compose_config(path: Path) -> None:
     """Write the Compose configuration (the committed prometheus/prometheus.yml) to `path`."""
-    path.write_text(render(compose_targets()), encoding="utf-8")
+    path.write_text(render_compose(), encoding="utf-8")
+
+
+def render_compose() -> str:
+    """The Compose configuration: compose targets, rules, the compose Alertmanager."""
+    return render(compose_targets(), alertmanagers=COMPOSE_ALERTMANAGERS)
 
 
 def file_sd_path(directory: Path, job: str) -> Path:

@@ -2,10 +2,11 @@
 
 `Exposition` wraps the families parsed by
 `prometheus_client.parser.text_string_to_metric_families` with the lookups the
-live view and the contract checks need: a counter summed by some labels, a
-histogram's cumulative buckets by some labels, and a family by the name its
-samples carry (`http_requests_total`, not the parser's `http_requests`).
-The OpenTelemetry exporter's `otel_scope_*` labels are ignored throughout.
+live view, the contract checks, tests and benchmarks need: a counter summed by
+some labels, a histogram's cumulative buckets by some labels, the exact value
+of one series, and a family by the name its samples carry
+(`http_requests_total`, not the parser's `http_requests`). The OpenTelemetry
+exporter's `otel_scope_*` labels are ignored throughout.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 SCOPE_LABELS = frozenset({"otel_scope_name", "otel_scope_version", "otel_scope_schema_url"})
+
+TEXT_FORMAT = "text/plain"
 
 LabelKey = tuple[str, ...]
 
@@ -39,12 +42,13 @@ class Exposition:
     """One parsed scrape of a /metrics endpoint."""
 
     families: tuple[Metric, ...]
+    text: str = ""
 
     @classmethod
     def parse(cls, text: str) -> Exposition:
         """Parse Prometheus text format; raise ScrapeError if it is malformed."""
         try:
-            return cls(tuple(text_string_to_metric_families(text)))
+            return cls(tuple(text_string_to_metric_families(text)), text)
         except ValueError as error:
             raise ScrapeError(f"malformed exposition: {error}") from None
 
@@ -53,12 +57,16 @@ class Exposition:
         """One exposition holding every family of several (replicas of one service).
 
         Lookups sum over samples, so counters and buckets of the result are the
-        sums over the instances, as PromQL's `sum by (job, …)` would give.
+        sums over the instances, as PromQL's `sum by (job, …)` would give. It has no
+        `text`: the instances' texts do not make one exposition.
         """
         return cls(tuple(family for exposition in expositions for family in exposition.families))
 
     def with_label(self, name: str, value: str) -> Exposition:
-        """This exposition with one more label on every sample (`instance`, when merging)."""
+        """This exposition's families with one more label on every sample (`instance`).
+
+        The result has no `text`: the label is not in it.
+        """
         families = []
         for family in self.families:
             labelled = Metric(family.name, family.documentation, family.type, family.unit)
@@ -67,6 +75,11 @@ class Exposition:
             ]
             families.append(labelled)
         return Exposition(tuple(families))
+
+    @property
+    def types(self) -> dict[str, str]:
+        """Each family's type by the parser's family name (`http_requests` for a counter)."""
+        return {family.name: family.type for family in self.families}
 
     def family(self, name: str) -> Metric | None:
         """The family whose series are called `name` (or `name_bucket` etc. for histograms)."""
@@ -79,6 +92,25 @@ class Exposition:
         """Every sample called exactly `name`."""
         return [
             sample for family in self.families for sample in family.samples if sample.name == name
+        ]
+
+    def value(self, name: str, **labels: str) -> float:
+        """The value of the one series `name` whose own labels are exactly `labels` (0 if none)."""
+        matches = [sample.value for sample in self.samples(name) if own_labels(sample) == labels]
+        if len(matches) > 1:
+            raise ScrapeError(f"{name}{labels} matches {len(matches)} series")
+        return matches[0] if matches else 0.0
+
+    def label_sets(self, name: str) -> list[dict[str, str]]:
+        """The own labels of every series called `name`."""
+        return [own_labels(sample) for sample in self.samples(name)]
+
+    def le_bounds(self, name: str, **labels: str) -> list[str]:
+        """The `le` values of histogram `name`'s series with these other labels, as exposed."""
+        return [
+            sample.labels["le"]
+            for sample in self.samples(f"{name}_bucket")
+            if {key: value for key, value in own_labels(sample).items() if key != "le"} == labels
         ]
 
     def counter(self, name: str, by: tuple[str, ...]) -> dict[LabelKey, float]:
@@ -101,11 +133,11 @@ class Exposition:
         return {key: dict(buckets) for key, buckets in result.items()}
 
 
-def fetch(url: str, *, timeout: float = 5.0) -> str:
-    """GET a text exposition; raise ScrapeError naming the URL on any failure."""
+def fetch(url: str, *, timeout: float = 5.0, accept: str = TEXT_FORMAT) -> str:
+    """GET an exposition (`accept` may ask for OpenMetrics); raise ScrapeError naming the URL."""
     if not url.startswith(("http://", "https://")):
         raise ScrapeError(f"cannot scrape {url}: expected an http:// URL")
-    request = urllib.request.Request(url, headers={"Accept": "text/plain"})  # noqa: S310
+    request = urllib.request.Request(url, headers={"Accept": accept})  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return str(response.read().decode("utf-8"))
@@ -113,9 +145,9 @@ def fetch(url: str, *, timeout: float = 5.0) -> str:
         raise ScrapeError(f"cannot scrape {url}: {_reason(error)}") from None
 
 
-def scrape(url: str, *, timeout: float = 5.0) -> Exposition:
+def scrape(url: str, *, timeout: float = 5.0, accept: str = TEXT_FORMAT) -> Exposition:
     """Fetch and parse one /metrics endpoint."""
-    return Exposition.parse(fetch(url, timeout=timeout))
+    return Exposition.parse(fetch(url, timeout=timeout, accept=accept))
 
 
 def _bound(le: str) -> float:

@@ -1,14 +1,15 @@
 """`otel-stack up`: run both services (and Prometheus) locally, drive traffic, watch live metrics.
 
 Start order: order-api (ready when gRPC health says SERVING), web-gateway
-(ready when /readyz answers 200), then Prometheus if it is installed. With
-`--replicas N`, N order-apis and N gateways run on consecutive ports, each with
-its own `service.instance.id`; the gateways balance over every order-api
-(`ipv4:` target), the traffic is split over the gateways, Prometheus discovers
-every instance through file_sd files written here, and the live view sums over
+(ready when /readyz answers 200), then the alert sink (in this process) and
+Alertmanager, then Prometheus, each if it is installed. With `--replicas N`, N
+order-apis and N gateways run on consecutive ports, each with its own
+`service.instance.id`; the gateways balance over every order-api (`ipv4:`
+target), the traffic is split over the gateways, Prometheus discovers every
+instance through file_sd files written here, and the live view sums over
 instances. Replicas share one database, so N > 1 needs `--db postgresql://…`
-(a SQLite file is refused: it is one process's database).
-With `otlp`, the OpenTelemetry Collector (built first if it is not in the tool
+(a SQLite file is refused: it is one process's database). With
+`otlp`, the OpenTelemetry Collector (built first if it is not in the tool
 cache) starts before the services, which push metrics and traces to it over
 OTLP; Prometheus and the live view then read the collector's `prometheus`
 exporter instead of the services' own /metrics. Every
@@ -19,31 +20,38 @@ end of its log.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
+from otel import exporters
+from otel.exporters import TelemetryConfigError
 from services.order_api.store import is_postgres_url
 from services.stack import (
+    alert_status,
     collector,
     liveview,
+    local_alertmanager,
     local_prometheus,
     processes,
     prometheus_config,
     reports,
+    running,
 )
+from services.stack.alert_sink import AlertSink, format_notification
 from services.stack.collector import CollectorBuildError, CollectorPorts
 from services.stack.console import Console
 from services.stack.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
 from services.stack.processes import Service, ServiceSpec, StartupCancelledError, StartupError
-from services.stack.readiness import grpc_serving, http_ok
+from services.stack.running import StackPorts
 
 LOAD_CONCURRENCY = 4
 # Each replica is two more processes on this machine.
 MAX_REPLICAS = 8
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 # Settings for one service would apply to both, or clash with the ports chosen here.
 CHILD_ENV_DROPPED = (
@@ -66,12 +74,15 @@ class UpOptions:
     grpc_port: int = 50051
     metrics_port: int = 8000
     prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    alert_sink_port: int = 9099
     data_dir: Path = Path("var/stack")
     duration: float | None = None
     rate: float = 20.0
     inject: tuple[str, ...] = ()
     traffic: bool = True
     prometheus: bool = True
+    alertmanager: bool = True
     otlp: bool = False
     # The collector of `--otlp`, on 127.0.0.1: its standard ports unless OTELCOL_* say otherwise.
     collector_ports: CollectorPorts = field(default_factory=collector.ports_from_environ)
@@ -83,19 +94,32 @@ class UpOptions:
     db: str | None = None
 
     @property
+    def ports(self) -> StackPorts:
+        """The services' ports."""
+        return StackPorts(self.gateway_port, self.grpc_port, self.metrics_port)
+
+    @property
     def gateway_url(self) -> str:
         """Base URL of the (first) web-gateway."""
-        return self.gateway_urls[0]
+        return self.ports.gateway_url
+
+    @property
+    def replica_ports(self) -> list[StackPorts]:
+        """Each replica's ports: the next port after its service's base port per replica."""
+        return [
+            StackPorts(self.gateway_port + i, self.grpc_port + i, self.metrics_port + i)
+            for i in range(self.replicas)
+        ]
 
     @property
     def gateway_urls(self) -> list[str]:
         """Base URL of every web-gateway."""
-        return [f"http://127.0.0.1:{self.gateway_port + i}" for i in range(self.replicas)]
+        return [ports.gateway_url for ports in self.replica_ports]
 
     @property
     def grpc_targets(self) -> list[str]:
         """The gRPC address of every order-api."""
-        return [f"127.0.0.1:{self.grpc_port + i}" for i in range(self.replicas)]
+        return [ports.grpc_target for ports in self.replica_ports]
 
     @property
     def gateway_metrics_url(self) -> str:
@@ -105,7 +129,7 @@ class UpOptions:
     @property
     def order_api_metrics_url(self) -> str:
         """The (first) order-api's /metrics."""
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+        return self.ports.order_api_metrics_url
 
     def service_targets(self) -> dict[str, list[str]]:
         """Every service instance's metrics address (host:port) by Prometheus job."""
@@ -114,7 +138,7 @@ class UpOptions:
                 url.removeprefix("http://") for url in self.gateway_urls
             ],
             prometheus_config.ORDER_API_JOB: [
-                f"127.0.0.1:{self.metrics_port + i}" for i in range(self.replicas)
+                f"127.0.0.1:{ports.metrics}" for ports in self.replica_ports
             ],
         }
 
@@ -148,6 +172,11 @@ class UpOptions:
         """The local Prometheus' web UI."""
         return f"http://127.0.0.1:{self.prometheus_port}"
 
+    @property
+    def alertmanager_url(self) -> str:
+        """The local Alertmanager's web UI and API."""
+        return f"http://127.0.0.1:{self.alertmanager_port}"
+
 
 class ReplicasError(ValueError):
     """Replicas asked for on a database that cannot be shared."""
@@ -163,75 +192,45 @@ def check_replicas(replicas: int, db: str | None) -> None:
 
 
 def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
-    """How to run every order-api and then every web-gateway, in start order."""
+    """How to run every order-api and then every web-gateway under the launcher, in start order."""
     base = _child_environ()
     if options.otlp:
         base = _otlp_environ(base, options.collector_ports)
-    names = _instance_names(options.replicas)
-    order_api_target = (
-        options.grpc_targets[0]
-        if options.replicas == 1
-        else "ipv4:" + ",".join(options.grpc_targets)
-    )
-    specs = []
-    for index, grpc_target in enumerate(options.grpc_targets):
-        name = f"order-api{names[index]}"
-        order_env = {
-            **base,
-            "ORDER_API_LISTEN": grpc_target,
-            "ORDER_API_DB": options.db or str(data_dir / "orders.db"),
-            "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-            "OTEL_EXPORTER_PROMETHEUS_PORT": str(options.metrics_port + index),
-            **_instance_id(base, name, options.replicas),
-        }
-        if options.inject:
-            order_env["ORDER_API_FAULTS"] = ",".join(options.inject)
-        specs.append(
-            ServiceSpec(
-                name=name,
-                command=processes.launcher_command("services.order_api"),
-                env=order_env,
-                log_path=data_dir / f"{name}.log",
-                ready=partial(grpc_serving, grpc_target),
-                ready_description=f"gRPC health SERVING on {grpc_target}",
-            )
+    if options.replicas == 1:
+        return running.service_specs(
+            options.ports, data_dir, base, launcher=True, faults=options.inject, db=options.db
         )
-    for index, gateway_url in enumerate(options.gateway_urls):
-        name = f"web-gateway{names[index]}"
-        gateway_env = {
-            **base,
-            "GATEWAY_LISTEN": gateway_url.removeprefix("http://"),
-            "ORDER_API_TARGET": order_api_target,
-            **_instance_id(base, name, options.replicas),
-        }
-        readyz = f"{gateway_url}/readyz"
-        specs.append(
-            ServiceSpec(
-                name=name,
-                command=processes.launcher_command("services.web_gateway"),
-                env=gateway_env,
-                log_path=data_dir / f"{name}.log",
-                ready=partial(http_ok, readyz),
-                ready_description=f"GET {readyz} answering 200",
-            )
+    order_api_target = "ipv4:" + ",".join(options.grpc_targets)
+    order_apis, gateways = [], []
+    for index, ports in enumerate(options.replica_ports):
+        order_api, gateway = running.service_specs(
+            ports,
+            data_dir,
+            base,
+            launcher=True,
+            faults=options.inject,
+            db=options.db,
+            order_api_target=order_api_target,
         )
-    return specs
+        order_apis.append(_replica(order_api, index))
+        gateways.append(_replica(gateway, index))
+    return [*order_apis, *gateways]
 
 
-def _instance_names(replicas: int) -> list[str]:
-    """Name suffixes: none for a single instance (as before replicas), -1…-N otherwise."""
-    return [""] if replicas == 1 else [f"-{i + 1}" for i in range(replicas)]
-
-
-def _instance_id(base: dict[str, str], name: str, replicas: int) -> dict[str, str]:
-    """OTEL_RESOURCE_ATTRIBUTES with service.instance.id=<name> for a replica."""
-    if replicas == 1:
-        return {}
-    existing = base.get("OTEL_RESOURCE_ATTRIBUTES", "").strip().strip(",")
-    attributes = (
-        f"{existing},service.instance.id={name}" if existing else f"service.instance.id={name}"
+def _replica(spec: ServiceSpec, index: int) -> ServiceSpec:
+    """`spec` as replica `index`: named `<service>-<index + 1>`, with that service.instance.id."""
+    name = f"{spec.name}-{index + 1}"
+    existing = spec.env.get("OTEL_RESOURCE_ATTRIBUTES", "").strip().strip(",")
+    instance = f"service.instance.id={name}"
+    return dataclasses.replace(
+        spec,
+        name=name,
+        env={
+            **spec.env,
+            "OTEL_RESOURCE_ATTRIBUTES": f"{existing},{instance}" if existing else instance,
+        },
+        log_path=spec.log_path.with_name(f"{name}.log"),
     )
-    return {"OTEL_RESOURCE_ATTRIBUTES": attributes}
 
 
 def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
@@ -240,6 +239,7 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
     try:
         stack.start_collector()
         stack.start_services()
+        stack.start_alerting()
         stack.start_prometheus()
         baseline = stack.read()
         stack.start_traffic()
@@ -251,6 +251,9 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
         console.error(f"otel-stack: {error}")
         _print_log_tail(console, error.service, error.log_tail)
         return 1
+    except TelemetryConfigError as error:  # raised before any child starts
+        console.error(f"otel-stack up: error: {error}")
+        return EXIT_USAGE
     except StartupCancelledError as error:
         console.error(f"otel-stack: {error}")
         return EXIT_INTERRUPTED
@@ -275,12 +278,42 @@ class _StackRun:
         self.services: list[Service] = []
         self.generators: list[LoadGenerator] = []
         self.prometheus_url: str | None = None
+        self.alertmanager_url: str | None = None
+        self.sink: AlertSink | None = None
 
     def start_services(self) -> None:
         """Start the order-api, then the web-gateway, each once the previous one is ready."""
+        specs = service_specs(self.options, self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for spec in service_specs(self.options, self.data_dir):
+        for spec in specs:
             self._start(spec)
+
+    def start_alerting(self) -> None:
+        """Start the alert sink and Alertmanager (if Prometheus runs and Alertmanager is found)."""
+        wanted = self.options.prometheus and self.options.alertmanager
+        if not wanted or local_prometheus.find_binary() is None:
+            return  # without Prometheus nothing would send it alerts
+        binary = local_alertmanager.find_binary()
+        if binary is None:
+            self.console.line(local_alertmanager.INSTALL_HINT)
+            return
+        sink_log = self.data_dir / "alert-sink.log"
+        self.sink = AlertSink(
+            port=self.options.alert_sink_port,
+            on_notification=lambda item: _append_lines(sink_log, format_notification(item)),
+        ).start()
+        sink_urls = {name: self.sink.url(name) for name in local_alertmanager.RECEIVERS}
+        urls = local_alertmanager.webhook_urls(sink_urls)
+        config_path = local_alertmanager.write_config(
+            self.data_dir, local_alertmanager.render(urls)
+        )
+        port = self.options.alertmanager_port
+        self._start(
+            local_alertmanager.spec(binary, self.data_dir, port=port, config_path=config_path)
+        )
+        self.alertmanager_url = self.options.alertmanager_url
+        receivers = ", ".join(f"{name} -> {url}" for name, url in urls.items())
+        self.console.line(f"alertmanager at {self.alertmanager_url} ({receivers})")
 
     def start_collector(self) -> None:
         """With --otlp: build the collector if needed (one line while it builds), start it."""
@@ -309,7 +342,11 @@ class _StackRun:
         if binary is None:
             self.console.line(local_prometheus.INSTALL_HINT)
             return
-        config_path = local_prometheus.write_config(self.data_dir, self.options.scrape_targets())
+        config_path = local_prometheus.write_config(
+            self.data_dir,
+            self.options.scrape_targets(),
+            alertmanager_port=self.options.alertmanager_port if self.alertmanager_url else None,
+        )
         port = self.options.prometheus_port
         self._start(
             local_prometheus.spec(binary, self.data_dir, port=port, config_path=config_path)
@@ -369,7 +406,8 @@ class _StackRun:
                 f"otel-stack up | {time.strftime('%H:%M:%S')} | last {window.seconds:.1f}s"
                 f" | running {time.monotonic() - started:.0f}s"
             )
-            self.console.block(liveview.render(window, title=title, urls=self._urls()))
+            lines = liveview.render(window, title=title, urls=self._urls())
+            self.console.block([*lines, *self._alert_lines()])
             previous = current
             if deadline is not None and time.monotonic() >= deadline:
                 return 0, current, f"duration of {options.duration:g}s reached"
@@ -394,8 +432,11 @@ class _StackRun:
         self.console.lines(["", *lines])
 
     def close(self) -> None:
-        """Stop traffic and every child still running (last started first)."""
+        """Stop traffic, every child still running (last started first) and the alert sink."""
         self.stop_traffic()
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
         codes = processes.stop_all(self.services, grace=self.options.grace)
         if codes:
             stopped = ", ".join(f"{name} exit {code}" for name, code in codes.items())
@@ -425,7 +466,20 @@ class _StackRun:
             "web-gateway metrics": " ".join(gateways),
             "order-api metrics": " ".join(order_apis),
             "prometheus": self.prometheus_url or "not running",
+            "alertmanager": self.alertmanager_url or "not running",
         }
+
+    def _alert_lines(self) -> list[str]:
+        if self.prometheus_url is None:
+            return []
+        try:
+            alerts: list[alert_status.ActiveAlert] | None = alert_status.read_alerts(
+                self.prometheus_url
+            )
+        except alert_status.AlertsUnavailableError:
+            alerts = None
+        notifications = self.sink.notifications() if self.sink is not None else []
+        return ["", *alert_status.render(alerts, notifications)]
 
 
 def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:
@@ -434,6 +488,11 @@ def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:
     console.error(f"last lines of the {service} log:")
     for line in tail:
         console.error(f"  | {line}")
+
+
+def _append_lines(path: Path, lines: list[str]) -> None:
+    with path.open("a", encoding="utf-8") as log:
+        log.writelines(f"{line}\n" for line in lines)
 
 
 def _otlp_environ(environ: dict[str, str], ports: CollectorPorts) -> dict[str, str]:
@@ -451,14 +510,19 @@ def _otlp_environ(environ: dict[str, str], ports: CollectorPorts) -> dict[str, s
 
 
 def _child_environ() -> dict[str, str]:
-    """This process's environment, set up for the launcher and the services' own settings."""
+    """This process's environment, set up for the launcher and the services' own settings.
+
+    Raises TelemetryConfigError for an OTEL_METRICS_EXPORTER the services would refuse.
+    """
     environ = dict(os.environ)
     for name in CHILD_ENV_DROPPED:
         environ.pop(name, None)
-    exporters = [part.strip() for part in environ.get("OTEL_METRICS_EXPORTER", "").split(",")]
-    if environ.get("OTEL_METRICS_EXPORTER") and "prometheus" not in exporters:
-        # The live view and Prometheus read the services' /metrics.
-        environ["OTEL_METRICS_EXPORTER"] = ",".join([*exporters, "prometheus"])
+    # The live view and Prometheus read the services' /metrics: whatever else the user
+    # selects (`none` included), the services also export to Prometheus. The list is
+    # parsed by the services' own parser, so what it accepts here they accept too.
+    names = exporters.metrics_exporter_names(environ)
+    if "prometheus" not in names:
+        environ[exporters.METRICS_EXPORTER] = ",".join([*names, "prometheus"])
     environ.update(
         OTEL_PYTHON_DISTRO="otel_stack",
         OTEL_PYTHON_CONFIGURATOR="otel_stack",

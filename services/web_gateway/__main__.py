@@ -13,6 +13,7 @@ keep a connection open after an answer that left the body unread (a 404 or a
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -22,7 +23,7 @@ from flask import Flask
 
 from otel import grpc_interceptors
 from otel.exporters import TelemetryConfigError
-from otel.sdk import Telemetry, configure
+from otel.sdk import Telemetry, build_and_install
 from services.envconfig import ConfigError
 from services.web_gateway.app import create_app
 from services.web_gateway.client import OrderClient
@@ -50,7 +51,7 @@ def main() -> int:
     )
     try:
         config = Config.from_env()
-        telemetry = configure(DEFAULT_SERVICE_NAME)
+        telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
     except (ConfigError, TelemetryConfigError) as error:
         print(f"web-gateway: {error}", file=sys.stderr)
         return 2

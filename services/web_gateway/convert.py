@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from services.order_api.validation import (
+from services.orders_contract import (
     DEFAULT_PAGE_SIZE,
     MAX_ITEMS,
     MAX_PAGE_SIZE,

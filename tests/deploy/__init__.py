@@ -1,0 +1,1 @@
+"""Tests of the observability stack files: Prometheus, Grafana, the collector, Compose."""

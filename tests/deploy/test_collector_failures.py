@@ -19,10 +19,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from services.stack.running import free_port
 from services.stack.scrape import fetch
 from tests.collector_tools import running_collector
-from tests.helpers import free_port, wait_until
-from tests.stack.promql import FAILURE_ONLY_SERIES
+from tests.deploy.promql import FAILURE_ONLY_SERIES
+from tests.helpers import wait_until
 
 EXPORTER = "otlp_grpc/jaeger"
 OVERRIDES = (

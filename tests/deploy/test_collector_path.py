@@ -21,14 +21,13 @@ from prometheus_client.metrics_core import Metric
 
 from services.stack import prometheus_config
 from services.stack.local_prometheus import rule_files
+from services.stack.otlp_receiver import OtlpReceiver
+from services.stack.running import Stack
 from services.stack.scrape import Exposition, fetch, scrape
-from tests.collector_tools import RunningCollector, running_collector
-from tests.helpers import wait_until
-from tests.otlp_receiver import OtlpReceiver, running_receiver
-from tests.prometheus_tools import Prometheus, running_prometheus, wait_for_fresh_scrapes
-from tests.stack import prometheus_checks as checks
-from tests.stack.dashboards import dashboard_paths
-from tests.stack.promql import (
+from tests.collector_tools import RunningCollector, running_collector_path
+from tests.deploy import prometheus_checks as checks
+from tests.deploy.dashboards import dashboard_paths
+from tests.deploy.promql import (
     COLLECTOR_SERIES,
     FAILURE_ONLY_SERIES,
     GATEWAY_METRICS,
@@ -36,7 +35,8 @@ from tests.stack.promql import (
     RUNTIME_METRICS,
     metric_names,
 )
-from tests.telemetry.services import Stack, running_stack
+from tests.helpers import wait_until
+from tests.prometheus_tools import Prometheus, wait_for_fresh_scrapes
 from tests.telemetry.traffic import send_known_mix
 
 JOBS = [prometheus_config.COLLECTOR_JOB, prometheus_config.COLLECTOR_INTERNAL_JOB]
@@ -77,27 +77,13 @@ def _pushed_after_the_mix(prometheus: Prometheus) -> bool:
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     tmp: Path = tmp_path_factory.mktemp("collector-path")
-    with (
-        running_receiver() as (traces, traces_port),
-        running_collector(tmp / "collector", traces_endpoint=f"127.0.0.1:{traces_port}") as col,
-    ):
-        environ = {**SERVICE_ENVIRON, "OTEL_EXPORTER_OTLP_ENDPOINT": col.ports.otlp_endpoint}
-        (tmp / "services").mkdir()
-        with running_stack(tmp / "services", launcher=True, environ=environ) as stack:
-            config = prometheus_config.render(
-                prometheus_config.collector_targets(
-                    col.ports.prometheus_target, col.ports.telemetry_target
-                ),
-                scrape_interval="1s",
-                rule_files=rule_files(),
-            )
-            with running_prometheus(tmp / "prometheus", config) as prometheus:
-                wait_for_fresh_scrapes(prometheus, JOBS)
-                send_known_mix(stack, list_status=checks.LIST_STATUS)
-                wait_until(lambda: _pushed_after_the_mix(prometheus), 20, "the mix's metrics")
-                wait_for_fresh_scrapes(prometheus, JOBS)
-                wait_for_fresh_scrapes(prometheus, JOBS)
-                yield Observed(stack, col, prometheus, traces)
+    with running_collector_path(tmp, SERVICE_ENVIRON, rule_files=rule_files()) as path:
+        wait_for_fresh_scrapes(path.prometheus, JOBS)
+        send_known_mix(path.stack, list_status=checks.LIST_STATUS)
+        wait_until(lambda: _pushed_after_the_mix(path.prometheus), 20, "the mix's metrics")
+        wait_for_fresh_scrapes(path.prometheus, JOBS)
+        wait_for_fresh_scrapes(path.prometheus, JOBS)
+        yield Observed(path.stack, path.collector, path.prometheus, path.traces)
 
 
 def test_gateway_counts_through_the_collector_are_exact(observed: Observed) -> None:

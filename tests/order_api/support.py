@@ -14,7 +14,7 @@ from services.order_api.server import create_server
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import OrderStore
 from services.order_api.store_sqlite import SqliteOrderStore
-from services.order_api.validation import (
+from services.orders_contract import (
     MAX_ID_LENGTH,
     MAX_ITEMS,
     MAX_QUANTITY,

@@ -18,7 +18,10 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from tests.helpers import REPO, clean_environ, free_port, start_process, wait_until
+from services.stack import processes
+from services.stack.processes import Service, ServiceSpec, module_command
+from services.stack.running import clean_environ, free_port
+from tests.helpers import REPO, wait_until
 from tests.order_api.support import create_request, health_status
 from tests.postgres_tools import PostgresServer
 
@@ -35,12 +38,16 @@ _GRPC_CORE_LOG_LINE = re.compile(r"[DIWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+
 
 @dataclass
 class OrderApiProcess:
-    """A running `python -m services.order_api` and a channel to it."""
+    """A running `python -m services.order_api` (started by the stack's process harness)."""
 
-    process: subprocess.Popen[bytes]
+    service: Service
     target: str
-    log_path: Path
     channel: grpc.Channel
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        """The child process."""
+        return self.service.process
 
     @property
     def stub(self) -> orders_pb2_grpc.OrderServiceStub:
@@ -49,20 +56,14 @@ class OrderApiProcess:
 
     def log(self) -> str:
         """What the process wrote to stdout and stderr so far."""
-        return self.log_path.read_text(errors="replace")
+        return self.service.log()
 
-    def wait_serving(self) -> None:
-        """Poll until this process logs that it listens and answers SERVING; fail if it exits."""
 
-        def serving() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"order-api exited {self.process.returncode}: {self.log()}")
-            # The log line proves the port is ours, not taken by another test run in between.
-            if f"serving gRPC on {self.target}" not in self.log():
-                return False
-            return bool(health_status(self.channel) == health_pb2.HealthCheckResponse.SERVING)
-
-        wait_until(serving, START_TIMEOUT, f"order-api on {self.target} to serve")
+def _serving(target: str, log_path: Path, channel: grpc.Channel) -> bool:
+    # The log line proves the port is ours, not taken by another test run in between.
+    if f"serving gRPC on {target}" not in log_path.read_text(errors="replace"):
+        return False
+    return bool(health_status(channel) == health_pb2.HealthCheckResponse.SERVING)
 
 
 def _environ(**overrides: str) -> dict[str, str]:
@@ -94,19 +95,28 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
         environ = _environ(ORDER_API_LISTEN=target, ORDER_API_DB=str(tmp_path / "orders.db"))
         environ.update(overrides)
         log_path = tmp_path / f"order-api-{len(launched)}.log"
-        process = start_process(["-m", "services.order_api"], environ, log_path=log_path)
         channel = grpc.insecure_channel(target, options=_FAST_RECONNECT)
-        order_api = OrderApiProcess(process, target, log_path, channel)
-        launched.append(order_api)
-        order_api.wait_serving()
-        return order_api
+        spec = ServiceSpec(
+            name="order-api",
+            command=module_command("services.order_api"),
+            env=environ,
+            log_path=log_path,
+            ready=lambda: _serving(target, log_path, channel),
+            ready_description=f"order-api on {target} to serve",
+        )
+        try:
+            service = processes.start(spec, timeout=START_TIMEOUT)
+        except BaseException:
+            channel.close()
+            raise
+        launched.append(OrderApiProcess(service, target, channel))
+        return launched[-1]
 
     yield start
     for order_api in launched:
         order_api.channel.close()
-        if order_api.process.poll() is None:
-            order_api.process.kill()
-            order_api.process.wait(timeout=10)
+        order_api.service.signal(signal.SIGKILL)
+        order_api.process.wait(timeout=10)
 
 
 def _wait_until_the_only_worker_is_busy(order_api: OrderApiProcess) -> None:
@@ -247,5 +257,7 @@ def test_database_down_means_unavailable_and_not_serving_until_it_is_back(
     finally:
         postgres.start()
 
-    order_api.wait_serving()
+    serving = health_pb2.HealthCheckResponse.SERVING
+    wait_until(lambda: health_status(order_api.channel) == serving, START_TIMEOUT, "SERVING")
+    assert order_api.process.poll() is None, order_api.log()
     assert order_api.stub.GetOrder(orders_pb2.GetOrderRequest(id=created.id)).order == created

@@ -13,7 +13,7 @@ import pytest
 from services.order_api.servicer import encode_page_token
 from services.order_api.store import Item, Order
 from services.order_api.store_sqlite import SqliteOrderStore
-from services.order_api.validation import DEFAULT_PAGE_SIZE, MAX_ID_LENGTH, MAX_PAGE_SIZE
+from services.orders_contract import DEFAULT_PAGE_SIZE, MAX_ID_LENGTH, MAX_PAGE_SIZE
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 from tests.order_api.support import (
     INVALID_CREATE_REQUESTS,

@@ -15,7 +15,7 @@ from typing import TypeVar
 import psycopg
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
 from services.order_api.store import (
     IdempotencyConflictError,
@@ -25,7 +25,8 @@ from services.order_api.store import (
     StoreUnavailableError,
 )
 from services.order_api.store_postgres import MIGRATIONS, PostgresOrderStore
-from tests.helpers import free_port, wait_until
+from services.stack.running import free_port
+from tests.helpers import wait_until
 from tests.postgres_tools import PostgresServer
 
 ITEMS = (Item("sku-1", 2, 150),)
@@ -188,11 +189,12 @@ def test_pool_gauges_report_used_idle_waiting_and_max(
     data = reader.get_metrics_data()
     assert data is not None
     points = {
-        (metric.name, tuple(sorted(point.attributes.items()))): point.value
+        (metric.name, tuple(sorted((point.attributes or {}).items()))): point.value
         for resource in data.resource_metrics
         for scope in resource.scope_metrics
         for metric in scope.metrics
         for point in metric.data.data_points
+        if isinstance(point, NumberDataPoint)
     }
     pool_name = ("db.client.connection.pool.name", "order-api")
     used = ("db.client.connection.state", "used")

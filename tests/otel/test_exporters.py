@@ -5,17 +5,15 @@ from __future__ import annotations
 import pytest
 
 from otel.exporters import (
-    METRICS_EXPORTERS,
-    TRACES_EXPORTERS,
     TelemetryConfigError,
-    exporter_names,
+    metrics_exporter_names,
     otlp_protocol,
+    traces_exporter_names,
 )
 
 
 def _metrics(value: str | None) -> list[str]:
-    environ = {} if value is None else {"OTEL_METRICS_EXPORTER": value}
-    return exporter_names(environ, "OTEL_METRICS_EXPORTER", METRICS_EXPORTERS, "prometheus")
+    return metrics_exporter_names({} if value is None else {"OTEL_METRICS_EXPORTER": value})
 
 
 def test_metrics_default_to_prometheus() -> None:
@@ -41,9 +39,11 @@ def test_unknown_exporter_names_the_value_and_the_valid_ones() -> None:
 
 def test_traces_have_no_prometheus() -> None:
     with pytest.raises(TelemetryConfigError):
-        exporter_names(
-            {"OTEL_TRACES_EXPORTER": "prometheus"}, "OTEL_TRACES_EXPORTER", TRACES_EXPORTERS, "none"
-        )
+        traces_exporter_names({"OTEL_TRACES_EXPORTER": "prometheus"})
+
+
+def test_traces_default_to_none() -> None:
+    assert traces_exporter_names({}) == []
 
 
 def test_otlp_protocol_prefers_the_signal_variable() -> None:

@@ -6,6 +6,7 @@ import pytest
 from flask import Flask
 
 from otel import flask_hooks
+from otel.sdk import Telemetry
 from tests.otel.conftest import Recorded
 
 
@@ -101,11 +102,23 @@ def test_upstream_semconv_histogram_is_in_seconds(recorded: Recorded, method: st
     assert "http.host" not in keys and "http.target" not in keys
 
 
-def test_disabled_telemetry_adds_nothing(recorded: Recorded) -> None:
-    from otel.sdk import Telemetry
-
+def test_disabled_telemetry_adds_nothing() -> None:
     app = Flask("disabled")
+    original = app.wsgi_app
+
     flask_hooks.instrument_app(app, Telemetry.disabled("x"))
 
+    assert app.wsgi_app == original  # no recording middleware
+    assert not getattr(app, "_is_instrumented_by_opentelemetry", False)  # no upstream hooks
     assert app.before_request_funcs == {}
     assert app.after_request_funcs == {}
+
+
+def test_enabled_telemetry_wraps_the_wsgi_app(recorded: Recorded) -> None:
+    app = Flask("enabled")
+    original = app.wsgi_app
+
+    flask_hooks.instrument_app(app, recorded.telemetry)
+
+    assert isinstance(app.wsgi_app, flask_hooks.RequestMetricsMiddleware)
+    assert app.wsgi_app != original

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.sdk.metrics.export import HistogramDataPoint
 
 from otel import grpc_interceptors
 from otel.instruments import RpcServerMetrics
@@ -48,11 +50,12 @@ def channel(recorded: Recorded, tmp_path: Path) -> Iterator[grpc.Channel]:
     server.stop(None)
 
 
-def _code_of(call: object) -> grpc.StatusCode:
+def _code_of(call: Callable[[], object]) -> grpc.StatusCode:
     try:
-        call()  # type: ignore[operator]
+        call()
     except grpc.RpcError as error:
-        return error.code()  # type: ignore[no-any-return]
+        assert isinstance(error, grpc.Call)  # a failed call's error is also the call
+        return error.code()
     return grpc.StatusCode.OK
 
 
@@ -93,7 +96,8 @@ def test_client_side_records_the_same_calls_and_codes(
         "rpc.method": f"{SERVICE_NAME}/GetOrder",
         "rpc.response.status_code": "INTERNAL",
     }
-    assert client[frozenset(expected.items())].count == 1  # type: ignore[attr-defined]
+    point = client[frozenset(expected.items())]
+    assert isinstance(point, HistogramDataPoint) and point.count == 1
 
 
 def test_health_checks_and_unknown_methods_are_not_recorded(
@@ -101,7 +105,9 @@ def test_health_checks_and_unknown_methods_are_not_recorded(
 ) -> None:
     health = health_pb2_grpc.HealthStub(channel)
     health.Check(health_pb2.HealthCheckRequest(service=""))
-    unknown = channel.unary_unary(f"/{SERVICE_NAME}/DropTables")
+    unknown: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        f"/{SERVICE_NAME}/DropTables"
+    )
     assert _code_of(lambda: unknown(b"")) == grpc.StatusCode.UNIMPLEMENTED
 
     server_points = recorded.points("grpc.requests")
@@ -149,16 +155,85 @@ class _Details(grpc.HandlerCallDetails):
         self.invocation_metadata = ()
 
 
-def test_a_streamed_response_is_recorded_when_the_stream_ends(recorded: Recorded) -> None:
-    metrics = RpcServerMetrics(recorded.telemetry.meter_provider, ["ListOrders"])
+def _intercepted(
+    recorded: Recorded, handler: grpc.RpcMethodHandler[Any, Any], method: str
+) -> grpc.RpcMethodHandler[Any, Any]:
+    metrics = RpcServerMetrics(recorded.telemetry.meter_provider, [method])
     interceptor = grpc_interceptors.RpcServerMetricsInterceptor(metrics, [SERVICE_NAME])
-    streaming = grpc.unary_stream_rpc_method_handler(lambda request, context: iter([1, 2, 3]))
-    handler = interceptor.intercept_service(
-        lambda _details: streaming, _Details(f"/{SERVICE_NAME}/ListOrders")
+    wrapped = interceptor.intercept_service(
+        lambda _details: handler, _Details(f"/{SERVICE_NAME}/{method}")
     )
-    assert handler is not None and handler.unary_stream is not None
+    assert wrapped is not None and wrapped is not handler
+    return wrapped
 
-    responses = handler.unary_stream(None, _Context())
+
+def _context() -> grpc.ServicerContext:
+    return cast(grpc.ServicerContext, _Context())
+
+
+def test_a_streamed_response_is_recorded_when_the_stream_ends(recorded: Recorded) -> None:
+    streaming: grpc.RpcMethodHandler[Any, Any] = grpc.unary_stream_rpc_method_handler(
+        lambda request, context: iter([1, 2, 3])
+    )
+    handler = _intercepted(recorded, streaming, "ListOrders")
+    assert handler.unary_stream is not None
+
+    responses = handler.unary_stream(None, _context())
     assert recorded.count("grpc.requests", method="ListOrders", status="OK") == 0
     assert list(responses) == [1, 2, 3]
     assert recorded.count("grpc.requests", method="ListOrders", status="OK") == 1
+
+
+def test_a_streamed_request_is_recorded_once_with_its_answer(recorded: Recorded) -> None:
+    summing: grpc.RpcMethodHandler[Any, Any] = grpc.stream_unary_rpc_method_handler(
+        lambda requests, context: sum(requests)
+    )
+    handler = _intercepted(recorded, summing, "Upload")
+    assert handler.stream_unary is not None
+
+    assert handler.stream_unary(iter([1, 2, 3]), _context()) == 6
+    assert recorded.count("grpc.requests", method="Upload", status="OK") == 1
+
+
+def test_a_failing_streamed_request_is_recorded_as_unknown(recorded: Recorded) -> None:
+    def fail(requests: Iterator[int], context: grpc.ServicerContext) -> int:
+        raise ValueError("unmapped")
+
+    handler = _intercepted(recorded, grpc.stream_unary_rpc_method_handler(fail), "Upload")
+    assert handler.stream_unary is not None
+
+    with pytest.raises(ValueError, match="unmapped"):
+        handler.stream_unary(iter([1]), _context())
+    assert recorded.count("grpc.requests", method="Upload", status="UNKNOWN") == 1
+
+
+def test_a_bidirectional_stream_is_recorded_when_the_response_stream_ends(
+    recorded: Recorded,
+) -> None:
+    echo: grpc.RpcMethodHandler[Any, Any] = grpc.stream_stream_rpc_method_handler(
+        lambda requests, context: (request * 2 for request in requests)
+    )
+    handler = _intercepted(recorded, echo, "Chat")
+    assert handler.stream_stream is not None
+
+    responses = handler.stream_stream(iter([1, 2]), _context())
+    assert next(responses) == 2
+    assert recorded.count("grpc.requests", method="Chat", status="OK") == 0
+    assert list(responses) == [4]
+    assert recorded.count("grpc.requests", method="Chat", status="OK") == 1
+
+
+def test_an_aborted_bidirectional_stream_keeps_the_abort_code(recorded: Recorded) -> None:
+    def abort(requests: Iterator[int], context: grpc.ServicerContext) -> Iterator[int]:
+        yield next(requests)
+        context.set_code(grpc.StatusCode.RESOURCE_EXHAUSTED)
+        raise RuntimeError("aborted")  # what context.abort() raises after setting the code
+
+    handler = _intercepted(recorded, grpc.stream_stream_rpc_method_handler(abort), "Chat")
+    assert handler.stream_stream is not None
+
+    responses = handler.stream_stream(iter([7, 8]), _context())
+    assert next(responses) == 7
+    with pytest.raises(RuntimeError):
+        next(responses)
+    assert recorded.count("grpc.requests", method="Chat", status="RESOURCE_EXHAUSTED") == 1

@@ -1,4 +1,4 @@
-"""`otel.sdk.configure` in a fresh interpreter each time (it installs global providers)."""
+"""`otel.sdk`: `build_telemetry` in process (it installs nothing); `install` in a subprocess."""
 
 from __future__ import annotations
 
@@ -6,71 +6,143 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 
-_PROBE = """
-import json
-from otel.sdk import configure
-t = configure("probe-service")
-mp = t.meter_provider
-print(json.dumps({
-    "enabled": t.enabled,
-    "prometheus": t.prometheus_registry is not None,
-    "tracing": t.tracing,
-    "service_name": t.service_name,
-    "readers": sorted(type(r).__name__ for r in getattr(mp, "_metric_readers", [])),
-}))
-t.shutdown()
-"""
+import pytest
+from opentelemetry import metrics, trace
+
+from otel.sdk import Telemetry, TelemetryConfigError, build_telemetry
+
+Build = Callable[..., Telemetry]
 
 
-def _probe(**env: str) -> dict[str, object]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    environ.update(env)
-    result = subprocess.run(
-        [sys.executable, "-c", _PROBE], env=environ, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+@pytest.fixture
+def build(monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
+    """`build_telemetry("probe-service", environ)` for keyword variables; shut down afterwards.
+
+    The SDK's own components (resource detector, OTLP exporters) read os.environ,
+    so the variables are set there too, and the caller's OTEL_* are removed.
+    """
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    built: list[Telemetry] = []
+
+    def _build(**environ: str) -> Telemetry:
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        telemetry = build_telemetry("probe-service", environ)
+        built.append(telemetry)
+        return telemetry
+
+    yield _build
+    for telemetry in built:
+        telemetry.shutdown()
 
 
-def test_defaults_are_prometheus_metrics_and_no_traces() -> None:
-    probe = _probe()
-    assert probe["prometheus"] is True
-    assert probe["tracing"] is False
-    assert probe["service_name"] == "probe-service"
-    assert probe["readers"] == ["PrometheusMetricReader"]
+def _readers(telemetry: Telemetry) -> list[str]:
+    readers = getattr(telemetry.meter_provider, "_metric_readers", [])
+    return sorted(type(reader).__name__ for reader in readers)
 
 
-def test_otel_service_name_overrides_the_default() -> None:
-    assert _probe(OTEL_SERVICE_NAME="custom")["service_name"] == "custom"
+def test_defaults_are_prometheus_metrics_and_no_traces(build: Build) -> None:
+    telemetry = build()
+    assert telemetry.prometheus_registry is not None
+    assert telemetry.tracing is False
+    assert telemetry.service_name == "probe-service"
+    assert telemetry.prometheus_address == ("0.0.0.0", 8000)
+    assert _readers(telemetry) == ["PrometheusMetricReader"]
 
 
-def test_resource_attributes_can_name_the_service() -> None:
-    probe = _probe(OTEL_RESOURCE_ATTRIBUTES="service.name=from-attrs,team=a")
-    assert probe["service_name"] == "from-attrs"
+def test_building_installs_nothing_and_leaves_the_environment_alone(build: Build) -> None:
+    environ_before = dict(os.environ)
+    telemetry = build()
+    assert metrics.get_meter_provider() is not telemetry.meter_provider
+    assert trace.get_tracer_provider() is not telemetry.tracer_provider
+    assert dict(os.environ) == environ_before
 
 
-def test_exporters_combine() -> None:
-    probe = _probe(
+def test_otel_service_name_overrides_the_default(build: Build) -> None:
+    assert build(OTEL_SERVICE_NAME="custom").service_name == "custom"
+
+
+def test_resource_attributes_can_name_the_service(build: Build) -> None:
+    telemetry = build(OTEL_RESOURCE_ATTRIBUTES="service.name=from-attrs,team=a")
+    assert telemetry.service_name == "from-attrs"
+
+
+def test_exporters_combine(build: Build) -> None:
+    telemetry = build(
         OTEL_METRICS_EXPORTER="prometheus,otlp",
         OTEL_TRACES_EXPORTER="otlp",
         OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:1",
     )
-    assert probe["readers"] == ["PeriodicExportingMetricReader", "PrometheusMetricReader"]
-    assert probe["tracing"] is True
+    assert _readers(telemetry) == ["PeriodicExportingMetricReader", "PrometheusMetricReader"]
+    assert telemetry.tracing is True
 
 
-def test_sdk_disabled_gives_disabled_telemetry() -> None:
-    probe = _probe(OTEL_SDK_DISABLED="true")
-    assert probe["enabled"] is False
-    assert probe["prometheus"] is False
+def test_metrics_exporter_none_has_no_registry(build: Build) -> None:
+    telemetry = build(OTEL_METRICS_EXPORTER="none")
+    assert telemetry.prometheus_registry is None
+    assert _readers(telemetry) == []
 
 
-def test_unknown_exporter_is_a_clear_error() -> None:
+def test_sdk_disabled_gives_disabled_telemetry(build: Build) -> None:
+    telemetry = build(OTEL_SDK_DISABLED="true")
+    assert telemetry.enabled is False
+    assert telemetry.prometheus_registry is None
+
+
+def test_unknown_exporter_is_a_clear_error(build: Build) -> None:
+    with pytest.raises(TelemetryConfigError, match="OTEL_METRICS_EXPORTER='statsd'"):
+        build(OTEL_METRICS_EXPORTER="statsd")
+
+
+def test_prometheus_listener_address_comes_from_the_variables(build: Build) -> None:
+    telemetry = build(OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1", OTEL_EXPORTER_PROMETHEUS_PORT="0")
+    assert telemetry.prometheus_address == ("127.0.0.1", 0)
+
+
+@pytest.mark.parametrize("port", ["http", "-1", "65536", "80.5"])
+def test_bad_prometheus_port_is_a_clear_error(build: Build, port: str) -> None:
+    with pytest.raises(TelemetryConfigError) as error:
+        build(OTEL_EXPORTER_PROMETHEUS_PORT=port)
+    assert str(error.value) == f"OTEL_EXPORTER_PROMETHEUS_PORT={port!r}: expected a port"
+
+
+_INSTALL_PROBE = """
+import json, os
+from opentelemetry import metrics, trace
+from otel.sdk import build_telemetry, install
+t = build_telemetry("probe-service", os.environ)
+install(t)
+print(json.dumps({
+    "meter_provider": metrics.get_meter_provider() is t.meter_provider,
+    "tracer_provider": trace.get_tracer_provider() is t.tracer_provider,
+    "semconv": os.environ.get("OTEL_SEMCONV_STABILITY_OPT_IN"),
+}))
+try:
+    install(build_telemetry("second", os.environ))
+except Exception as error:
+    print(type(error).__name__)
+t.shutdown()
+"""
+
+
+def test_install_sets_the_global_providers_once() -> None:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    environ["OTEL_METRICS_EXPORTER"] = "statsd"
+    environ.update(OTEL_TRACES_EXPORTER="console", OTEL_SEMCONV_STABILITY_OPT_IN="database")
     result = subprocess.run(
-        [sys.executable, "-c", _PROBE], env=environ, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", _INSTALL_PROBE],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    assert result.returncode != 0
-    assert "OTEL_METRICS_EXPORTER='statsd'" in result.stderr
+    assert result.returncode == 0, result.stderr
+    installed, second = result.stdout.strip().splitlines()[-2:]
+    assert json.loads(installed) == {
+        "meter_provider": True,
+        "tracer_provider": True,
+        "semconv": "database,http",
+    }
+    assert second == "TelemetryConfigError"

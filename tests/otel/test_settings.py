@@ -28,9 +28,21 @@ def test_excluded_urls_match_metrics_only() -> None:
     assert not regex.search("http://localhost:8080/metricsx")
 
 
+OUR_PATTERN = r"^https?://[^/]+/metrics(\?.*)?$"
+
+
 def test_excluded_urls_keep_the_users_patterns() -> None:
-    value = settings.flask_excluded_urls({"OTEL_PYTHON_FLASK_EXCLUDED_URLS": "healthz"})
-    assert value.startswith("healthz,")
+    value = settings.flask_excluded_urls({"OTEL_PYTHON_FLASK_EXCLUDED_URLS": "healthz,ready$"})
+    assert value == f"healthz,ready$,{OUR_PATTERN}"
+
+
+def test_excluded_urls_fall_back_to_the_generic_variable() -> None:
+    value = settings.flask_excluded_urls({"OTEL_PYTHON_EXCLUDED_URLS": "/internal/.*"})
+    assert value == f"/internal/.*,{OUR_PATTERN}"
+
+
+def test_excluded_urls_without_the_users_are_only_ours() -> None:
+    assert settings.flask_excluded_urls({}) == OUR_PATTERN
 
 
 def test_sdk_disabled_reads_true_only() -> None:

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.reliability.support import GATEWAY, HttpClient, rss_bytes, sample_lines
-from tests.telemetry.scrape import scrape
-from tests.telemetry.services import Stack
+from services.stack.running import GATEWAY, Stack
+from services.stack.scrape import scrape
+from tests.reliability.client import HttpClient
+from tests.reliability.counts import sample_lines
+from tests.reliability.processes import rss_bytes
 
 DISTINCT_REQUESTS = 10_000
 REPEATED_REQUESTS = 1_000

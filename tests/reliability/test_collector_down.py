@@ -20,13 +20,13 @@ import pytest
 
 from services.stack import prometheus_config
 from services.stack.load import LoadConfig, LoadGenerator, LoadSummary
-from tests.collector_tools import RunningCollector, running_collector
+from services.stack.otlp_receiver import OtlpReceiver
+from services.stack.running import Stack
+from tests.collector_tools import RunningCollector, running_collector_path
+from tests.deploy import prometheus_checks as checks
 from tests.helpers import wait_until
-from tests.otlp_receiver import OtlpReceiver, running_receiver
-from tests.prometheus_tools import Prometheus, running_prometheus, wait_for_fresh_scrapes
-from tests.reliability.support import rss_bytes
-from tests.stack import prometheus_checks as checks
-from tests.telemetry.services import Stack, running_stack
+from tests.prometheus_tools import Prometheus, wait_for_fresh_scrapes
+from tests.reliability.processes import rss_bytes
 
 OUTAGE_SECONDS = 20.0
 RATE = 20.0
@@ -71,57 +71,44 @@ def _stop_for(collector: RunningCollector, stack: Stack, rss_peak: dict[str, int
 @pytest.fixture(scope="module")
 def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
     tmp: Path = tmp_path_factory.mktemp("collector-down")
-    with (
-        running_receiver() as (traces, traces_port),
-        running_collector(tmp / "collector", traces_endpoint=f"127.0.0.1:{traces_port}") as col,
-    ):
-        environ = {
-            "OTEL_METRICS_EXPORTER": "otlp",
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": col.ports.otlp_endpoint,
-            "OTEL_METRIC_EXPORT_INTERVAL": "1000",
-            "OTEL_BSP_SCHEDULE_DELAY": "200",
-        }
-        (tmp / "services").mkdir()
-        with running_stack(tmp / "services", launcher=True, environ=environ) as stack:
-            config = prometheus_config.render(
-                prometheus_config.collector_targets(
-                    col.ports.prometheus_target, col.ports.telemetry_target
-                ),
-                scrape_interval="1s",
-                rule_files=[],
-            )
-            with running_prometheus(tmp / "prometheus", config) as prometheus:
-                load = LoadGenerator(
-                    LoadConfig(target=stack.gateway_url, rate=RATE, duration=120, concurrency=4)
-                )
-                load.start()
-                try:
-                    wait_until(lambda: sum(_counted(prometheus).values()) > 0, 20, "counts")
-                    counted_before = sum(_counted(prometheus).values())
-                    rss_before = {n: rss_bytes(p.pid) for n, p in stack.processes.items()}
-                    rss_peak = dict(rss_before)
-                    _stop_for(col, stack, rss_peak)
-                    spans_before_restart = len(traces.spans("web-gateway"))
-                    wait_for_fresh_scrapes(prometheus, [prometheus_config.COLLECTOR_JOB], 30)
-                finally:
-                    load.stop()
-                    load.wait(timeout=15)
-                summary = load.summary()
-                wait_until(
-                    lambda: _counted(prometheus) == _expected(summary),
-                    30,
-                    "every answered request counted through the restarted collector",
-                )
-                yield Outage(
-                    summary,
-                    counted_before,
-                    rss_before,
-                    rss_peak,
-                    prometheus,
-                    traces,
-                    spans_before_restart,
-                )
+    environ = {
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
+    with running_collector_path(tmp, environ) as path:
+        stack, col, prometheus, traces = path.stack, path.collector, path.prometheus, path.traces
+        load = LoadGenerator(
+            LoadConfig(target=stack.gateway_url, rate=RATE, duration=120, concurrency=4)
+        )
+        load.start()
+        try:
+            wait_until(lambda: sum(_counted(prometheus).values()) > 0, 20, "counts")
+            counted_before = sum(_counted(prometheus).values())
+            rss_before = {n: rss_bytes(p.pid) for n, p in stack.processes.items()}
+            rss_peak = dict(rss_before)
+            _stop_for(col, stack, rss_peak)
+            spans_before_restart = len(traces.spans("web-gateway"))
+            wait_for_fresh_scrapes(prometheus, [prometheus_config.COLLECTOR_JOB], 30)
+        finally:
+            load.stop()
+            load.wait(timeout=15)
+        summary = load.summary()
+        wait_until(
+            lambda: _counted(prometheus) == _expected(summary),
+            30,
+            "every answered request counted through the restarted collector",
+        )
+        yield Outage(
+            summary,
+            counted_before,
+            rss_before,
+            rss_peak,
+            prometheus,
+            traces,
+            spans_before_restart,
+        )
 
 
 def test_every_request_is_answered_while_the_collector_is_down(outage: Outage) -> None:

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from services.stack.readiness import grpc_serving
+from services.stack.running import ORDER_API, Stack, running_stack
 from tests.helpers import wait_until
-from tests.reliability.support import ORDER_API, HttpClient, assert_json_error, order_body
-from tests.telemetry.services import Stack, grpc_serving, running_stack
+from tests.reliability.client import HttpClient, assert_json_error, order_body
 
 CLIENTS = 4
 MAX_REQUESTS_PER_CLIENT = 400

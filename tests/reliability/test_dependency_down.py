@@ -17,18 +17,12 @@ from dataclasses import dataclass
 
 import pytest
 
+from services.stack.readiness import grpc_serving
+from services.stack.running import ORDER_API, Stack, running_stack
 from tests.helpers import wait_until
-from tests.reliability.support import (
-    ORDER_API,
-    HttpClient,
-    HttpLabels,
-    Reply,
-    assert_json_error,
-    delta,
-    http_requests,
-    order_body,
-)
-from tests.telemetry.services import Stack, grpc_serving, running_stack
+from tests.reliability.client import HttpClient, Reply, assert_json_error, order_body
+from tests.reliability.counts import delta, http_requests
+from tests.reliability.traffic import HttpLabels
 
 FAIL_FAST_SECONDS = 1.0
 RECOVERY_SECONDS = 5.0

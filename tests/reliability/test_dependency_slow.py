@@ -16,15 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from services.stack.running import Stack, running_stack
 from tests.helpers import wait_until
-from tests.reliability.support import (
-    HttpClient,
-    assert_json_error,
-    delta,
-    grpc_requests,
-    http_requests,
-)
-from tests.telemetry.services import Stack, running_stack
+from tests.reliability.client import HttpClient, assert_json_error
+from tests.reliability.counts import delta, grpc_requests, http_requests
 
 DEADLINE_SECONDS = 0.5
 SLOW_PATH = "/orders/slow-order-1"

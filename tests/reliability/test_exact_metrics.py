@@ -17,13 +17,12 @@ from dataclasses import dataclass
 
 import pytest
 
+from services.stack.mix import RpcLabels
+from services.stack.running import GATEWAY, ORDER_API, Stack
+from services.stack.scrape import Exposition, scrape
 from tests.helpers import wait_until
 from tests.prometheus_tools import Prometheus, require_binary
-from tests.reliability.support import (
-    GATEWAY,
-    ORDER_API,
-    RpcLabels,
-    Tally,
+from tests.reliability.counts import (
     delta,
     grpc_requests,
     http_duration_counts,
@@ -31,10 +30,8 @@ from tests.reliability.support import (
     prometheus_counts,
     prometheus_installed,
     prometheus_scraping,
-    run_mixed_traffic,
 )
-from tests.telemetry.scrape import Scrape, scrape
-from tests.telemetry.services import Stack
+from tests.reliability.traffic import Tally, run_mixed_traffic
 
 CLIENTS = 16
 REQUESTS_PER_CLIENT = 500
@@ -48,11 +45,11 @@ class Snapshot:
     http: Counter[tuple[str, str, str]]
     http_durations: Counter[tuple[str, str, str]]
     grpc: Counter[RpcLabels]
-    order_api: Scrape
+    order_api: Exposition
 
     @classmethod
     def take(cls, stack: Stack) -> Snapshot:
-        """Scrape both services."""
+        """Exposition both services."""
         url = stack.gateway_url + "/metrics"
         return cls(
             http_requests(url),

@@ -23,16 +23,11 @@ import grpc
 import pytest
 
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
+from services.stack.otlp_receiver import OtlpReceiver, counter_value, running_receiver
+from services.stack.running import GATEWAY, ORDER_API, Stack, running_stack
 from tests.helpers import wait_until
-from tests.otlp_receiver import OtlpReceiver, running_receiver
-from tests.reliability.support import (
-    GATEWAY,
-    ORDER_API,
-    HttpClient,
-    order_body,
-    wait_for_exit,
-)
-from tests.telemetry.services import Stack, running_stack
+from tests.reliability.client import HttpClient, order_body
+from tests.reliability.processes import wait_for_exit
 
 GRACE_SECONDS = 5.0
 SLOW_SECONDS = 1.0
@@ -96,7 +91,8 @@ def _grpc_request(stub: orders_pb2_grpc.OrderServiceStub) -> Outcome:
     try:
         stub.ListOrders(orders_pb2.ListOrdersRequest(page_size=1), timeout=10)
     except grpc.RpcError as error:
-        code = error.code()  # type: ignore[attr-defined]
+        assert isinstance(error, grpc.Call)  # a failed call's error is also the call
+        code = error.code()
         return Outcome(sent_at, time.monotonic(), None, False, code.name)
     return Outcome(sent_at, time.monotonic(), 0, True)
 
@@ -331,13 +327,6 @@ def otlp_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OtlpStack]:
             yield OtlpStack(stack, receiver)
 
 
-def _counter(metric: object, **attributes: str) -> int:
-    for point in metric.sum.data_points:  # type: ignore[attr-defined]
-        if {a.key: a.value.string_value for a in point.attributes} == attributes:
-            return int(point.as_int or point.as_double)
-    return 0
-
-
 def _server_spans(receiver: OtlpReceiver, service: str, name: str) -> int:
     return sum(
         1
@@ -357,7 +346,7 @@ def test_gateway_pushes_its_final_metrics_and_spans_on_sigterm(otlp_stack: OtlpS
     assert code == 0 and seconds < GRACE_SECONDS + EXIT_MARGIN
 
     requests = otlp_stack.receiver.metrics(GATEWAY)["http.requests"]
-    assert _counter(requests, method="POST", route="/orders", status_code="201") == CREATED
+    assert counter_value(requests, method="POST", route="/orders", status_code="201") == CREATED
     assert _server_spans(otlp_stack.receiver, GATEWAY, "POST /orders") == CREATED
 
 
@@ -366,6 +355,6 @@ def test_order_api_pushes_its_final_metrics_and_spans_on_sigterm(otlp_stack: Otl
     assert code == 0 and seconds < GRACE_SECONDS + EXIT_MARGIN
 
     metrics = otlp_stack.receiver.metrics(ORDER_API)
-    assert _counter(metrics["grpc.requests"], method="CreateOrder", status="OK") == CREATED
-    assert _counter(metrics["orders.created"]) == CREATED
+    assert counter_value(metrics["grpc.requests"], method="CreateOrder", status="OK") == CREATED
+    assert counter_value(metrics["orders.created"]) == CREATED
     assert _server_spans(otlp_stack.receiver, ORDER_API, "/CreateOrder") == CREATED

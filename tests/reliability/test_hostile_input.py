@@ -15,26 +15,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
 import schemathesis
+from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.checks import CheckFunction
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from services.order_api.server import MAX_RECEIVE_BYTES
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
+from services.stack.running import GATEWAY, ORDER_API, Stack
 from tests.helpers import REPO
-from tests.reliability.support import (
-    GATEWAY,
-    ORDER_API,
-    HttpClient,
-    assert_json_error,
-    order_body,
-    raw_exchange,
-)
-from tests.telemetry.services import Stack
+from tests.reliability.client import HttpClient, assert_json_error, order_body, raw_exchange
 
 ANY_4XX = 0  # `Hostile.status` for answers cheroot gives before the app runs
 
@@ -67,7 +63,7 @@ def _order(*, customer_id: object = "c-1", **item: object) -> bytes:
     return json.dumps({"customer_id": customer_id, "items": [fields]}).encode()
 
 
-def _items(count: int) -> bytes:
+def _body_with_items(count: int) -> bytes:
     item = {"sku": "s", "quantity": 1, "unit_price_cents": 1}
     return json.dumps({"customer_id": "c-1", "items": [item] * count}).encode()
 
@@ -128,8 +124,8 @@ HOSTILE = {
         _post(b'{"customer_id": "a", "customer_id": "b", "items": []}'), 400
     ),
     "nested-20000-deep": Hostile(_post(b"[" * 20000 + b"]" * 20000), 400),
-    "1000-items": Hostile(_post(_items(1000)), 400),
-    "5000-items": Hostile(_post(_items(5000)), 413),
+    "1000-items": Hostile(_post(_body_with_items(1000)), 400),
+    "5000-items": Hostile(_post(_body_with_items(5000)), 413),
     "invalid-utf8": Hostile(_post(b'{"customer_id": "\xff\xfe", "items": []}'), 400),
     "lone-surrogate": Hostile(_post(_order(customer_id="\ud800")), 400),
     "text-plain": Hostile(_post(_order(), media_type=b"text/plain"), 415),
@@ -207,10 +203,14 @@ schema = schemathesis.openapi.from_path(REPO / "services" / "web_gateway" / "ope
 
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-def test_generated_requests_get_documented_answers(case: schemathesis.Case, stack: Stack) -> None:
+def test_generated_requests_get_documented_answers(
+    case: schemathesis.Case[Any], stack: Stack
+) -> None:
     # A page token is opaque: a well-formed string that no listing returned is a documented
     # 400, which the "schema-valid data is accepted" check would count as a failure.
-    excluded = [positive_data_acceptance] if "page_token" in (case.query or {}) else []
+    excluded: list[CheckFunction] = (
+        [positive_data_acceptance] if "page_token" in (case.query or {}) else []
+    )
     case.call_and_validate(base_url=stack.gateway_url, excluded_checks=excluded)
 
 
@@ -240,7 +240,7 @@ _texts = st.one_of(
     # Long strings, up to 300 KB of UTF-8 (three of them still fit one message).
     st.builds(_repeat_text_within_budget, st.text(min_size=1, max_size=4), st.integers(1, 10**5)),
 )
-_items = st.builds(
+_order_items = st.builds(
     orders_pb2.OrderItem,
     sku=_texts,
     quantity=st.integers(-(2**31), 2**31 - 1),
@@ -253,13 +253,13 @@ def _repeat_within_budget(item: orders_pb2.OrderItem, times: int) -> list[orders
 
 
 _item_lists = st.one_of(
-    st.lists(_items, max_size=120),
-    st.builds(_repeat_within_budget, _items, st.integers(100, 100_000)),
+    st.lists(_order_items, max_size=120),
+    st.builds(_repeat_within_budget, _order_items, st.integers(100, 100_000)),
 )
 
 
-def _fits(message: object) -> bool:
-    return message.ByteSize() <= _MESSAGE_BUDGET  # type: ignore[attr-defined]
+def _fits(message: Message) -> bool:
+    return message.ByteSize() <= _MESSAGE_BUDGET
 
 
 _random_create_requests = st.builds(
@@ -299,12 +299,12 @@ def order_api(stack: Stack) -> Iterator[orders_pb2_grpc.OrderServiceStub]:
         yield orders_pb2_grpc.OrderServiceStub(channel)
 
 
-def _code(call: object, request: object) -> grpc.StatusCode:
+def _code(call: grpc.UnaryUnaryMultiCallable[Any, Any], request: Message) -> grpc.StatusCode:
     try:
-        call(request, timeout=10)  # type: ignore[operator]
+        call(request, timeout=10)
     except grpc.RpcError as error:
-        code: grpc.StatusCode = error.code()  # type: ignore[attr-defined]
-        return code
+        assert isinstance(error, grpc.Call)  # a failed call's error is also the call
+        return error.code()
     return grpc.StatusCode.OK
 
 

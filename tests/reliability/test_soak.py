@@ -17,14 +17,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.reliability.support import (
-    GATEWAY,
-    ORDER_API,
-    Tally,
-    rss_bytes,
-    run_mixed_traffic,
-)
-from tests.telemetry.services import Stack
+from services.stack.running import GATEWAY, ORDER_API, Stack
+from tests.reliability.processes import rss_bytes
+from tests.reliability.traffic import Tally, run_mixed_traffic
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS") or 20)
 # The soak runs in a module fixture, which pytest-timeout counts against the first test.

@@ -22,7 +22,8 @@ from pathlib import Path
 from services.stack import local_prometheus, processes, prometheus_config
 from services.stack.processes import Service, ServiceSpec
 from services.stack.readiness import http_ok
-from tests.helpers import REPO, clean_environ
+from services.stack.running import clean_environ
+from tests.helpers import REPO
 from tests.postgres_tools import PostgresServer, running_postgres
 from tests.prometheus_tools import Prometheus, require_binary
 from tests.scale.netns import Host, network

@@ -18,13 +18,13 @@ import psycopg
 import pytest
 
 from services.stack.load import LoadConfig, LoadGenerator, LoadSummary
+from services.stack.mix import EXAMPLE_ORDER
 from services.web_gateway.convert import IDEMPOTENCY_KEY_HEADER
 from tests.helpers import wait_until
 from tests.prometheus_tools import require_binary
-from tests.reliability.support import HttpClient
+from tests.reliability.client import HttpClient
 from tests.scale.cluster import APP_HOSTS, Cluster, running_cluster
 from tests.scale.netns import require_netns
-from tests.telemetry.traffic import ORDER
 
 LOAD_REQUESTS = 150
 LOAD_SECONDS = 20.0
@@ -96,7 +96,7 @@ def _create(
     def post() -> tuple[int, dict[str, object]]:
         headers = {IDEMPOTENCY_KEY_HEADER: key} if key else None
         reply = _client(cluster, host).post_json(
-            "/orders", {**ORDER, "customer_id": customer}, headers
+            "/orders", {**EXAMPLE_ORDER, "customer_id": customer}, headers
         )
         return reply.status, json.loads(reply.body)
 
@@ -199,7 +199,7 @@ def test_2_losing_host_b_loses_no_answered_order_and_alerts_for_b_only(cluster: 
     )
     assert all(_up(cluster)[target] == 1 for target in a_targets)
 
-    def firing() -> set[tuple[str, str]]:
+    def firing() -> set[tuple[str, ...]]:
         alerts = _values(
             cluster, 'ALERTS{alertname="TargetDown", alertstate="firing"}', ("job", "instance")
         )

@@ -1,1 +1,1 @@
-"""Tests of the observability stack files: Prometheus, Grafana, the collector, Compose."""
+"""Tests of the otel-stack command (services/stack)."""

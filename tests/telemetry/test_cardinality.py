@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from otel.sdk import Telemetry
 from otel.views import default_views
+from services.stack.scrape import SCOPE_LABELS
 from services.web_gateway.app import create_app
 from services.web_gateway.client import OrderClient
-from tests.telemetry.scrape import SCOPE_LABELS
 
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "BREW", "PROPFIND", "X"]
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.telemetry.scrape import Scrape, assert_promtool_clean, scrape
-from tests.telemetry.services import Stack, running_stack
+from services.stack.running import Stack, running_stack
+from services.stack.scrape import Exposition, scrape
+from tests.prometheus_tools import assert_promtool_clean
 from tests.telemetry.traffic import GATEWAY_COUNTS, ORDER_API_COUNTS, send_known_mix
 
 BUCKETS = ["0.001", "0.01", "0.1", "0.5", "1.0", "2.0", "5.0", "+Inf"]
@@ -28,28 +29,28 @@ def stack(
 
 
 @pytest.fixture(scope="module")
-def gateway(stack: Stack) -> Scrape:
+def gateway(stack: Stack) -> Exposition:
     return scrape(stack.gateway_url + "/metrics")
 
 
 @pytest.fixture(scope="module")
-def order_api(stack: Stack) -> Scrape:
+def order_api(stack: Stack) -> Exposition:
     return scrape(stack.order_api_metrics_url)
 
 
-def test_gateway_counts_every_request_once_with_its_final_status(gateway: Scrape) -> None:
+def test_gateway_counts_every_request_once_with_its_final_status(gateway: Exposition) -> None:
     for (method, route, status), count in GATEWAY_COUNTS.items():
         labels = {"method": method, "route": route, "status_code": status}
         assert gateway.value("http_requests_total", **labels) == count, labels
 
 
-def test_gateway_histogram_matches_the_counter(gateway: Scrape) -> None:
+def test_gateway_histogram_matches_the_counter(gateway: Exposition) -> None:
     labels = {"method": "GET", "route": "/orders/<order_id>", "status_code": "200"}
     assert gateway.value("http_request_duration_seconds_count", **labels) == 2
-    assert gateway.buckets("http_request_duration_seconds", **labels) == BUCKETS
+    assert gateway.le_bounds("http_request_duration_seconds", **labels) == BUCKETS
 
 
-def test_metrics_scrapes_are_not_counted(gateway: Scrape) -> None:
+def test_metrics_scrapes_are_not_counted(gateway: Exposition) -> None:
     routes = {labels["route"] for labels in gateway.label_sets("http_requests_total")}
     assert "/metrics" not in routes
     semconv_routes = {
@@ -59,7 +60,7 @@ def test_metrics_scrapes_are_not_counted(gateway: Scrape) -> None:
     assert "/metrics" not in semconv_routes
 
 
-def test_gateway_has_the_semconv_http_histogram_in_seconds(gateway: Scrape) -> None:
+def test_gateway_has_the_semconv_http_histogram_in_seconds(gateway: Exposition) -> None:
     assert gateway.types["http_server_request_duration_seconds"] == "histogram"
     labels = {
         "http_request_method": "GET",
@@ -71,7 +72,7 @@ def test_gateway_has_the_semconv_http_histogram_in_seconds(gateway: Scrape) -> N
     assert gateway.value("http_server_request_duration_seconds_count", **labels) == 2
 
 
-def test_gateway_records_its_calls_to_the_order_api(gateway: Scrape) -> None:
+def test_gateway_records_its_calls_to_the_order_api(gateway: Exposition) -> None:
     def calls(method: str, code: str) -> float:
         return gateway.value(
             "rpc_client_call_duration_seconds_count",
@@ -86,14 +87,14 @@ def test_gateway_records_its_calls_to_the_order_api(gateway: Scrape) -> None:
     assert calls("ListOrders", "OK") == 1
 
 
-def test_order_api_counts_the_gateways_calls(order_api: Scrape) -> None:
+def test_order_api_counts_the_gateways_calls(order_api: Exposition) -> None:
     for (method, status), count in ORDER_API_COUNTS.items():
         assert order_api.value("grpc_requests_total", method=method, status=status) == count
     assert order_api.value("orders_created_total") == 3
-    assert order_api.buckets("grpc_request_duration_seconds", method="GetOrder") == BUCKETS
+    assert order_api.le_bounds("grpc_request_duration_seconds", method="GetOrder") == BUCKETS
 
 
-def _assert_runtime_metrics(result: Scrape, service_name: str) -> None:
+def _assert_runtime_metrics(result: Exposition, service_name: str) -> None:
     for family, kind in (
         ("process_cpu_time_seconds", "counter"),
         ("process_memory_usage_bytes", "gauge"),
@@ -106,19 +107,19 @@ def _assert_runtime_metrics(result: Scrape, service_name: str) -> None:
     assert info["service_name"] == service_name
 
 
-def test_gateway_has_runtime_metrics_and_target_info(gateway: Scrape) -> None:
+def test_gateway_has_runtime_metrics_and_target_info(gateway: Exposition) -> None:
     _assert_runtime_metrics(gateway, "web-gateway")
 
 
-def test_order_api_has_runtime_metrics_and_target_info(order_api: Scrape) -> None:
+def test_order_api_has_runtime_metrics_and_target_info(order_api: Exposition) -> None:
     _assert_runtime_metrics(order_api, "order-api")
 
 
-def test_gateway_exposition_passes_promtool(gateway: Scrape) -> None:
+def test_gateway_exposition_passes_promtool(gateway: Exposition) -> None:
     assert_promtool_clean(gateway.text)
 
 
-def test_order_api_exposition_passes_promtool(order_api: Scrape) -> None:
+def test_order_api_exposition_passes_promtool(order_api: Exposition) -> None:
     assert_promtool_clean(order_api.text)
 
 

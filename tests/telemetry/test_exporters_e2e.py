@@ -11,25 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, clean_environ, free_port, wait_until
-from tests.otlp_receiver import running_receiver
-from tests.telemetry.scrape import scrape
-from tests.telemetry.services import LAUNCHER, Stack, running_stack
-from tests.telemetry.traffic import ORDER, call
+from services.stack.http_call import create_order
+from services.stack.mix import EXAMPLE_ORDER
+from services.stack.otlp_receiver import counter_value, running_receiver
+from services.stack.processes import launcher_path
+from services.stack.running import Stack, clean_environ, free_port, running_stack
+from services.stack.scrape import scrape
+from tests.helpers import REPO, wait_until
 
 
 def _post_order(stack: Stack) -> str:
-    status, body = call(stack, "POST", "/orders", ORDER)
-    assert status == 201
-    return str(json.loads(body)["id"])
-
-
-def _counter(metric: object, **attributes: str) -> float:
-    for point in metric.sum.data_points:  # type: ignore[attr-defined]
-        values = {a.key: a.value.string_value for a in point.attributes}
-        if values == attributes:
-            return float(point.as_int or point.as_double)
-    return 0.0
+    return create_order(stack.gateway_url, EXAMPLE_ORDER)
 
 
 @pytest.mark.parametrize("launcher", [False, True], ids=["plain", "launcher"])
@@ -53,13 +45,14 @@ def test_otlp_receives_metrics_and_one_trace_across_both_services(
                 return bool(
                     gateway
                     and order_api
-                    and _counter(gateway, method="POST", route="/orders", status_code="201") == 1
-                    and _counter(order_api, method="CreateOrder", status="OK") == 1
+                    and counter_value(gateway, method="POST", route="/orders", status_code="201")
+                    == 1
+                    and counter_value(order_api, method="CreateOrder", status="OK") == 1
                 )
 
             wait_until(metrics_arrived, 15, "the counters over OTLP")
             wait_until(
-                lambda: receiver.spans("web-gateway") and receiver.spans("order-api"),
+                lambda: bool(receiver.spans("web-gateway") and receiver.spans("order-api")),
                 15,
                 "spans from both services",
             )
@@ -98,7 +91,7 @@ def test_launcher_flags_work_like_the_variables(tmp_path: Path) -> None:
     with running_receiver() as (receiver, port):
         grpc_port, metrics_port = free_port(), free_port()
         command = [
-            str(LAUNCHER),
+            str(launcher_path()),
             "--metrics_exporter",
             "otlp",
             "--traces_exporter",
@@ -140,7 +133,7 @@ def test_unknown_exporter_stops_the_service_with_one_line(
 ) -> None:
     command = [sys.executable, "-m", module]
     if launcher:
-        command = [str(LAUNCHER), *command]
+        command = [str(launcher_path()), *command]
     environ = clean_environ(
         OTEL_METRICS_EXPORTER="prometheus,statsd",
         ORDER_API_DB=str(tmp_path / "orders.db"),

@@ -12,9 +12,12 @@ import psutil
 import pytest
 
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from tests.helpers import REPO, clean_environ, free_port, wait_until
-from tests.telemetry.scrape import assert_promtool_clean, scrape
-from tests.telemetry.services import LAUNCHER, grpc_serving
+from services.stack.processes import launcher_path
+from services.stack.readiness import grpc_serving
+from services.stack.running import clean_environ, free_port
+from services.stack.scrape import scrape
+from tests.helpers import REPO, wait_until
+from tests.prometheus_tools import assert_promtool_clean
 
 BUCKETS = ["0.001", "0.01", "0.1", "0.5", "1.0", "2.0", "5.0", "+Inf"]
 
@@ -24,7 +27,7 @@ def order_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[
     grpc_port, metrics_port = free_port(), free_port()
     command = [sys.executable, "-m", "services.order_api"]
     if request.param == "launcher":
-        command = [str(LAUNCHER), *command]
+        command = [str(launcher_path()), *command]
     environ = clean_environ(
         ORDER_API_LISTEN=f"127.0.0.1:{grpc_port}",
         ORDER_API_DB=str(tmp_path / "orders.db"),
@@ -75,7 +78,7 @@ def test_order_api_metrics_count_every_rpc_exactly(order_api: tuple[str, str, in
     assert after.value("grpc_requests_total", method="ListOrders", status="OK") == 1
     assert after.value("orders_created_total") == 3
     assert after.value("grpc_request_duration_seconds_count", method="GetOrder") == 4
-    assert after.buckets("grpc_request_duration_seconds", method="CreateOrder") == BUCKETS
+    assert after.le_bounds("grpc_request_duration_seconds", method="CreateOrder") == BUCKETS
     semconv = {
         "rpc_method": "orders.v1.OrderService/GetOrder",
         "rpc_response_status_code": "NOT_FOUND",

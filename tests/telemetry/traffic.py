@@ -1,18 +1,18 @@
-"""A known mix of gateway requests, sent over real HTTP, and the counts it must produce."""
+"""A fixed, known sequence of gateway requests and the exact counts it must produce.
+
+Test-only: the contract and Prometheus end-to-end tests compare these counts
+with what the services expose. Realistic random traffic is `services.stack.mix`.
+"""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-
-from tests.telemetry.scrape import scrape
-from tests.telemetry.services import Stack
-
-ORDER = {"customer_id": "c-1", "items": [{"sku": "sku-1", "quantity": 2, "unit_price_cents": 250}]}
+from services.stack.http_call import call, create_order
+from services.stack.mix import EXAMPLE_ORDER
+from services.stack.running import Stack
+from services.stack.scrape import scrape
 
 # (method, route, status_code) -> requests the mix sends, when every order-api call succeeds.
-GATEWAY_COUNTS = {
+GATEWAY_COUNTS: dict[tuple[str, ...], int] = {
     ("POST", "/orders", "201"): 3,
     ("POST", "/orders", "400"): 1,
     ("GET", "/orders/<order_id>", "200"): 2,
@@ -22,7 +22,7 @@ GATEWAY_COUNTS = {
     ("_OTHER", "unmatched", "405"): 1,
 }
 # (method, status) -> RPCs the order-api serves for the mix.
-ORDER_API_COUNTS = {
+ORDER_API_COUNTS: dict[tuple[str, ...], int] = {
     ("CreateOrder", "OK"): 3,
     ("GetOrder", "OK"): 2,
     ("GetOrder", "NOT_FOUND"): 1,
@@ -30,34 +30,17 @@ ORDER_API_COUNTS = {
 }
 
 
-def call(stack: Stack, method: str, path: str, body: object | None = None) -> tuple[int, bytes]:
-    """Send one request to the gateway; return the status and the body."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        stack.gateway_url + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"} if data is not None else {},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status), response.read()
-    except urllib.error.HTTPError as error:
-        return int(error.code), error.read()
-
-
 def send_known_mix(stack: Stack, *, list_status: int = 200) -> None:
     """Send the mix of GATEWAY_COUNTS (plus three scrapes of /metrics, which are not counted)."""
-    created = [call(stack, "POST", "/orders", ORDER) for _ in range(3)]
-    assert [status for status, _ in created] == [201, 201, 201]
-    order_id = json.loads(created[-1][1])["id"]
+    url = stack.gateway_url
+    order_id = [create_order(url, EXAMPLE_ORDER) for _ in range(3)][-1]
     for _ in range(2):
-        assert call(stack, "GET", f"/orders/{order_id}")[0] == 200
-    assert call(stack, "GET", "/orders/does-not-exist")[0] == 404
-    assert call(stack, "GET", "/orders?customer_id=c-1")[0] == list_status
-    assert call(stack, "POST", "/orders", {"customer_id": "c-1", "items": []})[0] == 400
-    assert call(stack, "GET", "/no/such/path")[0] == 404
-    assert call(stack, "GET", "/another/path")[0] == 404
-    assert call(stack, "BREW", "/orders")[0] == 405
+        assert call("GET", f"{url}/orders/{order_id}").status == 200
+    assert call("GET", f"{url}/orders/does-not-exist").status == 404
+    assert call("GET", f"{url}/orders?customer_id=c-1").status == list_status
+    assert call("POST", f"{url}/orders", {"customer_id": "c-1", "items": []}).status == 400
+    assert call("GET", f"{url}/no/such/path").status == 404
+    assert call("GET", f"{url}/another/path").status == 404
+    assert call("BREW", f"{url}/orders").status == 405
     for _ in range(3):
         scrape(stack.gateway_url + "/metrics")

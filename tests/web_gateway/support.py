@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from services.order_api.validation import MAX_ITEMS
+from services.orders_contract import MAX_ITEMS
 from tests.order_api.support import RunningOrderApi
 
 # start_order_api(port=0, servicer=OrderServicer) -> OrderApi; `servicer` builds one from a store.
@@ -30,7 +30,7 @@ def error_of(response: TestResponse) -> dict[str, Any]:
     return error
 
 
-ITEM = {"sku": "sku-1", "quantity": 2, "unit_price_cents": 150}
+ITEM: dict[str, Any] = {"sku": "sku-1", "quantity": 2, "unit_price_cents": 150}
 
 
 def order(**fields: object) -> dict[str, object]:

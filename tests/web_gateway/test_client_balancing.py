@@ -19,8 +19,9 @@ import pytest
 
 from services.stack import processes, readiness, scrape
 from services.stack.processes import Service, ServiceSpec
+from services.stack.running import clean_environ, free_port
 from services.web_gateway.client import OrderClient
-from tests.helpers import REPO, clean_environ, free_port, wait_until
+from tests.helpers import REPO, wait_until
 from tests.order_api.support import create_request
 
 CALLS = 40

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.order_api.validation import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_QUANTITY
+from services.orders_contract import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_QUANTITY
 from services.proto.orders.v1 import orders_pb2
 from services.web_gateway import convert
 from services.web_gateway.errors import ApiError

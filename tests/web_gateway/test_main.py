@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import itertools
 import json
 import re
 import signal
@@ -10,78 +12,28 @@ import socket
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.stack.http_call import Answer, call
+from services.stack.readiness import grpc_serving
+from services.stack.running import (
+    GATEWAY,
+    ORDER_API,
+    Stack,
+    clean_environ,
+    running_stack,
+)
 from services.web_gateway.__main__ import SERVER_MAX_BODY_BYTES
 from services.web_gateway.app import MAX_BODY_BYTES
-from tests.helpers import REPO, clean_environ, free_port, start_process, terminate, wait_until
+from tests.helpers import REPO, wait_until
 from tests.web_gateway.support import order
 
 START_TIMEOUT = 20.0
 # gRPC's C core logs its own errors to stderr as e.g. "E1129 04:04:53.375951 11583 file.cc:83] ...".
 _GRPC_CORE_LOG_LINE = re.compile(r"[DIWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] ")
-
-
-@dataclass
-class Service:
-    """One service process and the file its output goes to."""
-
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        """What the process wrote so far."""
-        return self.log_path.read_text(errors="replace")
-
-    def check_running(self) -> None:
-        """Fail, showing the log, if the process has exited."""
-        if self.process.poll() is not None:
-            raise AssertionError(f"exited {self.process.returncode}:\n{self.log()}")
-
-
-@dataclass
-class Stack:
-    """A running order-api and a web-gateway in front of it."""
-
-    order_api: Service
-    gateway: Service
-    grpc_target: str
-    url: str
-
-
-@dataclass
-class Answer:
-    """An HTTP response, read whole."""
-
-    status: int
-    content_type: str
-    body: bytes
-
-    def json(self) -> Any:
-        """The body parsed as JSON."""
-        return json.loads(self.body)
-
-
-def call(method: str, url: str, document: object = None) -> Answer:
-    """Send one request with urllib; 4xx and 5xx are answers too."""
-    data = None if document is None else json.dumps(document).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return Answer(response.status, response.headers["Content-Type"], response.read())
-    except urllib.error.HTTPError as error:
-        return Answer(error.code, error.headers["Content-Type"], error.read())
 
 
 def post_headers_only(url: str, content_length: int) -> Answer:
@@ -99,66 +51,22 @@ def post_headers_only(url: str, content_length: int) -> Answer:
         connection.close()
 
 
-def _grpc_busy(target: str) -> bool:
-    """Whether the order-api cannot answer a health check within 0.1 s."""
-    with grpc.insecure_channel(target) as channel:
-        try:
-            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=0.1)
-        except grpc.RpcError:
-            return True
-    return False
-
-
 LaunchStack = Callable[..., Stack]
 
 
 @pytest.fixture
 def launch_stack(tmp_path: Path) -> Iterator[LaunchStack]:
-    """Start an order-api and a gateway on free ports (extra variables for the order-api)."""
-    services: list[Service] = []
+    """Start an order-api and a gateway on free ports, telemetry off (extra variables for both)."""
+    launched = itertools.count()
+    with contextlib.ExitStack() as stacks:
 
-    def start(module: str, log_name: str, **environ: str) -> Service:
-        log_path = tmp_path / log_name
-        process = start_process(["-m", module], clean_environ(**environ), log_path=log_path)
-        services.append(Service(process, log_path))
-        return services[-1]
+        def launch(**environ: str) -> Stack:
+            data_dir = tmp_path / f"stack-{next(launched)}"
+            return stacks.enter_context(
+                running_stack(data_dir, environ={"OTEL_SDK_DISABLED": "true", **environ})
+            )
 
-    def launch(**order_api_environ: str) -> Stack:
-        grpc_target = f"127.0.0.1:{free_port()}"
-        listen = f"127.0.0.1:{free_port()}"
-        order_api = start(
-            "services.order_api",
-            "order-api.log",
-            ORDER_API_LISTEN=grpc_target,
-            ORDER_API_DB=str(tmp_path / "orders.db"),
-            OTEL_SDK_DISABLED="true",
-            **order_api_environ,
-        )
-        gateway = start(
-            "services.web_gateway",
-            "web-gateway.log",
-            GATEWAY_LISTEN=listen,
-            ORDER_API_TARGET=grpc_target,
-            OTEL_SDK_DISABLED="true",
-        )
-        stack = Stack(order_api, gateway, grpc_target, f"http://{listen}")
-
-        def ready() -> bool:
-            order_api.check_running()
-            gateway.check_running()
-            try:
-                return call("GET", f"{stack.url}/readyz").status == 200
-            except OSError:
-                return False
-
-        wait_until(ready, START_TIMEOUT, "the gateway's /readyz to answer 200")
-        return stack
-
-    yield launch
-    for service in services:
-        if service.process.poll() is None:
-            service.process.kill()
-            service.process.wait(timeout=10)
+        yield launch
 
 
 def run_gateway(**environ: str) -> subprocess.CompletedProcess[str]:
@@ -178,50 +86,54 @@ def test_orders_are_created_and_read_over_http_and_both_exit_0_on_sigterm(
 ) -> None:
     stack = launch_stack()
 
-    created = call("POST", f"{stack.url}/orders", order(customer_id="over-http"))
+    created = call("POST", f"{stack.gateway_url}/orders", order(customer_id="over-http"))
     assert created.status == 201, created.body
     order_id = created.json()["id"]
-    read = call("GET", f"{stack.url}/orders/{order_id}")
+    read = call("GET", f"{stack.gateway_url}/orders/{order_id}")
     assert (read.status, read.json()) == (200, created.json())
 
-    assert terminate(stack.gateway.process) == 0
-    assert terminate(stack.order_api.process) == 0
-    assert "web-gateway stopped" in stack.gateway.log()
-    assert "Traceback" not in stack.gateway.log()
+    assert stack.stop(GATEWAY) == 0
+    assert stack.stop(ORDER_API) == 0
+    assert "web-gateway stopped" in stack.log(GATEWAY)
+    assert "Traceback" not in stack.log(GATEWAY)
 
 
 def test_sigint_exits_0(launch_stack: LaunchStack) -> None:
     stack = launch_stack()
 
-    stack.gateway.process.send_signal(signal.SIGINT)
+    stack.processes[GATEWAY].send_signal(signal.SIGINT)
 
-    assert stack.gateway.process.wait(timeout=15) == 0
-    assert "Traceback" not in stack.gateway.log()
+    assert stack.processes[GATEWAY].wait(timeout=15) == 0
+    assert "Traceback" not in stack.log(GATEWAY)
 
 
 def test_request_in_flight_during_sigterm_completes(launch_stack: LaunchStack) -> None:
     # One order-api worker, held for a second by each GetOrder: while the gateway's call is
     # in flight, the order-api cannot answer anything else.
     stack = launch_stack(ORDER_API_WORKERS="1", ORDER_API_FAULTS="latency:GetOrder=1s")
-    order_id = call("POST", f"{stack.url}/orders", order()).json()["id"]
+    order_id = call("POST", f"{stack.gateway_url}/orders", order()).json()["id"]
     answers: list[Answer] = []
     reader = threading.Thread(
-        target=lambda: answers.append(call("GET", f"{stack.url}/orders/{order_id}"))
+        target=lambda: answers.append(call("GET", f"{stack.gateway_url}/orders/{order_id}"))
     )
     reader.start()
-    wait_until(lambda: _grpc_busy(stack.grpc_target), START_TIMEOUT, "the GET to be in flight")
+    wait_until(
+        lambda: not grpc_serving(stack.order_api_target, timeout=0.1),
+        START_TIMEOUT,
+        "the GET to be in flight",
+    )
 
-    stack.gateway.process.send_signal(signal.SIGTERM)
+    stack.processes[GATEWAY].send_signal(signal.SIGTERM)
     reader.join(timeout=15)
 
     assert [answer.status for answer in answers] == [200]
-    assert stack.gateway.process.wait(timeout=15) == 0
+    assert stack.processes[GATEWAY].wait(timeout=15) == 0
 
 
 def test_body_over_the_app_limit_is_json_413(launch_stack: LaunchStack) -> None:
     stack = launch_stack()
 
-    answer = post_headers_only(stack.url, MAX_BODY_BYTES + 1)
+    answer = post_headers_only(stack.gateway_url, MAX_BODY_BYTES + 1)
 
     assert (answer.status, answer.content_type) == (413, "application/json")
     assert json.loads(answer.body)["error"]["code"] == "request_entity_too_large"
@@ -232,7 +144,7 @@ def test_body_over_the_server_limit_is_refused_by_cheroot_as_plain_text(
 ) -> None:
     stack = launch_stack()
 
-    answer = post_headers_only(stack.url, SERVER_MAX_BODY_BYTES + 1)
+    answer = post_headers_only(stack.gateway_url, SERVER_MAX_BODY_BYTES + 1)
 
     assert (answer.status, answer.content_type) == (413, "text/plain")
 

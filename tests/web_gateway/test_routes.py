@@ -19,12 +19,13 @@ from werkzeug.test import TestResponse
 from otel.sdk import Telemetry
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import OrderStore
-from services.order_api.validation import DEFAULT_PAGE_SIZE, MAX_ID_LENGTH, MAX_QUANTITY
+from services.orders_contract import DEFAULT_PAGE_SIZE, MAX_ID_LENGTH, MAX_QUANTITY
 from services.proto.orders.v1 import orders_pb2
+from services.stack.running import free_port
 from services.web_gateway.app import create_app
 from services.web_gateway.client import OrderClient
 from services.web_gateway.config import Config
-from tests.helpers import free_port, wait_until
+from tests.helpers import wait_until
 from tests.web_gateway.support import (
     ITEM,
     MALFORMED_BODIES,

@@ -1,0 +1,128 @@
+"""A minimal OTLP/gRPC receiver on loopback: keeps the metrics and spans services push to it.
+
+Enough of a collector for tests and benchmarks that run the services with
+`OTEL_*_EXPORTER=otlp` and need somewhere real to send to (and to read back
+what arrived), without building or configuring an OpenTelemetry Collector.
+Everything received is kept in memory: use it for bounded runs only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent import futures
+from contextlib import contextmanager
+
+import grpc
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.metrics.v1 import metrics_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
+from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
+
+METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
+TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+class OtlpReceiver:
+    """Keeps every export request it receives."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.metric_requests: list[ExportMetricsServiceRequest] = []
+        self.trace_requests: list[ExportTraceServiceRequest] = []
+
+    def export_metrics(
+        self, request: ExportMetricsServiceRequest, _context: grpc.ServicerContext
+    ) -> ExportMetricsServiceResponse:
+        """MetricsService/Export: keep the request."""
+        with self._lock:
+            self.metric_requests.append(request)
+        return ExportMetricsServiceResponse()
+
+    def export_traces(
+        self, request: ExportTraceServiceRequest, _context: grpc.ServicerContext
+    ) -> ExportTraceServiceResponse:
+        """TraceService/Export: keep the request."""
+        with self._lock:
+            self.trace_requests.append(request)
+        return ExportTraceServiceResponse()
+
+    def metrics(self, service_name: str) -> dict[str, metrics_pb2.Metric]:
+        """The latest export of each metric from one service (cumulative, so latest is total)."""
+        latest: dict[str, metrics_pb2.Metric] = {}
+        with self._lock:
+            requests = list(self.metric_requests)
+        for request in requests:
+            for resource_metrics in request.resource_metrics:
+                if _service_name(resource_metrics.resource.attributes) != service_name:
+                    continue
+                for scope in resource_metrics.scope_metrics:
+                    for metric in scope.metrics:
+                        latest[metric.name] = metric
+        return latest
+
+    def spans(self, service_name: str) -> list[trace_pb2.Span]:
+        """Every span received from one service."""
+        with self._lock:
+            requests = list(self.trace_requests)
+        return [
+            span
+            for request in requests
+            for resource_spans in request.resource_spans
+            if _service_name(resource_spans.resource.attributes) == service_name
+            for scope in resource_spans.scope_spans
+            for span in scope.spans
+        ]
+
+    def handlers(self) -> list[grpc.GenericRpcHandler]:
+        """The gRPC handlers of both OTLP services, bound to this receiver."""
+        metrics = grpc.unary_unary_rpc_method_handler(
+            self.export_metrics,
+            request_deserializer=ExportMetricsServiceRequest.FromString,
+            response_serializer=ExportMetricsServiceResponse.SerializeToString,
+        )
+        traces = grpc.unary_unary_rpc_method_handler(
+            self.export_traces,
+            request_deserializer=ExportTraceServiceRequest.FromString,
+            response_serializer=ExportTraceServiceResponse.SerializeToString,
+        )
+        return [
+            grpc.method_handlers_generic_handler(METRICS_SERVICE, {"Export": metrics}),
+            grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": traces}),
+        ]
+
+
+def counter_value(metric: metrics_pb2.Metric, **attributes: str) -> float:
+    """The value of a sum metric's point with exactly these (string) attributes; 0 if none."""
+    for point in metric.sum.data_points:
+        if {a.key: a.value.string_value for a in point.attributes} == attributes:
+            return float(point.as_int or point.as_double)
+    return 0.0
+
+
+def _service_name(attributes: Iterable[KeyValue]) -> str:
+    for attribute in attributes:
+        if attribute.key == SERVICE_NAME:
+            return str(attribute.value.string_value)
+    return ""
+
+
+@contextmanager
+def running_receiver() -> Iterator[tuple[OtlpReceiver, int]]:
+    """Start a receiver on a free loopback port; yield it and the port."""
+    receiver = OtlpReceiver()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), handlers=receiver.handlers())
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield receiver, port
+    finally:
+        server.stop(None)
