@@ -16,7 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import end_to_end, gateway_path, otlp_push, report, rpc_path, scrape, servers
+from bench import (
+    end_to_end,
+    gateway_path,
+    otlp_push,
+    report,
+    rpc_path,
+    scaling,
+    scrape,
+    servers,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +35,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (about 4 minutes)")
     parser.add_argument(
         "--only",
-        choices=["gateway", "rpc", "scrape", "end_to_end", "otlp", "servers"],
+        choices=["gateway", "rpc", "scrape", "end_to_end", "otlp", "servers", "scaling"],
         action="append",
     )
     parser.add_argument(
@@ -44,12 +53,13 @@ def main() -> int:
         "end_to_end": end_to_end.run,
         "otlp": otlp_push.run,
         "servers": servers.run,
+        "scaling": scaling.run,
     }
     started = time.time()
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": _cpus(), "quick": args.quick}
     }
-    wrk_suites = {"end_to_end", "servers"}
+    wrk_suites = {"end_to_end", "servers", "scaling"}
     if shutil.which("wrk") is None and (not args.only or wrk_suites & set(args.only)):
         print("bench: wrk is not on PATH; the end-to-end suites need it: apt-get install wrk")
         return 2

@@ -82,6 +82,8 @@ def render(results: dict[str, Any]) -> str:
         parts.append(_otlp(results["otlp"]))
     if "servers" in results:
         parts.append(_servers(results["servers"]))
+    if "scaling" in results:
+        parts.append(_scaling(results["scaling"]))
     parts.append(_goals(results))
     return "\n".join(parts)
 
@@ -380,6 +382,37 @@ def _throughput_vs_cheroot(figures: dict[str, Any]) -> float:
         / float(servers["cheroot"]["requests_per_second"])
         for servers in figures.values()
     )
+
+
+def _scaling(figures: dict[str, Any]) -> str:
+    if "skipped" in figures:
+        return f"## 8. Scaling out\n\nSkipped: {figures['skipped']}.\n"
+    stores = figures["store_ops_per_second"]
+    lines = [
+        "## 8. Scaling out: SQLite vs PostgreSQL, 1 vs 2 replicas\n",
+        f"Store calls per second, {figures['threads']} threads sharing one store"
+        " (SQLite WAL + synchronous=FULL; PostgreSQL 15 local, fsync on):\n",
+        _row("backend", "CreateOrder/s", "GetOrder/s"),
+        _row("---", "---:", "---:"),
+    ]
+    for name, ops in stores.items():
+        lines.append(_row(name, _f(ops["create"]), _f(ops["get"])))
+    replicas = figures["replicas"]
+    per_second = replicas["get_order_requests_per_second"]
+    lines += [
+        "",
+        "`GET /orders/<id>` end to end (wrk, 16 connections in total), N gateways balancing"
+        " over N order-apis on one PostgreSQL database, all on this machine:\n",
+        _row("replicas of each service", "requests/s", ""),
+        _row("---", "---:", ""),
+        _row("1", _f(per_second["1"]), ""),
+        _row("2", _f(per_second["2"]), ""),
+        "",
+        f"Two replicas give {_f(replicas['ratio_2_to_1']['get'], 2)}× the throughput of one"
+        " here: every process, PostgreSQL and wrk share the same 2 cores, so a second"
+        " replica adds no CPU; on separate hosts the ratio is unproven by this suite.\n",
+    ]
+    return "\n".join(lines)
 
 
 def _goals(results: dict[str, Any]) -> str:

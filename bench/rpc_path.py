@@ -22,7 +22,8 @@ from otel.instruments import RpcServerMetrics
 from otel.views import default_views
 from services.order_api.server import SERVICE_NAME, create_server
 from services.order_api.servicer import OrderServicer
-from services.order_api.store import Item, OrderStore
+from services.order_api.store import Item
+from services.order_api.store_sqlite import SqliteOrderStore
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 
 
@@ -48,7 +49,7 @@ class _Details(grpc.HandlerCallDetails):
 def run(quick: bool) -> dict[str, Any]:
     """Measure and return the suite's figures."""
     with tempfile.TemporaryDirectory() as directory:
-        store = OrderStore(Path(directory) / "orders.db")
+        store = SqliteOrderStore(Path(directory) / "orders.db")
         order, _ = store.create("c1", (Item("sku-1", 1, 100),))
         servicer = OrderServicer(store)
         request = orders_pb2.GetOrderRequest(id=order.id)

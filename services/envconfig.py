@@ -21,6 +21,37 @@ def address(environ: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def grpc_target(environ: Mapping[str, str], name: str, default: str) -> str:
+    """Return a gRPC target: HOST:PORT, dns:///HOST:PORT, ipv4:A:P,B:P, ipv6:[A]:P,…, unix:PATH.
+
+    These are the name-resolver schemes of gRPC's naming document; a target
+    resolving to several addresses is balanced by the client's service config.
+    """
+    value = environ.get(name) or default
+    scheme, _, rest = value.partition(":")
+    if scheme == "unix" and rest.strip("/"):
+        return value
+    if scheme == "dns":
+        # dns:[//authority/]host:port — the authority (a DNS server) is optional.
+        host_port = rest.rpartition("/")[2] if rest.startswith("//") else rest
+        if _is_host_port(host_port):
+            return value
+    elif scheme in ("ipv4", "ipv6"):
+        if rest and all(_is_host_port(entry) for entry in rest.split(",")):
+            return value
+    elif _is_host_port(value):
+        return value
+    raise ConfigError(
+        f"{name}={value!r}: expected HOST:PORT or a gRPC target such as "
+        "dns:///order-api:50051 or ipv4:127.0.0.1:50051,127.0.0.1:50052"
+    )
+
+
+def _is_host_port(value: str) -> bool:
+    host, sep, port = value.rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 < int(port) <= 65535)
+
+
 def integer(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     """Return a whole number within [low, high]."""
     value = environ.get(name)

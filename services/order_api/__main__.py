@@ -17,10 +17,17 @@ from otel.exporters import TelemetryConfigError
 from otel.sdk import Telemetry, build_and_install
 from services.envconfig import ConfigError
 from services.order_api.config import Config
+from services.order_api.db_health import DatabaseHealth
 from services.order_api.metrics import OrderMetrics
 from services.order_api.server import SERVICE_NAME, ListenError, create_server
 from services.order_api.servicer import OrderServicer
-from services.order_api.store import OrderStore
+from services.order_api.store import (
+    OrderStore,
+    SchemaTooNewError,
+    StoreUnavailableError,
+    open_store,
+    redacted,
+)
 
 logger = logging.getLogger("services.order_api")
 
@@ -44,14 +51,18 @@ def main() -> int:
         print(f"order-api: {error}", file=sys.stderr)
         telemetry.shutdown()
         return 1
-    except sqlite3.Error as error:
-        print(f"order-api: cannot open ORDER_API_DB={config.db_path!r}: {error}", file=sys.stderr)
+    except (sqlite3.Error, StoreUnavailableError, SchemaTooNewError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(
+            f"order-api: cannot open ORDER_API_DB={redacted(config.db_path)!r}: {reason}",
+            file=sys.stderr,
+        )
         telemetry.shutdown()
         return 1
 
 
 def _serve(config: Config, telemetry: Telemetry) -> int:
-    store = OrderStore(config.db_path)
+    store = open_store(config.db_path, pool=config.pool, meter_provider=telemetry.meter_provider)
     health_servicer = health.HealthServicer()
     server, port = build_server(config, telemetry, store, health_servicer)
     metrics_server = None
@@ -62,10 +73,12 @@ def _serve(config: Config, telemetry: Telemetry) -> int:
             metrics_server = prometheus.serve(telemetry.prometheus_registry, host, metrics_port)
         except OSError as error:
             raise ListenError(f"cannot serve metrics on {host}:{metrics_port}: {error}") from None
+    database_health = DatabaseHealth(store, health_servicer, ["", SERVICE_NAME])
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: stopping.set())
     server.start()
+    database_health.start()
     host = config.listen.rpartition(":")[0]
     metrics_note = (
         f", metrics on http://{metrics_address[0]}:{metrics_server.port}/metrics"
@@ -73,11 +86,16 @@ def _serve(config: Config, telemetry: Telemetry) -> int:
         else ""
     )
     logger.info(
-        "order-api serving gRPC on %s:%d%s, db %s", host, port, metrics_note, config.db_path
+        "order-api serving gRPC on %s:%d%s, db %s",
+        host,
+        port,
+        metrics_note,
+        redacted(config.db_path),
     )
     stopping.wait()
 
     logger.info("order-api stopping: draining in-flight RPCs (grace %.0fs)", config.grace_seconds)
+    database_health.stop()
     health_servicer.enter_graceful_shutdown()
     server.stop(config.grace_seconds).wait()
     store.close()

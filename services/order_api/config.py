@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from services import envconfig
 from services.envconfig import ConfigError
 from services.order_api.faults import FaultPlan, FaultSpecError
+from services.order_api.store import PoolSettings
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Config:
     max_workers: int = 16
     grace_seconds: float = 10.0
     faults: FaultPlan = field(default_factory=FaultPlan)
+    pool: PoolSettings = field(default_factory=PoolSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -39,4 +41,18 @@ class Config:
                 environ, "ORDER_API_GRACE_SECONDS", defaults.grace_seconds
             ),
             faults=faults,
+            pool=_pool_settings(environ, defaults.pool),
         )
+
+
+def _pool_settings(environ: Mapping[str, str], defaults: PoolSettings) -> PoolSettings:
+    """The PostgreSQL connection pool's settings (ORDER_API_DB_POOL_SIZE, …_CONNECT_TIMEOUT)."""
+    connect_timeout = envconfig.seconds(
+        environ, "ORDER_API_DB_CONNECT_TIMEOUT", defaults.connect_timeout_seconds, high=300
+    )
+    return PoolSettings(
+        min_size=defaults.min_size,
+        max_size=envconfig.integer(environ, "ORDER_API_DB_POOL_SIZE", defaults.max_size, 1, 200),
+        connect_timeout_seconds=connect_timeout,
+        acquire_timeout_seconds=connect_timeout,
+    )

@@ -2,8 +2,9 @@
 
 Domain errors map to status codes here and only here: ValidationError →
 INVALID_ARGUMENT, unknown id → NOT_FOUND, reused idempotency key →
-ALREADY_EXISTS, anything unexpected → INTERNAL with a generic message (the
-details go to the log, never to the caller).
+ALREADY_EXISTS, database unreachable → UNAVAILABLE (safe to retry), anything
+unexpected → INTERNAL with a generic message (the details go to the log, never
+to the caller).
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.order_api import validation
 from services.order_api.faults import FaultPlan
-from services.order_api.store import IdempotencyConflictError, Item, Order, OrderStore
+from services.order_api.store import (
+    IdempotencyConflictError,
+    Item,
+    Order,
+    OrderStore,
+    StoreUnavailableError,
+)
 from services.orders_contract import ValidationError, check_identifier
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 
@@ -97,6 +104,9 @@ def _status_errors(context: grpc.ServicerContext) -> Iterator[None]:
             grpc.StatusCode.ALREADY_EXISTS,
             "idempotency_key: already used for a different order",
         )
+    except StoreUnavailableError as error:
+        logger.warning("database unavailable: %s", error)
+        context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable")
     except Exception:
         logger.exception("unexpected error while serving an RPC")
         context.abort(grpc.StatusCode.INTERNAL, "internal error")

@@ -1,39 +1,26 @@
-"""Durable order storage in SQLite.
+"""What every order store offers, whichever database holds the orders.
 
-One connection guarded by a lock serves all gRPC worker threads; the database
-runs in WAL mode with synchronous=FULL, so an order is on disk before the
-caller hears about it and survives a crash of the process (or the machine).
-All SQL is parameterised.
+The servicer sees only the `OrderStore` protocol defined here. `open_store`
+picks the backend from `ORDER_API_DB`: a file path opens SQLite (the embedded
+default, one process), a `postgresql://` URL opens PostgreSQL (shared by any
+number of replicas). Both keep the same promises: an order is committed before
+`create` returns, an idempotency key is unique in the database, and listings
+page by the order's sequence number.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-import threading
-import time
-import uuid
+import urllib.parse
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    customer_id TEXT NOT NULL,
-    items TEXT NOT NULL,
-    total_cents INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    created_at_us INTEGER NOT NULL,
-    idempotency_key TEXT UNIQUE,
-    fingerprint TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, seq);
-"""
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
 
 STATUS_CREATED = "CREATED"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True)
@@ -62,23 +49,16 @@ class IdempotencyConflictError(Exception):
     """The idempotency key was already used for a different order."""
 
 
-class OrderStore:
-    """Orders in one SQLite file; safe to share between threads."""
+class StoreUnavailableError(Exception):
+    """The database cannot be reached now; the call may succeed when retried."""
 
-    def __init__(self, path: str | Path) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
 
-    def close(self) -> None:
-        """Close the database; the store is unusable afterwards."""
-        with self._lock:
-            self._db.close()
+class SchemaTooNewError(Exception):
+    """The database was migrated by a newer order-api than this one."""
+
+
+class OrderStore(Protocol):
+    """Orders in a database; safe to share between threads."""
 
     def create(
         self, customer_id: str, items: tuple[Item, ...], idempotency_key: str = ""
@@ -89,94 +69,102 @@ class OrderStore:
         order is returned with created=False; used for another order,
         IdempotencyConflictError is raised.
         """
-        fingerprint = _fingerprint(customer_id, items)
-        with self._lock:
-            if idempotency_key:
-                existing = self._by_idempotency_key(idempotency_key)
-                if existing is not None:
-                    order, stored_fingerprint = existing
-                    if stored_fingerprint != fingerprint:
-                        raise IdempotencyConflictError(idempotency_key)
-                    return order, False
-            order_id = uuid.uuid4().hex
-            created_at_us = time.time_ns() // 1000
-            total = sum(item.quantity * item.unit_price_cents for item in items)
-            cursor = self._db.execute(
-                "INSERT INTO orders (id, customer_id, items, total_cents, status,"
-                " created_at_us, idempotency_key, fingerprint)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    order_id,
-                    customer_id,
-                    _items_to_json(items),
-                    total,
-                    STATUS_CREATED,
-                    created_at_us,
-                    idempotency_key or None,
-                    fingerprint,
-                ),
-            )
-            seq = cursor.lastrowid
-        assert seq is not None
-        order = Order(order_id, customer_id, items, total, STATUS_CREATED, created_at_us, seq)
-        return order, True
+        ...
 
     def get(self, order_id: str) -> Order | None:
         """Return the order with this id, or None."""
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM orders WHERE id = ?", (order_id,)
-            ).fetchone()
-        return None if row is None else _order_from_row(row)
+        ...
 
     def list(self, customer_id: str, limit: int, after_seq: int = 0) -> tuple[list[Order], bool]:
-        """Return up to `limit` orders after `after_seq` in creation order, and whether more follow.
+        """Return up to `limit` orders after `after_seq` in sequence order, and whether more follow.
 
         An empty customer_id lists every customer's orders.
         """
-        query = f"SELECT {_COLUMNS} FROM orders WHERE seq > ?"
-        params: tuple[object, ...] = (after_seq,)
-        if customer_id:
-            query += " AND customer_id = ?"
-            params += (customer_id,)
-        query += " ORDER BY seq LIMIT ?"
-        params += (limit + 1,)
-        with self._lock:
-            rows = self._db.execute(query, params).fetchall()
-        orders = [_order_from_row(row) for row in rows[:limit]]
-        return orders, len(rows) > limit
+        ...
 
     def count(self) -> int:
         """Return the number of stored orders."""
-        with self._lock:
-            (count,) = self._db.execute("SELECT COUNT(*) FROM orders").fetchone()
-        return int(count)
+        ...
 
-    def _by_idempotency_key(self, key: str) -> tuple[Order, str] | None:
-        row = self._db.execute(
-            f"SELECT {_COLUMNS}, fingerprint FROM orders WHERE idempotency_key = ?", (key,)
-        ).fetchone()
-        if row is None:
-            return None
-        return _order_from_row(row[:-1]), str(row[-1])
+    def ping(self) -> bool:
+        """Return whether the database answers now."""
+        ...
+
+    def close(self) -> None:
+        """Release the database; the store is unusable afterwards."""
+        ...
 
 
-_COLUMNS = "id, customer_id, items, total_cents, status, created_at_us, seq"
+@dataclass(frozen=True)
+class PoolSettings:
+    """Connection pool of a PostgreSQL store (ignored by SQLite)."""
+
+    min_size: int = 1
+    max_size: int = 10
+    connect_timeout_seconds: float = 5.0
+    # How long a call waits for a free connection before the store reports itself unavailable.
+    acquire_timeout_seconds: float = 5.0
 
 
-def _order_from_row(row: tuple[Any, ...]) -> Order:
-    order_id, customer_id, items, total, status, created_at_us, seq = row
-    return Order(order_id, customer_id, _items_from_json(items), total, status, created_at_us, seq)
+def is_postgres_url(location: str) -> bool:
+    """Whether ORDER_API_DB names a PostgreSQL database rather than a SQLite file."""
+    return location.startswith(POSTGRES_SCHEMES)
 
 
-def _items_to_json(items: tuple[Item, ...]) -> str:
+def redacted(location: str) -> str:
+    """ORDER_API_DB fit for logs and errors: a URL's password replaced by ***."""
+    if not is_postgres_url(location):
+        return location
+    parts = urllib.parse.urlsplit(location)
+    if parts.password is None:
+        return location
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def open_store(
+    location: str,
+    *,
+    pool: PoolSettings | None = None,
+    meter_provider: MeterProvider | None = None,
+) -> OrderStore:
+    """Open the store named by ORDER_API_DB: a `postgresql://` URL or a SQLite file path."""
+    if is_postgres_url(location):
+        # Imported here so that SQLite users need not load psycopg.
+        from services.order_api.store_postgres import PostgresOrderStore  # noqa: PLC0415
+
+        return PostgresOrderStore(location, pool=pool, meter_provider=meter_provider)
+    from services.order_api.store_sqlite import SqliteOrderStore  # noqa: PLC0415
+
+    return SqliteOrderStore(location)
+
+
+def order_total(items: tuple[Item, ...]) -> int:
+    """The order's total in cents."""
+    return sum(item.quantity * item.unit_price_cents for item in items)
+
+
+def items_to_json(items: tuple[Item, ...]) -> str:
+    """The items as stored: a compact JSON list of [sku, quantity, unit price]."""
     return json.dumps([[i.sku, i.quantity, i.unit_price_cents] for i in items])
 
 
-def _items_from_json(text: str) -> tuple[Item, ...]:
+def items_from_json(text: str) -> tuple[Item, ...]:
+    """The items from their stored JSON."""
     return tuple(Item(sku, quantity, price) for sku, quantity, price in json.loads(text))
 
 
-def _fingerprint(customer_id: str, items: tuple[Item, ...]) -> str:
-    canonical = json.dumps([customer_id, _items_to_json(items)])
+def fingerprint(customer_id: str, items: tuple[Item, ...]) -> str:
+    """What an idempotency key is bound to: the customer and the items."""
+    canonical = json.dumps([customer_id, items_to_json(items)])
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# The columns every backend selects, in the order `order_from_row` reads them.
+COLUMNS = "id, customer_id, items, total_cents, status, created_at_us, seq"
+
+
+def order_from_row(row: tuple[Any, ...]) -> Order:
+    """An Order from a row of COLUMNS."""
+    order_id, customer_id, items, total, status, created_at_us, seq = row
+    return Order(order_id, customer_id, items_from_json(items), total, status, created_at_us, seq)

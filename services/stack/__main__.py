@@ -42,6 +42,7 @@ from services.stack.load import (
     LoadConfigError,
     LoadGenerator,
 )
+from services.stack.up import MAX_REPLICAS
 
 EXIT_USAGE = 2
 PROGRESS_SECONDS_TTY = 0.5
@@ -118,6 +119,17 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "(built on first use; needs Go), which Prometheus and the live view read",
     )
     sub.add_argument("--refresh", type=_refresh, default=2.0, help="live view interval (s)")
+    sub.add_argument(
+        "--replicas",
+        type=_replicas,
+        default=1,
+        help=f"instances of each service, on consecutive ports (1-{MAX_REPLICAS}; >1 needs --db)",
+    )
+    sub.add_argument(
+        "--db",
+        metavar="URL",
+        help="ORDER_API_DB of every order-api: postgresql://… (default: a SQLite file)",
+    )
     sub.set_defaults(command=_run_up)
 
 
@@ -211,17 +223,26 @@ def _run_up(args: argparse.Namespace, console: Console) -> int:
         FaultPlan.parse(args.inject)
     except FaultSpecError as error:
         raise UsageError(f"--inject: {error}") from None
-    ports = [args.gateway_port, args.grpc_port, args.metrics_port]
+    try:
+        up.check_replicas(args.replicas, args.db)
+    except up.ReplicasError as error:
+        raise UsageError(str(error)) from None
+    ports = [
+        base + index
+        for base in (args.gateway_port, args.grpc_port, args.metrics_port)
+        for index in range(args.replicas)
+    ]
     if not args.no_prometheus:
         ports.append(args.prometheus_port)
         if not args.no_alertmanager:
             ports += [args.alertmanager_port, args.alert_sink_port]
     if args.otlp:
         ports.extend(dataclasses.astuple(collector.ports_from_environ()))
-    if len(set(ports)) != len(ports):
+    if len(set(ports)) != len(ports) or max(ports) > 65535:
         raise UsageError(
             "the gateway, gRPC, metrics, Prometheus, Alertmanager, alert sink (and with --otlp "
-            "the collector's) ports must differ"
+            "the collector's) ports must differ (each replica takes the next port after its "
+            "service's base port)"
         )
     options = up.UpOptions(
         gateway_port=args.gateway_port,
@@ -239,6 +260,8 @@ def _run_up(args: argparse.Namespace, console: Console) -> int:
         alertmanager=not args.no_alertmanager,
         otlp=args.otlp,
         refresh=args.refresh,
+        replicas=args.replicas,
+        db=args.db,
     )
     with _stop_on_signals() as stop:
         return up.run(options, console, stop)
@@ -374,6 +397,10 @@ def _number(text: str, low: float, high: float, what: str) -> float:
 
 def _port(text: str) -> int:
     return int(_number(text, 1, 65535, "a port")) if text.isdigit() else _bad(text, "a port")
+
+
+def _replicas(text: str) -> int:
+    return int(_number(text, 1, MAX_REPLICAS, "replicas"))
 
 
 def _address(text: str) -> tuple[str, int]:

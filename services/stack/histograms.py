@@ -11,7 +11,7 @@ lies in (all a histogram with wide buckets really says).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 # One cumulative bucket: (upper bound, number of observations <= bound).
 Bucket = tuple[float, float]
@@ -38,6 +38,19 @@ def bucket_increase(before: Mapping[float, float], after: Mapping[float, float])
     if any(count < before.get(bound, 0.0) for bound, count in after.items()):
         return sorted(after.items())
     return sorted((bound, count - before.get(bound, 0.0)) for bound, count in after.items())
+
+
+def combine_cumulative(
+    sources: Iterable[Mapping[str, Sequence[Bucket]]],
+) -> dict[str, list[Bucket]]:
+    """Sum cumulative buckets by name and bound (several clients' histograms of the same routes)."""
+    totals: dict[str, dict[float, float]] = {}
+    for source in sources:
+        for name, buckets in source.items():
+            merged = totals.setdefault(name, {})
+            for bound, count in buckets:
+                merged[bound] = merged.get(bound, 0.0) + count
+    return {name: sorted(merged.items()) for name, merged in totals.items()}
 
 
 def quantile(q: float, buckets: Sequence[Bucket]) -> float | None:

@@ -15,11 +15,14 @@ reading), a gateway route's quantiles are those client-side measurements.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+
+from prometheus_client.metrics_core import Metric
 
 from services.stack.histograms import Bucket, bucket_increase, increase, quantile, quantile_bucket
 from services.stack.scrape import Exposition, LabelKey, ScrapeError, scrape
@@ -72,24 +75,48 @@ class Window:
     orders_created: float
     orders_total: float
     errors: tuple[str, ...] = field(default_factory=tuple)
+    # One row per instance when a service runs as several (`up --replicas`).
+    instances: list[RowStats] = field(default_factory=list)
 
 
 def read(
-    gateway_metrics_url: str,
-    order_api_metrics_url: str,
+    gateway_metrics_urls: Sequence[str] | str,
+    order_api_metrics_urls: Sequence[str] | str,
     client: Callable[[], Mapping[str, Sequence[Bucket]]] | None = None,
 ) -> Reading:
-    """Scrape both services now (and take the client's latencies); failed scrapes are recorded."""
+    """Scrape every instance of both services now; a failed scrape is recorded, not raised.
+
+    `client` gives the traffic generator's latencies so far (see `Reading.client`).
+
+    With several instances of a service, their expositions are merged, each
+    sample labelled `instance` (host:port), so the view shows sums over
+    instances (the same aggregation as the recording rules) and a row per instance.
+    """
     errors: list[str] = []
-    expositions: list[Exposition | None] = []
-    for url in (gateway_metrics_url, order_api_metrics_url):
-        try:
-            expositions.append(scrape(url, timeout=2.0))
-        except ScrapeError as error:
-            errors.append(str(error))
-            expositions.append(None)
+    merged: list[Exposition | None] = []
+    for urls in (gateway_metrics_urls, order_api_metrics_urls):
+        scraped: list[Exposition] = []
+        url_list = [urls] if isinstance(urls, str) else list(urls)
+        for url in url_list:
+            try:
+                exposition = scrape(url, timeout=2.0)
+            except ScrapeError as error:
+                errors.append(str(error))
+                continue
+            if len(url_list) > 1:
+                exposition = exposition.with_label(INSTANCE_LABEL, _instance(url))
+            scraped.append(exposition)
+        merged.append(Exposition.merge(scraped) if scraped else None)
     measured = client() if client is not None else {}
-    return Reading(time.monotonic(), expositions[0], expositions[1], tuple(errors), measured)
+    return Reading(time.monotonic(), merged[0], merged[1], tuple(errors), measured)
+
+
+INSTANCE_LABEL = "instance"
+
+
+def _instance(url: str) -> str:
+    """host:port of a /metrics URL, as Prometheus' `instance` label."""
+    return url.split("//", 1)[-1].split("/", 1)[0]
 
 
 # Readiness and liveness probes (including `up`'s own) are not traffic; the recording
@@ -133,7 +160,8 @@ def compare(before: Reading, after: Reading) -> Window:
         orders_total = after.order_api.total("orders_created_total")
         previous = before.order_api.total("orders_created_total") if before.order_api else 0.0
         orders_created = increase(previous, orders_total)
-    return Window(seconds, routes, rpcs, orders_created, orders_total, after.errors)
+    instances = _instance_rows(before, after, seconds)
+    return Window(seconds, routes, rpcs, orders_created, orders_total, after.errors, instances)
 
 
 def render(window: Window, *, title: str, urls: Mapping[str, str]) -> list[str]:
@@ -143,6 +171,9 @@ def render(window: Window, *, title: str, urls: Mapping[str, str]) -> list[str]:
     lines.append("")
     lines += _table("ORDER-API RPC", window.rpcs)
     lines.append("")
+    if window.instances:
+        lines += _table("INSTANCE", window.instances)
+        lines.append("")
     rate = window.orders_created / window.seconds
     lines.append(
         f"orders created: {window.orders_total:.0f} total, "
@@ -248,6 +279,46 @@ def _rows(
             )
         )
     return rows
+
+
+def _instance_rows(before: Reading, after: Reading, seconds: float) -> list[RowStats]:
+    """A row per instance of each service (probe routes left out); none for single instances."""
+    rows: list[RowStats] = []
+    services = (
+        ("web-gateway", before.gateway, after.gateway, "http_requests_total",
+         "http_request_duration_seconds", "status_code", lambda code: code.startswith("5")),
+        ("order-api", before.order_api, after.order_api, "grpc_requests_total",
+         "grpc_request_duration_seconds", "status", lambda code: code in SERVER_FAULT_CODES),
+    )  # fmt: skip
+    for service, then, now, counter, histogram, status_label, is_error in services:
+        if now is None or not now.counter(counter, (INSTANCE_LABEL,)).keys() - {("",)}:
+            continue
+        traffic = _without_probes(now) if service == "web-gateway" else now
+        previous = None
+        if then is not None:
+            previous = _without_probes(then) if service == "web-gateway" else then
+        for row in _rows(
+            previous,
+            traffic,
+            seconds,
+            counter=counter,
+            histogram=histogram,
+            by=(INSTANCE_LABEL,),
+            status_label=status_label,
+            is_error=is_error,
+        ):
+            rows.append(dataclasses.replace(row, name=f"{service} {row.name}"))
+    return rows
+
+
+def _without_probes(exposition: Exposition) -> Exposition:
+    """The exposition without samples of probe routes (they are not traffic)."""
+    families = []
+    for family in exposition.families:
+        kept = Metric(family.name, family.documentation, family.type, family.unit)
+        kept.samples = [s for s in family.samples if s.labels.get("route") not in PROBE_ROUTES]
+        families.append(kept)
+    return Exposition(tuple(families))
 
 
 def _table(heading: str, rows: Sequence[RowStats]) -> list[str]:

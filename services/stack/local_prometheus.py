@@ -54,20 +54,36 @@ def write_config(
     scrape_interval: str = "5s",
     rules: Sequence[str] | None = None,
 ) -> Path:
-    """Render the configuration for these local targets into the data directory.
+    """Write the configuration and each job's file_sd targets into the data directory.
 
-    Alerts go to the local Alertmanager on `alertmanager_port` when given; `rules`
-    defaults to the repository's rule files.
+    Prometheus discovers the targets from `targets/<job>.json`; rewriting one
+    (`write_targets`) adds or removes instances without restarting it. Alerts go to
+    the local Alertmanager on `alertmanager_port` when given; `rules` defaults to the
+    project's rule files.
     """
     text = prometheus_config.render(
         targets,
         scrape_interval=scrape_interval,
         rule_files=rule_files() if rules is None else rules,
         alertmanagers=[f"127.0.0.1:{alertmanager_port}"] if alertmanager_port else [],
+        file_sd_dir=targets_dir(data_dir),
     )
+    write_targets(data_dir, targets)
     path = data_dir / "prometheus.yml"
     path.write_text(text)
     return path
+
+
+def targets_dir(data_dir: Path) -> Path:
+    """Where the file_sd target files live."""
+    return data_dir / "targets"
+
+
+def write_targets(data_dir: Path, targets: Mapping[str, Sequence[str]]) -> None:
+    """(Re)write the file_sd file of every job in `targets`."""
+    for job, addresses in targets.items():
+        path = prometheus_config.file_sd_path(targets_dir(data_dir), job)
+        prometheus_config.write_file_sd(path, addresses)
 
 
 def spec(binary: str, data_dir: Path, *, port: int, config_path: Path) -> ServiceSpec:

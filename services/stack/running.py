@@ -93,13 +93,19 @@ def service_specs(
     *,
     launcher: bool = True,
     faults: Sequence[str] = (),
+    db: str | None = None,
+    order_api_target: str | None = None,
 ) -> list[ServiceSpec]:
-    """How to run the order-api and the web-gateway, in start order, on top of `environ`."""
+    """How to run the order-api and the web-gateway, in start order, on top of `environ`.
+
+    `db` is the order-api's ORDER_API_DB (default: `orders.db` in `data_dir`);
+    `order_api_target` the gateway's ORDER_API_TARGET (default: this order-api).
+    """
     command = processes.launcher_command if launcher else processes.module_command
     order_env = {
         **environ,
         "ORDER_API_LISTEN": ports.grpc_target,
-        "ORDER_API_DB": str(data_dir / "orders.db"),
+        "ORDER_API_DB": db or str(data_dir / "orders.db"),
         "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
         "OTEL_EXPORTER_PROMETHEUS_PORT": str(ports.metrics),
     }
@@ -108,7 +114,7 @@ def service_specs(
     gateway_env = {
         **environ,
         "GATEWAY_LISTEN": f"127.0.0.1:{ports.gateway}",
-        "ORDER_API_TARGET": ports.grpc_target,
+        "ORDER_API_TARGET": order_api_target or ports.grpc_target,
     }
     readyz = f"{ports.gateway_url}/readyz"
     return [

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import urllib.request
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prometheus_client.metrics_core import Metric
@@ -50,6 +51,30 @@ class Exposition:
             return cls(tuple(text_string_to_metric_families(text)), text)
         except ValueError as error:
             raise ScrapeError(f"malformed exposition: {error}") from None
+
+    @classmethod
+    def merge(cls, expositions: Sequence[Exposition]) -> Exposition:
+        """One exposition holding every family of several (replicas of one service).
+
+        Lookups sum over samples, so counters and buckets of the result are the
+        sums over the instances, as PromQL's `sum by (job, …)` would give. It has no
+        `text`: the instances' texts do not make one exposition.
+        """
+        return cls(tuple(family for exposition in expositions for family in exposition.families))
+
+    def with_label(self, name: str, value: str) -> Exposition:
+        """This exposition's families with one more label on every sample (`instance`).
+
+        The result has no `text`: the label is not in it.
+        """
+        families = []
+        for family in self.families:
+            labelled = Metric(family.name, family.documentation, family.type, family.unit)
+            labelled.samples = [
+                sample._replace(labels={**sample.labels, name: value}) for sample in family.samples
+            ]
+            families.append(labelled)
+        return Exposition(tuple(families))
 
     @property
     def types(self) -> dict[str, str]:

@@ -2,7 +2,13 @@
 
 Start order: order-api (ready when gRPC health says SERVING), web-gateway
 (ready when /readyz answers 200), then the alert sink (in this process) and
-Alertmanager, then Prometheus, each if it is installed. With
+Alertmanager, then Prometheus, each if it is installed. With `--replicas N`, N
+order-apis and N gateways run on consecutive ports, each with its own
+`service.instance.id`; the gateways balance over every order-api (`ipv4:`
+target), the traffic is split over the gateways, Prometheus discovers every
+instance through file_sd files written here, and the live view sums over
+instances. Replicas share one database, so N > 1 needs `--db postgresql://…`
+(a SQLite file is refused: it is one process's database). With
 `otlp`, the OpenTelemetry Collector (built first if it is not in the tool
 cache) starts before the services, which push metrics and traces to it over
 OTLP; Prometheus and the live view then read the collector's `prometheus`
@@ -14,6 +20,7 @@ end of its log.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -22,6 +29,7 @@ from pathlib import Path
 
 from otel import exporters
 from otel.exporters import TelemetryConfigError
+from services.order_api.store import is_postgres_url
 from services.stack import (
     alert_status,
     collector,
@@ -36,11 +44,14 @@ from services.stack import (
 from services.stack.alert_sink import AlertSink, format_notification
 from services.stack.collector import CollectorBuildError, CollectorPorts
 from services.stack.console import Console
+from services.stack.histograms import Bucket, combine_cumulative
 from services.stack.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
 from services.stack.processes import Service, ServiceSpec, StartupCancelledError, StartupError
 from services.stack.running import StackPorts
 
 LOAD_CONCURRENCY = 4
+# Each replica is two more processes on this machine.
+MAX_REPLICAS = 8
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 # Settings for one service would apply to both, or clash with the ports chosen here.
@@ -79,6 +90,9 @@ class UpOptions:
     refresh: float = 2.0
     startup_timeout: float = 20.0
     grace: float = 15.0
+    replicas: int = 1
+    # ORDER_API_DB for every order-api; None: a SQLite file in the data directory.
+    db: str | None = None
 
     @property
     def ports(self) -> StackPorts:
@@ -87,18 +101,51 @@ class UpOptions:
 
     @property
     def gateway_url(self) -> str:
-        """Base URL of the web-gateway."""
+        """Base URL of the (first) web-gateway."""
         return self.ports.gateway_url
 
     @property
+    def replica_ports(self) -> list[StackPorts]:
+        """Each replica's ports: the next port after its service's base port per replica."""
+        return [
+            StackPorts(self.gateway_port + i, self.grpc_port + i, self.metrics_port + i)
+            for i in range(self.replicas)
+        ]
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        """Base URL of every web-gateway."""
+        return [ports.gateway_url for ports in self.replica_ports]
+
+    @property
+    def grpc_targets(self) -> list[str]:
+        """The gRPC address of every order-api."""
+        return [ports.grpc_target for ports in self.replica_ports]
+
+    @property
     def gateway_metrics_url(self) -> str:
-        """The web-gateway's /metrics."""
+        """The (first) web-gateway's /metrics."""
         return f"{self.gateway_url}/metrics"
 
     @property
     def order_api_metrics_url(self) -> str:
-        """The order-api's /metrics."""
+        """The (first) order-api's /metrics."""
         return self.ports.order_api_metrics_url
+
+    def service_targets(self) -> dict[str, list[str]]:
+        """Every service instance's metrics address (host:port) by Prometheus job."""
+        return {
+            prometheus_config.GATEWAY_JOB: [
+                url.removeprefix("http://") for url in self.gateway_urls
+            ],
+            prometheus_config.ORDER_API_JOB: [
+                f"127.0.0.1:{ports.metrics}" for ports in self.replica_ports
+            ],
+        }
+
+    def metrics_urls(self, job: str) -> list[str]:
+        """The /metrics URL of every instance of `job`."""
+        return [f"http://{address}/metrics" for address in self.service_targets()[job]]
 
     @property
     def collector_metrics_url(self) -> str:
@@ -119,7 +166,7 @@ class UpOptions:
             return prometheus_config.collector_targets(
                 ports.prometheus_target, ports.telemetry_target
             )
-        return prometheus_config.local_targets(self.gateway_port, self.metrics_port)
+        return self.service_targets()
 
     @property
     def prometheus_url(self) -> str:
@@ -132,13 +179,58 @@ class UpOptions:
         return f"http://127.0.0.1:{self.alertmanager_port}"
 
 
+class ReplicasError(ValueError):
+    """Replicas asked for on a database that cannot be shared."""
+
+
+def check_replicas(replicas: int, db: str | None) -> None:
+    """Refuse N > 1 replicas without a PostgreSQL database, in one line."""
+    if replicas > 1 and (db is None or not is_postgres_url(db)):
+        raise ReplicasError(
+            f"--replicas {replicas} needs --db postgresql://…: replicas share one database,"
+            " and a SQLite file belongs to one process"
+        )
+
+
 def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
-    """How to run the order-api and the web-gateway under the launcher, in start order."""
+    """How to run every order-api and then every web-gateway under the launcher, in start order."""
     base = _child_environ()
     if options.otlp:
         base = _otlp_environ(base, options.collector_ports)
-    return running.service_specs(
-        options.ports, data_dir, base, launcher=True, faults=options.inject
+    if options.replicas == 1:
+        return running.service_specs(
+            options.ports, data_dir, base, launcher=True, faults=options.inject, db=options.db
+        )
+    order_api_target = "ipv4:" + ",".join(options.grpc_targets)
+    order_apis, gateways = [], []
+    for index, ports in enumerate(options.replica_ports):
+        order_api, gateway = running.service_specs(
+            ports,
+            data_dir,
+            base,
+            launcher=True,
+            faults=options.inject,
+            db=options.db,
+            order_api_target=order_api_target,
+        )
+        order_apis.append(_replica(order_api, index))
+        gateways.append(_replica(gateway, index))
+    return [*order_apis, *gateways]
+
+
+def _replica(spec: ServiceSpec, index: int) -> ServiceSpec:
+    """`spec` as replica `index`: named `<service>-<index + 1>`, with that service.instance.id."""
+    name = f"{spec.name}-{index + 1}"
+    existing = spec.env.get("OTEL_RESOURCE_ATTRIBUTES", "").strip().strip(",")
+    instance = f"service.instance.id={name}"
+    return dataclasses.replace(
+        spec,
+        name=name,
+        env={
+            **spec.env,
+            "OTEL_RESOURCE_ATTRIBUTES": f"{existing},{instance}" if existing else instance,
+        },
+        log_path=spec.log_path.with_name(f"{name}.log"),
     )
 
 
@@ -185,7 +277,7 @@ class _StackRun:
         self.stop = stop
         self.data_dir = options.data_dir.resolve()
         self.services: list[Service] = []
-        self.generator: LoadGenerator | None = None
+        self.generators: list[LoadGenerator] = []
         self.prometheus_url: str | None = None
         self.alertmanager_url: str | None = None
         self.sink: AlertSink | None = None
@@ -264,23 +356,35 @@ class _StackRun:
         self.console.line(f"prometheus at {self.prometheus_url} (config {config_path})")
 
     def start_traffic(self) -> None:
-        """Start the load generator in the background, bounded by the duration."""
+        """Start one load generator per gateway, splitting the rate, bounded by the duration."""
         if not self.options.traffic:
             return
-        config = LoadConfig(
-            target=self.options.gateway_url,
-            rate=self.options.rate,
-            duration=self.options.duration or MAX_DURATION_SECONDS,
-            concurrency=LOAD_CONCURRENCY,
-        )
-        self.generator = LoadGenerator(config)
-        self.generator.start()
-        self.console.line(f"traffic: {self.options.rate:g} req/s against {config.target}")
+        for target in self.options.gateway_urls:
+            config = LoadConfig(
+                target=target,
+                rate=self.options.rate / self.options.replicas,
+                duration=self.options.duration or MAX_DURATION_SECONDS,
+                concurrency=LOAD_CONCURRENCY,
+            )
+            generator = LoadGenerator(config)
+            generator.start()
+            self.generators.append(generator)
+        targets = ", ".join(self.options.gateway_urls)
+        self.console.line(f"traffic: {self.options.rate:g} req/s against {targets}")
 
     def read(self) -> liveview.Reading:
-        """Scrape both services now."""
-        client = self.generator.latency_by_route if self.generator is not None else None
-        return liveview.read(*self.options.live_urls, client)
+        """Scrape every instance of both services now (the collector with --otlp)."""
+        if self.options.otlp:
+            return liveview.read(*self.options.live_urls, self._client_latency)
+        return liveview.read(
+            self.options.metrics_urls(prometheus_config.GATEWAY_JOB),
+            self.options.metrics_urls(prometheus_config.ORDER_API_JOB),
+            self._client_latency,
+        )
+
+    def _client_latency(self) -> dict[str, list[Bucket]]:
+        """What the load generators timed so far, per route, all gateways together."""
+        return combine_cumulative(generator.latency_by_route() for generator in self.generators)
 
     def watch(self, baseline: liveview.Reading) -> tuple[int, liveview.Reading | None, str]:
         """Show the live view until stopped; return (exit code, last reading, why it ended)."""
@@ -315,10 +419,11 @@ class _StackRun:
                 return 0, current, f"duration of {options.duration:g}s reached"
 
     def stop_traffic(self) -> None:
-        """Stop the load generator and wait for its in-flight requests."""
-        if self.generator is not None:
-            self.generator.stop()
-            self.generator.wait(timeout=self.options.grace)
+        """Stop the load generators and wait for their in-flight requests."""
+        for generator in self.generators:
+            generator.stop()
+        for generator in self.generators:
+            generator.wait(timeout=self.options.grace)
 
     def print_summary(
         self, baseline: liveview.Reading, final: liveview.Reading, reason: str
@@ -327,8 +432,9 @@ class _StackRun:
         window = liveview.compare(baseline, final)
         title = f"summary: {window.seconds:.1f}s since the stack was ready ({reason})"
         lines = liveview.render(window, title=title, urls=self._urls())
-        if self.generator is not None:
-            lines += ["", "traffic generator:", *reports.summary_lines(self.generator.summary())]
+        for target, generator in zip(self.options.gateway_urls, self.generators, strict=False):
+            heading = "traffic generator:" if len(self.generators) == 1 else f"traffic to {target}:"
+            lines += ["", heading, *reports.summary_lines(generator.summary())]
         self.console.lines(["", *lines])
 
     def close(self) -> None:
@@ -360,9 +466,11 @@ class _StackRun:
                 "collector (both services)": self.options.collector_metrics_url,
                 "prometheus": self.prometheus_url or "not running",
             }
+        gateways = self.options.metrics_urls(prometheus_config.GATEWAY_JOB)
+        order_apis = self.options.metrics_urls(prometheus_config.ORDER_API_JOB)
         return {
-            "web-gateway metrics": self.options.gateway_metrics_url,
-            "order-api metrics": self.options.order_api_metrics_url,
+            "web-gateway metrics": " ".join(gateways),
+            "order-api metrics": " ".join(order_apis),
             "prometheus": self.prometheus_url or "not running",
             "alertmanager": self.alertmanager_url or "not running",
         }

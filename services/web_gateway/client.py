@@ -1,14 +1,25 @@
-"""The gateway's gRPC client of the order-api: one channel, a deadline on every call.
+"""The gateway's gRPC client of the order-api: balanced over replicas, a deadline on every call.
+
+The target is any gRPC target (`order-api:50051`, `dns:///order-api:50051`,
+`ipv4:10.0.0.1:50051,10.0.0.2:50051`); the service config balances calls
+`round_robin` over every address it resolves to, and gRPC itself retries
+GetOrder, ListOrders and the health check on another replica when they fail
+with UNAVAILABLE. CreateOrder is repeated only when it carries an idempotency
+key (the order-api stores one order per key), by this client, within the same
+deadline; without a key it is never repeated: a replica that died before
+answering may have committed it.
 
 The channel is created with `grpc.insecure_channel` looked up on the module at
 call time, because the OpenTelemetry launcher instruments gRPC clients by
 replacing that attribute. Reconnection backoff is capped at one second so the
-gateway recovers within about a second of the order-api coming back; while it is
-down, calls fail fast with UNAVAILABLE (they do not wait for the connection).
+gateway recovers within about a second of an order-api coming back; while every
+replica is down, calls fail fast with UNAVAILABLE (they do not wait for a connection).
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 
 import grpc
@@ -33,9 +44,37 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.dns_min_time_between_resolutions_ms", 1000),
 )
 
+# Retries happen within the call's deadline; three attempts can reach three replicas.
+RETRY_ATTEMPTS = 3
+RETRY_POLICY = {
+    "maxAttempts": RETRY_ATTEMPTS,
+    "initialBackoff": "0.05s",
+    "maxBackoff": "0.5s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+# Methods that are always safe to repeat: they change nothing.
+_READ_METHODS = [
+    {"service": SERVICE_NAME, "method": "GetOrder"},
+    {"service": SERVICE_NAME, "method": "ListOrders"},
+    {"service": "grpc.health.v1.Health", "method": "Check"},
+]
+SERVICE_CONFIG = json.dumps(
+    {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [{"name": _READ_METHODS, "retryPolicy": RETRY_POLICY}],
+    }
+)
+BALANCED_CHANNEL_OPTIONS: tuple[tuple[str, int | str], ...] = (
+    *CHANNEL_OPTIONS,
+    ("grpc.service_config", SERVICE_CONFIG),
+    ("grpc.enable_retries", 1),
+)
+_CREATE_RETRY_PAUSE_SECONDS = 0.05
+
 
 class OrderClient:
-    """Calls OrderService and the gRPC health service of one order-api target.
+    """Calls OrderService and the gRPC health service of one order-api target (any replicas).
 
     `channel` is the channel the calls go through, with its interceptors.
     """
@@ -49,7 +88,7 @@ class OrderClient:
     ) -> None:
         self.target = target
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self._channel = grpc.insecure_channel(target, options=BALANCED_CHANNEL_OPTIONS)
         channel = wrap_channel(self._channel) if wrap_channel else self._channel
         self.channel = channel
         self._orders = orders_pb2_grpc.OrderServiceStub(channel)
@@ -58,8 +97,28 @@ class OrderClient:
     def create_order(
         self, request: orders_pb2.CreateOrderRequest
     ) -> orders_pb2.CreateOrderResponse:
-        """Create an order (or return the one stored under the request's idempotency key)."""
-        return self._orders.CreateOrder(request, timeout=self.timeout)
+        """Create an order (or return the one stored under the request's idempotency key).
+
+        With an idempotency key, UNAVAILABLE is retried (on the next replica, by
+        round_robin) within one deadline; without one, the call is made once.
+        """
+        if not request.idempotency_key:
+            return self._orders.CreateOrder(request, timeout=self.timeout)
+        deadline = time.monotonic() + self.timeout
+        attempt = 1
+        while True:
+            try:
+                return self._orders.CreateOrder(
+                    request, timeout=max(deadline - time.monotonic(), 0.001)
+                )
+            except grpc.RpcError as error:
+                pause = _CREATE_RETRY_PAUSE_SECONDS * attempt
+                code = error.code() if isinstance(error, grpc.Call) else None
+                retry = code == grpc.StatusCode.UNAVAILABLE and attempt < RETRY_ATTEMPTS
+                if not retry or time.monotonic() + pause >= deadline:
+                    raise
+            time.sleep(pause)
+            attempt += 1
 
     def get_order(self, order_id: str) -> orders_pb2.Order:
         """Return the order with this id; NOT_FOUND raises grpc.RpcError."""

@@ -41,7 +41,7 @@ class Config:
         defaults = cls()
         return cls(
             listen=envconfig.address(environ, "GATEWAY_LISTEN", defaults.listen),
-            order_api_target=envconfig.address(
+            order_api_target=envconfig.grpc_target(
                 environ, "ORDER_API_TARGET", defaults.order_api_target
             ),
             order_api_timeout=envconfig.seconds(

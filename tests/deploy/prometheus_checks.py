@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.web_gateway.client import RETRY_ATTEMPTS
 from tests.deploy.dashboards import dashboard_queries
 from tests.helpers import wait_until
 from tests.prometheus_tools import Prometheus
@@ -42,7 +43,8 @@ def expected_order_api_counts() -> dict[tuple[str, ...], int]:
     """grpc_requests_total by (method, status) after the mix with FAULTS."""
     expected: dict[tuple[str, ...], int] = dict(ORDER_API_COUNTS)
     del expected[("ListOrders", "OK")]
-    expected[("ListOrders", "UNAVAILABLE")] = 1
+    # The gateway retries UNAVAILABLE for calls safe to repeat: each attempt reaches the order-api.
+    expected[("ListOrders", "UNAVAILABLE")] = RETRY_ATTEMPTS
     return expected
 
 

@@ -129,7 +129,7 @@ def test_otlp_receivers_listen_where_the_services_send() -> None:
     protocols = _config()["receivers"]["otlp"]["protocols"]
     assert split_host_port(protocols["grpc"]["endpoint"]) == ("0.0.0.0", 4317)
     assert split_host_port(protocols["http"]["endpoint"]) == ("0.0.0.0", 4318)
-    for service in ("order-api", "web-gateway"):
+    for service in (*prometheus_config.COMPOSE_ORDER_API_REPLICAS, "web-gateway"):
         _, port = split_host_port(compose_env(service)["OTEL_EXPORTER_OTLP_ENDPOINT"])
         assert port == 4317, service
 

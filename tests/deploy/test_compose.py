@@ -35,7 +35,8 @@ from tests.deploy.support import (
 )
 
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
-APP_SERVICES = ("order-api", "web-gateway")
+ORDER_API_REPLICAS = prometheus_config.COMPOSE_ORDER_API_REPLICAS
+APP_SERVICES = (*ORDER_API_REPLICAS, "web-gateway")
 
 
 def _services() -> dict[str, Any]:
@@ -108,22 +109,45 @@ def test_gateway_listens_where_prometheus_scrapes_it() -> None:
     assert split_host_port(compose_env("web-gateway")["GATEWAY_LISTEN"]) == ("0.0.0.0", port)
 
 
-def test_order_api_metrics_listen_where_prometheus_scrapes_them() -> None:
-    host, port = _scrape_target(prometheus_config.ORDER_API_JOB)
-    assert host == "order-api" and host in _services()
-    env = compose_env("order-api")
-    assert env["OTEL_EXPORTER_PROMETHEUS_HOST"] == "0.0.0.0"
-    assert int(env["OTEL_EXPORTER_PROMETHEUS_PORT"]) == port
+def test_prometheus_scrapes_every_order_api_replica_where_its_metrics_listen() -> None:
+    targets = [
+        split_host_port(target)
+        for target in prometheus_config.compose_targets()[prometheus_config.ORDER_API_JOB]
+    ]
+    assert [host for host, _ in targets] == list(ORDER_API_REPLICAS)
+    for host, port in targets:
+        env = compose_env(host)
+        assert env["OTEL_EXPORTER_PROMETHEUS_HOST"] == "0.0.0.0"
+        assert int(env["OTEL_EXPORTER_PROMETHEUS_PORT"]) == port
 
 
-def test_gateway_calls_the_order_api_where_it_listens() -> None:
-    _, listen_port = split_host_port(compose_env("order-api")["ORDER_API_LISTEN"])
-    assert compose_env("web-gateway")["ORDER_API_TARGET"] == f"order-api:{listen_port}"
+def test_gateway_balances_by_dns_over_the_alias_every_replica_carries() -> None:
+    for name in ORDER_API_REPLICAS:
+        _, listen_port = split_host_port(compose_env(name)["ORDER_API_LISTEN"])
+        assert compose_env("web-gateway")["ORDER_API_TARGET"] == f"dns:///order-api:{listen_port}"
+        assert "order-api" in compose_service(name)["networks"]["default"]["aliases"]
+
+
+def test_each_replica_has_its_own_instance_id() -> None:
+    ids = [compose_env(name)["OTEL_RESOURCE_ATTRIBUTES"] for name in ORDER_API_REPLICAS]
+    assert ids == [f"service.instance.id={name}" for name in ORDER_API_REPLICAS]
+
+
+def test_replicas_share_the_postgres_service_and_wait_for_it() -> None:
+    postgres = compose_service("postgres")
+    env = postgres["environment"]
+    url = f"postgresql://{env['POSTGRES_USER']}:{env['POSTGRES_PASSWORD']}@postgres:5432/"
+    for name in ORDER_API_REPLICAS:
+        assert compose_env(name)["ORDER_API_DB"] == url + env["POSTGRES_DB"]
+        assert compose_service(name)["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert "ports" not in postgres
 
 
 def test_service_names_are_the_prometheus_job_names() -> None:
     """Pushed through the collector, a series' job is service.name: it must match the scrape job."""
-    assert compose_env("order-api")["OTEL_SERVICE_NAME"] == prometheus_config.ORDER_API_JOB
+    for name in ORDER_API_REPLICAS:
+        assert compose_env(name)["OTEL_SERVICE_NAME"] == prometheus_config.ORDER_API_JOB
     assert compose_env("web-gateway")["OTEL_SERVICE_NAME"] == prometheus_config.GATEWAY_JOB
 
 
@@ -205,9 +229,10 @@ def test_depends_on_service_healthy_only_on_services_with_a_healthcheck() -> Non
                 assert "healthcheck" in compose_service(dependency), (name, dependency)
 
 
-def test_web_gateway_waits_for_a_healthy_order_api() -> None:
+def test_web_gateway_waits_for_healthy_order_api_replicas() -> None:
     depends_on = compose_service("web-gateway")["depends_on"]
-    assert depends_on["order-api"] == {"condition": "service_healthy"}
+    for name in ORDER_API_REPLICAS:
+        assert depends_on[name] == {"condition": "service_healthy"}
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -242,7 +267,7 @@ def test_named_volumes_are_declared() -> None:
         for volume in service.get("volumes", [])
         if not volume.startswith(("./", "/"))
     }
-    assert used == declared == {"order-data", "prometheus-data", "alertmanager-data"}
+    assert used == declared == {"postgres-data", "prometheus-data", "alertmanager-data"}
 
 
 def test_dockerfile_runs_the_launcher_as_a_non_root_user() -> None:

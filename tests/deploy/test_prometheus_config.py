@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def test_only_the_collector_exporter_job_honors_labels() -> None:
 def test_compose_targets_scrape_both_services_and_the_collector() -> None:
     assert prometheus_config.compose_targets() == {
         "web-gateway": ["web-gateway:8080"],
-        "order-api": ["order-api:8000"],
+        "order-api": ["order-api-1:8000", "order-api-2:8000"],
         "otel-collector": ["otel-collector:8889"],
         "otel-collector-internal": ["otel-collector:8888"],
     }
@@ -117,6 +118,31 @@ def test_default_rule_files_are_relative_to_the_config_file() -> None:
     config = yaml.safe_load(prometheus_config.render(prometheus_config.compose_targets()))
     assert config["rule_files"] == ["rules/*.yml"]
     assert (PROMETHEUS_DIR / "prometheus.yml").parent / "rules" == RULES_DIR
+
+
+@pytest.mark.prometheus
+def test_file_sd_config_and_targets_pass_promtool(tmp_path: Path) -> None:
+    """As `otel-stack up --replicas` writes it: every job discovered from a file_sd file."""
+    targets = {"web-gateway": ["127.0.0.1:18080", "127.0.0.1:18081"], "order-api": ["c:3"]}
+    config_path = local_prometheus.write_config(tmp_path, targets)
+
+    _assert_promtool_accepts(config_path)
+    config = yaml.safe_load(config_path.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    gateway_file = jobs["web-gateway"]["file_sd_configs"][0]["files"][0]
+    assert "static_configs" not in jobs["web-gateway"]
+    assert json.loads(Path(gateway_file).read_text()) == [
+        {"targets": ["127.0.0.1:18080", "127.0.0.1:18081"], "labels": {}}
+    ]
+
+
+def test_rewriting_targets_replaces_the_file_whole(tmp_path: Path) -> None:
+    local_prometheus.write_targets(tmp_path, {"order-api": ["a:1", "b:2", "c:3"]})
+    local_prometheus.write_targets(tmp_path, {"order-api": ["a:1"]})
+
+    path = prometheus_config.file_sd_path(local_prometheus.targets_dir(tmp_path), "order-api")
+    assert json.loads(path.read_text()) == [{"targets": ["a:1"], "labels": {}}]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["order-api.json"]
 
 
 def test_repository_rules_are_the_rules_the_package_ships() -> None:

@@ -1,4 +1,4 @@
-"""Fixtures for the order-api tests: a store on a temporary file and real gRPC servers over it."""
+"""Fixtures for the order-api tests: a store on each backend and real gRPC servers over one."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.order_api.faults import FaultPlan
-from services.order_api.store import OrderStore
+from services.order_api.store import OrderStore, open_store
 from services.proto.orders.v1 import orders_pb2_grpc
 from tests.order_api.support import RunningOrderApi, StartOrderApi, start_order_api
 
@@ -19,10 +19,13 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "orders.db"
 
 
-@pytest.fixture
-def store(db_path: Path) -> Iterator[OrderStore]:
-    """An OrderStore on a fresh file, closed after the test."""
-    order_store = OrderStore(db_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[OrderStore]:
+    """An empty store on each backend (a fresh SQLite file, a fresh PostgreSQL database)."""
+    location = (
+        str(db_path) if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    )
+    order_store = open_store(location)
     yield order_store
     order_store.close()
 

@@ -13,6 +13,7 @@ from services.order_api.faults import FaultPlan
 from services.order_api.server import create_server
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import OrderStore
+from services.order_api.store_sqlite import SqliteOrderStore
 from services.orders_contract import (
     MAX_ID_LENGTH,
     MAX_ITEMS,
@@ -60,7 +61,7 @@ def start_order_api(
 
     `port` 0 picks a free port; `servicer` builds a custom servicer from the store.
     """
-    store = store if store is not None else OrderStore(db_path)
+    store = store if store is not None else SqliteOrderStore(db_path)
     handler = OrderServicer(store, faults=faults) if servicer is None else servicer(store)
     server, port = create_server(f"127.0.0.1:{port}", servicer=handler)
     server.start()

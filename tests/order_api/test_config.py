@@ -98,3 +98,20 @@ def test_bad_variable_raises_config_error_naming_it(name: str, value: str) -> No
     message = str(raised.value)
     assert message.startswith(f"{name}")
     assert "\n" not in message
+
+
+def test_pool_size_and_connect_timeout_are_read() -> None:
+    config = Config.from_env({"ORDER_API_DB_POOL_SIZE": "4", "ORDER_API_DB_CONNECT_TIMEOUT": "2.5"})
+
+    assert config.pool.max_size == 4
+    assert config.pool.connect_timeout_seconds == 2.5
+    assert config.pool.acquire_timeout_seconds == 2.5
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ORDER_API_DB_POOL_SIZE", "0"), ("ORDER_API_DB_CONNECT_TIMEOUT", "-1")],
+)
+def test_bad_pool_setting_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env({name: value})

@@ -23,6 +23,7 @@ from services.stack.processes import Service, ServiceSpec, module_command
 from services.stack.running import clean_environ, free_port
 from tests.helpers import REPO, wait_until
 from tests.order_api.support import create_request, health_status
+from tests.postgres_tools import PostgresServer
 
 START_TIMEOUT = 20.0
 # Reconnect quickly while polling a process that is still starting (gRPC's default backoff is 1 s).
@@ -224,3 +225,39 @@ def test_order_created_before_sigkill_is_readable_after_restart(launch: Launch) 
     assert second.stub.GetOrder(orders_pb2.GetOrderRequest(id=created.id)).order == created
     retry = second.stub.CreateOrder(create_request(idempotency_key="before-crash"))
     assert (retry.created, retry.order) == (False, created)
+
+
+# --- On PostgreSQL ----------------------------------------------------------------------------
+
+
+def test_unreachable_postgres_at_start_is_one_line_without_the_password() -> None:
+    url = f"postgresql://orders:s3cret@127.0.0.1:{free_port()}/orders"
+
+    result = _run(ORDER_API_DB=url, ORDER_API_DB_CONNECT_TIMEOUT="1")
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "cannot open ORDER_API_DB='postgresql://orders:***@127.0.0.1" in result.stderr
+    assert "s3cret" not in result.stderr
+
+
+def test_database_down_means_unavailable_and_not_serving_until_it_is_back(
+    launch: Launch, postgres: PostgresServer, postgres_url: str
+) -> None:
+    order_api = launch(ORDER_API_DB=postgres_url, ORDER_API_DB_CONNECT_TIMEOUT="1")
+    created = order_api.stub.CreateOrder(create_request()).order
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    try:
+        postgres.stop()
+
+        with pytest.raises(grpc.RpcError) as raised:
+            order_api.stub.GetOrder(orders_pb2.GetOrderRequest(id=created.id), timeout=10)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        wait_until(lambda: health_status(order_api.channel) == not_serving, 15, "NOT_SERVING")
+    finally:
+        postgres.start()
+
+    serving = health_pb2.HealthCheckResponse.SERVING
+    wait_until(lambda: health_status(order_api.channel) == serving, START_TIMEOUT, "SERVING")
+    assert order_api.process.poll() is None, order_api.log()
+    assert order_api.stub.GetOrder(orders_pb2.GetOrderRequest(id=created.id)).order == created

@@ -16,7 +16,7 @@ from services.order_api.server import (
     create_server,
 )
 from services.order_api.servicer import OrderServicer
-from services.order_api.store import OrderStore
+from services.order_api.store_sqlite import SqliteOrderStore
 from services.proto.orders.v1 import orders_pb2
 from tests.order_api.support import RunningOrderApi, create_request, health_status
 
@@ -76,7 +76,7 @@ def test_port_zero_binds_a_free_port(order_api: RunningOrderApi) -> None:
 
 
 def test_binding_a_port_in_use_raises_listen_error(occupied_port: int) -> None:
-    store = OrderStore(":memory:")
+    store = SqliteOrderStore(":memory:")
     address = f"127.0.0.1:{occupied_port}"
     try:
         with pytest.raises(ListenError) as raised:
@@ -90,7 +90,7 @@ def test_binding_a_port_in_use_raises_listen_error(occupied_port: int) -> None:
 def test_binding_a_port_another_order_api_holds_raises_listen_error(
     order_api: RunningOrderApi,
 ) -> None:
-    store = OrderStore(":memory:")
+    store = SqliteOrderStore(":memory:")
     try:
         with pytest.raises(ListenError):
             create_server(order_api.target, servicer=OrderServicer(store))

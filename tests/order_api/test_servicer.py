@@ -11,7 +11,8 @@ import grpc
 import pytest
 
 from services.order_api.servicer import encode_page_token
-from services.order_api.store import Item, Order, OrderStore
+from services.order_api.store import Item, Order
+from services.order_api.store_sqlite import SqliteOrderStore
 from services.orders_contract import DEFAULT_PAGE_SIZE, MAX_ID_LENGTH, MAX_PAGE_SIZE
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 from tests.order_api.support import (
@@ -274,7 +275,7 @@ def test_page_token_round_trips_through_encode_and_decode(stub: Stub) -> None:
 # --- Unexpected errors and restarts ------------------------------------------------------------
 
 
-class FailingStore(OrderStore):
+class FailingStore(SqliteOrderStore):
     """A store whose every operation fails with an internal detail in the message."""
 
     def create(

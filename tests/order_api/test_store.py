@@ -1,4 +1,8 @@
-"""OrderStore: creating, reading and listing orders in SQLite, idempotency keys, durability."""
+"""OrderStore: creating, reading and listing orders, idempotency keys, durability.
+
+The `store` fixture runs each behaviour on both backends (SQLite and PostgreSQL);
+the SQLite file's own properties are tested on SqliteOrderStore.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from services.order_api.store import (
     Item,
     OrderStore,
 )
+from services.order_api.store_sqlite import SqliteOrderStore
 
 ITEMS = (Item("sku-1", 2, 150), Item("sku-2", 1, 999))
 
@@ -150,11 +155,11 @@ def test_list_after_the_last_order_is_empty(store: OrderStore) -> None:
 
 
 def test_orders_survive_closing_and_reopening_the_file(db_path: Path) -> None:
-    first = OrderStore(db_path)
+    first = SqliteOrderStore(db_path)
     order, _ = first.create("alice", ITEMS, idempotency_key="key-1")
     first.close()
 
-    reopened = OrderStore(db_path)
+    reopened = SqliteOrderStore(db_path)
     try:
         assert reopened.get(order.id) == order
         assert reopened.create("alice", ITEMS, idempotency_key="key-1") == (order, False)
@@ -166,13 +171,15 @@ def test_orders_survive_closing_and_reopening_the_file(db_path: Path) -> None:
 def test_store_creates_missing_parent_directories(tmp_path: Path) -> None:
     path = tmp_path / "var" / "data" / "orders.db"
 
-    OrderStore(path).close()
+    SqliteOrderStore(path).close()
 
     assert path.exists()
 
 
-def test_database_runs_in_wal_mode(db_path: Path, store: OrderStore) -> None:
+def test_database_runs_in_wal_mode(db_path: Path) -> None:
+    store = SqliteOrderStore(db_path)
     store.create("alice", ITEMS)
+    store.close()
 
     with closing(sqlite3.connect(db_path)) as db:
         (mode,) = db.execute("PRAGMA journal_mode").fetchone()

@@ -15,12 +15,12 @@ from otel import grpc_interceptors
 from otel.instruments import RpcServerMetrics
 from services.order_api.server import SERVICE_NAME, create_server
 from services.order_api.servicer import OrderServicer
-from services.order_api.store import OrderStore
+from services.order_api.store_sqlite import SqliteOrderStore
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 from tests.otel.conftest import Recorded
 
 
-class _BrokenStore(OrderStore):
+class _BrokenStore(SqliteOrderStore):
     def get(self, order_id: str) -> None:
         raise RuntimeError("disk on fire")
 

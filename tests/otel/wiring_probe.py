@@ -26,7 +26,7 @@ from otel import settings
 from otel.sdk import build_and_install
 from services.order_api import __main__ as order_api_main
 from services.order_api.config import Config as OrderApiConfig
-from services.order_api.store import OrderStore
+from services.order_api.store_sqlite import SqliteOrderStore
 from services.web_gateway import __main__ as gateway_main
 from services.web_gateway.config import Config as GatewayConfig
 
@@ -73,7 +73,7 @@ def main() -> int:
     telemetry = build_and_install("wiring-probe", os.environ)
     app, client = gateway_main.build(GatewayConfig(order_api_target="127.0.0.1:9"), telemetry)
     with tempfile.TemporaryDirectory() as directory:
-        store = OrderStore(str(Path(directory) / "orders.db"))
+        store = SqliteOrderStore(Path(directory) / "orders.db")
         config = OrderApiConfig(listen="127.0.0.1:0", max_workers=1)
         server, _port = order_api_main.build_server(
             config, telemetry, store, health.HealthServicer()

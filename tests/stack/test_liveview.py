@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from services.stack.latency import LatencyRecorder
 from services.stack.liveview import (
     Latency,
@@ -212,3 +214,65 @@ def test_probe_routes_are_not_shown_as_traffic() -> None:
     window = compare(before, after)
 
     assert [row.name for row in window.routes] == ["GET /orders/<order_id>"]
+
+
+def _merged(at: float, gateway: str, order_api: str, instances: int) -> Reading:
+    """A reading of `instances` replicas that each exposed the same series."""
+    return Reading(
+        at,
+        Exposition.merge([Exposition.parse(gateway)] * instances),
+        Exposition.merge([Exposition.parse(order_api)] * instances),
+    )
+
+
+def test_replicas_are_summed_like_sum_by_job() -> None:
+    single = compare(*_window())
+
+    merged = compare(
+        _merged(10.0, GATEWAY_BEFORE, ORDER_API_BEFORE, 3),
+        _merged(12.0, GATEWAY_AFTER, ORDER_API_AFTER, 3),
+    )
+
+    assert [row.requests for row in merged.routes] == [3 * r.requests for r in single.routes]
+    assert [row.requests for row in merged.rpcs] == [3 * r.requests for r in single.rpcs]
+    assert [row.error_ratio for row in merged.rpcs] == [r.error_ratio for r in single.rpcs]
+    assert [row.quantiles for row in merged.routes] == [
+        pytest.approx(r.quantiles) for r in single.routes
+    ]
+    assert merged.orders_total == 3 * single.orders_total
+
+
+def _instances(at: float, gateways: list[str], order_apis: list[str]) -> Reading:
+    """A reading of replicas, each exposition labelled with its instance as `read` does."""
+
+    def merged(texts: list[str], port: int) -> Exposition:
+        return Exposition.merge(
+            [
+                Exposition.parse(text).with_label("instance", f"127.0.0.1:{port + index}")
+                for index, text in enumerate(texts)
+            ]
+        )
+
+    return Reading(at, merged(gateways, 8080), merged(order_apis, 8000))
+
+
+def test_each_instance_gets_a_row_with_its_own_rate() -> None:
+    # Gateway 8080 served the interval's 20 requests; gateway 8081 served none.
+    window = compare(
+        _instances(10.0, [GATEWAY_BEFORE, GATEWAY_BEFORE], [ORDER_API_BEFORE, ORDER_API_BEFORE]),
+        _instances(12.0, [GATEWAY_AFTER, GATEWAY_BEFORE], [ORDER_API_AFTER, ORDER_API_AFTER]),
+    )
+
+    rates = {row.name: row.rate for row in window.instances}
+    assert rates == {
+        "web-gateway 127.0.0.1:8080": 10.0,
+        "web-gateway 127.0.0.1:8081": 0.0,
+        "order-api 127.0.0.1:8000": 13.0,
+        "order-api 127.0.0.1:8001": 13.0,
+    }
+    assert [row.requests for row in window.rpcs] == [8.0, 44.0]
+    assert "INSTANCE" in "\n".join(render(window, title="t", urls={}))
+
+
+def test_a_single_instance_has_no_instance_rows() -> None:
+    assert compare(*_window()).instances == []

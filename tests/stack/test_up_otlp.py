@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -67,8 +68,12 @@ def test_prometheus_scrapes_the_collector_instead_of_the_services(otlp_run: Otlp
     if not prometheus_expected():
         pytest.skip("prometheus not on PATH")
     config = yaml.safe_load((otlp_run.data_dir / "prometheus.yml").read_text())
+    # Each job's targets are in the file_sd file `up` wrote beside the config.
     jobs = {
-        job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]
+        job["job_name"]: json.loads(Path(job["file_sd_configs"][0]["files"][0]).read_text())[0][
+            "targets"
+        ]
+        for job in config["scrape_configs"]
     }
     assert jobs == prometheus_config.collector_targets(
         otlp_run.collector.prometheus_target, otlp_run.collector.telemetry_target

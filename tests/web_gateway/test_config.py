@@ -72,6 +72,10 @@ def test_every_variable_is_read() -> None:
         ("GATEWAY_LISTEN", "nonsense"),
         ("GATEWAY_LISTEN", "127.0.0.1:70000"),
         ("ORDER_API_TARGET", "order-api"),
+        ("ORDER_API_TARGET", "dns:///order-api"),
+        ("ORDER_API_TARGET", "ipv4:127.0.0.1:1,127.0.0.1"),
+        ("ORDER_API_TARGET", "ipv4:"),
+        ("ORDER_API_TARGET", "unix:"),
         ("ORDER_API_TIMEOUT", "0"),
         ("ORDER_API_TIMEOUT", "61"),
         ("ORDER_API_TIMEOUT", "soon"),
@@ -90,6 +94,22 @@ def test_bad_value_raises_config_error_naming_the_variable(name: str, value: str
         Config.from_env({name: value})
 
     assert str(raised.value).startswith(f"{name}=")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "order-api:50051",
+        "dns:///order-api:50051",
+        "dns:order-api:50051",
+        "dns://10.0.0.53/order-api:50051",
+        "ipv4:127.0.0.1:50051,127.0.0.1:50052",
+        "ipv6:[::1]:50051,[::1]:50052",
+        "unix:///run/order-api.sock",
+    ],
+)
+def test_any_grpc_target_is_accepted(target: str) -> None:
+    assert Config.from_env({"ORDER_API_TARGET": target}).order_api_target == target
 
 
 def test_metrics_token_is_read_and_kept_out_of_repr() -> None:

@@ -1,0 +1,140 @@
+"""Durable order storage in one SQLite file: the embedded default for a single process.
+
+One connection guarded by a lock serves all gRPC worker threads; the database
+runs in WAL mode with synchronous=FULL, so an order is on disk before the
+caller hears about it and survives a crash of the process (or the machine).
+All SQL is parameterised.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from services.order_api.store import (
+    COLUMNS,
+    STATUS_CREATED,
+    IdempotencyConflictError,
+    Item,
+    Order,
+    fingerprint,
+    items_to_json,
+    order_from_row,
+    order_total,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    customer_id TEXT NOT NULL,
+    items TEXT NOT NULL,
+    total_cents INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created_at_us INTEGER NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    fingerprint TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, seq);
+"""
+
+
+class SqliteOrderStore:
+    """Orders in one SQLite file; safe to share between threads, not between processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database; the store is unusable afterwards."""
+        with self._lock:
+            self._db.close()
+
+    def ping(self) -> bool:
+        """An open SQLite file always answers."""
+        return True
+
+    def create(
+        self, customer_id: str, items: tuple[Item, ...], idempotency_key: str = ""
+    ) -> tuple[Order, bool]:
+        """Store a new order; return it and whether it was created now (see OrderStore)."""
+        order_fingerprint = fingerprint(customer_id, items)
+        with self._lock:
+            if idempotency_key:
+                existing = self._by_idempotency_key(idempotency_key)
+                if existing is not None:
+                    order, stored_fingerprint = existing
+                    if stored_fingerprint != order_fingerprint:
+                        raise IdempotencyConflictError(idempotency_key)
+                    return order, False
+            order_id = uuid.uuid4().hex
+            created_at_us = time.time_ns() // 1000
+            total = order_total(items)
+            cursor = self._db.execute(
+                "INSERT INTO orders (id, customer_id, items, total_cents, status,"
+                " created_at_us, idempotency_key, fingerprint)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    order_id,
+                    customer_id,
+                    items_to_json(items),
+                    total,
+                    STATUS_CREATED,
+                    created_at_us,
+                    idempotency_key or None,
+                    order_fingerprint,
+                ),
+            )
+            seq = cursor.lastrowid
+        assert seq is not None
+        order = Order(order_id, customer_id, items, total, STATUS_CREATED, created_at_us, seq)
+        return order, True
+
+    def get(self, order_id: str) -> Order | None:
+        """Return the order with this id, or None."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {COLUMNS} FROM orders WHERE id = ?", (order_id,)
+            ).fetchone()
+        return None if row is None else order_from_row(row)
+
+    def list(self, customer_id: str, limit: int, after_seq: int = 0) -> tuple[list[Order], bool]:
+        """Return up to `limit` orders after `after_seq` in creation order, and whether more follow.
+
+        An empty customer_id lists every customer's orders.
+        """
+        query = f"SELECT {COLUMNS} FROM orders WHERE seq > ?"
+        params: tuple[object, ...] = (after_seq,)
+        if customer_id:
+            query += " AND customer_id = ?"
+            params += (customer_id,)
+        query += " ORDER BY seq LIMIT ?"
+        params += (limit + 1,)
+        with self._lock:
+            rows = self._db.execute(query, params).fetchall()
+        orders = [order_from_row(row) for row in rows[:limit]]
+        return orders, len(rows) > limit
+
+    def count(self) -> int:
+        """Return the number of stored orders."""
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM orders").fetchone()
+        return int(count)
+
+    def _by_idempotency_key(self, key: str) -> tuple[Order, str] | None:
+        row = self._db.execute(
+            f"SELECT {COLUMNS}, fingerprint FROM orders WHERE idempotency_key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        return order_from_row(row[:-1]), str(row[-1])

@@ -1,0 +1,164 @@
+"""OrderClient over several order-api replicas: round_robin balancing and retries elsewhere.
+
+Two real order-api processes share one PostgreSQL database; the client's target
+lists both (`ipv4:A,B`). Calls spread over both; when one is killed, calls that
+are safe to repeat keep succeeding on the other, and a CreateOrder without an
+idempotency key is never sent twice.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+
+from services.stack import processes, readiness, scrape
+from services.stack.processes import Service, ServiceSpec
+from services.stack.running import clean_environ, free_port
+from services.web_gateway.client import OrderClient
+from tests.helpers import REPO, wait_until
+from tests.order_api.support import create_request
+
+CALLS = 40
+
+
+def _start_order_api(
+    name: str, database_url: str, log_dir: Path, **extra: str
+) -> tuple[Service, str, str]:
+    target = f"127.0.0.1:{free_port()}"
+    metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
+    environ = clean_environ(
+        ORDER_API_LISTEN=target,
+        ORDER_API_DB=database_url,
+        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+        OTEL_EXPORTER_PROMETHEUS_PORT=metrics_url.split(":")[2].split("/", maxsplit=1)[0],
+        OTEL_SERVICE_NAME="order-api",
+        **extra,
+    )
+    spec = ServiceSpec(
+        name=name,
+        command=[sys.executable, "-m", "services.order_api"],
+        env=environ,
+        log_path=log_dir / f"{name}.log",
+        ready=lambda: readiness.grpc_serving(target),
+        ready_description=f"gRPC health SERVING on {target}",
+        cwd=REPO,
+    )
+    return processes.start(spec, timeout=30), target, metrics_url
+
+
+@pytest.fixture
+def replicas(postgres_url: str, tmp_path: Path) -> Iterator[list[tuple[Service, str, str]]]:
+    """Two order-api processes on one PostgreSQL database: (service, target, metrics URL)."""
+    started: list[tuple[Service, str, str]] = []
+    try:
+        for name in ("order-api-1", "order-api-2"):
+            started.append(_start_order_api(name, postgres_url, tmp_path))
+        yield started
+    finally:
+        processes.stop_all([service for service, _, _ in started], grace=10)
+
+
+@pytest.fixture
+def client(replicas: list[tuple[Service, str, str]]) -> Iterator[OrderClient]:
+    target = "ipv4:" + ",".join(target for _, target, _ in replicas)
+    order_client = OrderClient(target, timeout=5.0)
+    yield order_client
+    order_client.close()
+
+
+def _served(metrics_url: str, method: str) -> float:
+    counts = scrape.scrape(metrics_url).counter("grpc_requests_total", ("method",))
+    return counts.get((method,), 0.0)
+
+
+def test_calls_are_spread_over_every_replica(
+    replicas: list[tuple[Service, str, str]], client: OrderClient
+) -> None:
+    order = client.create_order(create_request()).order
+    urls = [metrics_url for _, _, metrics_url in replicas]
+    # round_robin uses a replica once its connection is ready; poll until both are.
+    wait_until(
+        lambda: client.get_order(order.id) and all(_served(url, "GetOrder") for url in urls),
+        10,
+        "both replicas to serve",
+    )
+    before = [_served(url, "GetOrder") for url in urls]
+
+    for _ in range(CALLS):
+        client.get_order(order.id)
+
+    served = [_served(url, "GetOrder") - start for url, start in zip(urls, before, strict=True)]
+    assert served == [CALLS / 2, CALLS / 2]
+
+
+def test_calls_move_to_the_other_replica_when_one_is_killed(
+    replicas: list[tuple[Service, str, str]], client: OrderClient
+) -> None:
+    order = client.create_order(create_request(idempotency_key="before-kill")).order
+    killed, _, _ = replicas[0]
+
+    killed.signal(signal.SIGKILL)
+    killed.process.wait(timeout=10)
+
+    for index in range(CALLS):
+        assert client.get_order(order.id) == order
+        assert client.list_orders("", 10, "").orders
+        key = f"after-kill-{index}"
+        assert client.create_order(create_request(idempotency_key=key)).created
+    survivor_metrics = replicas[1][2]
+    assert _served(survivor_metrics, "GetOrder") >= CALLS
+
+
+def test_only_calls_safe_to_repeat_are_retried_on_another_replica(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    # The first replica answers every call with UNAVAILABLE (injected); the second works.
+    faults = "error:CreateOrder=1.0:UNAVAILABLE,error:GetOrder=1.0:UNAVAILABLE"
+    started = [
+        _start_order_api("failing", postgres_url, tmp_path, ORDER_API_FAULTS=faults),
+        _start_order_api("healthy", postgres_url, tmp_path),
+    ]
+    order_client = OrderClient("ipv4:" + ",".join(t for _, t, _ in started), timeout=5.0)
+    try:
+        wait_until(lambda: _both_connected(order_client), 10, "both replicas connected")
+        keyed = [
+            order_client.create_order(create_request(idempotency_key=f"k-{i}")).order
+            for i in range(CALLS)
+        ]
+        fetched = [order_client.get_order(order.id) for order in keyed]
+        unkeyed = [_create_or_code(order_client) for _ in range(CALLS)]
+    finally:
+        order_client.close()
+        processes.stop_all([service for service, _, _ in started], grace=10)
+
+    assert fetched == keyed
+    refused = unkeyed.count(grpc.StatusCode.UNAVAILABLE)
+    assert 0 < refused < CALLS
+    listed = _all_orders(postgres_url)
+    assert listed == CALLS + (CALLS - refused)
+
+
+def _both_connected(order_client: OrderClient) -> bool:
+    # Health checks are retried too; two in a row reach both replicas under round_robin.
+    return order_client.check_health() and order_client.check_health()
+
+
+def _create_or_code(order_client: OrderClient) -> grpc.StatusCode | None:
+    try:
+        order_client.create_order(create_request())
+    except grpc.RpcError as error:
+        return error.code()
+    return None
+
+
+def _all_orders(postgres_url: str) -> int:
+    with psycopg.connect(postgres_url) as conn:
+        row = conn.execute("SELECT count(*) FROM orders").fetchone()
+    assert row is not None
+    return int(row[0])
