@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
-
 from services.stack.latency import LatencyRecorder
 from services.stack.liveview import (
     Latency,
@@ -236,9 +234,8 @@ def test_replicas_are_summed_like_sum_by_job() -> None:
     assert [row.requests for row in merged.routes] == [3 * r.requests for r in single.routes]
     assert [row.requests for row in merged.rpcs] == [3 * r.requests for r in single.rpcs]
     assert [row.error_ratio for row in merged.rpcs] == [r.error_ratio for r in single.rpcs]
-    assert [row.quantiles for row in merged.routes] == [
-        pytest.approx(r.quantiles) for r in single.routes
-    ]
+    # The same buckets hold the quantiles of three identical instances as of one.
+    assert [row.quantiles for row in merged.routes] == [r.quantiles for r in single.routes]
     assert merged.orders_total == 3 * single.orders_total
 
 
