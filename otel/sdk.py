@@ -24,10 +24,8 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 from opentelemetry import metrics, trace
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
@@ -37,6 +35,7 @@ from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from prometheus_client import CollectorRegistry
 
 from otel import exporters, prometheus, settings
+from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
 from otel.exporters import TelemetryConfigError
 from otel.views import default_views
 
@@ -92,9 +91,7 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
         metric_readers=_metric_readers(metric_names, registry, environ),
         resource=resource,
         views=default_views(),
-        exemplar_filter=None
-        if environ.get("OTEL_METRICS_EXEMPLAR_FILTER")
-        else AlwaysOffExemplarFilter(),
+        exemplar_filter=exemplar_filter(environ, tracing=bool(trace_names)),
     )
     tracer_provider: TracerProvider = NoOpTracerProvider()
     if trace_names:
@@ -187,7 +184,7 @@ def _metric_readers(
             assert registry is not None
             # No otel_scope_* labels: every metric name here has one scope, and the
             # three extra labels on every series make scrapes ~20% larger and slower.
-            readers.append(PrometheusMetricReader(scope_info_enabled=False, registry=registry))
+            readers.append(ExemplarPrometheusReader(scope_info_enabled=False, registry=registry))
         else:
             readers.append(PeriodicExportingMetricReader(exporters.metric_exporter(name, environ)))
     return readers

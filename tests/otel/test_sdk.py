@@ -50,7 +50,7 @@ def test_defaults_are_prometheus_metrics_and_no_traces(build: Build) -> None:
     assert telemetry.tracing is False
     assert telemetry.service_name == "probe-service"
     assert telemetry.prometheus_address == ("0.0.0.0", 8000)
-    assert _readers(telemetry) == ["PrometheusMetricReader"]
+    assert _readers(telemetry) == ["ExemplarPrometheusReader"]
 
 
 def test_building_installs_nothing_and_leaves_the_environment_alone(build: Build) -> None:
@@ -76,7 +76,7 @@ def test_exporters_combine(build: Build) -> None:
         OTEL_TRACES_EXPORTER="otlp",
         OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:1",
     )
-    assert _readers(telemetry) == ["PeriodicExportingMetricReader", "PrometheusMetricReader"]
+    assert _readers(telemetry) == ["ExemplarPrometheusReader", "PeriodicExportingMetricReader"]
     assert telemetry.tracing is True
 
 
