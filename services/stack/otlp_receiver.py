@@ -1,4 +1,4 @@
-"""A minimal OTLP/gRPC receiver on loopback: keeps the metrics and spans services push to it.
+"""A minimal OTLP/gRPC receiver on loopback: keeps the metrics, spans and logs services push to it.
 
 Enough of a collector for tests and benchmarks that run the services with
 `OTEL_*_EXPORTER=otlp` and need somewhere real to send to (and to read back
@@ -14,6 +14,10 @@ from concurrent import futures
 from contextlib import contextmanager
 
 import grpc
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -23,12 +27,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
 METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 
 
 class OtlpReceiver:
@@ -38,6 +44,7 @@ class OtlpReceiver:
         self._lock = threading.Lock()
         self.metric_requests: list[ExportMetricsServiceRequest] = []
         self.trace_requests: list[ExportTraceServiceRequest] = []
+        self.log_requests: list[ExportLogsServiceRequest] = []
 
     def export_metrics(
         self, request: ExportMetricsServiceRequest, _context: grpc.ServicerContext
@@ -54,6 +61,14 @@ class OtlpReceiver:
         with self._lock:
             self.trace_requests.append(request)
         return ExportTraceServiceResponse()
+
+    def export_logs(
+        self, request: ExportLogsServiceRequest, _context: grpc.ServicerContext
+    ) -> ExportLogsServiceResponse:
+        """LogsService/Export: keep the request."""
+        with self._lock:
+            self.log_requests.append(request)
+        return ExportLogsServiceResponse()
 
     def metrics(self, service_name: str) -> dict[str, metrics_pb2.Metric]:
         """The latest export of each metric from one service (cumulative, so latest is total)."""
@@ -82,8 +97,21 @@ class OtlpReceiver:
             for span in scope.spans
         ]
 
+    def log_records(self, service_name: str) -> list[logs_pb2.LogRecord]:
+        """Every log record received from one service."""
+        with self._lock:
+            requests = list(self.log_requests)
+        return [
+            record
+            for request in requests
+            for resource_logs in request.resource_logs
+            if _service_name(resource_logs.resource.attributes) == service_name
+            for scope in resource_logs.scope_logs
+            for record in scope.log_records
+        ]
+
     def handlers(self) -> list[grpc.GenericRpcHandler]:
-        """The gRPC handlers of both OTLP services, bound to this receiver."""
+        """The gRPC handlers of the three OTLP services, bound to this receiver."""
         metrics = grpc.unary_unary_rpc_method_handler(
             self.export_metrics,
             request_deserializer=ExportMetricsServiceRequest.FromString,
@@ -94,9 +122,15 @@ class OtlpReceiver:
             request_deserializer=ExportTraceServiceRequest.FromString,
             response_serializer=ExportTraceServiceResponse.SerializeToString,
         )
+        logs = grpc.unary_unary_rpc_method_handler(
+            self.export_logs,
+            request_deserializer=ExportLogsServiceRequest.FromString,
+            response_serializer=ExportLogsServiceResponse.SerializeToString,
+        )
         return [
             grpc.method_handlers_generic_handler(METRICS_SERVICE, {"Export": metrics}),
             grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": traces}),
+            grpc.method_handlers_generic_handler(LOGS_SERVICE, {"Export": logs}),
         ]
 
 

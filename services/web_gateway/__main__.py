@@ -23,6 +23,7 @@ from flask import Flask
 
 from otel import grpc_interceptors
 from otel.exporters import TelemetryConfigError
+from otel.logs import configure_logging
 from otel.sdk import Telemetry, build_and_install
 from services.envconfig import ConfigError
 from services.web_gateway.app import create_app
@@ -46,15 +47,14 @@ class _Server(wsgi.Server):
 
 def main() -> int:
     """Serve until SIGTERM/SIGINT, then drain in-flight requests; return the exit code."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(DEFAULT_SERVICE_NAME)
     try:
         config = Config.from_env()
         telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
     except (ConfigError, TelemetryConfigError) as error:
         print(f"web-gateway: {error}", file=sys.stderr)
         return 2
+    configure_logging(telemetry.service_name, telemetry.logger_provider)
     client = OrderClient(
         config.order_api_target,
         config.order_api_timeout,
@@ -67,8 +67,8 @@ def main() -> int:
         _close(client, telemetry)
         return 1
     _serve_until_stopped(server, config, client)
-    _close(client, telemetry)
     logger.info("web-gateway stopped")
+    _close(client, telemetry)  # after the last log line: it flushes the log exporter too
     return 0
 
 
