@@ -3,8 +3,10 @@
 `read` scrapes both services at one moment; `compare` turns two readings into
 per-route (gateway) and per-method (order-api) request rates, error ratios
 and latency quantiles from counter and bucket increases, the way PromQL's
-`rate` and `histogram_quantile` would; `render` lays that out as plain text
-lines (the console decides how they reach the terminal).
+`rate` and `histogram_quantile` would, and, when the services trace, the
+trace id of each row's slowest request of the interval (from the exemplars on
+the latency buckets, scraped in OpenMetrics); `render` lays that out as plain
+text lines (the console decides how they reach the terminal).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from prometheus_client.samples import Exemplar
 
 from services.stack.histograms import bucket_increase, increase, quantile
 from services.stack.scrape import Exposition, LabelKey, ScrapeError, scrape
@@ -32,6 +36,7 @@ class Reading:
     gateway: Exposition | None
     order_api: Exposition | None
     errors: tuple[str, ...] = ()
+    wall_time: float = 0.0  # time.time() of the reading: exemplars carry wall-clock stamps
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class RowStats:
     rate: float
     error_ratio: float | None
     quantiles: tuple[float | None, ...]
+    slowest_trace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,11 +69,13 @@ def read(gateway_metrics_url: str, order_api_metrics_url: str) -> Reading:
     expositions: list[Exposition | None] = []
     for url in (gateway_metrics_url, order_api_metrics_url):
         try:
-            expositions.append(scrape(url, timeout=2.0))
+            expositions.append(scrape(url, timeout=2.0, openmetrics=True))
         except ScrapeError as error:
             errors.append(str(error))
             expositions.append(None)
-    return Reading(time.monotonic(), expositions[0], expositions[1], tuple(errors))
+    return Reading(
+        time.monotonic(), expositions[0], expositions[1], tuple(errors), wall_time=time.time()
+    )
 
 
 # Readiness and liveness probes (including `up`'s own) are not traffic; the recording
@@ -78,6 +86,7 @@ PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
 def compare(before: Reading, after: Reading) -> Window:
     """Rates, error ratios and quantiles of what happened between two readings."""
     seconds = max(after.at - before.at, 1e-9)
+    since = after.wall_time - seconds  # exemplars older than the interval are not news
     routes: list[RowStats] = []
     rpcs: list[RowStats] = []
     if after.gateway is not None:
@@ -90,6 +99,7 @@ def compare(before: Reading, after: Reading) -> Window:
             by=("method", "route"),
             status_label="status_code",
             is_error=lambda code: code.startswith("5"),
+            exemplars_since=since,
         )
         routes = [row for row in routes if row.name.partition(" ")[2] not in PROBE_ROUTES]
     orders_created = orders_total = 0.0
@@ -103,6 +113,7 @@ def compare(before: Reading, after: Reading) -> Window:
             by=("method",),
             status_label="status",
             is_error=lambda code: code in SERVER_FAULT_CODES,
+            exemplars_since=since,
         )
         orders_total = after.order_api.total("orders_created_total")
         previous = before.order_api.total("orders_created_total") if before.order_api else 0.0
@@ -148,6 +159,7 @@ def _rows(
     by: tuple[str, ...],
     status_label: str,
     is_error: Callable[[str], bool],
+    exemplars_since: float,
 ) -> list[RowStats]:
     labels = (*by, status_label)
     now = after.counter(counter, labels)
@@ -161,6 +173,7 @@ def _rows(
             errors[key[:-1]] += grown
     buckets_now = after.buckets(histogram, by)
     buckets_then = before.buckets(histogram, by) if before is not None else {}
+    exemplars = after.exemplars(histogram, by)
     rows = []
     for key in sorted(requests):
         grown_buckets = bucket_increase(buckets_then.get(key, {}), buckets_now.get(key, {}))
@@ -172,21 +185,34 @@ def _rows(
                 rate=total / seconds,
                 error_ratio=errors[key] / total if total else None,
                 quantiles=tuple(quantile(q, grown_buckets) for q in QUANTILES),
+                slowest_trace=_slowest_trace(exemplars.get(key, []), exemplars_since),
             )
         )
     return rows
 
 
+def _slowest_trace(exemplars: Sequence[Exemplar], since: float) -> str | None:
+    """The trace id of the slowest exemplar stamped after `since` (None if there is none)."""
+    # The OpenMetrics parser gives stamps as Timestamp (seconds and nanoseconds; float() works).
+    recent = [e for e in exemplars if "trace_id" in e.labels and float(e.timestamp or 0) >= since]
+    if not recent:
+        return None
+    return max(recent, key=lambda exemplar: exemplar.value).labels["trace_id"]
+
+
 def _table(heading: str, rows: Sequence[RowStats]) -> list[str]:
     width = max([len(heading), *(len(row.name) for row in rows)])
     header = f"{heading:<{width}}  {'REQ/S':>8}  {'ERR%':>6}  {'P50':>8}  {'P95':>8}  {'P99':>8}"
-    lines = [header]
+    # The column appears only when the services trace (their buckets then carry exemplars).
+    traced = any(row.slowest_trace for row in rows)
+    lines = [header + ("  SLOWEST TRACE" if traced else "")]
     for row in rows:
         ratio = "-" if row.error_ratio is None else f"{row.error_ratio * 100:.1f}%"
         p50, p95, p99 = (format_seconds(value) for value in row.quantiles)
-        lines.append(
-            f"{row.name:<{width}}  {row.rate:>8.1f}  {ratio:>6}  {p50:>8}  {p95:>8}  {p99:>8}"
-        )
+        line = f"{row.name:<{width}}  {row.rate:>8.1f}  {ratio:>6}  {p50:>8}  {p95:>8}  {p99:>8}"
+        if traced:
+            line += f"  {row.slowest_trace or '-'}"
+        lines.append(line)
     if not rows:
         lines.append("(no series yet)")
     return lines
