@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import end_to_end, gateway_path, report, rpc_path, scrape
+from bench import end_to_end, gateway_path, report, rpc_path, scrape, signals
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (about 2 minutes)")
     parser.add_argument(
-        "--only", choices=["gateway", "rpc", "scrape", "end_to_end"], action="append"
+        "--only",
+        choices=["gateway", "rpc", "scrape", "end_to_end", "signals"],
+        action="append",
     )
     parser.add_argument(
         "--render", action="store_true", help="only re-render docs/benchmarks.md from latest.json"
@@ -40,6 +42,7 @@ def main() -> int:
         "rpc": rpc_path.run,
         "scrape": scrape.run,
         "end_to_end": end_to_end.run,
+        "signals": signals.run,
     }
     started = time.time()
     results: dict[str, Any] = {

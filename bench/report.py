@@ -29,6 +29,10 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    through the OTel Prometheus reader versus `prometheus_client` rendering the same series;
    and the gateway's real `/metrics` idle and while under the load of suite 3.
 5. **Memory** — RSS of each service idle, after warm-up, and after 100,000 more requests.
+6. **Exemplars and access lines** — CPU µs per gateway request (as suite 1, with tracing)
+   with exemplars off, with the trace-based exemplar filter, and with JSON access lines
+   written to /dev/null; and render time of N series with one exemplar each in OpenMetrics,
+   against the same series without exemplars, and in the classic text format.
 """
 
 
@@ -57,6 +61,8 @@ def render(results: dict[str, Any]) -> str:
         parts.append(_scrape(results["scrape"], results.get("end_to_end")))
     if "end_to_end" in results:
         parts.append(_memory(results["end_to_end"]["memory"]))
+    if "signals" in results:
+        parts.append(_signals(results["signals"]))
     parts.append(_goals(results))
     return "\n".join(parts)
 
@@ -202,6 +208,43 @@ def _memory(memory: dict[str, Any]) -> str:
                 _f(warm),
                 _f(after),
                 _f(after - warm),
+            )
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _signals(figures: dict[str, Any]) -> str:
+    request = figures["per_request"]
+    cpu = request["cpu_us_per_request"]
+    lines = [
+        "## 6. Exemplars and access lines\n",
+        _row("per gateway request, traced", "CPU µs", "added"),
+        _row("---", "---:", "---:"),
+        _row("exemplars off, no access line", _f(cpu["traced"]), "—"),
+        _row("trace-based exemplars", _f(cpu["traced_exemplars"]), _f(request["exemplars_us"])),
+        _row("JSON access line", _f(cpu["traced_access_log"]), _f(request["access_log_us"])),
+        "",
+        _row(
+            "series, one exemplar each",
+            "OpenMetrics without, ms",
+            "OpenMetrics with, ms",
+            "ratio",
+            "text, ms",
+            "bytes without / with",
+        ),
+        _row("---", "---:", "---:", "---:", "---:", "---:"),
+    ]
+    for count, row in figures["per_scrape"].items():
+        ms, size = row["ms"], row["bytes"]
+        lines.append(
+            _row(
+                count,
+                _f(ms["openmetrics_without"]),
+                _f(ms["openmetrics_with"]),
+                f"{_f(row['exemplar_ratio'], 2)}×",
+                _f(ms["text_with"]),
+                f"{size['openmetrics_without']:,} / {size['openmetrics_with']:,}",
             )
         )
     lines.append("")

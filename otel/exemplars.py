@@ -174,10 +174,16 @@ def _add_exemplars(family: Metric, index: _Index, names: set[str]) -> None:
     if base not in names:
         return
     bucket_name = family.name + "_bucket"
+    by_bucket: dict[float, PrometheusExemplar] | None = None
     for position, sample in enumerate(family.samples):
         if sample.name != bucket_name:
             continue
-        labels = frozenset((k, v) for k, v in sample.labels.items() if k != "le" and v != "")
-        exemplar = index.get((base, labels), {}).get(float(sample.labels["le"]))
+        if by_bucket is None:  # the first bucket of a series: its labels key all its buckets
+            labels = frozenset((k, v) for k, v in sample.labels.items() if k != "le" and v != "")
+            by_bucket = index.get((base, labels), {})
+        le = sample.labels["le"]
+        exemplar = by_bucket.get(float(le)) if by_bucket else None
         if exemplar is not None:
             family.samples[position] = sample._replace(exemplar=exemplar)
+        if le == "+Inf":  # a series' buckets end with +Inf
+            by_bucket = None
