@@ -5,16 +5,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTO := services/proto/orders/v1/orders.proto
 DURATION ?=
-RUN_ARGS := $(if $(DURATION),--duration $(DURATION),)
+OTLP ?=
+RUN_ARGS := $(if $(DURATION),--duration $(DURATION),) $(if $(OTLP),--otlp,)
 
-.PHONY: help venv run test lint typecheck unit proto prometheus-config bench soak clean
+.PHONY: help venv run test lint typecheck unit proto prometheus-config collector bench soak clean
 
 help:
-	@echo "make run    - set up .venv and run the stack (make run DURATION=20 stops after 20 s)"
+	@echo "make run    - set up .venv and run the stack (make run DURATION=20 stops after 20 s;"
+	@echo "              make run OTLP=1 sends metrics and traces through a local collector)"
 	@echo "make test   - set up .venv with the dev extra, lint, type check and run all tests"
 	@echo "make bench  - run the benchmark suite (writes bench/results/ and docs/benchmarks.md)"
 	@echo "make soak   - the minutes-long soak test"
 	@echo "make proto  - regenerate the committed protobuf code"
+	@echo "make collector - build the OpenTelemetry Collector (needs Go); prints its path last"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +49,10 @@ proto: $(STAMP)
 
 prometheus-config: $(STAMP)
 	$(BIN)/python -m services.stack render-prometheus-config --compose > prometheus/prometheus.yml
+
+# Built into the tool cache (keyed by otelcol/builder-config.yaml), never into the tree.
+collector: $(STAMP)
+	$(BIN)/python -m services.stack.collector
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

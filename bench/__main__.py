@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import end_to_end, gateway_path, report, rpc_path, scrape, signals
+from bench import end_to_end, gateway_path, otlp_push, report, rpc_path, scrape, signals
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (about 2 minutes)")
     parser.add_argument(
         "--only",
-        choices=["gateway", "rpc", "scrape", "end_to_end", "signals"],
+        choices=["gateway", "rpc", "scrape", "end_to_end", "otlp", "signals"],
         action="append",
     )
     parser.add_argument(
@@ -42,6 +42,7 @@ def main() -> int:
         "rpc": rpc_path.run,
         "scrape": scrape.run,
         "end_to_end": end_to_end.run,
+        "otlp": otlp_push.run,
         "signals": signals.run,
     }
     started = time.time()

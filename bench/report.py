@@ -29,7 +29,13 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    through the OTel Prometheus reader versus `prometheus_client` rendering the same series;
    and the gateway's real `/metrics` idle and while under the load of suite 3.
 5. **Memory** — RSS of each service idle, after warm-up, and after 100,000 more requests.
-6. **Exemplars and access lines** — CPU µs per gateway request (as suite 1, with tracing)
+6. **OTLP push versus Prometheus pull** — the same 100 request series (counter + histogram)
+   in two meter providers, one read by the Prometheus reader, one exported over OTLP/gRPC
+   to the real collector (`make collector`; skipped without it): CPU µs of this process per
+   scrape and per export, per recorded request, and amortised per request at 20 requests/s
+   with scrapes every 15 s and exports every 60 s (SDK default) or 15 s (compose). The
+   collector's own CPU is not counted.
+7. **Exemplars and access lines** — CPU µs per gateway request (as suite 1, with tracing)
    with exemplars off, with the trace-based exemplar filter, and with JSON access lines
    written to /dev/null; and render time of N series with one exemplar each in OpenMetrics,
    against the same series without exemplars, and in the classic text format.
@@ -61,6 +67,8 @@ def render(results: dict[str, Any]) -> str:
         parts.append(_scrape(results["scrape"], results.get("end_to_end")))
     if "end_to_end" in results:
         parts.append(_memory(results["end_to_end"]["memory"]))
+    if "otlp" in results:
+        parts.append(_otlp(results["otlp"]))
     if "signals" in results:
         parts.append(_signals(results["signals"]))
     parts.append(_goals(results))
@@ -214,11 +222,44 @@ def _memory(memory: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _otlp(figures: dict[str, Any]) -> str:
+    if "skipped" in figures:
+        return f"## 6. OTLP push versus Prometheus pull\n\nSkipped: {figures['skipped']}.\n"
+    amortised, ratios = figures["amortised_us"], figures["amortised_over_pull"]
+    labels = {
+        "pull_15s": "Prometheus pull, scraped every 15 s",
+        "push_60s": "OTLP push every 60 s",
+        "push_15s": "OTLP push every 15 s",
+    }
+    lines = [
+        "## 6. OTLP push versus Prometheus pull\n",
+        f"{figures['series']} series; CPU of the service process, medians of interleaved rounds.\n",
+        _row("per collection", "CPU µs"),
+        _row("---", "---:"),
+        _row("one scrape (`generate_latest`)", _f(figures["scrape_us"])),
+        _row("one OTLP export to the collector", _f(figures["export_us"])),
+        _row("export / scrape", f"{_f(figures['export_over_scrape'], 2)}×"),
+        "",
+        _row("per request", "CPU µs"),
+        _row("---", "---:"),
+        _row("record, Prometheus reader", _f(figures["record_pull_us"], 2)),
+        _row("record, OTLP reader", _f(figures["record_push_us"], 2)),
+        _row("difference (paired)", _f(figures["record_push_minus_pull_us"], 2)),
+        "",
+        _row(f"amortised per request at {figures['rate']:g} requests/s", "CPU µs", "vs pull"),
+        _row("---", "---:", "---:"),
+    ]
+    for name, label in labels.items():
+        lines.append(_row(label, _f(amortised[name], 1), f"{_f(ratios[name], 2)}×"))
+    lines.append("")
+    return "\n".join(lines)
+
+
 def _signals(figures: dict[str, Any]) -> str:
     request = figures["per_request"]
     cpu = request["cpu_us_per_request"]
     lines = [
-        "## 6. Exemplars and access lines\n",
+        "## 7. Exemplars and access lines\n",
         _row("per gateway request, traced", "CPU µs", "added"),
         _row("---", "---:", "---:"),
         _row("exemplars off, no access line", _f(cpu["traced"]), "—"),

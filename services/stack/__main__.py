@@ -9,6 +9,7 @@ stderr and never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import signal
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from services.order_api.faults import FaultPlan, FaultSpecError
-from services.stack import prometheus_config, reports, up, verify
+from services.stack import collector, prometheus_config, reports, up, verify
 from services.stack.console import Console
 from services.stack.load import (
     MAX_CONCURRENCY,
@@ -92,6 +93,12 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     sub.add_argument("--no-traffic", action="store_true", help="do not generate traffic")
     sub.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    sub.add_argument(
+        "--otlp",
+        action="store_true",
+        help="push metrics and traces over OTLP to a local OpenTelemetry Collector "
+        "(built on first use; needs Go), which Prometheus and the live view read",
+    )
     sub.add_argument("--refresh", type=_refresh, default=2.0, help="live view interval (s)")
     sub.set_defaults(command=_run_up)
 
@@ -140,8 +147,13 @@ def _run_up(args: argparse.Namespace, console: Console) -> int:
     ports = [args.gateway_port, args.grpc_port, args.metrics_port]
     if not args.no_prometheus:
         ports.append(args.prometheus_port)
+    if args.otlp:
+        ports.extend(dataclasses.astuple(collector.ports_from_environ()))
     if len(set(ports)) != len(ports):
-        raise UsageError("the gateway, gRPC, metrics and Prometheus ports must differ")
+        raise UsageError(
+            "the gateway, gRPC, metrics, Prometheus (and with --otlp the collector's) "
+            "ports must differ"
+        )
     options = up.UpOptions(
         gateway_port=args.gateway_port,
         grpc_port=args.grpc_port,
@@ -153,6 +165,7 @@ def _run_up(args: argparse.Namespace, console: Console) -> int:
         inject=tuple(args.inject),
         traffic=not args.no_traffic,
         prometheus=not args.no_prometheus,
+        otlp=args.otlp,
         refresh=args.refresh,
     )
     with _stop_on_signals() as stop:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -45,10 +46,10 @@ def rule_files(folder: Path | None = None) -> list[str]:
     return [str(path) for path in sorted((folder or rules_dir()).glob("*.yml"))]
 
 
-def write_config(data_dir: Path, *, gateway_port: int, metrics_port: int) -> Path:
-    """Render the scrape configuration for the local ports into the data directory."""
+def write_config(data_dir: Path, targets: Mapping[str, Sequence[str]]) -> Path:
+    """Render the scrape configuration for these local targets into the data directory."""
     text = prometheus_config.render(
-        prometheus_config.local_targets(gateway_port, metrics_port),
+        targets,
         scrape_interval="5s",
         rule_files=rule_files(),
     )

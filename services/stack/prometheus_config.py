@@ -81,6 +81,14 @@ def local_targets(gateway_port: int, metrics_port: int) -> dict[str, list[str]]:
     }
 
 
+def collector_targets(exporter: str, telemetry: str) -> dict[str, list[str]]:
+    """Scrape targets of the OTLP path: the collector's `prometheus` exporter and its own metrics.
+
+    The jobs are those of the compose configuration, so series keep job = service.name.
+    """
+    return {COLLECTOR_JOB: [exporter], COLLECTOR_INTERNAL_JOB: [telemetry]}
+
+
 def write_compose_config(path: Path) -> None:
     """Write the Compose configuration (the committed prometheus/prometheus.yml) to `path`."""
     path.write_text(render(compose_targets()), encoding="utf-8")

@@ -1,7 +1,11 @@
 """`otel-stack up`: run both services (and Prometheus) locally, drive traffic, watch live metrics.
 
 Start order: order-api (ready when gRPC health says SERVING), web-gateway
-(ready when /readyz answers 200), then Prometheus if it is installed. Every
+(ready when /readyz answers 200), then Prometheus if it is installed. With
+`otlp`, the OpenTelemetry Collector (built first if it is not in the tool
+cache) starts before the services, which push metrics and traces to it over
+OTLP; Prometheus and the live view then read the collector's `prometheus`
+exporter instead of the services' own /metrics. Every
 child is stopped in a `finally`, whatever happens; a child that does not come
 up, or exits while the stack runs, ends the command with exit code 1 and the
 end of its log.
@@ -12,12 +16,21 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from otel import exporters
 from otel.exporters import TelemetryConfigError
-from services.stack import liveview, local_prometheus, processes, reports, running
+from services.stack import (
+    collector,
+    liveview,
+    local_prometheus,
+    processes,
+    prometheus_config,
+    reports,
+    running,
+)
+from services.stack.collector import CollectorBuildError, CollectorPorts
 from services.stack.console import Console
 from services.stack.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
 from services.stack.processes import Service, ServiceSpec, StartupCancelledError, StartupError
@@ -32,6 +45,11 @@ CHILD_ENV_DROPPED = (
     "OTEL_EXPORTER_PROMETHEUS_HOST",
     "OTEL_EXPORTER_PROMETHEUS_PORT",
 )
+# Where the local collector forwards traces unless OTELCOL_TRACES_ENDPOINT says otherwise:
+# the OTLP/gRPC port of a trace backend you run yourself (nothing else listens there).
+LOCAL_TRACES_ENDPOINT = "127.0.0.1:14317"
+# Pushed at the live view's pace rather than the SDK's 60 s default.
+LOCAL_EXPORT_INTERVAL_MS = "2000"
 
 
 @dataclass(frozen=True)
@@ -48,6 +66,9 @@ class UpOptions:
     inject: tuple[str, ...] = ()
     traffic: bool = True
     prometheus: bool = True
+    otlp: bool = False
+    # The collector of `--otlp`, on 127.0.0.1: its standard ports unless OTELCOL_* say otherwise.
+    collector_ports: CollectorPorts = field(default_factory=collector.ports_from_environ)
     refresh: float = 2.0
     startup_timeout: float = 20.0
     grace: float = 15.0
@@ -73,6 +94,27 @@ class UpOptions:
         return self.ports.order_api_metrics_url
 
     @property
+    def collector_metrics_url(self) -> str:
+        """The collector's `prometheus` exporter: both services' metrics with --otlp."""
+        return f"http://{self.collector_ports.prometheus_target}/metrics"
+
+    @property
+    def live_urls(self) -> tuple[str, str]:
+        """Where the live view reads the gateway's and the order-api's metrics."""
+        if self.otlp:
+            return self.collector_metrics_url, self.collector_metrics_url
+        return self.gateway_metrics_url, self.order_api_metrics_url
+
+    def scrape_targets(self) -> dict[str, list[str]]:
+        """What the local Prometheus scrapes: the services, or the collector with --otlp."""
+        if self.otlp:
+            ports = self.collector_ports
+            return prometheus_config.collector_targets(
+                ports.prometheus_target, ports.telemetry_target
+            )
+        return prometheus_config.local_targets(self.gateway_port, self.metrics_port)
+
+    @property
     def prometheus_url(self) -> str:
         """The local Prometheus' web UI."""
         return f"http://127.0.0.1:{self.prometheus_port}"
@@ -80,8 +122,11 @@ class UpOptions:
 
 def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
     """How to run the order-api and the web-gateway under the launcher, in start order."""
+    base = _child_environ()
+    if options.otlp:
+        base = _otlp_environ(base, options.collector_ports)
     return running.service_specs(
-        options.ports, data_dir, _child_environ(), launcher=True, faults=options.inject
+        options.ports, data_dir, base, launcher=True, faults=options.inject
     )
 
 
@@ -89,6 +134,7 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
     """Run the stack until `stop` is set or the duration ends; return the exit code."""
     stack = _StackRun(options, console, stop)
     try:
+        stack.start_collector()
         stack.start_services()
         stack.start_prometheus()
         baseline = stack.read()
@@ -107,6 +153,9 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
     except StartupCancelledError as error:
         console.error(f"otel-stack: {error}")
         return EXIT_INTERRUPTED
+    except CollectorBuildError as error:
+        console.error(f"otel-stack: cannot build the collector: {error}")
+        return 1
     except OSError as error:  # the data directory or a file in it
         console.error(f"otel-stack: {error}")
         return 1
@@ -133,6 +182,25 @@ class _StackRun:
         for spec in specs:
             self._start(spec)
 
+    def start_collector(self) -> None:
+        """With --otlp: build the collector if needed (one line while it builds), start it."""
+        if not self.options.otlp:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if collector.built_binary() is None:
+            self.console.line(
+                "building the OpenTelemetry Collector (make collector; the first build "
+                "takes minutes) ..."
+            )
+        binary = collector.build()
+        traces = os.environ.get("OTELCOL_TRACES_ENDPOINT", LOCAL_TRACES_ENDPOINT)
+        self._start(
+            collector.spec(
+                binary, self.data_dir, self.options.collector_ports, traces_endpoint=traces
+            )
+        )
+        self.console.line(f"collector forwards traces to {traces} (OTELCOL_TRACES_ENDPOINT)")
+
     def start_prometheus(self) -> None:
         """Start Prometheus if asked to and installed (else say how to get it)."""
         if not self.options.prometheus:
@@ -141,11 +209,7 @@ class _StackRun:
         if binary is None:
             self.console.line(local_prometheus.INSTALL_HINT)
             return
-        config_path = local_prometheus.write_config(
-            self.data_dir,
-            gateway_port=self.options.gateway_port,
-            metrics_port=self.options.metrics_port,
-        )
+        config_path = local_prometheus.write_config(self.data_dir, self.options.scrape_targets())
         port = self.options.prometheus_port
         self._start(
             local_prometheus.spec(binary, self.data_dir, port=port, config_path=config_path)
@@ -169,7 +233,7 @@ class _StackRun:
 
     def read(self) -> liveview.Reading:
         """Scrape both services now."""
-        return liveview.read(self.options.gateway_metrics_url, self.options.order_api_metrics_url)
+        return liveview.read(*self.options.live_urls)
 
     def watch(self, baseline: liveview.Reading) -> tuple[int, liveview.Reading | None, str]:
         """Show the live view until stopped; return (exit code, last reading, why it ended)."""
@@ -240,6 +304,11 @@ class _StackRun:
         )
 
     def _urls(self) -> dict[str, str]:
+        if self.options.otlp:
+            return {
+                "collector (both services)": self.options.collector_metrics_url,
+                "prometheus": self.prometheus_url or "not running",
+            }
         return {
             "web-gateway metrics": self.options.gateway_metrics_url,
             "order-api metrics": self.options.order_api_metrics_url,
@@ -253,6 +322,20 @@ def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:
     console.error(f"last lines of the {service} log:")
     for line in tail:
         console.error(f"  | {line}")
+
+
+def _otlp_environ(environ: dict[str, str], ports: CollectorPorts) -> dict[str, str]:
+    """`environ` set up to push metrics and traces to the local collector over OTLP/gRPC."""
+    return {
+        **environ,
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": ports.otlp_endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_METRIC_EXPORT_INTERVAL": environ.get(
+            "OTEL_METRIC_EXPORT_INTERVAL", LOCAL_EXPORT_INTERVAL_MS
+        ),
+    }
 
 
 def _child_environ() -> dict[str, str]:

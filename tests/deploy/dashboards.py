@@ -25,9 +25,18 @@ SUBSTITUTIONS: Mapping[str, str] = {
 _VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
 
+# The collector's own health: it has data only where metrics go through a collector.
+COLLECTOR_DASHBOARD = "otel-collector"
+
+
 def dashboard_paths() -> list[Path]:
     """Every dashboard JSON file of the repository."""
     return sorted(DASHBOARDS_DIR.glob("*.json"))
+
+
+def service_dashboard_paths() -> list[Path]:
+    """The dashboards of the services' metrics (every one but the collector's)."""
+    return [path for path in dashboard_paths() if path.stem != COLLECTOR_DASHBOARD]
 
 
 def load_dashboard(path: Path) -> dict[str, Any]:

@@ -54,6 +54,30 @@ SERIES_NAMES = (CONTRACT - HISTOGRAMS) | frozenset(
     f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_count", "_sum")
 )
 
+# The collector's own counters the dashboards and alerts read (job otel-collector-internal),
+# named as the release of otelcol/builder-config.yaml exposes them on :8888: a test reads
+# them from the built binary.
+COLLECTOR_SERIES = frozenset(
+    {
+        "otelcol_process_uptime",
+        *(
+            f"otelcol_receiver_{outcome}_{items}"
+            for outcome in ("accepted", "refused", "failed")
+            for items in ("metric_points", "spans")
+        ),
+        *(
+            f"otelcol_exporter_{outcome}_{items}"
+            for outcome in ("sent", "send_failed")
+            for items in ("metric_points", "spans")
+        ),
+    }
+)
+# Created at an exporter's first failed send: a healthy collector has none.
+FAILURE_ONLY_SERIES = frozenset(
+    {"otelcol_exporter_send_failed_metric_points", "otelcol_exporter_send_failed_spans"}
+)
+KNOWN_SERIES = SERIES_NAMES | COLLECTOR_SERIES
+
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^{}]*\}")
 _RANGE = re.compile(r"\[[^\[\]]*\]")

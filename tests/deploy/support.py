@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from services.stack import collector
 from tests.prometheus_tools import promtool
 
 REPO = Path(__file__).resolve().parents[2]
-# shared/ sits beside the repository, on developer machines and in CI alike.
-SHARED = REPO.parent / "shared"
-COLLECTOR_MANIFEST = SHARED / "reference" / "otelcol-contrib-0.159.0" / "manifest.yaml"
+COLLECTOR_MANIFEST = collector.MANIFEST
 
 PROMETHEUS_DIR = REPO / "prometheus"
 RULES_DIR = PROMETHEUS_DIR / "rules"
@@ -29,6 +29,22 @@ ALERTS_DOC = REPO / "docs" / "alerts.md"
 def load_yaml(path: Path) -> Any:
     """Parse one YAML document."""
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+_ENV_REFERENCE = re.compile(r"\$\{env:(\w+):-([^}]*)\}")
+
+
+def with_env_defaults(text: str) -> str:
+    """`text` with every `${env:NAME:-default}` replaced by its default (the compose value)."""
+    return _ENV_REFERENCE.sub(lambda match: match.group(2), text)
+
+
+def collector_config() -> dict[str, Any]:
+    """collector-config.yaml as the compose collector reads it (no OTELCOL_* variable set)."""
+    config: dict[str, Any] = yaml.safe_load(
+        with_env_defaults(COLLECTOR_CONFIG.read_text(encoding="utf-8"))
+    )
+    return config
 
 
 def run_promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

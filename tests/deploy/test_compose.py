@@ -20,13 +20,13 @@ from services.stack.__main__ import build_parser
 from services.stack.load import MAX_DURATION_SECONDS
 from services.stack.local_prometheus import FEATURE_FLAGS
 from tests.deploy.support import (
-    COLLECTOR_CONFIG,
     COMPOSE_FILE,
     DASHBOARD_PROVIDERS,
     DATASOURCES,
     PROMETHEUS_DIR,
     REPO,
     bind_mounts,
+    collector_config,
     collector_service,
     compose,
     compose_env,
@@ -130,7 +130,7 @@ def test_service_names_are_the_prometheus_job_names() -> None:
 
 def test_services_send_otlp_to_the_collectors_grpc_receiver() -> None:
     collector = collector_service()
-    grpc = load_yaml(COLLECTOR_CONFIG)["receivers"]["otlp"]["protocols"]["grpc"]
+    grpc = collector_config()["receivers"]["otlp"]["protocols"]["grpc"]
     _, receiver_port = split_host_port(grpc["endpoint"])
     for name in APP_SERVICES:
         endpoint = compose_env(name)["OTEL_EXPORTER_OTLP_ENDPOINT"]
@@ -225,7 +225,7 @@ def test_grafana_mounts_provisioning_and_the_dashboards_its_provider_reads() -> 
 
 
 def test_jaeger_listens_for_otlp_where_the_collector_sends() -> None:
-    exporter = load_yaml(COLLECTOR_CONFIG)["exporters"]["otlp/jaeger"]
+    exporter = collector_config()["exporters"]["otlp_grpc/jaeger"]
     host, port = split_host_port(exporter["endpoint"])
     assert host == "jaeger" and port in _container_ports("jaeger")
 

@@ -15,7 +15,7 @@ from tests.deploy.dashboards import (
     substitute,
 )
 from tests.deploy.promql import (
-    SERIES_NAMES,
+    KNOWN_SERIES,
     brackets_balanced,
     metric_names,
     range_windows,
@@ -25,7 +25,12 @@ from tests.deploy.support import DATASOURCES, load_yaml, run_promtool
 
 __all__ = ["dashboard_queries"]  # reused by end-to-end tests against a real Prometheus
 
-EXPECTED_DASHBOARDS = ("order-api.json", "runtime.json", "web-gateway.json")
+EXPECTED_DASHBOARDS = (
+    "order-api.json",
+    "otel-collector.json",
+    "runtime.json",
+    "web-gateway.json",
+)
 PROMETHEUS_DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 JOB_MATCHER = 'job=~"$job"'
 INSTANCE_MATCHER = 'instance=~"$instance"'
@@ -33,7 +38,7 @@ INSTANCE_MATCHER = 'instance=~"$instance"'
 DASHBOARDS = pytest.mark.parametrize("path", dashboard_paths(), ids=lambda path: path.stem)
 
 
-def test_the_three_dashboards_exist() -> None:
+def test_the_four_dashboards_exist() -> None:
     assert tuple(path.name for path in dashboard_paths()) == EXPECTED_DASHBOARDS
 
 
@@ -100,11 +105,11 @@ def test_every_rate_window_is_rate_interval(path: Path) -> None:
 
 
 @DASHBOARDS
-def test_queries_select_only_metrics_of_the_contract(path: Path) -> None:
+def test_queries_select_only_metrics_of_the_contract_or_the_collector(path: Path) -> None:
     for query in dashboard_queries(path):
         names = metric_names(query)
         assert names, query
-        assert set(names) <= SERIES_NAMES, (query, set(names) - SERIES_NAMES)
+        assert set(names) <= KNOWN_SERIES, (query, set(names) - KNOWN_SERIES)
 
 
 @DASHBOARDS

@@ -114,3 +114,15 @@ def test_repository_rules_are_the_rules_the_package_ships() -> None:
     assert local_prometheus.rule_files() == [
         str(local_prometheus.rules_dir() / path.name) for path in sorted(RULES_DIR.glob("*.yml"))
     ]
+
+
+def test_collector_path_jobs_are_the_compose_collector_jobs() -> None:
+    compose = prometheus_config.compose_targets()
+    jobs = prometheus_config.collector_targets(
+        *compose[prometheus_config.COLLECTOR_JOB],
+        *compose[prometheus_config.COLLECTOR_INTERNAL_JOB],
+    )
+    assert jobs == {job: compose[job] for job in jobs}
+    rendered = yaml.safe_load(prometheus_config.render(jobs))["scrape_configs"]
+    honoring = {job["job_name"] for job in rendered if job.get("honor_labels")}
+    assert honoring == {prometheus_config.COLLECTOR_JOB}

@@ -17,14 +17,12 @@ import pytest
 from services.stack.local_prometheus import rule_files
 from services.stack.prometheus_config import local_targets, render
 from services.stack.running import Stack, running_stack
-from tests.deploy.dashboards import dashboard_paths, dashboard_queries
-from tests.helpers import wait_until
+from tests.deploy import prometheus_checks as checks
+from tests.deploy.dashboards import service_dashboard_paths
 from tests.prometheus_tools import Prometheus, running_prometheus, wait_for_fresh_scrapes
-from tests.telemetry.traffic import GATEWAY_COUNTS, ORDER_API_COUNTS, send_known_mix
+from tests.telemetry.traffic import send_known_mix
 
 JOBS = ["web-gateway", "order-api"]
-# ListOrders fails with a server fault, so the error panels and ratios have data too.
-FAULTS = "error:ListOrders=1.0:UNAVAILABLE"
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ def _port(url: str) -> int:
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     tmp: Path = tmp_path_factory.mktemp("prometheus-e2e")
-    environ = {"ORDER_API_FAULTS": FAULTS}
+    environ = {"ORDER_API_FAULTS": checks.FAULTS}
     (tmp / "services").mkdir()
     with running_stack(tmp / "services", launcher=True, environ=environ) as stack:
         config = render(
@@ -50,42 +48,19 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         )
         with running_prometheus(tmp / "prometheus", config) as prometheus:
             wait_for_fresh_scrapes(prometheus, JOBS)  # rate() needs a sample before the traffic
-            send_known_mix(stack, list_status=503)
+            send_known_mix(stack, list_status=checks.LIST_STATUS)
             wait_for_fresh_scrapes(prometheus, JOBS)
             wait_for_fresh_scrapes(prometheus, JOBS)
             yield Observed(stack, prometheus)
 
 
-def _values(
-    prometheus: Prometheus, expr: str, labels: tuple[str, ...]
-) -> dict[tuple[str, ...], int]:
-    return {
-        tuple(series["metric"].get(label, "") for label in labels): int(float(series["value"][1]))
-        for series in prometheus.query(expr)
-    }
-
-
 def test_gateway_counts_through_prometheus_are_exact(observed: Observed) -> None:
-    expected = dict(GATEWAY_COUNTS)
-    del expected[("GET", "/orders", "200")]
-    expected[("GET", "/orders", "503")] = 1
-    actual = _values(
-        observed.prometheus,
-        'http_requests_total{job="web-gateway", route!~"/readyz|/healthz"}',
-        ("method", "route", "status_code"),
-    )
-    assert {key: value for key, value in actual.items() if value} == expected
+    assert checks.gateway_counts(observed.prometheus) == checks.expected_gateway_counts()
 
 
 def test_order_api_counts_through_prometheus_are_exact(observed: Observed) -> None:
-    expected = dict(ORDER_API_COUNTS)
-    del expected[("ListOrders", "OK")]
-    expected[("ListOrders", "UNAVAILABLE")] = 1
-    actual = _values(
-        observed.prometheus, 'grpc_requests_total{job="order-api"}', ("method", "status")
-    )
-    assert {key: value for key, value in actual.items() if value} == expected
-    assert _values(observed.prometheus, 'orders_created_total{job="order-api"}', ()) == {(): 3}
+    assert checks.order_api_counts(observed.prometheus) == checks.expected_order_api_counts()
+    assert checks.orders_created(observed.prometheus) == {(): 3}
 
 
 def test_both_targets_are_up(observed: Observed) -> None:
@@ -95,27 +70,11 @@ def test_both_targets_are_up(observed: Observed) -> None:
 
 
 def test_every_rule_group_loads_and_evaluates_healthy(observed: Observed) -> None:
-    def evaluated() -> bool:
-        groups = observed.prometheus.api("rules")["groups"]
-        return bool(groups) and all(
-            rule.get("lastEvaluation", "").startswith("20") for g in groups for rule in g["rules"]
-        )
-
-    wait_until(evaluated, 15, "every rule evaluated once")
-    groups = observed.prometheus.api("rules")["groups"]
-    assert {Path(group["file"]).name for group in groups} == {"alerts.yml", "recording.yml"}
-    unhealthy = [
-        (rule["name"], rule.get("lastError"))
-        for group in groups
-        for rule in group["rules"]
-        if rule["health"] != "ok"
-    ]
+    files, unhealthy = checks.unhealthy_rules(observed.prometheus)
+    assert files == {"alerts.yml", "recording.yml"}
     assert unhealthy == []
 
 
-@pytest.mark.parametrize("dashboard", dashboard_paths(), ids=lambda path: path.stem)
+@pytest.mark.parametrize("dashboard", service_dashboard_paths(), ids=lambda path: path.stem)
 def test_every_dashboard_query_returns_data(observed: Observed, dashboard: Path) -> None:
-    empty = [
-        query for query in dashboard_queries(dashboard) if not observed.prometheus.query(query)
-    ]
-    assert empty == []
+    assert checks.empty_dashboard_queries(observed.prometheus, dashboard) == []

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.promql import SERIES_NAMES, metric_names
+from tests.deploy.promql import KNOWN_SERIES, metric_names
 from tests.deploy.support import (
     ALERTS_DOC,
     RULE_TESTS_DIR,
@@ -111,6 +111,8 @@ def test_the_expected_alerts_are_defined() -> None:
         "OrderApiServerFaultRatio",
         "TargetDown",
         "GatewayErrorBudgetBurn",
+        "CollectorRefusingData",
+        "CollectorExportFailing",
     }
 
 
@@ -158,9 +160,9 @@ def test_recording_rule_names_follow_level_metric_operations() -> None:
             assert RECORD_NAME.match(rule["record"]), rule["record"]
 
 
-def test_rules_select_only_contract_metrics_or_recorded_series() -> None:
+def test_rules_select_only_contract_or_collector_metrics_or_recorded_series() -> None:
     recorded = {rule["record"] for rule in _rules() if "record" in rule}
     for rule in _rules():
         names = set(metric_names(rule["expr"]))
-        unknown = names - SERIES_NAMES - recorded - {"up"}
+        unknown = names - KNOWN_SERIES - recorded - {"up"}
         assert not unknown, (rule.get("record") or rule.get("alert"), unknown)

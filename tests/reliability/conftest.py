@@ -1,7 +1,7 @@
 """Fixtures of the reliability tests: both services as real processes, and HTTP clients of them.
 
 Modules that need a differently configured stack (faults, timeouts, OTLP) start
-their own with `tests.telemetry.services.running_stack`.
+their own with `services.stack.running.running_stack`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from services.stack.running import Stack
 from services.stack.scrape import scrape
 
 # (method, route, status_code) -> requests the mix sends, when every order-api call succeeds.
-GATEWAY_COUNTS = {
+GATEWAY_COUNTS: dict[tuple[str, ...], int] = {
     ("POST", "/orders", "201"): 3,
     ("POST", "/orders", "400"): 1,
     ("GET", "/orders/<order_id>", "200"): 2,
@@ -22,7 +22,7 @@ GATEWAY_COUNTS = {
     ("_OTHER", "unmatched", "405"): 1,
 }
 # (method, status) -> RPCs the order-api serves for the mix.
-ORDER_API_COUNTS = {
+ORDER_API_COUNTS: dict[tuple[str, ...], int] = {
     ("CreateOrder", "OK"): 3,
     ("GetOrder", "OK"): 2,
     ("GetOrder", "NOT_FOUND"): 1,

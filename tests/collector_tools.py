@@ -1,0 +1,132 @@
+"""The project's real OpenTelemetry Collector for tests: the built binary, and a running one.
+
+The binary comes from `services.stack.collector` (built once into the tool cache
+when Go is installed). Without Go and without a built binary a test skips,
+saying how to get them; with REQUIRE_COLLECTOR=1 (as in CI) it fails instead, so
+nothing skips silently there.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from services.stack import collector, processes, prometheus_config
+from services.stack.collector import CollectorBuildError, CollectorPorts
+from services.stack.otlp_receiver import OtlpReceiver, running_receiver
+from services.stack.processes import Service, ServiceSpec
+from services.stack.running import Stack, free_ports, running_stack
+from tests.prometheus_tools import Prometheus, running_prometheus
+
+START_TIMEOUT_SECONDS = 30.0
+
+
+def require_collector() -> Path:
+    """The otelcol-stack binary; skip without Go, fail when REQUIRE_COLLECTOR=1."""
+    try:
+        return _binary()
+    except CollectorBuildError as error:
+        reason = f"no OpenTelemetry Collector: {error} (then: make collector)"
+        if os.environ.get("REQUIRE_COLLECTOR") == "1" or collector.find_go() is not None:
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@functools.cache
+def _binary() -> Path:
+    # A cold build takes minutes: say so on the terminal rather than look stuck.
+    return collector.build(progress=lambda line: print(f"\n{line}", file=sys.stderr))
+
+
+def free_collector_ports() -> CollectorPorts:
+    """Five loopback ports that were free a moment ago."""
+    return CollectorPorts(*free_ports(5))
+
+
+@dataclass
+class RunningCollector:
+    """A collector started by a test; `stop()` and `start()` it to simulate an outage."""
+
+    spec: ServiceSpec
+    ports: CollectorPorts
+    service: Service | None = field(default=None)
+
+    def start(self) -> None:
+        """Start it and wait until its health check answers 200."""
+        self.service = processes.start(self.spec, timeout=START_TIMEOUT_SECONDS)
+
+    def stop(self) -> int:
+        """SIGTERM it; return its exit code."""
+        assert self.service is not None
+        code = self.service.stop(grace=15.0)
+        self.service = None
+        return code
+
+    def log(self) -> str:
+        """Everything it logged so far."""
+        return self.spec.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def running_collector(
+    directory: Path, *, traces_endpoint: str, overrides: tuple[str, ...] = ()
+) -> Iterator[RunningCollector]:
+    """Run collector-config.yaml on free loopback ports until the block ends."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ports = free_collector_ports()
+    spec = collector.spec(
+        require_collector(),
+        directory,
+        ports,
+        traces_endpoint=traces_endpoint,
+        overrides=overrides,
+    )
+    running = RunningCollector(spec, ports)
+    running.start()
+    try:
+        yield running
+    finally:
+        if running.service is not None:
+            running.stop()
+
+
+@dataclass(frozen=True)
+class CollectorPath:
+    """Both services pushing OTLP to a collector that Prometheus scrapes; traces go on to a sink."""
+
+    stack: Stack
+    collector: RunningCollector
+    prometheus: Prometheus
+    traces: OtlpReceiver
+
+
+@contextmanager
+def running_collector_path(
+    directory: Path, environ: Mapping[str, str], *, rule_files: Sequence[str] = ()
+) -> Iterator[CollectorPath]:
+    """Start the trace sink, the collector, both services (launcher, `environ`) and Prometheus."""
+    with (
+        running_receiver() as (traces, traces_port),
+        running_collector(
+            directory / "collector", traces_endpoint=f"127.0.0.1:{traces_port}"
+        ) as running,
+    ):
+        pushing = {**environ, "OTEL_EXPORTER_OTLP_ENDPOINT": running.ports.otlp_endpoint}
+        (directory / "services").mkdir()
+        with running_stack(directory / "services", launcher=True, environ=pushing) as stack:
+            config = prometheus_config.render(
+                prometheus_config.collector_targets(
+                    running.ports.prometheus_target, running.ports.telemetry_target
+                ),
+                scrape_interval="1s",
+                rule_files=list(rule_files),
+            )
+            with running_prometheus(directory / "prometheus", config) as prometheus:
+                yield CollectorPath(stack, running, prometheus, traces)
