@@ -63,13 +63,18 @@ class Window:
     errors: tuple[str, ...] = field(default_factory=tuple)
 
 
-def read(gateway_metrics_url: str, order_api_metrics_url: str) -> Reading:
-    """Scrape both services now; a failed scrape is recorded, not raised."""
+def read(
+    gateway_metrics_url: str, order_api_metrics_url: str, *, openmetrics: bool = True
+) -> Reading:
+    """Scrape both services now (in OpenMetrics, with exemplars, unless told otherwise).
+
+    A failed scrape is recorded, not raised.
+    """
     errors: list[str] = []
     expositions: list[Exposition | None] = []
     for url in (gateway_metrics_url, order_api_metrics_url):
         try:
-            expositions.append(scrape(url, timeout=2.0, openmetrics=True))
+            expositions.append(scrape(url, timeout=2.0, openmetrics=openmetrics))
         except ScrapeError as error:
             errors.append(str(error))
             expositions.append(None)

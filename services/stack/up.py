@@ -232,8 +232,9 @@ class _StackRun:
         self.console.line(f"traffic: {self.options.rate:g} req/s against {config.target}")
 
     def read(self) -> liveview.Reading:
-        """Scrape both services now."""
-        return liveview.read(*self.options.live_urls)
+        """Scrape both services now (the collector's exposition in the text format: its
+        OpenMetrics does not pass prometheus_client's strict parser)."""
+        return liveview.read(*self.options.live_urls, openmetrics=not self.options.otlp)
 
     def watch(self, baseline: liveview.Reading) -> tuple[int, liveview.Reading | None, str]:
         """Show the live view until stopped; return (exit code, last reading, why it ended)."""
