@@ -26,7 +26,8 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    OTLP to a local receiver). Closed-loop `wrk` (2 threads, 16 connections) on
    `GET /orders/<id>`, alternating between the two pairs.
 4. **Scrape** — render time and size of N request series (counter + 7-bucket histogram)
-   through the OTel Prometheus reader versus `prometheus_client` rendering the same series;
+   through the project's Prometheus reader (upstream's OTel reader plus exemplars, off here)
+   versus `prometheus_client` rendering the same series;
    and the gateway's real `/metrics` idle and while under the load of suite 3.
 5. **Memory** — RSS of each service idle, after warm-up, and after 100,000 more requests.
 6. **OTLP push versus Prometheus pull** — the same 100 request series (counter + histogram)
