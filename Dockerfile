@@ -18,12 +18,17 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
+# The locked runtime dependencies, each checked against its hash (requirements/runtime.txt
+# is exported from uv.lock by `make lock`); a layer that changes only with the lock.
+COPY requirements/runtime.txt ./requirements/runtime.txt
+RUN pip install --require-hashes --no-deps -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY services ./services
 COPY otel ./otel
-# A regular (not editable) install: the entry points of the launcher's distro and
-# configurator are read from the installed package's metadata.
-RUN pip install .
+# A regular (not editable) install of the project alone (--no-deps: nothing beyond the
+# lock): the entry points of the launcher's distro and configurator are read from the
+# installed package's metadata.
+RUN pip install --no-deps .
 
 # Final image: the virtual environment (which holds the installed services/ and otel/
 # packages) and nothing else from the build.

@@ -3,12 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+UV := $(BIN)/uv
+# uv installs into this venv (not one of its own choosing).
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 PROTO := services/proto/orders/v1/orders.proto
 DURATION ?=
 OTLP ?=
 RUN_ARGS := $(if $(DURATION),--duration $(DURATION),) $(if $(OTLP),--otlp,)
 
-.PHONY: help venv run test lint typecheck unit proto prometheus-config collector bench soak clean
+.PHONY: help venv lock kubernetes run test lint typecheck unit proto prometheus-config collector tools prometheus alertmanager bench soak clean
 
 help:
 	@echo "make run    - set up .venv and run the stack (make run DURATION=20 stops after 20 s;"
@@ -18,13 +21,22 @@ help:
 	@echo "make soak   - the minutes-long soak test"
 	@echo "make proto  - regenerate the committed protobuf code"
 	@echo "make collector - build the OpenTelemetry Collector (needs Go); prints its path last"
+	@echo "make tools  - build the tested Prometheus and Alertmanager releases (needs Go; cached)"
+	@echo "make lock   - re-resolve uv.lock and its requirements/ exports after editing pyproject.toml"
+	@echo "make kubernetes - re-generate deploy/kubernetes/base/generated/ from the project's files"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+# uv itself comes from requirements/uv.txt, pinned with hashes (exported from uv.lock).
+$(UV): requirements/uv.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		--no-deps -r requirements/uv.txt
+	touch $(UV)
+
+# Exactly the locked versions (hash-checked), the project itself editable.
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --quiet --frozen --extra dev --extra bench --group uv
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -47,8 +59,26 @@ proto: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -I . \
 		--python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(PROTO)
 
+# Re-resolve after editing pyproject.toml's dependencies; also writes the hash-pinned
+# exports the Dockerfile (requirements/runtime.txt) and the bootstrap (requirements/uv.txt) use.
+lock: $(UV)
+	$(UV) lock
+	$(UV) export --quiet --frozen --no-dev --no-emit-project -o requirements/runtime.txt
+	$(UV) export --quiet --frozen --only-group uv --no-emit-project -o requirements/uv.txt
+
+kubernetes: $(STAMP)
+	$(BIN)/python -m services.stack render-kubernetes --write-generated
+
 prometheus-config: $(STAMP)
 	$(BIN)/python -m services.stack render-prometheus-config --compose > prometheus/prometheus.yml
+
+# The Prometheus and Alertmanager releases the tests and compose run, built from their Go
+# modules into the tool cache once (services/stack/go_tools.py says which and where).
+tools: $(STAMP)
+	$(BIN)/otel-stack build-tools
+
+prometheus alertmanager: $(STAMP)
+	$(BIN)/otel-stack build-tools $@
 
 # Built into the tool cache (keyed by otelcol/builder-config.yaml), never into the tree.
 collector: $(STAMP)

@@ -1,14 +1,16 @@
 """Real Prometheus binaries for tests: promtool, and a Prometheus server on a free port.
 
-Without the binaries a test skips, saying how to install them; with
-REQUIRE_PROMETHEUS=1 (as in CI) it fails instead, so nothing skips silently there.
+The binaries are the release users run (`services.stack.go_tools.PROMETHEUS`,
+built into the tool cache by `make prometheus`), never whatever is on PATH.
+Without them a test skips, saying how to build them; with REQUIRE_PROMETHEUS=1
+(as in CI) it fails instead, so nothing skips silently there.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 import signal
 import subprocess
 import time
@@ -21,23 +23,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from services.stack import go_tools
 from services.stack.local_prometheus import FEATURE_FLAGS
 from services.stack.running import free_port
 from tests.helpers import wait_until
 
-INSTALL_HINT = "install Debian's prometheus package: apt-get install prometheus"
+
+def require_release_binary(release: go_tools.GoRelease, command: str, variable: str) -> str:
+    """Path of `command` of the built `release`; skip without it, fail when `variable`=1."""
+    path = go_tools.find(release, command)
+    if path is None:
+        reason = (
+            f"{command} {release.version} not built "
+            f"({go_tools.binary_path(release, command)}): {go_tools.build_hint(release)}"
+        )
+        if os.environ.get(variable) == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return str(path)
 
 
 def require_binary(name: str) -> str:
     """Path of `prometheus` or `promtool`; skip without it, fail when REQUIRE_PROMETHEUS=1."""
-    path = shutil.which(name)
-    if path is None:
-        reason = f"{name} not on PATH: {INSTALL_HINT}"
-        if os.environ.get("REQUIRE_PROMETHEUS") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
+    return require_release_binary(go_tools.PROMETHEUS, name, "REQUIRE_PROMETHEUS")
 
 
 def promtool(
@@ -143,3 +153,42 @@ def _ready(server: Prometheus) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+# Range selectors and `for:` durations, e.g. [5m] and 10m.
+RANGE = re.compile(r"\[(\d+)([smhdw])\]")
+DURATION = re.compile(r"^(\d+)([smhdw])$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def scaled_duration(text: str, factor: float) -> str:
+    """A Prometheus duration such as `5m` times `factor`, in whole seconds (at least 1s)."""
+    match = DURATION.match(text)
+    if match is None:
+        raise ValueError(f"unsupported duration {text!r}")
+    seconds = int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    return f"{max(1, round(seconds * factor))}s"
+
+
+def write_scaled_rules(rule_files: list[str], directory: Path, factor: float) -> list[str]:
+    """Copies of the rule files with every range and `for:` multiplied by `factor`; their paths.
+
+    The rules are the repository's, generated afresh on every run: only time is compressed
+    (factor 1/60 turns 5m windows into 5s and `for: 10m` into 10s).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in map(Path, rule_files):
+        document = yaml.safe_load(source.read_text(encoding="utf-8"))
+        for group in document["groups"]:
+            for rule in group["rules"]:
+                rule["expr"] = RANGE.sub(
+                    lambda m: f"[{scaled_duration(m.group(1) + m.group(2), factor)}]",
+                    rule["expr"],
+                )
+                if "for" in rule:
+                    rule["for"] = scaled_duration(rule["for"], factor)
+        target = directory / source.name
+        target.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        written.append(str(target))
+    return written

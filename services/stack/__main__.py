@@ -1,4 +1,4 @@
-"""The `otel-stack` command (also `python -m services.stack`): up, load, verify, render config.
+"""The `otel-stack` command (`python -m services.stack`): up, load, verify, alerts, tools, renders.
 
 Argument parsing and exit codes live here: 0 on success, 1 when something
 failed at run time (a service did not start, a contract check failed), 2 for
@@ -21,7 +21,17 @@ from pathlib import Path
 from typing import NoReturn
 
 from services.order_api.faults import FaultPlan, FaultSpecError
-from services.stack import collector, prometheus_config, reports, up, verify
+from services.stack import (
+    collector,
+    go_tools,
+    kubernetes,
+    kustomize,
+    prometheus_config,
+    reports,
+    up,
+    verify,
+)
+from services.stack.alert_sink import AlertSink, format_notification
 from services.stack.console import Console
 from services.stack.load import (
     MAX_CONCURRENCY,
@@ -70,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_load(commands)
     _add_verify(commands)
     _add_render(commands)
+    _add_alert_sink(commands)
+    _add_build_tools(commands)
+    _add_render_kubernetes(commands)
     return parser
 
 
@@ -81,6 +94,8 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sub.add_argument("--grpc-port", type=_port, default=50051)
     sub.add_argument("--metrics-port", type=_port, default=8000, help="order-api /metrics port")
     sub.add_argument("--prometheus-port", type=_port, default=9090)
+    sub.add_argument("--alertmanager-port", type=_port, default=9093)
+    sub.add_argument("--alert-sink-port", type=_port, default=9099, help="the local webhook sink")
     sub.add_argument("--data-dir", type=Path, default=Path("var/stack"), help="logs, DB, TSDB")
     sub.add_argument("--duration", type=_seconds, help="stop after this many seconds")
     sub.add_argument("--rate", type=_rate, default=20.0, help="generated requests per second")
@@ -93,6 +108,9 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     sub.add_argument("--no-traffic", action="store_true", help="do not generate traffic")
     sub.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    sub.add_argument(
+        "--no-alertmanager", action="store_true", help="do not start Alertmanager and the sink"
+    )
     sub.add_argument(
         "--otlp",
         action="store_true",
@@ -136,7 +154,47 @@ def _add_render(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     where.add_argument("--local", action="store_true", help="targets on 127.0.0.1")
     sub.add_argument("--gateway-port", type=_port, default=8080)
     sub.add_argument("--metrics-port", type=_port, default=8000)
+    sub.add_argument("--alertmanager-port", type=_port, help="with --local: send alerts there")
     sub.set_defaults(command=_run_render)
+
+
+def _add_alert_sink(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser(
+        "alert-sink", help="receive Alertmanager webhooks on /page and /ticket and print them"
+    )
+    sub.add_argument(
+        "--listen", type=_address, default=("127.0.0.1", 9099), help="HOST:PORT to listen on"
+    )
+    sub.set_defaults(command=_run_alert_sink)
+
+
+def _add_build_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser(
+        "build-tools", help="build the Prometheus/Alertmanager releases into the tool cache"
+    )
+    sub.add_argument(
+        "names",
+        nargs="*",
+        choices=sorted(go_tools.RELEASES),
+        metavar="NAME",
+        help=f"which ({', '.join(sorted(go_tools.RELEASES))}; default: all)",
+    )
+    sub.set_defaults(command=_run_build_tools)
+
+
+def _add_render_kubernetes(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser(
+        "render-kubernetes",
+        help="print the Kubernetes manifests of an overlay (for kubectl apply -f -)",
+    )
+    what = sub.add_mutually_exclusive_group(required=True)
+    what.add_argument("--overlay", choices=kubernetes.OVERLAYS, help="the overlay to render")
+    what.add_argument(
+        "--write-generated",
+        action="store_true",
+        help=f"rewrite {kubernetes.GENERATED}/ from the project's files (make kubernetes)",
+    )
+    sub.set_defaults(command=_run_render_kubernetes)
 
 
 def _run_up(args: argparse.Namespace, console: Console) -> int:
@@ -147,24 +205,29 @@ def _run_up(args: argparse.Namespace, console: Console) -> int:
     ports = [args.gateway_port, args.grpc_port, args.metrics_port]
     if not args.no_prometheus:
         ports.append(args.prometheus_port)
+        if not args.no_alertmanager:
+            ports += [args.alertmanager_port, args.alert_sink_port]
     if args.otlp:
         ports.extend(dataclasses.astuple(collector.ports_from_environ()))
     if len(set(ports)) != len(ports):
         raise UsageError(
-            "the gateway, gRPC, metrics, Prometheus (and with --otlp the collector's) "
-            "ports must differ"
+            "the gateway, gRPC, metrics, Prometheus, Alertmanager, alert sink (and with --otlp "
+            "the collector's) ports must differ"
         )
     options = up.UpOptions(
         gateway_port=args.gateway_port,
         grpc_port=args.grpc_port,
         metrics_port=args.metrics_port,
         prometheus_port=args.prometheus_port,
+        alertmanager_port=args.alertmanager_port,
+        alert_sink_port=args.alert_sink_port,
         data_dir=args.data_dir,
         duration=args.duration,
         rate=args.rate,
         inject=tuple(args.inject),
         traffic=not args.no_traffic,
         prometheus=not args.no_prometheus,
+        alertmanager=not args.no_alertmanager,
         otlp=args.otlp,
         refresh=args.refresh,
     )
@@ -218,10 +281,56 @@ def _run_verify(args: argparse.Namespace, console: Console) -> int:
 
 def _run_render(args: argparse.Namespace, console: Console) -> int:
     if args.compose:
-        targets = prometheus_config.compose_targets()
-    else:
-        targets = prometheus_config.local_targets(args.gateway_port, args.metrics_port)
-    console.out.write(prometheus_config.render(targets))
+        console.out.write(prometheus_config.render_compose())
+        return 0
+    targets = prometheus_config.local_targets(args.gateway_port, args.metrics_port)
+    alertmanagers = [f"127.0.0.1:{args.alertmanager_port}"] if args.alertmanager_port else []
+    console.out.write(prometheus_config.render(targets, alertmanagers=alertmanagers))
+    return 0
+
+
+def _run_alert_sink(args: argparse.Namespace, console: Console) -> int:
+    host, port = args.listen
+    try:
+        sink = AlertSink(
+            host, port, on_notification=lambda item: console.lines(format_notification(item))
+        )
+    except OSError as error:
+        console.error(f"otel-stack alert-sink: cannot listen on {host}:{port}: {error}")
+        return 1
+    with _stop_on_signals() as stop:
+        sink.start()
+        console.line(f"alert sink on {host}:{port}: POST /page, /ticket; GET /notifications")
+        stop.wait()
+    sink.close()
+    return 0
+
+
+def _run_build_tools(args: argparse.Namespace, console: Console) -> int:
+    for name in args.names or sorted(go_tools.RELEASES):
+        release = go_tools.RELEASES[name]
+        console.line(f"{name} {release.version} ({release.module}@{release.module_version}) ...")
+        try:
+            folder = go_tools.build(release)
+        except go_tools.BuildError as error:
+            console.error(f"otel-stack build-tools: {error}")
+            return 1
+        for command in release.commands:
+            console.line(f"  {folder / command}")
+    return 0
+
+
+def _run_render_kubernetes(args: argparse.Namespace, console: Console) -> int:
+    try:
+        if args.write_generated:
+            for path in kubernetes.write_generated():
+                console.line(f"wrote {path}")
+            return 0
+        manifests = kubernetes.render(args.overlay)
+    except (kubernetes.KubernetesRenderError, OSError) as error:
+        console.error(f"otel-stack render-kubernetes: error: {error}")
+        return 1
+    console.out.write(kustomize.dump(manifests))
     return 0
 
 
@@ -252,6 +361,13 @@ def _number(text: str, low: float, high: float, what: str) -> float:
 
 def _port(text: str) -> int:
     return int(_number(text, 1, 65535, "a port")) if text.isdigit() else _bad(text, "a port")
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        _bad(text, "HOST:PORT")
+    return host.strip("[]"), int(port)
 
 
 def _seconds(text: str) -> float:

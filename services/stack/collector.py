@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,9 +31,10 @@ from services.stack.processes import ServiceSpec
 from services.stack.readiness import http_ok
 from services.stack.toolcache import cache_root
 
-REPO = Path(__file__).resolve().parents[2]
-MANIFEST = REPO / "otelcol" / "builder-config.yaml"
-CONFIG = REPO / "collector-config.yaml"
+# Links to otelcol/builder-config.yaml and collector-config.yaml, shipped as package data.
+DEPLOYMENT = Path(__file__).resolve().parent / "deployment"
+MANIFEST = DEPLOYMENT / "otelcol-builder-config.yaml"
+CONFIG = DEPLOYMENT / "collector-config.yaml"
 BUILDER_MODULE = "go.opentelemetry.io/collector/cmd/builder"
 # The builder's release is the collector core's release the manifest pins.
 BUILDER_VERSION = "v0.165.0"
@@ -95,6 +97,14 @@ def ports_from_environ(environ: Mapping[str, str] = os.environ) -> CollectorPort
         if environ.get(name, "").rpartition(":")[2].isdigit()
     }
     return dataclasses.replace(DEFAULT_PORTS, **chosen)
+
+
+_ENV_REFERENCE = re.compile(r"\$\{env:(\w+):-([^}]*)\}")
+
+
+def with_env_defaults(text: str) -> str:
+    """`text` with every `${env:NAME:-default}` replaced by its default (the compose value)."""
+    return _ENV_REFERENCE.sub(lambda match: match.group(2), text)
 
 
 class CollectorBuildError(Exception):

@@ -1,8 +1,10 @@
 """A local Prometheus for `otel-stack up`: its config, command line and readiness probe.
 
 The configuration is rendered by `services.stack.prometheus_config` for the
-local ports (with the repository's alerting and recording rules) and written
-into the data directory, next to the TSDB.
+local ports (with the repository's alerting and recording rules, and the local
+Alertmanager when one runs) and written into the data directory, next to the
+TSDB. The binary is the tested release from the tool cache (`make prometheus`),
+else a `prometheus` on PATH.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
-from services.stack import prometheus_config
+from services.stack import go_tools, prometheus_config
 from services.stack.processes import ServiceSpec
 from services.stack.readiness import http_ok
 
@@ -26,14 +28,15 @@ RULES_FOLDER = "prometheus_rules"
 # both ask targets for OpenMetrics first, the only format that carries exemplars.
 FEATURE_FLAGS = ("--enable-feature=exemplar-storage",)
 INSTALL_HINT = (
-    "prometheus is not on PATH, so no local Prometheus: "
-    "apt-get install prometheus, or get it from https://prometheus.io/download/"
+    "no local Prometheus: "
+    f"{go_tools.build_hint(go_tools.PROMETHEUS)}, or apt-get install prometheus"
 )
 
 
 def find_binary() -> str | None:
-    """The path of the `prometheus` binary, or None."""
-    return shutil.which("prometheus")
+    """The tested release if built, else `prometheus` on PATH, else None."""
+    built = go_tools.find(go_tools.PROMETHEUS, "prometheus")
+    return str(built) if built else shutil.which("prometheus")
 
 
 def rules_dir() -> Path:
@@ -46,12 +49,24 @@ def rule_files(folder: Path | None = None) -> list[str]:
     return [str(path) for path in sorted((folder or rules_dir()).glob("*.yml"))]
 
 
-def write_config(data_dir: Path, targets: Mapping[str, Sequence[str]]) -> Path:
-    """Render the scrape configuration for these local targets into the data directory."""
+def write_config(
+    data_dir: Path,
+    targets: Mapping[str, Sequence[str]],
+    *,
+    alertmanager_port: int | None = None,
+    scrape_interval: str = "5s",
+    rules: Sequence[str] | None = None,
+) -> Path:
+    """Render the configuration for these local targets into the data directory.
+
+    Alerts go to the local Alertmanager on `alertmanager_port` when given; `rules`
+    defaults to the repository's rule files.
+    """
     text = prometheus_config.render(
         targets,
-        scrape_interval="5s",
-        rule_files=rule_files(),
+        scrape_interval=scrape_interval,
+        rule_files=rule_files() if rules is None else rules,
+        alertmanagers=[f"127.0.0.1:{alertmanager_port}"] if alertmanager_port else [],
     )
     path = data_dir / "prometheus.yml"
     path.write_text(text)

@@ -1,8 +1,9 @@
 """The one source of Prometheus scrape configuration: for Docker Compose and for local runs.
 
-`render` turns a map of job name to `host:port` targets into prometheus.yml
-text; `compose_targets` and `local_targets` give the two maps the project
-uses. The committed `prometheus/prometheus.yml` is `render(compose_targets())`
+`render` turns a map of job name to `host:port` targets (and the Alertmanagers
+to notify) into prometheus.yml text; `compose_targets` and `local_targets` give
+the two maps the project uses. The committed `prometheus/prometheus.yml` is
+`render(compose_targets(), alertmanagers=COMPOSE_ALERTMANAGERS)`
 (written by `write_compose_config`, or `make prometheus-config`), and a test
 keeps the two from drifting apart. Rule files are found relative to the
 config file, so one path serves both the repository (`prometheus/rules/`) and
@@ -27,6 +28,7 @@ COLLECTOR_INTERNAL_JOB = "otel-collector-internal"
 METRICS_PATH = "/metrics"
 DEFAULT_SCRAPE_INTERVAL = "15s"
 DEFAULT_RULE_FILES = ("rules/*.yml",)
+COMPOSE_ALERTMANAGERS = ("alertmanager:9093",)
 # Jobs whose samples carry their own job/instance labels (set from the OTel resource).
 DEFAULT_HONOR_LABELS_JOBS = (COLLECTOR_JOB,)
 
@@ -43,17 +45,25 @@ def render(
     evaluation_interval: str | None = None,
     rule_files: Sequence[str] = DEFAULT_RULE_FILES,
     honor_labels_jobs: Collection[str] = DEFAULT_HONOR_LABELS_JOBS,
+    alertmanagers: Sequence[str] = (),
 ) -> str:
     """Return prometheus.yml text with one scrape job per entry of `targets`.
 
     `evaluation_interval` defaults to `scrape_interval`; relative `rule_files`
-    are resolved by Prometheus against the config file's directory.
+    are resolved by Prometheus against the config file's directory; alerts go
+    to each `host:port` of `alertmanagers`.
     """
     config: dict[str, Any] = {
         "global": {
             "scrape_interval": scrape_interval,
             "evaluation_interval": evaluation_interval or scrape_interval,
         },
+    }
+    if alertmanagers:
+        config["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]
+        }
+    config |= {
         "rule_files": list(rule_files),
         "scrape_configs": [
             _scrape_config(job, addresses, honor_labels=job in honor_labels_jobs)
@@ -91,7 +101,12 @@ def collector_targets(exporter: str, telemetry: str) -> dict[str, list[str]]:
 
 def write_compose_config(path: Path) -> None:
     """Write the Compose configuration (the committed prometheus/prometheus.yml) to `path`."""
-    path.write_text(render(compose_targets()), encoding="utf-8")
+    path.write_text(render_compose(), encoding="utf-8")
+
+
+def render_compose() -> str:
+    """The Compose configuration: compose targets, rules, the compose Alertmanager."""
+    return render(compose_targets(), alertmanagers=COMPOSE_ALERTMANAGERS)
 
 
 def _scrape_config(job: str, addresses: Sequence[str], *, honor_labels: bool) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """`otel-stack up`: run both services (and Prometheus) locally, drive traffic, watch live metrics.
 
 Start order: order-api (ready when gRPC health says SERVING), web-gateway
-(ready when /readyz answers 200), then Prometheus if it is installed. With
+(ready when /readyz answers 200), then the alert sink (in this process) and
+Alertmanager, then Prometheus, each if it is installed. With
 `otlp`, the OpenTelemetry Collector (built first if it is not in the tool
 cache) starts before the services, which push metrics and traces to it over
 OTLP; Prometheus and the live view then read the collector's `prometheus`
@@ -22,14 +23,17 @@ from pathlib import Path
 from otel import exporters
 from otel.exporters import TelemetryConfigError
 from services.stack import (
+    alert_status,
     collector,
     liveview,
+    local_alertmanager,
     local_prometheus,
     processes,
     prometheus_config,
     reports,
     running,
 )
+from services.stack.alert_sink import AlertSink, format_notification
 from services.stack.collector import CollectorBuildError, CollectorPorts
 from services.stack.console import Console
 from services.stack.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
@@ -60,12 +64,15 @@ class UpOptions:
     grpc_port: int = 50051
     metrics_port: int = 8000
     prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    alert_sink_port: int = 9099
     data_dir: Path = Path("var/stack")
     duration: float | None = None
     rate: float = 20.0
     inject: tuple[str, ...] = ()
     traffic: bool = True
     prometheus: bool = True
+    alertmanager: bool = True
     otlp: bool = False
     # The collector of `--otlp`, on 127.0.0.1: its standard ports unless OTELCOL_* say otherwise.
     collector_ports: CollectorPorts = field(default_factory=collector.ports_from_environ)
@@ -119,6 +126,11 @@ class UpOptions:
         """The local Prometheus' web UI."""
         return f"http://127.0.0.1:{self.prometheus_port}"
 
+    @property
+    def alertmanager_url(self) -> str:
+        """The local Alertmanager's web UI and API."""
+        return f"http://127.0.0.1:{self.alertmanager_port}"
+
 
 def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
     """How to run the order-api and the web-gateway under the launcher, in start order."""
@@ -136,6 +148,7 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
     try:
         stack.start_collector()
         stack.start_services()
+        stack.start_alerting()
         stack.start_prometheus()
         baseline = stack.read()
         stack.start_traffic()
@@ -174,6 +187,8 @@ class _StackRun:
         self.services: list[Service] = []
         self.generator: LoadGenerator | None = None
         self.prometheus_url: str | None = None
+        self.alertmanager_url: str | None = None
+        self.sink: AlertSink | None = None
 
     def start_services(self) -> None:
         """Start the order-api, then the web-gateway, each once the previous one is ready."""
@@ -181,6 +196,33 @@ class _StackRun:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for spec in specs:
             self._start(spec)
+
+    def start_alerting(self) -> None:
+        """Start the alert sink and Alertmanager (if Prometheus runs and Alertmanager is found)."""
+        wanted = self.options.prometheus and self.options.alertmanager
+        if not wanted or local_prometheus.find_binary() is None:
+            return  # without Prometheus nothing would send it alerts
+        binary = local_alertmanager.find_binary()
+        if binary is None:
+            self.console.line(local_alertmanager.INSTALL_HINT)
+            return
+        sink_log = self.data_dir / "alert-sink.log"
+        self.sink = AlertSink(
+            port=self.options.alert_sink_port,
+            on_notification=lambda item: _append_lines(sink_log, format_notification(item)),
+        ).start()
+        sink_urls = {name: self.sink.url(name) for name in local_alertmanager.RECEIVERS}
+        urls = local_alertmanager.webhook_urls(sink_urls)
+        config_path = local_alertmanager.write_config(
+            self.data_dir, local_alertmanager.render(urls)
+        )
+        port = self.options.alertmanager_port
+        self._start(
+            local_alertmanager.spec(binary, self.data_dir, port=port, config_path=config_path)
+        )
+        self.alertmanager_url = self.options.alertmanager_url
+        receivers = ", ".join(f"{name} -> {url}" for name, url in urls.items())
+        self.console.line(f"alertmanager at {self.alertmanager_url} ({receivers})")
 
     def start_collector(self) -> None:
         """With --otlp: build the collector if needed (one line while it builds), start it."""
@@ -209,7 +251,11 @@ class _StackRun:
         if binary is None:
             self.console.line(local_prometheus.INSTALL_HINT)
             return
-        config_path = local_prometheus.write_config(self.data_dir, self.options.scrape_targets())
+        config_path = local_prometheus.write_config(
+            self.data_dir,
+            self.options.scrape_targets(),
+            alertmanager_port=self.options.alertmanager_port if self.alertmanager_url else None,
+        )
         port = self.options.prometheus_port
         self._start(
             local_prometheus.spec(binary, self.data_dir, port=port, config_path=config_path)
@@ -262,7 +308,8 @@ class _StackRun:
                 f"otel-stack up | {time.strftime('%H:%M:%S')} | last {window.seconds:.1f}s"
                 f" | running {time.monotonic() - started:.0f}s"
             )
-            self.console.block(liveview.render(window, title=title, urls=self._urls()))
+            lines = liveview.render(window, title=title, urls=self._urls())
+            self.console.block([*lines, *self._alert_lines()])
             previous = current
             if deadline is not None and time.monotonic() >= deadline:
                 return 0, current, f"duration of {options.duration:g}s reached"
@@ -285,8 +332,11 @@ class _StackRun:
         self.console.lines(["", *lines])
 
     def close(self) -> None:
-        """Stop traffic and every child still running (last started first)."""
+        """Stop traffic, every child still running (last started first) and the alert sink."""
         self.stop_traffic()
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
         codes = processes.stop_all(self.services, grace=self.options.grace)
         if codes:
             stopped = ", ".join(f"{name} exit {code}" for name, code in codes.items())
@@ -314,7 +364,20 @@ class _StackRun:
             "web-gateway metrics": self.options.gateway_metrics_url,
             "order-api metrics": self.options.order_api_metrics_url,
             "prometheus": self.prometheus_url or "not running",
+            "alertmanager": self.alertmanager_url or "not running",
         }
+
+    def _alert_lines(self) -> list[str]:
+        if self.prometheus_url is None:
+            return []
+        try:
+            alerts: list[alert_status.ActiveAlert] | None = alert_status.read_alerts(
+                self.prometheus_url
+            )
+        except alert_status.AlertsUnavailableError:
+            alerts = None
+        notifications = self.sink.notifications() if self.sink is not None else []
+        return ["", *alert_status.render(alerts, notifications)]
 
 
 def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:
@@ -323,6 +386,11 @@ def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:
     console.error(f"last lines of the {service} log:")
     for line in tail:
         console.error(f"  | {line}")
+
+
+def _append_lines(path: Path, lines: list[str]) -> None:
+    with path.open("a", encoding="utf-8") as log:
+        log.writelines(f"{line}\n" for line in lines)
 
 
 def _otlp_environ(environ: dict[str, str], ports: CollectorPorts) -> dict[str, str]:

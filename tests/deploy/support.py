@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ DATASOURCES = REPO / "grafana" / "provisioning" / "datasources" / "datasources.y
 DASHBOARD_PROVIDERS = REPO / "grafana" / "provisioning" / "dashboards" / "dashboards.yml"
 DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
 ALERTS_DOC = REPO / "docs" / "alerts.md"
+ALERTMANAGER_CONFIG = REPO / "alertmanager" / "alertmanager.yml"
 
 
 def load_yaml(path: Path) -> Any:
@@ -31,18 +31,25 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-_ENV_REFERENCE = re.compile(r"\$\{env:(\w+):-([^}]*)\}")
+def rules(rule_files: list[Path] | None = None) -> list[dict[str, Any]]:
+    """Every recording and alerting rule of the repository's rule files."""
+    return [
+        rule
+        for path in rule_files or sorted(RULES_DIR.glob("*.yml"))
+        for group in load_yaml(path)["groups"]
+        for rule in group["rules"]
+    ]
 
 
-def with_env_defaults(text: str) -> str:
-    """`text` with every `${env:NAME:-default}` replaced by its default (the compose value)."""
-    return _ENV_REFERENCE.sub(lambda match: match.group(2), text)
+def alert_rules() -> list[dict[str, Any]]:
+    """Every alerting rule of prometheus/rules/."""
+    return [rule for rule in rules() if "alert" in rule]
 
 
 def collector_config() -> dict[str, Any]:
     """collector-config.yaml as the compose collector reads it (no OTELCOL_* variable set)."""
     config: dict[str, Any] = yaml.safe_load(
-        with_env_defaults(COLLECTOR_CONFIG.read_text(encoding="utf-8"))
+        collector.with_env_defaults(COLLECTOR_CONFIG.read_text(encoding="utf-8"))
     )
     return config
 

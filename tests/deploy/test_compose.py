@@ -275,7 +275,7 @@ def test_named_volumes_are_declared() -> None:
         for volume in service.get("volumes", [])
         if not volume.startswith(("./", "/"))
     }
-    assert used == declared == {"order-data", "prometheus-data", "loki-data"}
+    assert used == declared == {"order-data", "prometheus-data", "alertmanager-data", "loki-data"}
 
 
 def test_dockerfile_runs_the_launcher_as_a_non_root_user() -> None:
@@ -301,5 +301,5 @@ def test_dockerignore_lets_in_what_the_dockerfile_copies() -> None:
         if line.startswith("COPY ") and "--from=" not in line
         for source in line.split()[1:-1]
     }
-    assert copied == {"pyproject.toml", "README.md", "services", "otel"}
+    assert copied == {"pyproject.toml", "README.md", "requirements/runtime.txt", "services", "otel"}
     assert copied <= allowed

@@ -24,7 +24,7 @@ def _assert_promtool_accepts(config: Path) -> None:
 
 def test_committed_config_is_the_rendered_compose_config() -> None:
     committed = (PROMETHEUS_DIR / "prometheus.yml").read_text(encoding="utf-8")
-    assert committed == prometheus_config.render(prometheus_config.compose_targets()), (
+    assert committed == prometheus_config.render_compose(), (
         "prometheus/prometheus.yml is stale: run `make prometheus-config`"
     )
 
@@ -32,9 +32,7 @@ def test_committed_config_is_the_rendered_compose_config() -> None:
 def test_write_compose_config_writes_the_rendered_compose_config(tmp_path: Path) -> None:
     path = tmp_path / "prometheus.yml"
     prometheus_config.write_compose_config(path)
-    assert path.read_text(encoding="utf-8") == prometheus_config.render(
-        prometheus_config.compose_targets()
-    )
+    assert path.read_text(encoding="utf-8") == prometheus_config.render_compose()
 
 
 @pytest.mark.prometheus
@@ -57,6 +55,7 @@ def test_local_config_passes_promtool_with_absolute_rule_paths(tmp_path: Path) -
         prometheus_config.local_targets(18080, 18000),
         scrape_interval="5s",
         rule_files=[str(path) for path in sorted(RULES_DIR.glob("*.yml"))],
+        alertmanagers=["127.0.0.1:19093"],
     )
     config = tmp_path / "prometheus.yml"
     config.write_text(text, encoding="utf-8")
@@ -85,6 +84,17 @@ def test_compose_targets_scrape_both_services_and_the_collector() -> None:
         "otel-collector": ["otel-collector:8889"],
         "otel-collector-internal": ["otel-collector:8888"],
     }
+
+
+def test_compose_config_sends_alerts_to_the_compose_alertmanager() -> None:
+    config = yaml.safe_load(prometheus_config.render_compose())
+    assert config["alerting"] == {
+        "alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
+    }
+
+
+def test_without_alertmanagers_there_is_no_alerting_section() -> None:
+    assert "alerting" not in yaml.safe_load(prometheus_config.render({}))
 
 
 def test_local_targets_are_on_loopback() -> None:

@@ -13,7 +13,9 @@ from tests.deploy.support import (
     ALERTS_DOC,
     RULE_TESTS_DIR,
     RULES_DIR,
+    alert_rules,
     load_yaml,
+    rules,
     run_promtool,
 )
 
@@ -26,16 +28,11 @@ RECORD_NAME = re.compile(r"^[a-z_]+:[a-z_]+:[a-z0-9_]+$")
 
 
 def _rules() -> list[dict[str, Any]]:
-    return [
-        rule
-        for path in RULE_FILES
-        for group in load_yaml(path)["groups"]
-        for rule in group["rules"]
-    ]
+    return rules(RULE_FILES)
 
 
 def _alerts() -> list[dict[str, Any]]:
-    return [rule for rule in _rules() if "alert" in rule]
+    return alert_rules()
 
 
 def _alert_rule_tests() -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ Everything talks to 127.0.0.1 only.
 
 from __future__ import annotations
 
-import shutil
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from services.stack import go_tools
 from services.stack.mix import RpcLabels
 from services.stack.prometheus_config import local_targets, render
 from services.stack.running import Stack
@@ -55,8 +55,8 @@ def sample_lines(text: str) -> int:
 
 
 def prometheus_installed() -> bool:
-    """Whether the `prometheus` binary is on PATH."""
-    return shutil.which("prometheus") is not None
+    """Whether the tested Prometheus release has been built."""
+    return go_tools.find(go_tools.PROMETHEUS, "prometheus") is not None
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import psutil
 
+from services.stack import local_alertmanager
+from services.stack.local_prometheus import find_binary
 from services.stack.running import clean_environ, free_ports
 from tests.helpers import REPO
 
@@ -25,15 +26,24 @@ class UpPorts:
     grpc: int
     metrics: int
     prometheus: int
+    alertmanager: int
+    alert_sink: int
 
     @classmethod
     def free(cls) -> UpPorts:
-        """Four distinct ports that were free a moment ago."""
-        return cls(*free_ports(4))
+        """Six distinct ports that were free a moment ago."""
+        return cls(*free_ports(6))
 
     def all(self) -> tuple[int, ...]:
         """Every port of the run."""
-        return (self.gateway, self.grpc, self.metrics, self.prometheus)
+        return (
+            self.gateway,
+            self.grpc,
+            self.metrics,
+            self.prometheus,
+            self.alertmanager,
+            self.alert_sink,
+        )
 
 
 def up_command(ports: UpPorts, data_dir: Path, *extra: str) -> list[str]:
@@ -47,6 +57,8 @@ def up_command(ports: UpPorts, data_dir: Path, *extra: str) -> list[str]:
         f"--grpc-port={ports.grpc}",
         f"--metrics-port={ports.metrics}",
         f"--prometheus-port={ports.prometheus}",
+        f"--alertmanager-port={ports.alertmanager}",
+        f"--alert-sink-port={ports.alert_sink}",
         f"--data-dir={data_dir}",
         *extra,
     ]
@@ -68,7 +80,13 @@ def run_cli(
 
 def prometheus_expected() -> bool:
     """Whether `up` should start Prometheus here (installed, or required by the environment)."""
-    return shutil.which("prometheus") is not None or os.environ.get("REQUIRE_PROMETHEUS") == "1"
+    return find_binary() is not None or os.environ.get("REQUIRE_PROMETHEUS") == "1"
+
+
+def alertmanager_expected() -> bool:
+    """Whether `up` should start Alertmanager here (with Prometheus, and found or required)."""
+    found = local_alertmanager.find_binary() is not None
+    return prometheus_expected() and (found or os.environ.get("REQUIRE_ALERTMANAGER") == "1")
 
 
 def processes_using(data_dir: Path) -> list[str]:

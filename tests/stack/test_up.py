@@ -16,6 +16,7 @@ from services.stack.running import clean_environ
 from tests.helpers import REPO, wait_until
 from tests.stack.stack_run import (
     UpPorts,
+    alertmanager_expected,
     port_is_free,
     processes_using,
     prometheus_expected,
@@ -114,6 +115,26 @@ def test_prometheus_is_started_and_its_url_shown(up_run: UpRun) -> None:
     assert "prometheus ready in" in stdout
     assert f"prometheus: http://127.0.0.1:{up_run.ports.prometheus}" in stdout
     assert (up_run.data_dir / "prometheus.yml").is_file()
+
+
+def test_alertmanager_and_the_alert_sink_are_started_and_shown(up_run: UpRun) -> None:
+    if not alertmanager_expected():
+        pytest.skip("no Alertmanager found (make alertmanager)")
+    stdout = up_run.result.stdout
+    assert "alertmanager ready in" in stdout
+    assert f"alertmanager: http://127.0.0.1:{up_run.ports.alertmanager}" in stdout
+    sink = f"http://127.0.0.1:{up_run.ports.alert_sink}"
+    assert f"page -> {sink}/page" in stdout and f"ticket -> {sink}/ticket" in stdout
+    config = (up_run.data_dir / "prometheus.yml").read_text()
+    assert f"127.0.0.1:{up_run.ports.alertmanager}" in config
+
+
+def test_the_live_view_shows_alerts_and_notifications(up_run: UpRun) -> None:
+    if not alertmanager_expected():
+        pytest.skip("no Alertmanager found (make alertmanager)")
+    live = up_run.result.stdout.split("\nsummary:", maxsplit=1)[0]
+    assert "ALERTS (prometheus)" in live
+    assert "NOTIFICATIONS (alert sink" in live
 
 
 def test_services_log_into_the_data_dir(up_run: UpRun) -> None:

@@ -1,0 +1,103 @@
+"""uv.lock: complete for pyproject.toml, and the hash-pinned exports the Dockerfile and make use."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+REQUIREMENTS = REPO / "requirements"
+# What `make lock` runs after `uv lock`: each export and the options that make it.
+EXPORTS = {
+    "runtime.txt": ("--no-dev",),
+    "uv.txt": ("--only-group", "uv"),
+}
+
+
+def _uv() -> str:
+    """The venv's uv (make installs it from the lock); skip without it, fail when REQUIRE_UV=1."""
+    beside_python = Path(sys.executable).parent / "uv"
+    path = str(beside_python) if beside_python.exists() else shutil.which("uv")
+    if path is None:
+        reason = "uv not installed: `make venv` installs it from requirements/uv.txt"
+        if os.environ.get("REQUIRE_UV") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def _run_uv(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_uv(), *args], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def _requirements_body(text: str) -> list[str]:
+    """The requirement lines of an export, without its header (which names the command)."""
+    return [line for line in text.splitlines() if not line.startswith("#    uv export")]
+
+
+def test_lock_is_up_to_date_with_pyproject() -> None:
+    result = _run_uv("lock", "--check", "--offline")
+    assert result.returncode == 0, f"run `make lock`: {result.stderr.strip()}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPORTS))
+def test_requirements_export_matches_the_lock(name: str, tmp_path: Path) -> None:
+    exported = tmp_path / name
+    options = EXPORTS[name]
+    result = _run_uv(
+        "export", "--quiet", "--frozen", *options, "--no-emit-project", "-o", str(exported)
+    )
+    assert result.returncode == 0, result.stderr
+    committed = (REQUIREMENTS / name).read_text(encoding="utf-8")
+    assert _requirements_body(committed) == _requirements_body(exported.read_text()), (
+        f"requirements/{name} is stale: run `make lock`"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(EXPORTS))
+def test_every_exported_requirement_is_pinned_with_hashes(name: str) -> None:
+    text = (REQUIREMENTS / name).read_text(encoding="utf-8")
+    requirements = [line for line in text.splitlines() if line and line[0].isalnum()]
+    assert requirements
+    for line in requirements:
+        assert "==" in line, line
+        assert line.endswith("\\"), f"{line}: no --hash lines follow"
+
+
+def test_lock_check_fails_when_pyproject_gains_a_dependency(tmp_path: Path) -> None:
+    for name in ("pyproject.toml", "uv.lock", "README.md"):
+        shutil.copy(REPO / name, tmp_path / name)
+    pyproject = tmp_path / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    added = text.replace("dependencies = [\n", 'dependencies = [\n    "six>=1.16",\n', 1)
+    pyproject.write_text(added)
+    result = subprocess.run(
+        [_uv(), "lock", "--check", "--offline"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "needs to be updated" in result.stderr
+
+
+def test_the_image_installs_runtime_dependencies_from_the_lock_with_hash_checking() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    assert "pip install --require-hashes --no-deps -r requirements/runtime.txt" in dockerfile
+    assert "pip install --no-deps ." in dockerfile
+
+
+def test_make_installs_from_the_lock() -> None:
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert "$(UV) sync --quiet --frozen" in makefile
+    assert "--require-hashes" in makefile
+    assert "pip install -e" not in makefile
