@@ -16,7 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import end_to_end, gateway_path, otlp_push, report, rpc_path, scrape, signals
+from bench import (
+    end_to_end,
+    gateway_path,
+    otlp_push,
+    report,
+    rpc_path,
+    scrape,
+    servers,
+    signals,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +35,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (about 2 minutes)")
     parser.add_argument(
         "--only",
-        choices=["gateway", "rpc", "scrape", "end_to_end", "otlp", "signals"],
+        choices=["gateway", "rpc", "scrape", "end_to_end", "otlp", "servers", "signals"],
         action="append",
     )
     parser.add_argument(
@@ -43,14 +52,16 @@ def main() -> int:
         "scrape": scrape.run,
         "end_to_end": end_to_end.run,
         "otlp": otlp_push.run,
+        "servers": servers.run,
         "signals": signals.run,
     }
     started = time.time()
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": _cpus(), "quick": args.quick}
     }
-    if shutil.which("wrk") is None and (not args.only or "end_to_end" in args.only):
-        print("bench: wrk is not on PATH; the end-to-end suite needs it: apt-get install wrk")
+    wrk_suites = {"end_to_end", "servers"}
+    if shutil.which("wrk") is None and (not args.only or wrk_suites & set(args.only)):
+        print("bench: wrk is not on PATH; the end-to-end suites need it: apt-get install wrk")
         return 2
     for name, run in suites.items():
         if args.only and name not in args.only:

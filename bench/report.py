@@ -7,7 +7,7 @@ from typing import Any
 METHOD = """\
 # Benchmarks: what the telemetry costs
 
-`make bench` (about 5 minutes on 2 cores, needs `wrk`; `python -m bench --quick` about 2) runs every
+`make bench` (about 7 minutes on 2 cores, needs `wrk`; `python -m bench --quick` about 2) runs every
 suite below and rewrites this page and `bench/results/latest.json`. Every comparison is
 measured **in the same run, interleaved** (variants take turns, round after round) and
 reported as medians and ratios: absolute numbers depend on the machine, ratios much less.
@@ -36,7 +36,11 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    scrape and per export, per recorded request, and amortised per request at 20 requests/s
    with scrapes every 15 s and exports every 60 s (SDK default) or 15 s (compose). The
    collector's own CPU is not counted.
-7. **Exemplars and access lines** — CPU µs per gateway request (as suite 1, with tracing)
+7. **The gateway's HTTP server** — one order-api and two gateways in front of it, the same
+   app, telemetry off: one served by waitress (the gateway's server), one by cheroot (its
+   server before waitress, `bench/cheroot_gateway.py`). Closed-loop `wrk` on
+   `GET /orders/<id>` with 16 and with 256 connections, alternating between the two.
+8. **Exemplars and access lines** — CPU µs per gateway request (as suite 1, with tracing)
    with exemplars off, with the trace-based exemplar filter, and with JSON access lines
    written to /dev/null; and render time of N series with one exemplar each in OpenMetrics,
    against the same series without exemplars, and in the classic text format.
@@ -70,6 +74,8 @@ def render(results: dict[str, Any]) -> str:
         parts.append(_memory(results["end_to_end"]["memory"]))
     if "otlp" in results:
         parts.append(_otlp(results["otlp"]))
+    if "servers" in results:
+        parts.append(_servers(results["servers"]))
     if "signals" in results:
         parts.append(_signals(results["signals"]))
     parts.append(_goals(results))
@@ -223,6 +229,33 @@ def _memory(memory: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _servers(figures: dict[str, Any]) -> str:
+    lines = [
+        "## 7. The gateway's HTTP server: waitress against cheroot\n",
+        _row("connections", "", "waitress", "cheroot", "waitress / cheroot"),
+        _row("---", "---", "---:", "---:", "---:"),
+    ]
+    for connections, servers in figures.items():
+        waitress, cheroot = servers["waitress"], servers["cheroot"]
+        for key, label, digits in (
+            ("requests_per_second", "requests/s (median)", 0),
+            ("p50_ms", "p50 latency, ms", 2),
+            ("p99_ms", "p99 latency, ms", 2),
+            ("cpu_us_per_request", "gateway CPU µs per request", 0),
+        ):
+            lines.append(
+                _row(
+                    connections,
+                    label,
+                    _f(waitress[key], digits),
+                    _f(cheroot[key], digits),
+                    f"{_f(waitress[key] / cheroot[key], 2)}×",
+                )
+            )
+    lines.append("")
+    return "\n".join(lines)
+
+
 def _otlp(figures: dict[str, Any]) -> str:
     if "skipped" in figures:
         return f"## 6. OTLP push versus Prometheus pull\n\nSkipped: {figures['skipped']}.\n"
@@ -260,7 +293,7 @@ def _signals(figures: dict[str, Any]) -> str:
     request = figures["per_request"]
     cpu = request["cpu_us_per_request"]
     lines = [
-        "## 7. Exemplars and access lines\n",
+        "## 8. Exemplars and access lines\n",
         _row("per gateway request, traced", "CPU µs", "added"),
         _row("---", "---:", "---:"),
         _row("exemplars off, no access line", _f(cpu["traced"]), "—"),
@@ -291,6 +324,15 @@ def _signals(figures: dict[str, Any]) -> str:
         )
     lines.append("")
     return "\n".join(lines)
+
+
+def _throughput_vs_cheroot(figures: dict[str, Any]) -> float:
+    """The worst waitress/cheroot throughput ratio over the connection counts."""
+    return min(
+        float(servers["waitress"]["requests_per_second"])
+        / float(servers["cheroot"]["requests_per_second"])
+        for servers in figures.values()
+    )
 
 
 def _goals(results: dict[str, Any]) -> str:
@@ -333,6 +375,15 @@ def _goals(results: dict[str, Any]) -> str:
                 "scrape ≤ 1.0× prometheus_client",
                 f"{_f(worst, 2)}× (worst)",
                 _verdict(worst <= 1.0),
+            )
+        )
+    if "servers" in results:
+        ratio = _throughput_vs_cheroot(results["servers"])
+        lines.append(
+            _row(
+                "gateway server: throughput ≥ 0.95× cheroot's",
+                f"{_f(ratio, 2)}× (worst)",
+                _verdict(ratio >= 0.95),
             )
         )
     lines.append("")

@@ -3,7 +3,7 @@
 Both registries hold the same series — the contract's request counter and
 duration histogram over N label sets — and render the same text format. The
 project's reader is upstream's OTel Prometheus reader plus exemplars
-(`otel.exemplars`), as the services run it; exemplars are off here (suite 7
+(`otel.exemplars`), as the services run it; exemplars are off here (suite 8
 measures them).
 """
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
 from opentelemetry.semconv._incubating.attributes.rpc_attributes import (
@@ -104,6 +105,52 @@ class HttpServerMetrics:
             attributes = {"method": labels[0], "route": labels[1], "status_code": labels[2]}
             self._attributes[labels] = attributes
         self._duration.record(seconds, attributes)
+
+
+class ConnectionCounts(Protocol):
+    """What an HTTP server tells about its connections."""
+
+    refused_connections: int
+
+    def connection_counts(self) -> tuple[int, int]:
+        """(active, idle): open connections with a request being served, and the others."""
+        ...
+
+
+class HttpServerConnectionMetrics:
+    """The gateway's HTTP connections: open ones by state, and those refused at the limit.
+
+    The semantic conventions define no HTTP server connection metrics; these follow
+    their client-side `http.client.open_connections` (state `active`/`idle` in
+    `http.connection.state`). Published as `http_server_open_connections` and
+    `http_server_refused_connections_total`, read from the server at collection.
+    """
+
+    def __init__(self, meter_provider: MeterProvider, server: ConnectionCounts) -> None:
+        meter = project_meter(meter_provider)
+        self._server = server
+        meter.create_observable_gauge(
+            "http.server.open_connections",
+            callbacks=[self._open],
+            unit="{connection}",
+            description="Open HTTP connections: active (a request of it is being served) "
+            "or idle (waiting for or reading a request).",
+        )
+        meter.create_observable_counter(
+            "http.server.refused_connections",
+            callbacks=[self._refused],
+            unit="{connection}",
+            description="HTTP connections refused (answered 503 and closed) at the "
+            "connection limit.",
+        )
+
+    def _open(self, _options: CallbackOptions) -> Iterable[Observation]:
+        active, idle = self._server.connection_counts()
+        yield Observation(active, {"http.connection.state": "active"})
+        yield Observation(idle, {"http.connection.state": "idle"})
+
+    def _refused(self, _options: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(self._server.refused_connections)
 
 
 class RpcServerMetrics:

@@ -172,10 +172,12 @@ def _add_build_tools(commands: argparse._SubParsersAction[argparse.ArgumentParse
     sub = commands.add_parser(
         "build-tools", help="build the Prometheus/Alertmanager releases into the tool cache"
     )
+    # A `type` instead of `choices`: Python 3.11's argparse rejects an empty list
+    # against choices, so `build-tools` with no name (all of them) would fail.
     sub.add_argument(
         "names",
         nargs="*",
-        choices=sorted(go_tools.RELEASES),
+        type=_release_name,
         metavar="NAME",
         help=f"which ({', '.join(sorted(go_tools.RELEASES))}; default: all)",
     )
@@ -368,6 +370,10 @@ def _address(text: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         _bad(text, "HOST:PORT")
     return host.strip("[]"), int(port)
+
+
+def _release_name(text: str) -> str:
+    return text if text in go_tools.RELEASES else _bad(text, " or ".join(sorted(go_tools.RELEASES)))
 
 
 def _seconds(text: str) -> float:

@@ -87,6 +87,13 @@ GATEWAY = ServiceContract(
             frozenset({"rpc_system_name", "rpc_method", "rpc_response_status_code"}),
             exact_labels=False,
         ),
+        MetricContract(
+            "http_server_open_connections",
+            "gauge",
+            frozenset({"http_connection_state"}),
+            required_values={"http_connection_state": ("active", "idle")},
+        ),
+        MetricContract("http_server_refused_connections_total", "counter", frozenset()),
         *_runtime(),
         _target_info("web-gateway"),
     ),

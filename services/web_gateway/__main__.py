@@ -1,13 +1,14 @@
 """Run the web-gateway: `python -m services.web_gateway` (configured by environment variables).
 
-Serves with cheroot: one process, GATEWAY_THREADS worker threads. SIGTERM or
-SIGINT stops accepting connections, lets requests in flight finish for up to
-GATEWAY_GRACE_SECONDS, then closes the gRPC channel and exits 0.
+Serves with waitress (`services.web_gateway.server`): one process, one I/O loop
+reading requests, GATEWAY_THREADS worker threads running the app on complete
+requests. SIGTERM or SIGINT stops accepting connections, lets requests in
+flight finish for up to GATEWAY_GRACE_SECONDS, then closes the gRPC channel (a
+call still running is answered 502) and exits 0.
 
-cheroot itself refuses a Content-Length over SERVER_MAX_BODY_BYTES (1 MiB) with
-a plain-text 413, before the app runs. That bounds what it reads and discards to
-keep a connection open after an answer that left the body unread (a 404 or a
-415, say). Bodies from the app's 64 KiB limit up to 1 MiB get the app's JSON 413.
+The server itself refuses a Content-Length over SERVER_MAX_BODY_BYTES (1 MiB)
+with a plain-text 413, before the app runs, and bounds how much it buffers per
+connection. Bodies from the app's 64 KiB limit up to 1 MiB get the app's JSON 413.
 """
 
 from __future__ import annotations
@@ -18,31 +19,30 @@ import signal
 import sys
 import threading
 
-from cheroot import wsgi
 from flask import Flask
 
 from otel import grpc_interceptors
 from otel.exporters import TelemetryConfigError
+from otel.instruments import HttpServerConnectionMetrics
 from otel.logs import configure_logging
 from otel.sdk import Telemetry, build_and_install
 from services.envconfig import ConfigError
-from services.web_gateway.app import create_app
+from services.web_gateway.app import MAX_BODY_BYTES, create_app
 from services.web_gateway.client import OrderClient
 from services.web_gateway.config import Config
+from services.web_gateway.server import (
+    GatewayServer,
+    ServerSettings,
+    create_server,
+    raise_descriptor_limit,
+    serve,
+)
 
 logger = logging.getLogger("services.web_gateway")
 
 SERVER_MAX_BODY_BYTES = 1024 * 1024
 SERVER_MAX_HEADER_BYTES = 16 * 1024
-REQUEST_QUEUE_SIZE = 128
 DEFAULT_SERVICE_NAME = "web-gateway"
-
-
-class _Server(wsgi.Server):
-    """cheroot's WSGI server, logging through `logging` instead of writing to stderr."""
-
-    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
-        logger.log(level, "%s", msg, exc_info=traceback)
 
 
 def main() -> int:
@@ -50,6 +50,7 @@ def main() -> int:
     configure_logging(DEFAULT_SERVICE_NAME)
     try:
         config = Config.from_env()
+        raise_descriptor_limit(config.max_connections)
         telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
     except (ConfigError, TelemetryConfigError) as error:
         print(f"web-gateway: {error}", file=sys.stderr)
@@ -66,6 +67,8 @@ def main() -> int:
         print(f"web-gateway: cannot listen on {config.listen}: {error}", file=sys.stderr)
         _close(client, telemetry)
         return 1
+    if telemetry.enabled:
+        HttpServerConnectionMetrics(telemetry.meter_provider, server)
     _serve_until_stopped(server, config, client)
     logger.info("web-gateway stopped")
     _close(client, telemetry)  # after the last log line: it flushes the log exporter too
@@ -77,46 +80,42 @@ def _close(client: OrderClient, telemetry: Telemetry) -> None:
     telemetry.shutdown()  # exports the last spans and metrics
 
 
-def _listen(config: Config, app: Flask) -> _Server:
+def _listen(config: Config, app: Flask) -> GatewayServer:
     """Create the HTTP server and bind its socket; OSError when the address is taken."""
-    server = _Server(
-        _bind_address(config.listen),
-        app,
-        numthreads=config.threads,
-        max=config.threads,
-        request_queue_size=REQUEST_QUEUE_SIZE,
+    settings = ServerSettings(
+        threads=config.threads,
+        max_connections=config.max_connections,
+        header_timeout=config.header_timeout,
+        body_timeout=config.body_timeout,
+        keepalive_timeout=config.keepalive_timeout,
+        max_header_bytes=SERVER_MAX_HEADER_BYTES,
+        max_body_bytes=SERVER_MAX_BODY_BYTES,
+        app_max_body_bytes=MAX_BODY_BYTES,
     )
-    # Set here rather than in the constructor, whose type hint wants whole seconds.
-    server.shutdown_timeout = config.grace_seconds
-    server.max_request_header_size = SERVER_MAX_HEADER_BYTES
-    server.max_request_body_size = SERVER_MAX_BODY_BYTES
-    server.prepare()
-    return server
+    return create_server(app, _bind_address(config.listen), settings)
 
 
-def _serve_until_stopped(server: _Server, config: Config, client: OrderClient) -> None:
+def _serve_until_stopped(server: GatewayServer, config: Config, client: OrderClient) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: stopping.set())
-    serving = threading.Thread(target=server.serve, name="web-gateway-http")
-    serving.start()
-    host, port = server.bind_addr[:2]
+    serving = serve(server)
     logger.info(
-        "web-gateway serving HTTP on %s:%d, order-api at %s", host, port, config.order_api_target
+        "web-gateway serving HTTP on %s:%d (at most %d connections), order-api at %s",
+        server.effective_host,
+        server.port,
+        config.max_connections,
+        config.order_api_target,
     )
     stopping.wait()
 
     logger.info(
         "web-gateway stopping: draining in-flight requests (grace %gs)", config.grace_seconds
     )
-    # cheroot waits for busy workers even past the grace period (it only shuts the reading
-    # side of their connections), and a worker inside an order-api call waits for that call's
-    # deadline (ORDER_API_TIMEOUT, up to 60 s). Cancel such calls when the grace runs out.
-    cancel_calls = threading.Timer(config.grace_seconds, client.close)
-    cancel_calls.start()
-    server.stop()
+    # A worker inside an order-api call waits for that call's deadline (ORDER_API_TIMEOUT, up
+    # to 60 s): closing the channel when the grace runs out ends such calls (answered 502).
+    server.drain(config.grace_seconds, on_grace_expired=client.close)
     serving.join()
-    cancel_calls.cancel()
 
 
 def _bind_address(listen: str) -> tuple[str, int]:

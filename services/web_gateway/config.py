@@ -10,6 +10,8 @@ from services import envconfig
 
 MAX_TIMEOUT_SECONDS = 60.0
 MAX_THREADS = 1024
+MAX_CONNECTIONS = 100_000
+MAX_READ_TIMEOUT_SECONDS = 600.0
 MIN_TOKEN_LENGTH = 16
 
 
@@ -22,6 +24,14 @@ class Config:
     order_api_timeout: float = 2.0
     threads: int = 64
     grace_seconds: float = 10.0
+    # Open connections at most; the next ones are answered 503 and closed at once.
+    max_connections: int = 1000
+    # From a request's first byte until its headers have arrived (also: a new connection's
+    # first byte), and from the end of its headers until its body has arrived.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    # How long a connection may sit idle between requests.
+    keepalive_timeout: float = 75.0
     # When set, GET /metrics requires `Authorization: Bearer <token>` (kept out of repr and logs).
     metrics_token: str | None = field(default=None, repr=False)
 
@@ -40,6 +50,21 @@ class Config:
             threads=envconfig.integer(environ, "GATEWAY_THREADS", defaults.threads, 1, MAX_THREADS),
             grace_seconds=envconfig.seconds(
                 environ, "GATEWAY_GRACE_SECONDS", defaults.grace_seconds
+            ),
+            max_connections=envconfig.integer(
+                environ, "GATEWAY_MAX_CONNECTIONS", defaults.max_connections, 1, MAX_CONNECTIONS
+            ),
+            header_timeout=envconfig.seconds(
+                environ, "GATEWAY_HEADER_TIMEOUT", defaults.header_timeout, MAX_READ_TIMEOUT_SECONDS
+            ),
+            body_timeout=envconfig.seconds(
+                environ, "GATEWAY_BODY_TIMEOUT", defaults.body_timeout, MAX_READ_TIMEOUT_SECONDS
+            ),
+            keepalive_timeout=envconfig.seconds(
+                environ,
+                "GATEWAY_KEEPALIVE_TIMEOUT",
+                defaults.keepalive_timeout,
+                MAX_READ_TIMEOUT_SECONDS,
             ),
             metrics_token=_metrics_token(environ),
         )

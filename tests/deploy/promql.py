@@ -17,6 +17,8 @@ GATEWAY_METRICS = frozenset(
         "http_request_duration_seconds",
         "http_server_request_duration_seconds",
         "http_server_active_requests",
+        "http_server_open_connections",
+        "http_server_refused_connections_total",
         "rpc_client_call_duration_seconds",
     }
 )

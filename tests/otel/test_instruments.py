@@ -9,6 +9,7 @@ from opentelemetry.sdk.metrics.export import HistogramDataPoint, NumberDataPoint
 from otel.instruments import (
     DURATION_BUCKETS,
     SEMCONV_DURATION_BUCKETS,
+    HttpServerConnectionMetrics,
     HttpServerMetrics,
     RpcClientMetrics,
     RpcServerMetrics,
@@ -113,3 +114,27 @@ def test_client_metrics_record_method_and_code(recorded: Recorded) -> None:
         )
         == 1
     )
+
+
+class _Server:
+    """What an HTTP server tells the connection metrics."""
+
+    def __init__(self) -> None:
+        self.active, self.idle, self.refused_connections = 0, 0, 0
+
+    def connection_counts(self) -> tuple[int, int]:
+        return self.active, self.idle
+
+
+def test_connection_metrics_read_the_server_at_collection(recorded: Recorded) -> None:
+    server = _Server()
+    HttpServerConnectionMetrics(recorded.telemetry.meter_provider, server)
+    assert recorded.count("http.server.open_connections", **{"http.connection.state": "idle"}) == 0
+    assert recorded.count("http.server.refused_connections") == 0
+
+    server.active, server.idle, server.refused_connections = 3, 250, 7
+
+    open_connections = "http.server.open_connections"
+    assert recorded.count(open_connections, **{"http.connection.state": "active"}) == 3
+    assert recorded.count(open_connections, **{"http.connection.state": "idle"}) == 250
+    assert recorded.count("http.server.refused_connections") == 7

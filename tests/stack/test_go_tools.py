@@ -118,3 +118,24 @@ def test_build_tools_without_go_fails_with_one_line(
     assert capsys.readouterr().err.strip().splitlines() == [
         "otel-stack build-tools: cannot build prometheus: go is not on PATH (https://go.dev/dl/)"
     ]
+
+
+def test_build_tools_without_a_name_builds_every_release(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OTEL_STACK_CACHE", str(tmp_path))
+    _fake_release(ALERTMANAGER, tmp_path)
+    _fake_release(PROMETHEUS, tmp_path)
+    assert main(["build-tools"]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path}/alertmanager-0.34.2/amtool" in out
+    assert f"{tmp_path}/prometheus-3.15.1/promtool" in out
+
+
+def test_build_tools_refuses_an_unknown_name_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["build-tools", "grafana"])
+    assert exit_info.value.code == 2
+    assert "expected alertmanager or prometheus, got 'grafana'" in capsys.readouterr().err

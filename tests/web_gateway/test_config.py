@@ -13,6 +13,10 @@ VARIABLES = (
     "ORDER_API_TIMEOUT",
     "GATEWAY_THREADS",
     "GATEWAY_GRACE_SECONDS",
+    "GATEWAY_MAX_CONNECTIONS",
+    "GATEWAY_HEADER_TIMEOUT",
+    "GATEWAY_BODY_TIMEOUT",
+    "GATEWAY_KEEPALIVE_TIMEOUT",
 )
 
 
@@ -23,6 +27,10 @@ def test_empty_environment_gives_the_defaults() -> None:
         order_api_timeout=2.0,
         threads=64,
         grace_seconds=10.0,
+        max_connections=1000,
+        header_timeout=10.0,
+        body_timeout=30.0,
+        keepalive_timeout=75.0,
     )
 
 
@@ -38,6 +46,10 @@ def test_every_variable_is_read() -> None:
             "ORDER_API_TIMEOUT": "0.5",
             "GATEWAY_THREADS": "8",
             "GATEWAY_GRACE_SECONDS": "2.5",
+            "GATEWAY_MAX_CONNECTIONS": "300",
+            "GATEWAY_HEADER_TIMEOUT": "5",
+            "GATEWAY_BODY_TIMEOUT": "12.5",
+            "GATEWAY_KEEPALIVE_TIMEOUT": "65",
         }
     )
 
@@ -47,6 +59,10 @@ def test_every_variable_is_read() -> None:
         order_api_timeout=0.5,
         threads=8,
         grace_seconds=2.5,
+        max_connections=300,
+        header_timeout=5.0,
+        body_timeout=12.5,
+        keepalive_timeout=65.0,
     )
 
 
@@ -62,6 +78,11 @@ def test_every_variable_is_read() -> None:
         ("GATEWAY_THREADS", "0"),
         ("GATEWAY_THREADS", "many"),
         ("GATEWAY_GRACE_SECONDS", "-1"),
+        ("GATEWAY_MAX_CONNECTIONS", "0"),
+        ("GATEWAY_MAX_CONNECTIONS", "100001"),
+        ("GATEWAY_HEADER_TIMEOUT", "0"),
+        ("GATEWAY_BODY_TIMEOUT", "601"),
+        ("GATEWAY_KEEPALIVE_TIMEOUT", "forever"),
     ],
 )
 def test_bad_value_raises_config_error_naming_the_variable(name: str, value: str) -> None:

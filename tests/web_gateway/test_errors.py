@@ -122,7 +122,7 @@ def test_chunked_body_over_the_limit_is_json_413(http: FlaskClient) -> None:
         input_stream=io.BytesIO(b"{}" + b" " * MAX_BODY_BYTES),
         headers={"Transfer-Encoding": "chunked"},
         content_type="application/json",
-        # What cheroot says: it decodes chunked bodies and ends the stream.
+        # What a server that decodes chunked bodies says (waitress does): the stream ends.
         environ_overrides={"wsgi.input_terminated": True},
     )
 

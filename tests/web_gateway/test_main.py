@@ -139,14 +139,14 @@ def test_body_over_the_app_limit_is_json_413(launch_stack: LaunchStack) -> None:
     assert json.loads(answer.body)["error"]["code"] == "request_entity_too_large"
 
 
-def test_body_over_the_server_limit_is_refused_by_cheroot_as_plain_text(
+def test_body_over_the_server_limit_is_refused_by_the_server_as_plain_text(
     launch_stack: LaunchStack,
 ) -> None:
     stack = launch_stack()
 
     answer = post_headers_only(stack.gateway_url, SERVER_MAX_BODY_BYTES + 1)
 
-    assert (answer.status, answer.content_type) == (413, "text/plain")
+    assert (answer.status, answer.content_type.split(";")[0]) == (413, "text/plain")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,63 @@
+"""The gateway app served by cheroot, the way the gateway ran before waitress: `bench.servers` only.
+
+`python -m bench.cheroot_gateway`, configured like `python -m services.web_gateway`
+(GATEWAY_LISTEN, ORDER_API_TARGET, GATEWAY_THREADS, OTEL_*): the same app, client
+and telemetry, so the two servers are compared on equal terms. SIGTERM stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+from cheroot import wsgi
+
+from otel import grpc_interceptors
+from otel.sdk import build_and_install
+from services.web_gateway.__main__ import (
+    DEFAULT_SERVICE_NAME,
+    SERVER_MAX_BODY_BYTES,
+    SERVER_MAX_HEADER_BYTES,
+)
+from services.web_gateway.app import create_app
+from services.web_gateway.client import OrderClient
+from services.web_gateway.config import Config
+
+REQUEST_QUEUE_SIZE = 128
+
+
+def main() -> int:
+    """Serve until SIGTERM; the cheroot settings the gateway used to have."""
+    config = Config.from_env()
+    telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
+    client = OrderClient(
+        config.order_api_target,
+        config.order_api_timeout,
+        wrap_channel=lambda channel: grpc_interceptors.instrument_channel(channel, telemetry),
+    )
+    host, _, port = config.listen.rpartition(":")
+    server = wsgi.Server(
+        (host, int(port)),
+        create_app(config, client=client, telemetry=telemetry),
+        numthreads=config.threads,
+        max=config.threads,
+        request_queue_size=REQUEST_QUEUE_SIZE,
+    )
+    server.max_request_header_size = SERVER_MAX_HEADER_BYTES
+    server.max_request_body_size = SERVER_MAX_BODY_BYTES
+    server.prepare()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
+    serving = threading.Thread(target=server.serve)
+    serving.start()
+    stopping.wait()
+    server.stop()
+    serving.join()
+    client.close()
+    telemetry.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
