@@ -3,8 +3,10 @@
 `read` scrapes both services at one moment; `compare` turns two readings into
 per-route (gateway) and per-method (order-api) request rates, error ratios
 and latency quantiles from counter and bucket increases, the way PromQL's
-`rate` and `histogram_quantile` would; `render` lays that out as plain text
-lines (the console decides how they reach the terminal).
+`rate` and `histogram_quantile` would, and, when the services trace, the
+trace id of each row's slowest request of the interval (from the exemplars on
+the latency buckets, scraped in OpenMetrics); `render` lays that out as plain
+text lines (the console decides how they reach the terminal).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Exemplar
 
 from services.stack.histograms import bucket_increase, increase, quantile
 from services.stack.scrape import Exposition, LabelKey, ScrapeError, scrape
@@ -35,6 +38,7 @@ class Reading:
     gateway: Exposition | None
     order_api: Exposition | None
     errors: tuple[str, ...] = ()
+    wall_time: float = 0.0  # time.time() of the reading: exemplars carry wall-clock stamps
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class RowStats:
     rate: float
     error_ratio: float | None
     quantiles: tuple[float | None, ...]
+    slowest_trace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,9 +68,14 @@ class Window:
 
 
 def read(
-    gateway_metrics_urls: Sequence[str] | str, order_api_metrics_urls: Sequence[str] | str
+    gateway_metrics_urls: Sequence[str] | str,
+    order_api_metrics_urls: Sequence[str] | str,
+    *,
+    openmetrics: bool = True,
 ) -> Reading:
     """Scrape every instance of both services now; a failed scrape is recorded, not raised.
+
+    Scrapes ask for OpenMetrics (with exemplars) unless told otherwise.
 
     With several instances of a service, their expositions are merged, each
     sample labelled `instance` (host:port), so the view shows sums over
@@ -78,7 +88,7 @@ def read(
         url_list = [urls] if isinstance(urls, str) else list(urls)
         for url in url_list:
             try:
-                exposition = scrape(url, timeout=2.0)
+                exposition = scrape(url, timeout=2.0, openmetrics=openmetrics)
             except ScrapeError as error:
                 errors.append(str(error))
                 continue
@@ -86,7 +96,7 @@ def read(
                 exposition = exposition.with_label(INSTANCE_LABEL, _instance(url))
             scraped.append(exposition)
         merged.append(Exposition.merge(scraped) if scraped else None)
-    return Reading(time.monotonic(), merged[0], merged[1], tuple(errors))
+    return Reading(time.monotonic(), merged[0], merged[1], tuple(errors), wall_time=time.time())
 
 
 INSTANCE_LABEL = "instance"
@@ -105,6 +115,7 @@ PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
 def compare(before: Reading, after: Reading) -> Window:
     """Rates, error ratios and quantiles of what happened between two readings."""
     seconds = max(after.at - before.at, 1e-9)
+    since = after.wall_time - seconds  # exemplars older than the interval are not news
     routes: list[RowStats] = []
     rpcs: list[RowStats] = []
     if after.gateway is not None:
@@ -117,6 +128,7 @@ def compare(before: Reading, after: Reading) -> Window:
             by=("method", "route"),
             status_label="status_code",
             is_error=lambda code: code.startswith("5"),
+            exemplars_since=since,
         )
         routes = [row for row in routes if row.name.partition(" ")[2] not in PROBE_ROUTES]
     orders_created = orders_total = 0.0
@@ -130,11 +142,12 @@ def compare(before: Reading, after: Reading) -> Window:
             by=("method",),
             status_label="status",
             is_error=lambda code: code in SERVER_FAULT_CODES,
+            exemplars_since=since,
         )
         orders_total = after.order_api.total("orders_created_total")
         previous = before.order_api.total("orders_created_total") if before.order_api else 0.0
         orders_created = increase(previous, orders_total)
-    instances = _instance_rows(before, after, seconds)
+    instances = _instance_rows(before, after, seconds, since)
     return Window(seconds, routes, rpcs, orders_created, orders_total, after.errors, instances)
 
 
@@ -179,6 +192,7 @@ def _rows(
     by: tuple[str, ...],
     status_label: str,
     is_error: Callable[[str], bool],
+    exemplars_since: float,
 ) -> list[RowStats]:
     labels = (*by, status_label)
     now = after.counter(counter, labels)
@@ -192,6 +206,7 @@ def _rows(
             errors[key[:-1]] += grown
     buckets_now = after.buckets(histogram, by)
     buckets_then = before.buckets(histogram, by) if before is not None else {}
+    exemplars = after.exemplars(histogram, by)
     rows = []
     for key in sorted(requests):
         grown_buckets = bucket_increase(buckets_then.get(key, {}), buckets_now.get(key, {}))
@@ -203,12 +218,15 @@ def _rows(
                 rate=total / seconds,
                 error_ratio=errors[key] / total if total else None,
                 quantiles=tuple(quantile(q, grown_buckets) for q in QUANTILES),
+                slowest_trace=_slowest_trace(exemplars.get(key, []), exemplars_since),
             )
         )
     return rows
 
 
-def _instance_rows(before: Reading, after: Reading, seconds: float) -> list[RowStats]:
+def _instance_rows(
+    before: Reading, after: Reading, seconds: float, exemplars_since: float
+) -> list[RowStats]:
     """A row per instance of each service (probe routes left out); none for single instances."""
     rows: list[RowStats] = []
     services = (
@@ -233,6 +251,7 @@ def _instance_rows(before: Reading, after: Reading, seconds: float) -> list[RowS
             by=(INSTANCE_LABEL,),
             status_label=status_label,
             is_error=is_error,
+            exemplars_since=exemplars_since,
         ):
             rows.append(dataclasses.replace(row, name=f"{service} {row.name}"))
     return rows
@@ -248,16 +267,28 @@ def _without_probes(exposition: Exposition) -> Exposition:
     return Exposition(tuple(families))
 
 
+def _slowest_trace(exemplars: Sequence[Exemplar], since: float) -> str | None:
+    """The trace id of the slowest exemplar stamped after `since` (None if there is none)."""
+    # The OpenMetrics parser gives stamps as Timestamp (seconds and nanoseconds; float() works).
+    recent = [e for e in exemplars if "trace_id" in e.labels and float(e.timestamp or 0) >= since]
+    if not recent:
+        return None
+    return max(recent, key=lambda exemplar: exemplar.value).labels["trace_id"]
+
+
 def _table(heading: str, rows: Sequence[RowStats]) -> list[str]:
     width = max([len(heading), *(len(row.name) for row in rows)])
     header = f"{heading:<{width}}  {'REQ/S':>8}  {'ERR%':>6}  {'P50':>8}  {'P95':>8}  {'P99':>8}"
-    lines = [header]
+    # The column appears only when the services trace (their buckets then carry exemplars).
+    traced = any(row.slowest_trace for row in rows)
+    lines = [header + ("  SLOWEST TRACE" if traced else "")]
     for row in rows:
         ratio = "-" if row.error_ratio is None else f"{row.error_ratio * 100:.1f}%"
         p50, p95, p99 = (format_seconds(value) for value in row.quantiles)
-        lines.append(
-            f"{row.name:<{width}}  {row.rate:>8.1f}  {ratio:>6}  {p50:>8}  {p95:>8}  {p99:>8}"
-        )
+        line = f"{row.name:<{width}}  {row.rate:>8.1f}  {ratio:>6}  {p50:>8}  {p95:>8}  {p99:>8}"
+        if traced:
+            line += f"  {row.slowest_trace or '-'}"
+        lines.append(line)
     if not rows:
         lines.append("(no series yet)")
     return lines

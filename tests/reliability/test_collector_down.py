@@ -135,7 +135,7 @@ def test_counts_after_the_restart_equal_the_answered_requests(outage: Outage) ->
 
 
 def test_spans_flow_again_after_the_restart(outage: Outage) -> None:
-    # The exporter's gRPC channel reconnects on its own backoff (1 s growing by 1.6x
+    # The exporter's gRPC channel reconnects on its own backoff (1 s growing 1.6 times
     # per failed attempt, at most 120 s), so after a 20 s outage the first spans may
     # wait for the next attempt: a deadline, not a measure of how fast it is.
     wait_until(
