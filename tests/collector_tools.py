@@ -22,7 +22,7 @@ from services.stack import collector, processes, prometheus_config
 from services.stack.collector import CollectorBuildError, CollectorPorts
 from services.stack.otlp_receiver import OtlpReceiver, running_receiver, serving_otlp_http
 from services.stack.processes import Service, ServiceSpec
-from services.stack.running import Stack, free_ports, running_stack
+from services.stack.running import Stack, running_stack
 from tests.prometheus_tools import Prometheus, running_prometheus
 
 START_TIMEOUT_SECONDS = 30.0
@@ -43,11 +43,6 @@ def require_collector() -> Path:
 def _binary() -> Path:
     # A cold build takes minutes: say so on the terminal rather than look stuck.
     return collector.build(progress=lambda line: print(f"\n{line}", file=sys.stderr))
-
-
-def free_collector_ports() -> CollectorPorts:
-    """Five loopback ports that were free a moment ago."""
-    return CollectorPorts(*free_ports(5))
 
 
 @dataclass
@@ -84,7 +79,7 @@ def running_collector(
 ) -> Iterator[RunningCollector]:
     """Run collector-config.yaml on free loopback ports until the block ends."""
     directory.mkdir(parents=True, exist_ok=True)
-    ports = free_collector_ports()
+    ports = CollectorPorts.free()
     spec = collector.spec(
         require_collector(),
         directory,

@@ -29,6 +29,7 @@ import yaml
 
 from services.stack.processes import ServiceSpec
 from services.stack.readiness import http_ok
+from services.stack.running import free_ports
 from services.stack.toolcache import cache_root
 
 # Links to otelcol/builder-config.yaml and collector-config.yaml, shipped as package data.
@@ -53,6 +54,11 @@ class CollectorPorts:
     health: int
     prometheus: int
     telemetry: int
+
+    @classmethod
+    def free(cls) -> CollectorPorts:
+        """Five distinct loopback ports that were free a moment ago."""
+        return cls(*free_ports(5))
 
     @property
     def otlp_endpoint(self) -> str:
