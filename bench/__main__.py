@@ -25,6 +25,7 @@ from bench import (
     scaling,
     scrape,
     servers,
+    signals,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +36,16 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (about 4 minutes)")
     parser.add_argument(
         "--only",
-        choices=["gateway", "rpc", "scrape", "end_to_end", "otlp", "servers", "scaling"],
+        choices=[
+            "gateway",
+            "rpc",
+            "scrape",
+            "end_to_end",
+            "otlp",
+            "servers",
+            "scaling",
+            "signals",
+        ],
         action="append",
     )
     parser.add_argument(
@@ -54,6 +64,7 @@ def main() -> int:
         "otlp": otlp_push.run,
         "servers": servers.run,
         "scaling": scaling.run,
+        "signals": signals.run,
     }
     started = time.time()
     results: dict[str, Any] = {

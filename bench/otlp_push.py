@@ -30,7 +30,6 @@ from bench.measure import paired_difference_us, per_call
 from otel.instruments import HttpServerMetrics
 from otel.views import default_views
 from services.stack import collector, processes
-from tests.collector_tools import free_collector_ports
 
 SERIES = 100  # label sets, about the gateway's after a day of the realistic mix
 RATE = 20.0  # requests/s of the compose load generator
@@ -53,7 +52,7 @@ def run(quick: bool) -> dict[str, Any]:
     if binary is None:
         return {"skipped": "no collector built (make collector)"}
     with tempfile.TemporaryDirectory(prefix="bench-otlp-") as scratch:
-        ports = free_collector_ports()
+        ports = collector.CollectorPorts.free()
         spec = collector.spec(binary, Path(scratch), ports, traces_endpoint="127.0.0.1:9")
         service = processes.start(spec, timeout=30)
         try:

@@ -2,8 +2,8 @@
 
 Store throughput is measured in process: 8 threads share one store and each
 makes a fixed number of calls; SQLite runs as deployed (WAL, synchronous=FULL)
-and PostgreSQL with fsync on (a local server from Debian's package, the test
-suite's helper). Replicas are measured end to end: N order-apis on one
+and PostgreSQL with fsync on (a local server from Debian's package,
+`services.stack.local_postgres`). Replicas are measured end to end: N order-apis on one
 PostgreSQL database and N gateways balancing over them, with one `wrk` per
 gateway sharing the same total connections; requests/s are summed. On a
 2-core machine the replicas compete for the same cores, so this shows what a
@@ -25,9 +25,14 @@ from typing import Any
 from bench.end_to_end import wrk
 from services.order_api.store import Item, OrderStore, open_store
 from services.stack import processes, running
+from services.stack.local_postgres import (
+    PostgresNotFoundError,
+    PostgresServer,
+    find_binaries,
+    running_postgres,
+)
 from services.stack.processes import Service
 from services.stack.running import StackPorts, clean_environ, free_ports
-from tests.postgres_tools import BIN_DIR, INSTALL_HINT, PostgresServer, running_postgres
 
 THREADS = 8
 ITEMS = (Item("sku-1", 2, 150),)
@@ -36,8 +41,10 @@ WRK_CONNECTIONS = 16
 
 def run(quick: bool) -> dict[str, Any]:
     """Measure and return the suite's figures (or why the suite was skipped)."""
-    if not (BIN_DIR / "postgres").exists():
-        return {"skipped": f"PostgreSQL not found in {BIN_DIR}: {INSTALL_HINT}"}
+    try:
+        find_binaries()
+    except PostgresNotFoundError as error:
+        return {"skipped": str(error)}
     calls = 100 if quick else 400
     rounds = 2 if quick else 4
     seconds = 3 if quick else 8

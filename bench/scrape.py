@@ -1,7 +1,10 @@
-"""Suite 4 (synthetic part): rendering N histogram+counter series, OTel reader vs prometheus_client.
+"""Suite 4 (synthetic part): N histogram+counter series, the project's reader vs prometheus_client.
 
 Both registries hold the same series — the contract's request counter and
-duration histogram over N label sets — and render the same text format.
+duration histogram over N label sets — and render the same text format. The
+project's reader is upstream's OTel Prometheus reader plus exemplars
+(`otel.exemplars`), as the services run it; exemplars are off here (suite 8
+measures them).
 """
 
 from __future__ import annotations
@@ -9,11 +12,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from bench.measure import WALL, per_call
+from otel.exemplars import ExemplarPrometheusReader
 from otel.instruments import DURATION_BUCKETS, HttpServerMetrics
 from otel.views import default_views
 
@@ -24,8 +27,11 @@ def _label_sets(count: int) -> list[tuple[str, str, str]]:
 
 def _otel_registry(count: int) -> CollectorRegistry:
     registry = CollectorRegistry()
-    reader = PrometheusMetricReader(scope_info_enabled=False, registry=registry)
-    metrics = HttpServerMetrics(MeterProvider(metric_readers=[reader], views=default_views()))
+    reader = ExemplarPrometheusReader(scope_info_enabled=False, registry=registry)
+    provider = MeterProvider(
+        metric_readers=[reader], views=default_views(), exemplar_filter=AlwaysOffExemplarFilter()
+    )
+    metrics = HttpServerMetrics(provider)
     for method, route, status in _label_sets(count):
         metrics.record(method, route, int(status), 0.02)
     return registry

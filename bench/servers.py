@@ -23,8 +23,8 @@ from services.stack import processes, readiness
 from services.stack.http_call import create_order
 from services.stack.mix import EXAMPLE_ORDER
 from services.stack.running import GATEWAY, clean_environ, free_port, running_stack
-from tests.helpers import REPO
 
+ROOT = Path(__file__).resolve().parents[1]
 SERVERS = ("waitress", "cheroot")
 CONNECTIONS = (16, 256)
 _OFF = {"OTEL_SDK_DISABLED": "true"}
@@ -43,7 +43,7 @@ def _cheroot_gateway(directory: Path, order_api_target: str) -> processes.Servic
         log_path=directory / "cheroot-gateway.log",
         ready=lambda: readiness.http_ok(url + "/readyz"),
         ready_description=f"GET {url}/readyz answers 200",
-        cwd=REPO,
+        cwd=ROOT,
     )
     return processes.start(spec)
 

@@ -1,23 +1,26 @@
-"""Exporters chosen by the standard variables OTEL_METRICS_EXPORTER and OTEL_TRACES_EXPORTER.
+"""Exporters chosen by the standard variables OTEL_METRICS_EXPORTER, _TRACES_ and _LOGS_EXPORTER.
 
 The SDK's own parser of these variables is private, and its `prometheus` entry
 point starts a second HTTP server on localhost:9464; the services serve
 Prometheus on their own ports instead, so the choice is made here. Names and
 defaults follow the specification, with one documented deviation: traces
-default to `none`, so a service without a collector does not log export errors.
+and logs default to `none`, so a service without a collector does not log export errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
 
 METRICS_EXPORTERS = ("prometheus", "otlp", "console", "none")
 TRACES_EXPORTERS = ("otlp", "console", "none")
+LOGS_EXPORTERS = ("otlp", "console", "none")
 METRICS_EXPORTER = "OTEL_METRICS_EXPORTER"
 TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
+LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 
 
@@ -51,8 +54,13 @@ def traces_exporter_names(environ: Mapping[str, str]) -> list[str]:
     return exporter_names(environ, TRACES_EXPORTER, TRACES_EXPORTERS, "none")
 
 
+def logs_exporter_names(environ: Mapping[str, str]) -> list[str]:
+    """The log exporters OTEL_LOGS_EXPORTER selects (none unless set, as for traces)."""
+    return exporter_names(environ, LOGS_EXPORTER, LOGS_EXPORTERS, "none")
+
+
 def otlp_protocol(environ: Mapping[str, str], signal: str) -> str:
-    """The OTLP protocol for `signal` ("metrics" or "traces"); gRPC unless set."""
+    """The OTLP protocol for `signal` ("metrics", "traces" or "logs"); gRPC unless set."""
     for variable in (
         f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL",
         "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -98,3 +106,20 @@ def span_exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:
     )
 
     return HttpOTLPSpanExporter()
+
+
+def log_exporter(name: str, environ: Mapping[str, str]) -> LogRecordExporter:
+    """A log record exporter (`otlp` or `console`); it reads its own OTEL_* settings."""
+    if name == "console":
+        from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+
+        return ConsoleLogRecordExporter()
+    if otlp_protocol(environ, "logs") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter()
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+        OTLPLogExporter as HttpOTLPLogExporter,
+    )
+
+    return HttpOTLPLogExporter()

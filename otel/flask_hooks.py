@@ -5,7 +5,8 @@ semconv `http_server_request_duration_seconds` (unless
 OTEL_PYTHON_DISABLED_INSTRUMENTATIONS names `flask`), and a WSGI middleware that records
 `http_requests_total` and `http_request_duration_seconds` with bounded labels:
 the matched URL rule (`unmatched` when none matched) and the method (`_OTHER`
-when not a standard one). Scrapes of `/metrics` are not recorded.
+when not a standard one), and writes the request's access line. Scrapes of
+`/metrics` are not recorded.
 
 A middleware rather than before/after-request hooks: it reads the environ and
 the status line directly instead of going through Flask's context-local
@@ -22,6 +23,7 @@ from flask import Flask
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
 from otel import settings
+from otel.access_log import AccessLog
 from otel.instruments import HTTP_METHODS, OTHER_METHOD, UNMATCHED_ROUTE, HttpServerMetrics
 from otel.sdk import Telemetry
 
@@ -40,16 +42,25 @@ def instrument_app(app: Flask, telemetry: Telemetry) -> None:
     if telemetry.uses(settings.FLASK):
         _add_upstream_instrumentation(app, telemetry)
     app.wsgi_app = RequestMetricsMiddleware(  # type: ignore[method-assign]
-        app.wsgi_app, HttpServerMetrics(telemetry.meter_provider)
+        app.wsgi_app, HttpServerMetrics(telemetry.meter_provider), telemetry.access_log
     )
 
 
 class RequestMetricsMiddleware:
-    """Times each request and records it with its method, URL rule and final status."""
+    """Times each request and records it with its method, URL rule and final status.
 
-    def __init__(self, wsgi_app: WSGIApplication, metrics: HttpServerMetrics) -> None:
+    The same values make the request's access line (see `otel.access_log`).
+    """
+
+    def __init__(
+        self,
+        wsgi_app: WSGIApplication,
+        metrics: HttpServerMetrics,
+        access_log: AccessLog | None = None,
+    ) -> None:
         self._wsgi_app = wsgi_app
         self._metrics = metrics
+        self._access_log = access_log if access_log is not None and access_log.enabled else None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -79,6 +90,8 @@ class RequestMetricsMiddleware:
             method = OTHER_METHOD
         route = rule.rule if rule is not None else UNMATCHED_ROUTE
         self._metrics.record(method, route, status, seconds)
+        if self._access_log is not None:
+            self._access_log.request(method, route, status, seconds)
 
 
 def _add_upstream_instrumentation(app: Flask, telemetry: Telemetry) -> None:

@@ -24,6 +24,7 @@ from opentelemetry.instrumentation.grpc import (
 )
 
 from otel import settings
+from otel.access_log import AccessLog
 from otel.instruments import RpcClientMetrics, RpcServerMetrics
 from otel.sdk import Telemetry
 
@@ -31,11 +32,17 @@ _Behavior = Callable[..., Any]
 
 
 class RpcServerMetricsInterceptor(grpc.ServerInterceptor):
-    """Records `RpcServerMetrics` for the RPCs of the given services."""
+    """Records `RpcServerMetrics` (and an access line) for the RPCs of the given services."""
 
-    def __init__(self, metrics: RpcServerMetrics, services: Iterable[str]) -> None:
+    def __init__(
+        self,
+        metrics: RpcServerMetrics,
+        services: Iterable[str],
+        access_log: AccessLog | None = None,
+    ) -> None:
         self._metrics = metrics
         self._services = frozenset(services)
+        self._access_log = access_log if access_log is not None and access_log.enabled else None
         # Wrapped handlers by (method path, original handler): gRPC asks on every call.
         self._wrapped: dict[tuple[str, object], grpc.RpcMethodHandler[Any, Any]] = {}
 
@@ -73,9 +80,10 @@ class RpcServerMetricsInterceptor(grpc.ServerInterceptor):
 
     def _recorder(self, service: str, method: str) -> Callable[[grpc.ServicerContext, float], None]:
         def record(context: grpc.ServicerContext, started: float) -> None:
-            self._metrics.record(
-                service, method, _final_code(context), time.perf_counter() - started
-            )
+            code, seconds = _final_code(context), time.perf_counter() - started
+            self._metrics.record(service, method, code, seconds)
+            if self._access_log is not None:
+                self._access_log.rpc(service, method, code, seconds)
 
         return record
 
@@ -180,7 +188,7 @@ def server_interceptors(
             server_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
         )
     metrics = RpcServerMetrics(telemetry.meter_provider, _methods_of(services))
-    interceptors.append(RpcServerMetricsInterceptor(metrics, services))
+    interceptors.append(RpcServerMetricsInterceptor(metrics, services, telemetry.access_log))
     return interceptors
 
 

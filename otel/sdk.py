@@ -25,10 +25,9 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 from opentelemetry import metrics, trace
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
@@ -37,7 +36,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from prometheus_client import CollectorRegistry
 
-from otel import exporters, prometheus, settings
+from otel import exporters, logs, prometheus, settings
+from otel.access_log import AccessLog
+from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
 from otel.exporters import TelemetryConfigError
 from otel.views import default_views
 
@@ -55,7 +56,9 @@ class Telemetry:
     serves it (OTEL_EXPORTER_PROMETHEUS_HOST/PORT). `tracing` says whether spans
     go anywhere (otherwise tracing hooks are skipped). `disabled_instrumentations`
     holds the names of OTEL_PYTHON_DISABLED_INSTRUMENTATIONS; `uses` answers for
-    each upstream instrumentation the services add.
+    each upstream instrumentation the services add. `logger_provider` exports
+    log records (OTEL_LOGS_EXPORTER; None for `none`); `access_log` says which
+    requests get an access line (ACCESS_LOG).
     """
 
     service_name: str
@@ -66,12 +69,20 @@ class Telemetry:
     enabled: bool = True
     prometheus_address: tuple[str, int] = (prometheus.DEFAULT_HOST, prometheus.DEFAULT_PORT)
     disabled_instrumentations: frozenset[str] = frozenset()
+    logger_provider: LoggerProvider | None = None
+    access_log: AccessLog = field(default_factory=AccessLog)
     _shutdown: Callable[[], None] = field(default=lambda: None, repr=False)
 
     @classmethod
     def disabled(cls, service_name: str) -> Telemetry:
         """Telemetry that records nothing (OTEL_SDK_DISABLED=true)."""
-        return cls(service_name, NoOpMeterProvider(), NoOpTracerProvider(), enabled=False)
+        return cls(
+            service_name,
+            NoOpMeterProvider(),
+            NoOpTracerProvider(),
+            enabled=False,
+            access_log=AccessLog(0.0),
+        )
 
     def uses(self, instrumentation: str) -> bool:
         """Whether the services add this upstream instrumentation (a launcher entry-point name).
@@ -102,6 +113,8 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
     metric_names = exporters.metrics_exporter_names(environ)
     trace_names = exporters.traces_exporter_names(environ)
     prometheus_address = prometheus.listen_address(environ)
+    access_log = AccessLog.from_env(environ)
+    exporters.logs_exporter_names(environ)  # an unusable value fails before anything starts
     resource = build_resource(service_name)
 
     registry = CollectorRegistry() if "prometheus" in metric_names else None
@@ -109,9 +122,7 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
         metric_readers=_metric_readers(metric_names, registry, environ),
         resource=resource,
         views=default_views(),
-        exemplar_filter=None
-        if environ.get("OTEL_METRICS_EXEMPLAR_FILTER")
-        else AlwaysOffExemplarFilter(),
+        exemplar_filter=exemplar_filter(environ, tracing=bool(trace_names)),
     )
     tracer_provider: TracerProvider = NoOpTracerProvider()
     if trace_names:
@@ -120,17 +131,21 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
             exporter = exporters.span_exporter(name, environ)
             sdk_tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
         tracer_provider = sdk_tracer_provider
+    logger_provider = logs.build_logger_provider(resource, environ)
 
     def shutdown() -> None:
         if isinstance(tracer_provider, SdkTracerProvider):
             tracer_provider.shutdown()
         meter_provider.shutdown()
+        if logger_provider is not None:
+            logger_provider.shutdown()
 
     logger.info(
-        "telemetry for %s: metrics %s, traces %s",
+        "telemetry for %s: metrics %s, traces %s, logs %s",
         resource.attributes.get(SERVICE_NAME),
         ",".join(metric_names) or "none",
         ",".join(trace_names) or "none",
+        ",".join(exporters.logs_exporter_names(environ)) or "none",
     )
     return Telemetry(
         service_name=str(resource.attributes.get(SERVICE_NAME, service_name)),
@@ -140,6 +155,8 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
         tracing=bool(trace_names),
         prometheus_address=prometheus_address,
         disabled_instrumentations=settings.disabled_instrumentations(environ),
+        logger_provider=logger_provider,
+        access_log=access_log,
         _shutdown=shutdown,
     )
 
@@ -206,7 +223,7 @@ def _metric_readers(
             assert registry is not None
             # No otel_scope_* labels: every metric name here has one scope, and the
             # three extra labels on every series make scrapes ~20% larger and slower.
-            readers.append(PrometheusMetricReader(scope_info_enabled=False, registry=registry))
+            readers.append(ExemplarPrometheusReader(scope_info_enabled=False, registry=registry))
         else:
             readers.append(PeriodicExportingMetricReader(exporters.metric_exporter(name, environ)))
     return readers

@@ -20,9 +20,9 @@ import pytest
 
 from services.stack import collector, processes, prometheus_config
 from services.stack.collector import CollectorBuildError, CollectorPorts
-from services.stack.otlp_receiver import OtlpReceiver, running_receiver
+from services.stack.otlp_receiver import OtlpReceiver, running_receiver, serving_otlp_http
 from services.stack.processes import Service, ServiceSpec
-from services.stack.running import Stack, free_ports, running_stack
+from services.stack.running import Stack, running_stack
 from tests.prometheus_tools import Prometheus, running_prometheus
 
 START_TIMEOUT_SECONDS = 30.0
@@ -43,11 +43,6 @@ def require_collector() -> Path:
 def _binary() -> Path:
     # A cold build takes minutes: say so on the terminal rather than look stuck.
     return collector.build(progress=lambda line: print(f"\n{line}", file=sys.stderr))
-
-
-def free_collector_ports() -> CollectorPorts:
-    """Five loopback ports that were free a moment ago."""
-    return CollectorPorts(*free_ports(5))
 
 
 @dataclass
@@ -76,16 +71,21 @@ class RunningCollector:
 
 @contextmanager
 def running_collector(
-    directory: Path, *, traces_endpoint: str, overrides: tuple[str, ...] = ()
+    directory: Path,
+    *,
+    traces_endpoint: str,
+    logs_endpoint: str = collector.NO_LOGS_BACKEND,
+    overrides: tuple[str, ...] = (),
 ) -> Iterator[RunningCollector]:
     """Run collector-config.yaml on free loopback ports until the block ends."""
     directory.mkdir(parents=True, exist_ok=True)
-    ports = free_collector_ports()
+    ports = CollectorPorts.free()
     spec = collector.spec(
         require_collector(),
         directory,
         ports,
         traces_endpoint=traces_endpoint,
+        logs_endpoint=logs_endpoint,
         overrides=overrides,
     )
     running = RunningCollector(spec, ports)
@@ -99,7 +99,8 @@ def running_collector(
 
 @dataclass(frozen=True)
 class CollectorPath:
-    """Both services pushing OTLP to a collector that Prometheus scrapes; traces go on to a sink."""
+    """Both services pushing OTLP to a collector that Prometheus scrapes; traces and logs go on
+    to a sink (`traces`, which receives the logs too, over OTLP/HTTP as Loki would)."""
 
     stack: Stack
     collector: RunningCollector
@@ -111,11 +112,14 @@ class CollectorPath:
 def running_collector_path(
     directory: Path, environ: Mapping[str, str], *, rule_files: Sequence[str] = ()
 ) -> Iterator[CollectorPath]:
-    """Start the trace sink, the collector, both services (launcher, `environ`) and Prometheus."""
+    """Start the sink, the collector, both services (launcher, `environ`) and Prometheus."""
     with (
         running_receiver() as (traces, traces_port),
+        serving_otlp_http(traces) as logs_port,
         running_collector(
-            directory / "collector", traces_endpoint=f"127.0.0.1:{traces_port}"
+            directory / "collector",
+            traces_endpoint=f"127.0.0.1:{traces_port}",
+            logs_endpoint=f"http://127.0.0.1:{logs_port}",
         ) as running,
     ):
         pushing = {**environ, "OTEL_EXPORTER_OTLP_ENDPOINT": running.ports.otlp_endpoint}

@@ -6,12 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.postgres_tools import PostgresServer, running_postgres
+from services.stack.local_postgres import PostgresServer, running_postgres
+from tests.postgres_tools import require_postgres
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One PostgreSQL server for the whole session (skips without PostgreSQL installed)."""
+    require_postgres()
     with running_postgres() as server:
         yield server
 

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from services.stack import go_tools
+from services.stack.local_prometheus import FEATURE_FLAGS
 from services.stack.running import free_port
 from tests.helpers import wait_until
 
@@ -116,6 +117,7 @@ def running_prometheus(directory: Path, config_text: str) -> Iterator[Prometheus
         binary,
         f"--config.file={config_path}",
         f"--storage.tsdb.path={directory / 'data'}",
+        *FEATURE_FLAGS,
         f"--web.listen-address=127.0.0.1:{free_port()}",
     ]
     with log.open("wb") as out:

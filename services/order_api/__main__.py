@@ -14,6 +14,7 @@ from grpc_health.v1 import health
 
 from otel import grpc_interceptors, prometheus
 from otel.exporters import TelemetryConfigError
+from otel.logs import configure_logging
 from otel.sdk import Telemetry, build_and_install
 from services.envconfig import ConfigError
 from services.order_api.config import Config
@@ -36,15 +37,14 @@ DEFAULT_SERVICE_NAME = "order-api"
 
 def main() -> int:
     """Serve until SIGTERM/SIGINT, then drain in-flight RPCs; return the exit code."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(DEFAULT_SERVICE_NAME)
     try:
         config = Config.from_env()
         telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
     except (ConfigError, TelemetryConfigError) as error:
         print(f"order-api: {error}", file=sys.stderr)
         return 2
+    configure_logging(telemetry.service_name, telemetry.logger_provider)
     try:
         return _serve(config, telemetry)
     except (ListenError, OSError) as error:
@@ -99,10 +99,10 @@ def _serve(config: Config, telemetry: Telemetry) -> int:
     health_servicer.enter_graceful_shutdown()
     server.stop(config.grace_seconds).wait()
     store.close()
-    telemetry.shutdown()
     if metrics_server is not None:
         metrics_server.stop()
     logger.info("order-api stopped")
+    telemetry.shutdown()  # after the last log line: it flushes the log exporter too
     return 0
 
 

@@ -29,6 +29,7 @@ import yaml
 
 from services.stack.processes import ServiceSpec
 from services.stack.readiness import http_ok
+from services.stack.running import free_ports
 from services.stack.toolcache import cache_root
 
 # Links to otelcol/builder-config.yaml and collector-config.yaml, shipped as package data.
@@ -39,6 +40,8 @@ BUILDER_MODULE = "go.opentelemetry.io/collector/cmd/builder"
 # The builder's release is the collector core's release the manifest pins.
 BUILDER_VERSION = "v0.165.0"
 DISTRIBUTION = "otelcol-stack"
+# Where the logs pipeline sends when no log backend is given: a loopback port nothing serves.
+NO_LOGS_BACKEND = "http://127.0.0.1:9"
 GO_INSTALL_HINT = "Go is needed to build the collector: install it from https://go.dev/dl/"
 
 
@@ -51,6 +54,11 @@ class CollectorPorts:
     health: int
     prometheus: int
     telemetry: int
+
+    @classmethod
+    def free(cls) -> CollectorPorts:
+        """Five distinct loopback ports that were free a moment ago."""
+        return cls(*free_ports(5))
 
     @property
     def otlp_endpoint(self) -> str:
@@ -170,8 +178,14 @@ def build(
     return target
 
 
-def config_environ(ports: CollectorPorts, traces_endpoint: str) -> dict[str, str]:
-    """The OTELCOL_* variables that point collector-config.yaml at loopback ports."""
+def config_environ(
+    ports: CollectorPorts, traces_endpoint: str, logs_endpoint: str = NO_LOGS_BACKEND
+) -> dict[str, str]:
+    """The OTELCOL_* variables that point collector-config.yaml at loopback ports.
+
+    `logs_endpoint` is an OTLP/HTTP base URL; by default nothing listens there, so
+    logs the services send are dropped after the exporter's retries (no Loki locally).
+    """
     return {
         "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{ports.otlp_grpc}",
         "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{ports.otlp_http}",
@@ -180,6 +194,7 @@ def config_environ(ports: CollectorPorts, traces_endpoint: str) -> dict[str, str
         "OTELCOL_TELEMETRY_HOST": "127.0.0.1",
         "OTELCOL_TELEMETRY_PORT": str(ports.telemetry),
         "OTELCOL_TRACES_ENDPOINT": traces_endpoint,
+        "OTELCOL_LOGS_ENDPOINT": logs_endpoint,
     }
 
 
@@ -189,6 +204,7 @@ def spec(
     ports: CollectorPorts,
     *,
     traces_endpoint: str,
+    logs_endpoint: str = NO_LOGS_BACKEND,
     config: Path = CONFIG,
     overrides: tuple[str, ...] = (),
     environ: Mapping[str, str] = os.environ,
@@ -200,7 +216,7 @@ def spec(
     return ServiceSpec(
         name="otel-collector",
         command=[str(binary), f"--config={config}", *(f"--set={o}" for o in overrides)],
-        env={**environ, **config_environ(ports, traces_endpoint)},
+        env={**environ, **config_environ(ports, traces_endpoint, logs_endpoint)},
         log_path=data_dir / "otel-collector.log",
         ready=lambda: http_ok(ports.health_url),
         ready_description=f"GET {ports.health_url} answering 200",

@@ -2,8 +2,10 @@
 
 `read` scrapes both services at one moment; `compare` turns two readings into
 per-route (gateway) and per-method (order-api) request rates and error ratios
-from counter increases, the way PromQL's `rate` would; `render` lays that out
-as plain text lines (the console decides how they reach the terminal).
+from counter increases, the way PromQL's `rate` would, and, when the services
+trace, the trace id of each row's slowest request of the interval (from the
+exemplars on the latency buckets, scraped in OpenMetrics); `render` lays that
+out as plain text lines (the console decides how they reach the terminal).
 
 Latencies say where they come from. The contract's duration histograms have
 decade-wide buckets (1 ms, 10 ms, 100 ms, ...), so interpolating inside one, as
@@ -23,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Exemplar
 
 from services.stack.histograms import Bucket, bucket_increase, increase, quantile, quantile_bucket
 from services.stack.scrape import Exposition, LabelKey, ScrapeError, scrape
@@ -52,6 +55,7 @@ class Reading:
     order_api: Exposition | None
     errors: tuple[str, ...] = ()
     client: Mapping[str, Sequence[Bucket]] = field(default_factory=dict)
+    wall_time: float = 0.0  # time.time() of the reading: exemplars carry wall-clock stamps
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class RowStats:
     rate: float
     error_ratio: float | None
     quantiles: tuple[Latency | None, ...]
+    slowest_trace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,10 +88,14 @@ def read(
     gateway_metrics_urls: Sequence[str] | str,
     order_api_metrics_urls: Sequence[str] | str,
     client: Callable[[], Mapping[str, Sequence[Bucket]]] | None = None,
+    *,
+    openmetrics: bool = True,
 ) -> Reading:
     """Scrape every instance of both services now; a failed scrape is recorded, not raised.
 
     `client` gives the traffic generator's latencies so far (see `Reading.client`).
+    Scrapes ask for OpenMetrics (with exemplars) unless told otherwise.
+
 
     With several instances of a service, their expositions are merged, each
     sample labelled `instance` (host:port), so the view shows sums over
@@ -99,7 +108,7 @@ def read(
         url_list = [urls] if isinstance(urls, str) else list(urls)
         for url in url_list:
             try:
-                exposition = scrape(url, timeout=2.0)
+                exposition = scrape(url, timeout=2.0, openmetrics=openmetrics)
             except ScrapeError as error:
                 errors.append(str(error))
                 continue
@@ -108,7 +117,9 @@ def read(
             scraped.append(exposition)
         merged.append(Exposition.merge(scraped) if scraped else None)
     measured = client() if client is not None else {}
-    return Reading(time.monotonic(), merged[0], merged[1], tuple(errors), measured)
+    return Reading(
+        time.monotonic(), merged[0], merged[1], tuple(errors), measured, wall_time=time.time()
+    )
 
 
 INSTANCE_LABEL = "instance"
@@ -127,6 +138,7 @@ PROBE_ROUTES = frozenset({"/healthz", "/readyz"})
 def compare(before: Reading, after: Reading) -> Window:
     """Rates, error ratios and quantiles of what happened between two readings."""
     seconds = max(after.at - before.at, 1e-9)
+    since = after.wall_time - seconds  # exemplars older than the interval are not news
     routes: list[RowStats] = []
     rpcs: list[RowStats] = []
     if after.gateway is not None:
@@ -139,6 +151,7 @@ def compare(before: Reading, after: Reading) -> Window:
             by=("method", "route"),
             status_label="status_code",
             is_error=lambda code: code.startswith("5"),
+            exemplars_since=since,
         )
         routes = [
             _measured_by_client(row, before.client, after.client)
@@ -156,11 +169,12 @@ def compare(before: Reading, after: Reading) -> Window:
             by=("method",),
             status_label="status",
             is_error=lambda code: code in SERVER_FAULT_CODES,
+            exemplars_since=since,
         )
         orders_total = after.order_api.total("orders_created_total")
         previous = before.order_api.total("orders_created_total") if before.order_api else 0.0
         orders_created = increase(previous, orders_total)
-    instances = _instance_rows(before, after, seconds)
+    instances = _instance_rows(before, after, seconds, since)
     return Window(seconds, routes, rpcs, orders_created, orders_total, after.errors, instances)
 
 
@@ -252,6 +266,7 @@ def _rows(
     by: tuple[str, ...],
     status_label: str,
     is_error: Callable[[str], bool],
+    exemplars_since: float,
 ) -> list[RowStats]:
     labels = (*by, status_label)
     now = after.counter(counter, labels)
@@ -265,6 +280,7 @@ def _rows(
             errors[key[:-1]] += grown
     buckets_now = after.buckets(histogram, by)
     buckets_then = before.buckets(histogram, by) if before is not None else {}
+    exemplars = after.exemplars(histogram, by)
     rows = []
     for key in sorted(requests):
         grown_buckets = bucket_increase(buckets_then.get(key, {}), buckets_now.get(key, {}))
@@ -276,12 +292,15 @@ def _rows(
                 rate=total / seconds,
                 error_ratio=errors[key] / total if total else None,
                 quantiles=tuple(quantile_bucket(q, grown_buckets) for q in QUANTILES),
+                slowest_trace=_slowest_trace(exemplars.get(key, []), exemplars_since),
             )
         )
     return rows
 
 
-def _instance_rows(before: Reading, after: Reading, seconds: float) -> list[RowStats]:
+def _instance_rows(
+    before: Reading, after: Reading, seconds: float, exemplars_since: float
+) -> list[RowStats]:
     """A row per instance of each service (probe routes left out); none for single instances."""
     rows: list[RowStats] = []
     services = (
@@ -306,6 +325,7 @@ def _instance_rows(before: Reading, after: Reading, seconds: float) -> list[RowS
             by=(INSTANCE_LABEL,),
             status_label=status_label,
             is_error=is_error,
+            exemplars_since=exemplars_since,
         ):
             rows.append(dataclasses.replace(row, name=f"{service} {row.name}"))
     return rows
@@ -321,14 +341,31 @@ def _without_probes(exposition: Exposition) -> Exposition:
     return Exposition(tuple(families))
 
 
+def _slowest_trace(exemplars: Sequence[Exemplar], since: float) -> str | None:
+    """The trace id of the slowest exemplar stamped after `since` (None if there is none)."""
+    # The OpenMetrics parser gives stamps as Timestamp (seconds and nanoseconds; float() works).
+    recent = [e for e in exemplars if "trace_id" in e.labels and float(e.timestamp or 0) >= since]
+    if not recent:
+        return None
+    return max(recent, key=lambda exemplar: exemplar.value).labels["trace_id"]
+
+
 def _table(heading: str, rows: Sequence[RowStats]) -> list[str]:
     width = max([len(heading), *(len(row.name) for row in rows)])
     latency = "".join(f"  {name:>{LATENCY_WIDTH}}" for name in ("P50", "P95", "P99"))
-    lines = [f"{heading:<{width}}  {'REQ/S':>8}  {'ERR%':>6}{latency}"]
+    # The column appears only when the services trace (their buckets then carry exemplars).
+    traced = any(row.slowest_trace for row in rows)
+    lines = [
+        f"{heading:<{width}}  {'REQ/S':>8}  {'ERR%':>6}{latency}"
+        + ("  SLOWEST TRACE" if traced else "")
+    ]
     for row in rows:
         ratio = "-" if row.error_ratio is None else f"{row.error_ratio * 100:.1f}%"
         values = "".join(f"  {format_latency(value):>{LATENCY_WIDTH}}" for value in row.quantiles)
-        lines.append(f"{row.name:<{width}}  {row.rate:>8.1f}  {ratio:>6}{values}")
+        line = f"{row.name:<{width}}  {row.rate:>8.1f}  {ratio:>6}{values}"
+        if traced:
+            line += f"  {row.slowest_trace or '-'}"
+        lines.append(line)
     if not rows:
         lines.append("(no series yet)")
     return lines

@@ -24,6 +24,9 @@ NAME = "prometheus"
 # repository links here), so an installed wheel or the image has them too.
 RULES_PACKAGE = "services.stack"
 RULES_FOLDER = "prometheus_rules"
+# Exemplars (trace ids on latency buckets) are kept only with this flag, in Prometheus 2 and 3;
+# both ask targets for OpenMetrics first, the only format that carries exemplars.
+FEATURE_FLAGS = ("--enable-feature=exemplar-storage",)
 INSTALL_HINT = (
     "no local Prometheus: "
     f"{go_tools.build_hint(go_tools.PROMETHEUS)}, or apt-get install prometheus"
@@ -96,6 +99,7 @@ def spec(binary: str, data_dir: Path, *, port: int, config_path: Path) -> Servic
             f"--config.file={config_path}",
             f"--storage.tsdb.path={data_dir / 'prometheus'}",
             f"--web.listen-address=127.0.0.1:{port}",
+            *FEATURE_FLAGS,
         ],
         env=dict(os.environ),
         log_path=data_dir / "prometheus.log",

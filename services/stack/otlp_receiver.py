@@ -1,4 +1,8 @@
-"""A minimal OTLP/gRPC receiver on loopback: keeps the metrics and spans services push to it.
+"""A minimal OTLP receiver on loopback: keeps the metrics, spans and logs pushed to it.
+
+OTLP/gRPC (`running_receiver`), and OTLP/HTTP with protobuf bodies
+(`serving_otlp_http`, for exporters that speak only HTTP, such as the
+collector's exporter to Loki).
 
 Enough of a collector for tests and benchmarks that run the services with
 `OTEL_*_EXPORTER=otlp` and need somewhere real to send to (and to read back
@@ -11,14 +15,20 @@ receiving spans is not charged to the services or to the load generator.
 
 from __future__ import annotations
 
+import gzip
+import http.server
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent import futures
 from contextlib import contextmanager
 
 import grpc
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -28,12 +38,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
 METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
+MAX_HTTP_BODY_BYTES = 16 * 1024 * 1024
 
 
 class OtlpReceiver:
@@ -44,9 +57,10 @@ class OtlpReceiver:
         self._keep = keep
         self.metric_requests: list[ExportMetricsServiceRequest] = []
         self.trace_requests: list[ExportTraceServiceRequest] = []
+        self.log_requests: list[ExportLogsServiceRequest] = []
 
     def export_metrics(
-        self, request: ExportMetricsServiceRequest, _context: grpc.ServicerContext
+        self, request: ExportMetricsServiceRequest, _context: grpc.ServicerContext | None = None
     ) -> ExportMetricsServiceResponse:
         """MetricsService/Export: keep the request."""
         if self._keep:
@@ -55,13 +69,21 @@ class OtlpReceiver:
         return ExportMetricsServiceResponse()
 
     def export_traces(
-        self, request: ExportTraceServiceRequest, _context: grpc.ServicerContext
+        self, request: ExportTraceServiceRequest, _context: grpc.ServicerContext | None = None
     ) -> ExportTraceServiceResponse:
         """TraceService/Export: keep the request."""
         if self._keep:
             with self._lock:
                 self.trace_requests.append(request)
         return ExportTraceServiceResponse()
+
+    def export_logs(
+        self, request: ExportLogsServiceRequest, _context: grpc.ServicerContext | None = None
+    ) -> ExportLogsServiceResponse:
+        """LogsService/Export: keep the request."""
+        with self._lock:
+            self.log_requests.append(request)
+        return ExportLogsServiceResponse()
 
     def metrics(self, service_name: str) -> dict[str, metrics_pb2.Metric]:
         """The latest export of each metric from one service (cumulative, so latest is total)."""
@@ -90,8 +112,21 @@ class OtlpReceiver:
             for span in scope.spans
         ]
 
+    def log_records(self, service_name: str) -> list[logs_pb2.LogRecord]:
+        """Every log record received from one service."""
+        with self._lock:
+            requests = list(self.log_requests)
+        return [
+            record
+            for request in requests
+            for resource_logs in request.resource_logs
+            if _service_name(resource_logs.resource.attributes) == service_name
+            for scope in resource_logs.scope_logs
+            for record in scope.log_records
+        ]
+
     def handlers(self) -> list[grpc.GenericRpcHandler]:
-        """The gRPC handlers of both OTLP services, bound to this receiver."""
+        """The gRPC handlers of the three OTLP services, bound to this receiver."""
         metrics = grpc.unary_unary_rpc_method_handler(
             self.export_metrics,
             request_deserializer=ExportMetricsServiceRequest.FromString,
@@ -102,9 +137,15 @@ class OtlpReceiver:
             request_deserializer=ExportTraceServiceRequest.FromString,
             response_serializer=ExportTraceServiceResponse.SerializeToString,
         )
+        logs = grpc.unary_unary_rpc_method_handler(
+            self.export_logs,
+            request_deserializer=ExportLogsServiceRequest.FromString,
+            response_serializer=ExportLogsServiceResponse.SerializeToString,
+        )
         return [
             grpc.method_handlers_generic_handler(METRICS_SERVICE, {"Export": metrics}),
             grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": traces}),
+            grpc.method_handlers_generic_handler(LOGS_SERVICE, {"Export": logs}),
         ]
 
 
@@ -136,6 +177,55 @@ def running_receiver(*, port: int = 0, keep: bool = True) -> Iterator[tuple[Otlp
         yield receiver, port
     finally:
         server.stop(None)
+
+
+@contextmanager
+def serving_otlp_http(receiver: OtlpReceiver) -> Iterator[int]:
+    """Serve OTLP/HTTP (`/v1/{traces,metrics,logs}`, protobuf, gzip or not) into `receiver`.
+
+    Listens on a free loopback port until the block ends; yields the port.
+    """
+    routes: dict[str, Callable[[bytes], bytes]] = {
+        "/v1/traces": lambda body: receiver.export_traces(
+            ExportTraceServiceRequest.FromString(body)
+        ).SerializeToString(),
+        "/v1/metrics": lambda body: receiver.export_metrics(
+            ExportMetricsServiceRequest.FromString(body)
+        ).SerializeToString(),
+        "/v1/logs": lambda body: receiver.export_logs(
+            ExportLogsServiceRequest.FromString(body)
+        ).SerializeToString(),
+    }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            route = routes.get(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            if route is None or not 0 < length <= MAX_HTTP_BODY_BYTES:
+                self.send_error(404 if route is None else 413)
+                return
+            body = self.rfile.read(length)
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            answer = route(body)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, name="otlp-http", daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

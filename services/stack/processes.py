@@ -134,7 +134,7 @@ def start(
     """Start a service and wait until it is ready; raise StartupError (child stopped) if not."""
     service = spawn(spec)
     try:
-        _wait_ready(service, timeout, cancelled)
+        wait_ready(service, timeout, cancelled)
     except BaseException:
         service.stop(grace=5.0)
         raise
@@ -179,7 +179,10 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     return text.splitlines()[-lines:]
 
 
-def _wait_ready(service: Service, timeout: float, cancelled: Callable[[], bool]) -> None:
+def wait_ready(
+    service: Service, timeout: float, cancelled: Callable[[], bool] = lambda: False
+) -> None:
+    """Poll until `service` is ready; raise StartupError if it exits or the deadline passes."""
     deadline = time.monotonic() + timeout
     while True:
         code = service.exit_code()

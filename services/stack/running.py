@@ -26,7 +26,7 @@ ORDER_API = "order-api"
 GATEWAY = "web-gateway"
 MODULES = {ORDER_API: "services.order_api", GATEWAY: "services.web_gateway"}
 # The services' own settings and the SDK's: a run decides them, the caller's shell does not.
-SERVICE_VARIABLE_PREFIXES = ("OTEL_", "ORDER_API_", "GATEWAY_")
+SERVICE_VARIABLE_PREFIXES = ("OTEL_", "ORDER_API_", "GATEWAY_", "ACCESS_LOG")
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_GRACE_SECONDS = 20.0
 

@@ -18,12 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
+from prometheus_client.samples import Exemplar, Sample
 
 SCOPE_LABELS = frozenset({"otel_scope_name", "otel_scope_version", "otel_scope_schema_url"})
 
 TEXT_FORMAT = "text/plain"
+OPENMETRICS_FORMAT = "application/openmetrics-text; version=1.0.0"
 
 LabelKey = tuple[str, ...]
 
@@ -45,10 +49,11 @@ class Exposition:
     text: str = ""
 
     @classmethod
-    def parse(cls, text: str) -> Exposition:
-        """Parse Prometheus text format; raise ScrapeError if it is malformed."""
+    def parse(cls, text: str, *, openmetrics: bool = False) -> Exposition:
+        """Parse Prometheus text format (or OpenMetrics); raise ScrapeError if it is malformed."""
+        parse = openmetrics_families if openmetrics else text_string_to_metric_families
         try:
-            return cls(tuple(text_string_to_metric_families(text)), text)
+            return cls(tuple(parse(text)), text)
         except ValueError as error:
             raise ScrapeError(f"malformed exposition: {error}") from None
 
@@ -132,6 +137,14 @@ class Exposition:
             result[key][_bound(sample.labels["le"])] += sample.value
         return {key: dict(buckets) for key, buckets in result.items()}
 
+    def exemplars(self, name: str, by: tuple[str, ...]) -> dict[LabelKey, list[Exemplar]]:
+        """The exemplars on histogram `name`'s buckets (OpenMetrics only), grouped by `by`."""
+        result: dict[LabelKey, list[Exemplar]] = defaultdict(list)
+        for sample in self.samples(f"{name}_bucket"):
+            if sample.exemplar is not None:
+                result[tuple(sample.labels.get(label, "") for label in by)].append(sample.exemplar)
+        return dict(result)
+
 
 def fetch(url: str, *, timeout: float = 5.0, accept: str = TEXT_FORMAT) -> str:
     """GET an exposition (`accept` may ask for OpenMetrics); raise ScrapeError naming the URL."""
@@ -145,9 +158,10 @@ def fetch(url: str, *, timeout: float = 5.0, accept: str = TEXT_FORMAT) -> str:
         raise ScrapeError(f"cannot scrape {url}: {_reason(error)}") from None
 
 
-def scrape(url: str, *, timeout: float = 5.0, accept: str = TEXT_FORMAT) -> Exposition:
-    """Fetch and parse one /metrics endpoint."""
-    return Exposition.parse(fetch(url, timeout=timeout, accept=accept))
+def scrape(url: str, *, timeout: float = 5.0, openmetrics: bool = False) -> Exposition:
+    """Fetch and parse one /metrics endpoint, in OpenMetrics (with exemplars) if asked."""
+    accept = OPENMETRICS_FORMAT if openmetrics else TEXT_FORMAT
+    return Exposition.parse(fetch(url, timeout=timeout, accept=accept), openmetrics=openmetrics)
 
 
 def _bound(le: str) -> float:

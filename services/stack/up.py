@@ -373,9 +373,13 @@ class _StackRun:
         self.console.line(f"traffic: {self.options.rate:g} req/s against {targets}")
 
     def read(self) -> liveview.Reading:
-        """Scrape every instance of both services now (the collector with --otlp)."""
+        """Scrape every instance of both services now.
+
+        With --otlp, the collector's exposition, in the text format: its OpenMetrics
+        does not pass prometheus_client's strict parser.
+        """
         if self.options.otlp:
-            return liveview.read(*self.options.live_urls, self._client_latency)
+            return liveview.read(*self.options.live_urls, self._client_latency, openmetrics=False)
         return liveview.read(
             self.options.metrics_urls(prometheus_config.GATEWAY_JOB),
             self.options.metrics_urls(prometheus_config.ORDER_API_JOB),

@@ -24,6 +24,7 @@ from flask import Flask
 from otel import grpc_interceptors
 from otel.exporters import TelemetryConfigError
 from otel.instruments import HttpServerConnectionMetrics
+from otel.logs import configure_logging
 from otel.sdk import Telemetry, build_and_install
 from services.envconfig import ConfigError
 from services.web_gateway.app import MAX_BODY_BYTES, create_app
@@ -46,9 +47,7 @@ DEFAULT_SERVICE_NAME = "web-gateway"
 
 def main() -> int:
     """Serve until SIGTERM/SIGINT, then drain in-flight requests; return the exit code."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(DEFAULT_SERVICE_NAME)
     try:
         config = Config.from_env()
         raise_descriptor_limit(config.max_connections)
@@ -56,6 +55,7 @@ def main() -> int:
     except (ConfigError, TelemetryConfigError) as error:
         print(f"web-gateway: {error}", file=sys.stderr)
         return 2
+    configure_logging(telemetry.service_name, telemetry.logger_provider)
     app, client = build(config, telemetry)
     try:
         server = _listen(config, app)
@@ -66,8 +66,8 @@ def main() -> int:
     if telemetry.enabled:
         HttpServerConnectionMetrics(telemetry.meter_provider, server)
     _serve_until_stopped(server, config, client)
-    _close(client, telemetry)
     logger.info("web-gateway stopped")
+    _close(client, telemetry)  # after the last log line: it flushes the log exporter too
     return 0
 
 

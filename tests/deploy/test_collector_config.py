@@ -105,9 +105,11 @@ def test_compose_runs_the_collector_image_of_the_manifests_release() -> None:
     assert image == f"otel/opentelemetry-collector-contrib:{BUILDER_VERSION.removeprefix('v')}"
 
 
-def test_traces_go_to_jaeger_and_metrics_to_the_prometheus_exporter() -> None:
+def test_traces_go_to_jaeger_metrics_to_the_prometheus_exporter_and_logs_to_loki() -> None:
     pipelines = _config()["service"]["pipelines"]
-    assert set(pipelines) == {"traces", "metrics"}
+    assert set(pipelines) == {"traces", "metrics", "logs"}
+    assert pipelines["logs"]["receivers"] == ["otlp"]
+    assert pipelines["logs"]["exporters"] == ["otlp_http/loki"]
     assert pipelines["traces"]["receivers"] == ["otlp"]
     assert pipelines["traces"]["exporters"] == ["otlp_grpc/jaeger"]
     assert pipelines["metrics"]["receivers"] == ["otlp"]
@@ -149,6 +151,13 @@ def test_jaeger_exporter_sends_to_the_jaeger_service_over_otlp_grpc() -> None:
     exporter = _config()["exporters"]["otlp_grpc/jaeger"]
     host, port = split_host_port(exporter["endpoint"])
     assert exporter["tls"] == {"insecure": True}
+    assert str(port) in compose_service(host).get("expose", [])
+
+
+def test_loki_exporter_sends_to_the_loki_services_otlp_endpoint() -> None:
+    endpoint = _config()["exporters"]["otlp_http/loki"]["endpoint"]
+    assert endpoint.endswith("/otlp")  # the exporter appends /v1/logs: Loki's OTLP path
+    host, port = split_host_port(endpoint)
     assert str(port) in compose_service(host).get("expose", [])
 
 

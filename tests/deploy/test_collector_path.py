@@ -2,9 +2,10 @@
 
 Both services run under the launcher with `OTEL_METRICS_EXPORTER=otlp,prometheus`
 (pushing every second, and keeping their own `/metrics` to compare with) and
-`OTEL_TRACES_EXPORTER=otlp`, both to the collector built from
-otelcol/builder-config.yaml running collector-config.yaml unchanged. Its traces
-exporter points at a test OTLP receiver (the trace backend stand-in); Debian's
+`OTEL_TRACES_EXPORTER=otlp` and `OTEL_LOGS_EXPORTER=otlp`, all to the collector built
+from otelcol/builder-config.yaml running collector-config.yaml unchanged. Its traces
+and logs exporters point at a test OTLP receiver (the trace and log backends'
+stand-in; logs arrive over OTLP/HTTP, as Loki takes them); Debian's
 Prometheus scrapes it with the compose jobs `otel-collector` and
 `otel-collector-internal`. After the known request mix, the checks of the
 direct-scrape test must hold here too.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from opentelemetry.proto.logs.v1 import logs_pb2
 from prometheus_client.metrics_core import Metric
 
 from services.stack import prometheus_config
@@ -37,7 +39,7 @@ from tests.deploy.promql import (
 )
 from tests.helpers import wait_until
 from tests.prometheus_tools import Prometheus, wait_for_fresh_scrapes
-from tests.telemetry.traffic import send_known_mix
+from tests.telemetry.traffic import ORDER_API_COUNTS, send_known_mix
 
 JOBS = [prometheus_config.COLLECTOR_JOB, prometheus_config.COLLECTOR_INTERNAL_JOB]
 # Labels the collector's `prometheus` exporter puts on every series that the services'
@@ -54,8 +56,10 @@ SERVICE_ENVIRON = {
     "ORDER_API_FAULTS": checks.FAULTS,
     "OTEL_METRICS_EXPORTER": "otlp,prometheus",
     "OTEL_TRACES_EXPORTER": "otlp",
+    "OTEL_LOGS_EXPORTER": "otlp",
     "OTEL_METRIC_EXPORT_INTERVAL": "1000",
     "OTEL_BSP_SCHEDULE_DELAY": "200",
+    "OTEL_BLRP_SCHEDULE_DELAY": "200",
 }
 
 
@@ -230,3 +234,25 @@ def test_every_contract_family_has_the_same_shape_through_the_collector(
         }
         differences += [(name, what, a, b) for what, (a, b) in row.items() if a != b]
     assert differences == []
+
+
+def test_access_lines_reach_the_log_backend_through_the_collector_with_their_traces(
+    observed: Observed,
+) -> None:
+    def access_records(service: str) -> list[logs_pb2.LogRecord]:
+        return [
+            record
+            for record in observed.traces.log_records(service)
+            if any(attribute.key == "duration_ms" for attribute in record.attributes)
+        ]
+
+    wait_until(
+        lambda: len(access_records("order-api")) >= sum(ORDER_API_COUNTS.values()),
+        20,
+        "the order-api's access lines through the collector",
+    )
+    for service in ("web-gateway", "order-api"):
+        spans = {(s.trace_id, s.span_id) for s in observed.traces.spans(service)}
+        records = access_records(service)
+        assert records, service
+        assert {(r.trace_id, r.span_id) for r in records} <= spans, service

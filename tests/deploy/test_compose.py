@@ -18,6 +18,7 @@ import pytest
 from services.stack import prometheus_config
 from services.stack.__main__ import build_parser
 from services.stack.load import MAX_DURATION_SECONDS
+from services.stack.local_prometheus import FEATURE_FLAGS
 from tests.deploy.support import (
     COMPOSE_FILE,
     DASHBOARD_PROVIDERS,
@@ -195,10 +196,42 @@ def test_prometheus_mounts_its_config_and_the_rules_its_rule_files_name() -> Non
 
 def test_grafana_datasources_point_at_the_compose_services() -> None:
     sources = {source["uid"]: source for source in load_yaml(DATASOURCES)["datasources"]}
-    assert set(sources) == {"prometheus", "jaeger"}
-    for uid, service in (("prometheus", "prometheus"), ("jaeger", "jaeger")):
+    assert set(sources) == {"prometheus", "jaeger", "loki"}
+    for uid, service in (("prometheus", "prometheus"), ("jaeger", "jaeger"), ("loki", "loki")):
         host, port = split_host_port(sources[uid]["url"])
         assert host == service and port in _container_ports(service), uid
+
+
+def _datasources() -> dict[str, Any]:
+    return {source["uid"]: source for source in load_yaml(DATASOURCES)["datasources"]}
+
+
+def test_prometheus_exemplars_link_to_the_trace_in_jaeger() -> None:
+    (destination,) = _datasources()["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert destination == {"name": "trace_id", "datasourceUid": "jaeger"}
+
+
+def test_loki_lines_link_their_trace_id_to_jaeger_and_jaeger_links_back() -> None:
+    sources = _datasources()
+    (field,) = sources["loki"]["jsonData"]["derivedFields"]
+    assert field["matcherType"] == "label" and field["matcherRegex"] == "trace_id"
+    assert field["datasourceUid"] == "jaeger"
+    # Provisioning files expand `$VAR`; `$$` keeps the literal `$` of Grafana's own variables.
+    assert field["url"] == "$${__value.raw}"
+    to_logs = sources["jaeger"]["jsonData"]["tracesToLogsV2"]
+    assert to_logs["datasourceUid"] == "loki"
+    assert '"$${__trace.traceId}"' in to_logs["query"]
+    assert to_logs["tags"] == [{"key": "service.name", "value": "service_name"}]
+
+
+def test_prometheus_keeps_exemplars_like_the_local_one() -> None:
+    command = compose_service("prometheus")["command"]
+    assert set(FEATURE_FLAGS) <= set(command)
+
+
+def test_services_export_their_logs_over_otlp() -> None:
+    for name in APP_SERVICES:
+        assert compose_env(name)["OTEL_LOGS_EXPORTER"] == "otlp", name
 
 
 def test_grafana_time_interval_is_the_scrape_interval() -> None:
@@ -267,7 +300,16 @@ def test_named_volumes_are_declared() -> None:
         for volume in service.get("volumes", [])
         if not volume.startswith(("./", "/"))
     }
-    assert used == declared == {"postgres-data", "prometheus-data", "alertmanager-data"}
+    assert (
+        used
+        == declared
+        == {
+            "postgres-data",
+            "prometheus-data",
+            "alertmanager-data",
+            "loki-data",
+        }
+    )
 
 
 def test_dockerfile_runs_the_launcher_as_a_non_root_user() -> None:

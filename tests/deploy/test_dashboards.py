@@ -149,3 +149,21 @@ def test_dashboard_queries_gives_one_query_per_panel_target() -> None:
 def _yaml_string(text: str) -> str:
     """A double-quoted YAML scalar of `text`."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# The histograms whose buckets carry exemplars (recorded inside the request's span).
+EXEMPLAR_HISTOGRAMS = (
+    "http_request_duration_seconds_bucket",
+    "http_server_request_duration_seconds_bucket",
+    "grpc_request_duration_seconds_bucket",
+    "rpc_server_call_duration_seconds_bucket",
+)
+
+
+@DASHBOARDS
+def test_latency_panels_show_the_exemplars_of_their_histograms(path: Path) -> None:
+    for panel in panels(load_dashboard(path)):
+        for target in panel.get("targets", []):
+            expr = target.get("expr", "")
+            if "histogram_quantile" in expr and set(metric_names(expr)) & set(EXEMPLAR_HISTOGRAMS):
+                assert target.get("exemplar") is True, (path.stem, panel["title"])

@@ -19,11 +19,11 @@ from grpc_health.v1 import health_pb2
 
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 from services.stack import processes
+from services.stack.local_postgres import PostgresServer
 from services.stack.processes import Service, ServiceSpec, module_command
 from services.stack.running import clean_environ, free_port
 from tests.helpers import REPO, wait_until
 from tests.order_api.support import create_request, health_status
-from tests.postgres_tools import PostgresServer
 
 START_TIMEOUT = 20.0
 # Reconnect quickly while polling a process that is still starting (gRPC's default backoff is 1 s).

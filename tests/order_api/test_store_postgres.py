@@ -25,9 +25,9 @@ from services.order_api.store import (
     StoreUnavailableError,
 )
 from services.order_api.store_postgres import MIGRATIONS, PostgresOrderStore
+from services.stack.local_postgres import PostgresServer
 from services.stack.running import free_port
 from tests.helpers import wait_until
-from tests.postgres_tools import PostgresServer
 
 ITEMS = (Item("sku-1", 2, 150),)
 REPLICAS = 6

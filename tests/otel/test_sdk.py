@@ -7,9 +7,11 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, TraceBasedExemplarFilter
 
 from otel.sdk import Telemetry, TelemetryConfigError, build_telemetry
 
@@ -50,7 +52,7 @@ def test_defaults_are_prometheus_metrics_and_no_traces(build: Build) -> None:
     assert telemetry.tracing is False
     assert telemetry.service_name == "probe-service"
     assert telemetry.prometheus_address == ("0.0.0.0", 8000)
-    assert _readers(telemetry) == ["PrometheusMetricReader"]
+    assert _readers(telemetry) == ["ExemplarPrometheusReader"]
 
 
 def test_building_installs_nothing_and_leaves_the_environment_alone(build: Build) -> None:
@@ -76,7 +78,7 @@ def test_exporters_combine(build: Build) -> None:
         OTEL_TRACES_EXPORTER="otlp",
         OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:1",
     )
-    assert _readers(telemetry) == ["PeriodicExportingMetricReader", "PrometheusMetricReader"]
+    assert _readers(telemetry) == ["ExemplarPrometheusReader", "PeriodicExportingMetricReader"]
     assert telemetry.tracing is True
 
 
@@ -112,6 +114,7 @@ def test_bad_prometheus_port_is_a_clear_error(build: Build, port: str) -> None:
 _INSTALL_PROBE = """
 import json, os
 from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, TraceBasedExemplarFilter
 from otel.sdk import build_telemetry, install
 t = build_telemetry("probe-service", os.environ)
 install(t)
@@ -170,3 +173,26 @@ def test_disabled_telemetry_uses_no_instrumentation() -> None:
     assert not any(
         Telemetry.disabled("x").uses(name) for name in ("flask", "grpc_client", "system_metrics")
     )
+
+
+def test_logs_are_exported_only_when_otel_logs_exporter_says_so(build: Build) -> None:
+    assert build().logger_provider is None
+    assert build(OTEL_LOGS_EXPORTER="console").logger_provider is not None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("OTEL_LOGS_EXPORTER", "loki"), ("ACCESS_LOG", "sometimes")]
+)
+def test_unusable_log_settings_fail_before_anything_starts(
+    build: Build, variable: str, value: str
+) -> None:
+    with pytest.raises(TelemetryConfigError, match=variable):
+        build(**{variable: value})
+
+
+def test_exemplars_follow_tracing(build: Build) -> None:
+    # The SDK keeps the filter in its private configuration.
+    untraced: Any = build().meter_provider
+    traced: Any = build(OTEL_TRACES_EXPORTER="console").meter_provider
+    assert isinstance(untraced._sdk_config.exemplar_filter, AlwaysOffExemplarFilter)
+    assert isinstance(traced._sdk_config.exemplar_filter, TraceBasedExemplarFilter)

@@ -379,3 +379,22 @@ def test_both_services_are_healthy_afterwards(stack: Stack, gateway: HttpClient)
     for name in (GATEWAY, ORDER_API):
         assert stack.processes[name].poll() is None
         assert "Traceback" not in stack.log(name)
+
+
+def test_logs_never_carry_request_bodies_paths_or_secrets(stack: Stack, gateway_port: int) -> None:
+    # After every hostile request above, and one carrying a secret in each place a request can.
+    secret = "s3cr3t-marker-7f1e"
+    headers = (
+        f"Authorization: Bearer {secret}".encode(),
+        f"Idempotency-Key: {secret}".encode(),
+        b"Content-Type: application/json",
+    )
+    for target in (f"/orders?customer_id={secret}", f"/orders/{secret}?token={secret}"):
+        request = _request(b"POST", target.encode(), *headers, body=_order(customer_id=secret))
+        assert raw_exchange(gateway_port, request).status in (201, 405)
+    for name in (GATEWAY, ORDER_API):
+        log = stack.log(name)
+        for marker in (secret, "etc/passwd", "evil.example", "admin", "many", "k" * 50):
+            assert marker not in log, (name, marker)
+        access = [json.loads(line) for line in log.splitlines() if '"logger":"access"' in line]
+        assert access, name

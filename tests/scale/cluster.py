@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.stack import local_prometheus, processes, prometheus_config
+from services.stack.local_postgres import PostgresServer, running_postgres
 from services.stack.processes import Service, ServiceSpec
 from services.stack.readiness import http_ok
 from services.stack.running import clean_environ
 from tests.helpers import REPO
-from tests.postgres_tools import PostgresServer, running_postgres
+from tests.postgres_tools import require_postgres
 from tests.prometheus_tools import Prometheus, require_binary
 from tests.scale.netns import Host, network
 
@@ -151,6 +152,7 @@ def _rules_with_short_target_down(directory: Path) -> list[str]:
 def running_cluster(tmp_path: Path) -> Iterator[Cluster]:
     """The four hosts with everything started; all of it stopped and removed afterwards."""
     binary = require_binary("prometheus")
+    require_postgres()
     with ExitStack() as stack:
         hosts = stack.enter_context(network(["client", "a", "b", "c"]))
         c = hosts["c"]

@@ -273,3 +273,53 @@ def test_each_instance_gets_a_row_with_its_own_rate() -> None:
 
 def test_a_single_instance_has_no_instance_rows() -> None:
     assert compare(*_window()).instances == []
+
+
+def _traced_gateway(exemplars: dict[str, str]) -> Exposition:
+    """An OpenMetrics exposition of one route with exemplars ('le': '# {trace_id="…"} v ts')."""
+    name, labels = "http_request_duration_seconds", f'{ROUTE},status_code="200"'
+    counts = {"0.01": 1, "0.1": 2, "1.0": 3, "+Inf": 3}
+    lines = ["# TYPE http_requests counter", f"http_requests_total{{{labels}}} 3.0"]
+    lines.append(f"# TYPE {name} histogram")
+    for le, count in counts.items():
+        exemplar = f" {exemplars[le]}" if le in exemplars else ""
+        lines.append(f'{name}_bucket{{{labels},le="{le}"}} {count}{exemplar}')
+    lines += [f"{name}_count{{{labels}}} 3", f"{name}_sum{{{labels}}} 0.6", "# EOF"]
+    return Exposition.parse("\n".join(lines) + "\n", openmetrics=True)
+
+
+def test_each_route_shows_the_trace_of_its_slowest_recent_request() -> None:
+    before = Reading(10.0, None, None, wall_time=1000.0)
+    after = Reading(
+        12.0,
+        _traced_gateway(
+            {
+                "0.01": '# {trace_id="aaa",span_id="1"} 0.005 999.5',
+                "0.1": '# {trace_id="bbb",span_id="2"} 0.05 1001.5',
+                "1.0": '# {trace_id="ccc",span_id="3"} 0.5 1001.0',
+            }
+        ),
+        None,
+        wall_time=1002.0,
+    )
+    (route,) = compare(before, after).routes
+    assert route.slowest_trace == "ccc"
+
+
+def test_exemplars_older_than_the_interval_are_not_shown() -> None:
+    stale = _traced_gateway({"1.0": '# {trace_id="ccc",span_id="3"} 0.5 900.0'})
+    (route,) = compare(
+        Reading(10.0, None, None, wall_time=1000.0), Reading(12.0, stale, None, wall_time=1002.0)
+    ).routes
+    assert route.slowest_trace is None
+
+
+def test_the_trace_column_appears_only_when_there_are_traces() -> None:
+    traced = _traced_gateway({"1.0": '# {trace_id="ccc",span_id="3"} 0.5 1001.0'})
+    window = compare(
+        Reading(10.0, None, None, wall_time=1000.0), Reading(12.0, traced, None, wall_time=1002.0)
+    )
+    lines = render(window, title="t", urls={})
+    assert lines[2].endswith("SLOWEST TRACE") and lines[3].endswith("  ccc")
+    untraced = render(compare(*_window()), title="t", urls={})
+    assert "SLOWEST TRACE" not in "\n".join(untraced)

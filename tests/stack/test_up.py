@@ -46,7 +46,8 @@ def up_run(tmp_path_factory: pytest.TempPathFactory) -> UpRun:
         up_command(ports, data_dir, "--duration", "8", "--refresh", "1", "--rate", "25"),
         timeout=90,
         # `none` as a user would set it: the services still serve /metrics for the view.
-        environ={"OTEL_METRICS_EXPORTER": "none"},
+        # Traces on (printed to the services' logs), so the view shows trace ids.
+        environ={"OTEL_METRICS_EXPORTER": "none", "OTEL_TRACES_EXPORTER": "console"},
     )
     return UpRun(result, ports, data_dir)
 
@@ -205,3 +206,16 @@ def test_a_service_dying_ends_up_with_an_error_naming_it(tmp_path: Path) -> None
     assert process.returncode == 1
     assert stderr.splitlines()[0] == "otel-stack: order-api exited unexpectedly with code -9"
     assert processes_using(data_dir) == []
+
+
+TRACE_ROW = re.compile(r"^(?:GET|POST) /orders\S*\s.*\s(?P<trace>[0-9a-f]{32})$")
+
+
+def test_live_view_shows_the_slowest_recent_trace_of_a_route(up_run: UpRun) -> None:
+    live = up_run.result.stdout.split("\nsummary:", maxsplit=1)[0]
+    assert "SLOWEST TRACE" in live
+    traces = {m["trace"] for line in live.splitlines() if (m := TRACE_ROW.match(line))}
+    assert traces, live
+    gateway_log = (up_run.data_dir / "web-gateway.log").read_text()
+    # Each one is a trace the gateway exported (the console exporter prints 0x-prefixed ids).
+    assert all(f'"trace_id": "0x{trace}"' in gateway_log for trace in traces)

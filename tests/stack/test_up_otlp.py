@@ -14,7 +14,7 @@ import yaml
 from services.stack import collector, prometheus_config
 from services.stack.collector import CollectorPorts
 from services.stack.otlp_receiver import OtlpReceiver, running_receiver
-from tests.collector_tools import free_collector_ports, require_collector
+from tests.collector_tools import require_collector
 from tests.stack.stack_run import (
     UpPorts,
     processes_using,
@@ -37,7 +37,7 @@ class OtlpRun:
 @pytest.fixture(scope="module")
 def otlp_run(tmp_path_factory: pytest.TempPathFactory) -> OtlpRun:
     require_collector()  # built once here, not inside `up`'s startup timeout
-    ports, collector_ports = UpPorts.free(), free_collector_ports()
+    ports, collector_ports = UpPorts.free(), CollectorPorts.free()
     data_dir = tmp_path_factory.mktemp("up-otlp") / "stack"
     with running_receiver() as (traces, traces_port):
         result = run_cli(

@@ -124,5 +124,5 @@ def test_order_api_exposition_passes_promtool(order_api: Exposition) -> None:
 
 
 def test_gateway_serves_openmetrics_when_asked(stack: Stack) -> None:
-    result = scrape(stack.gateway_url + "/metrics", accept="application/openmetrics-text")
+    result = scrape(stack.gateway_url + "/metrics", openmetrics=True)
     assert result.text.rstrip().endswith("# EOF")

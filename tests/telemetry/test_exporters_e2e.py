@@ -25,13 +25,14 @@ def _post_order(stack: Stack) -> str:
 
 
 @pytest.mark.parametrize("launcher", [False, True], ids=["plain", "launcher"])
-def test_otlp_receives_metrics_and_one_trace_across_both_services(
+def test_otlp_receives_metrics_logs_and_one_trace_across_both_services(
     tmp_path: Path, launcher: bool
 ) -> None:
     with running_receiver() as (receiver, port):
         environ = {
             "OTEL_METRICS_EXPORTER": "otlp",
             "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_LOGS_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
             "OTEL_METRIC_EXPORT_INTERVAL": "300",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
@@ -66,6 +67,10 @@ def test_otlp_receives_metrics_and_one_trace_across_both_services(
         post = next(s for s in gateway_server if s.name == "POST /orders")
         create = next(s for s in order_server if s.name.endswith("CreateOrder"))
         assert create.trace_id == post.trace_id
+        for service, span in (("web-gateway", post), ("order-api", create)):
+            logged = [r for r in receiver.log_records(service) if r.span_id == span.span_id]
+            assert len(logged) == 1, service  # the request's access line, exported once
+            assert logged[0].trace_id == post.trace_id
         assert "http.server.request.duration" in receiver.metrics("web-gateway")
         assert "rpc.server.call.duration" in receiver.metrics("order-api")
 

@@ -121,7 +121,7 @@ def test_order_api_exposition_passes_promtool(order_api: tuple[str, str, int]) -
 
 def test_openmetrics_is_served_when_asked_for(order_api: tuple[str, str, int]) -> None:
     _, url, _ = order_api
-    result = scrape(url, accept="application/openmetrics-text; version=1.0.0")
+    result = scrape(url, openmetrics=True)
     assert result.text.rstrip().endswith("# EOF")
 
 
