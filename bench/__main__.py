@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer rounds (about 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (about 4 minutes)")
     parser.add_argument(
         "--only",
         choices=[

@@ -1,11 +1,16 @@
-"""Suites 3 to 5 over real sockets: throughput and latency, scrape cost under load, memory.
+"""Suites 3 to 5 over real sockets: what each telemetry profile costs, scrape under load, memory.
 
-Three pairs of services run at once — one with OTEL_SDK_DISABLED=true, one with
-full telemetry as deployed (under opentelemetry-instrument, Prometheus metrics
-plus every trace over OTLP to a local receiver), and the same with 10% of
-traces sampled — and closed-loop load from `wrk` alternates between them, so
-all see the same machine state.
-The processes and the OTLP receiver come from the `otel-stack` harness (`services/stack/`).
+Every variant is a pair of real service processes under `opentelemetry-instrument`
+(the way they are deployed), differing only in standard `OTEL_*` variables (and
+one in GATEWAY_THREADS): telemetry off; the lean profile; the default
+(Prometheus metrics, no traces); the default with 10% and with every trace over
+OTLP; and the full profile with one piece turned off at a time, which splits
+its overhead into upstream Flask, upstream gRPC, span recording and export, and
+the project's own layer (lean against off). Spans go to an OTLP receiver
+running as a process of its own. Closed-loop load from `wrk` takes turns
+between the variants round after round, so all see the same machine state;
+each run records requests/s, latency and the CPU time each process spent per
+request. The processes come from the `otel-stack` harness (`services/stack/`).
 """
 
 from __future__ import annotations
@@ -19,23 +24,78 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from services.stack import processes
 from services.stack.http_call import create_order
 from services.stack.mix import EXAMPLE_ORDER
-from services.stack.otlp_receiver import running_receiver
-from services.stack.running import Stack, running_stack
+from services.stack.processes import Service, ServiceSpec
+from services.stack.readiness import listening
+from services.stack.running import (
+    GATEWAY,
+    ORDER_API,
+    Stack,
+    clean_environ,
+    free_port,
+    running_stack,
+)
+
+RECEIVER = "otlp-receiver"
+CONNECTIONS = 8
+WARMUP_SECONDS = 2
+DISABLED = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+
+# What each variant is, in the order they take turns; `full` is the reference of the
+# breakdown and of the scrape and memory suites.
+DESCRIPTIONS = {
+    "off": "OTEL_SDK_DISABLED=true",
+    "lean": f"{DISABLED}=flask: the metric contract and runtime metrics, no traces",
+    "default": "Prometheus metrics (contract + upstream Flask + runtime), no traces",
+    "sampled_10pct": "default + 10% of traces over OTLP (parentbased_traceidratio 0.1)",
+    "full": "default + every trace over OTLP",
+    "full_no_flask": f"full with {DISABLED}=flask",
+    "full_no_grpc": f"full with {DISABLED}=grpc_client,grpc_server",
+    "full_unsampled": "full with OTEL_TRACES_SAMPLER=always_off (spans started, never recorded)",
+    "full_big_batches": "full with OTEL_BSP_MAX_EXPORT_BATCH_SIZE=2048, _MAX_QUEUE_SIZE=8192",
+    "default_8_threads": "default with GATEWAY_THREADS=8 instead of 64",
+}
 
 _LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$")
+_REQUESTS_LINE = re.compile(r"^\s*(\d+) requests in ")
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, seconds: int, connections: int = 16) -> dict[str, float]:
-    """Closed-loop load with wrk: requests/s and latency percentiles in ms."""
+def variant_environ(name: str, otlp_endpoint: str) -> dict[str, str]:
+    """The variables of one variant (on top of a clean environment)."""
+    traces = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint}
+    return {
+        "off": {"OTEL_SDK_DISABLED": "true"},
+        "lean": {DISABLED: "flask"},
+        "default": {},
+        "sampled_10pct": {
+            **traces,
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        },
+        "full": traces,
+        "full_no_flask": {**traces, DISABLED: "flask"},
+        "full_no_grpc": {**traces, DISABLED: "grpc_client,grpc_server"},
+        "full_unsampled": {**traces, "OTEL_TRACES_SAMPLER": "always_off"},
+        "full_big_batches": {
+            **traces,
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2048",
+            "OTEL_BSP_MAX_QUEUE_SIZE": "8192",
+        },
+        "default_8_threads": {"GATEWAY_THREADS": "8"},
+    }[name]
+
+
+def wrk(url: str, seconds: int, connections: int = CONNECTIONS) -> dict[str, float]:
+    """Closed-loop load with wrk: requests, requests/s and latency percentiles in ms."""
     binary = shutil.which("wrk")
     if binary is None:
         raise RuntimeError("wrk is not on PATH: install it with `apt-get install wrk`")
@@ -52,9 +112,27 @@ def wrk(url: str, seconds: int, connections: int = 16) -> dict[str, float]:
             figures["requests_per_second"] = float(line.split()[1])
         if "Non-2xx or 3xx responses" in line:
             figures["errors"] = float(line.split()[-1])
-        match = _LATENCY_LINE.match(line)
-        if match:
+        if match := _REQUESTS_LINE.match(line):
+            figures["requests"] = float(match[1])
+        if match := _LATENCY_LINE.match(line):
             figures[f"p{match[1]}_ms"] = float(match[2]) * _UNITS[match[3]]
+    return figures
+
+
+def _cpu_seconds(pids: Mapping[str, int]) -> dict[str, float]:
+    times = {name: psutil.Process(pid).cpu_times() for name, pid in pids.items()}
+    return {name: cpu.user + cpu.system for name, cpu in times.items()}
+
+
+def _measured_run(url: str, seconds: int, pids: Mapping[str, int]) -> dict[str, Any]:
+    """One wrk run, with the CPU µs each process spent per request during it."""
+    before = _cpu_seconds(pids)
+    figures: dict[str, Any] = wrk(url, seconds)
+    after = _cpu_seconds(pids)
+    requests = max(figures.get("requests", 0.0), 1.0)
+    figures["cpu_us_per_request"] = {
+        name: (after[name] - before[name]) / requests * 1e6 for name in pids
+    }
     return figures
 
 
@@ -73,72 +151,130 @@ def _scrape_ms(url: str) -> tuple[float, int]:
 
 
 @contextlib.contextmanager
-def _stacks(directory: Path) -> Iterator[dict[str, Stack]]:
-    with running_receiver() as (_receiver, port), contextlib.ExitStack() as stacks:
-        full_env = {
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
-        }
-        sampled_env = {
-            **full_env,
-            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-            "OTEL_TRACES_SAMPLER_ARG": "0.1",
-        }
-        variants = {
-            "off": (False, {"OTEL_SDK_DISABLED": "true"}),
-            "full": (True, full_env),
-            "full_sampled_10pct": (True, sampled_env),
-        }
+def _receiver(directory: Path) -> Iterator[tuple[Service, int]]:
+    """The OTLP receiver as a process of its own, discarding what it receives."""
+    port = free_port()
+    spec = ServiceSpec(
+        name=RECEIVER,
+        command=[*processes.module_command("services.stack.otlp_receiver"), str(port)],
+        env=clean_environ(),
+        log_path=directory / f"{RECEIVER}.log",
+        ready=lambda: listening("127.0.0.1", port),
+        ready_description=f"127.0.0.1:{port} accepting connections",
+    )
+    service = processes.start(spec)
+    try:
+        yield service, port
+    finally:
+        service.stop(grace=10.0)
+
+
+@contextlib.contextmanager
+def _stacks(directory: Path) -> Iterator[tuple[dict[str, Stack], int]]:
+    with _receiver(directory) as (receiver, port), contextlib.ExitStack() as stacks:
         running: dict[str, Stack] = {}
-        for name, (launcher, environ) in variants.items():
+        for name in DESCRIPTIONS:
             (directory / name).mkdir()
+            environ = variant_environ(name, f"http://127.0.0.1:{port}")
             running[name] = stacks.enter_context(
-                running_stack(directory / name, launcher=launcher, environ=environ)
+                running_stack(directory / name, launcher=True, environ=environ)
             )
-        yield running
+        yield running, receiver.pid
 
 
 def run(quick: bool) -> dict[str, Any]:
-    """Throughput/latency (alternating runs), scrape latency under load, RSS before and after."""
-    seconds, pairs = (4, 2) if quick else (8, 3)
-    with tempfile.TemporaryDirectory() as tmp, _stacks(Path(tmp)) as stacks:
+    """Each variant's throughput, latency and CPU per request; the breakdown; scrape; memory."""
+    seconds, rounds = (3, 3) if quick else (5, 5)
+    with tempfile.TemporaryDirectory() as tmp, _stacks(Path(tmp)) as (stacks, receiver_pid):
         urls = {
             name: f"{stack.gateway_url}/orders/{create_order(stack.gateway_url, EXAMPLE_ORDER)}"
             for name, stack in stacks.items()
         }
-        idle_rss = {name: _rss_mb(stack) for name, stack in stacks.items()}
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in stacks}
+        for url in urls.values():  # first requests set up connections, threads, caches
+            wrk(url, WARMUP_SECONDS)
+        idle_rss = {name: _rss_mb(stacks[name]) for name in ("off", "full")}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in stacks}
         scrape_under_load: list[float] = []
-        for _ in range(pairs):
-            for name in stacks:
+        names = list(stacks)
+        for round_number in range(rounds):
+            shift = round_number % len(names)  # no variant always runs first
+            for name in names[shift:] + names[:shift]:
+                pids = {service: process.pid for service, process in stacks[name].processes.items()}
+                pids[RECEIVER] = receiver_pid
+
+                def load(name: str = name, pids: dict[str, int] = pids) -> dict[str, Any]:
+                    return _measured_run(urls[name], seconds, pids)
+
                 if name == "full":
-                    load = lambda: wrk(urls["full"], seconds)  # noqa: E731
                     runs[name].append(_with_scrapes(stacks[name], load, scrape_under_load))
                 else:
-                    runs[name].append(wrk(urls[name], seconds))
+                    runs[name].append(load())
         idle_scrapes = [_scrape_ms(stacks["full"].gateway_url + "/metrics") for _ in range(20)]
         memory = _memory(stacks, urls, quick)
         memory["idle_mb"] = idle_rss
+    return {**summarise(runs), **_scrape_figures(idle_scrapes, scrape_under_load), "memory": memory}
+
+
+def summarise(runs: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Medians per variant, ratios to `off`, and the full profile's overhead split by piece."""
     throughput = {
         name: statistics.median(r["requests_per_second"] for r in rs) for name, rs in runs.items()
     }
+    cpu = {
+        name: {
+            service: statistics.median(r["cpu_us_per_request"][service] for r in rs)
+            for service in (GATEWAY, ORDER_API, RECEIVER)
+        }
+        for name, rs in runs.items()
+    }
     return {
+        "variants": {name: DESCRIPTIONS[name] for name in runs},
         "runs": runs,
         "throughput_rps": throughput,
-        "throughput_ratio_full_vs_off": throughput["full"] / throughput["off"],
-        "throughput_ratio_sampled_vs_off": throughput["full_sampled_10pct"] / throughput["off"],
+        "ratio_to_off": {name: rps / throughput["off"] for name, rps in throughput.items()},
         "p50_ms": {name: statistics.median(r["p50_ms"] for r in rs) for name, rs in runs.items()},
         "p99_ms": {name: statistics.median(r["p99_ms"] for r in rs) for name, rs in runs.items()},
-        "gateway_scrape_idle_ms": statistics.median(ms for ms, _ in idle_scrapes),
-        "gateway_scrape_under_load_ms": statistics.median(scrape_under_load),
-        "gateway_scrape_bytes": idle_scrapes[-1][1],
-        "memory": memory,
+        "cpu_us_per_request": cpu,
+        "breakdown_cpu_us": _breakdown(runs),
+    }
+
+
+# Each piece of the full profile's overhead: (variant with it, the same without it).
+BREAKDOWN = {
+    "upstream Flask instrumentation": ("full", "full_no_flask"),
+    "upstream gRPC instrumentation": ("full", "full_no_grpc"),
+    "span recording and export": ("full", "full_unsampled"),
+    "the project's layer (contract + runtime metrics)": ("lean", "off"),
+    "full profile, all of it": ("full", "off"),
+}
+
+
+def _breakdown(runs: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
+    """CPU µs per request each piece costs each service: medians of per-round differences."""
+    pieces: dict[str, dict[str, float]] = {}
+    for piece, (with_it, without_it) in BREAKDOWN.items():
+        pairs = list(zip(runs[with_it], runs[without_it], strict=True))
+        pieces[piece] = {
+            service: statistics.median(
+                a["cpu_us_per_request"][service] - b["cpu_us_per_request"][service]
+                for a, b in pairs
+            )
+            for service in (GATEWAY, ORDER_API, RECEIVER)
+        }
+    return pieces
+
+
+def _scrape_figures(idle: list[tuple[float, int]], under_load: list[float]) -> dict[str, float]:
+    return {
+        "gateway_scrape_idle_ms": statistics.median(ms for ms, _ in idle),
+        "gateway_scrape_under_load_ms": statistics.median(under_load) if under_load else 0.0,
+        "gateway_scrape_bytes": idle[-1][1],
     }
 
 
 def _with_scrapes(
-    stack: Stack, load: Callable[[], dict[str, float]], samples: list[float]
-) -> dict[str, float]:
+    stack: Stack, load: Callable[[], dict[str, Any]], samples: list[float]
+) -> dict[str, Any]:
     """Run `load` while scraping the gateway's /metrics every half second."""
     done = threading.Event()
 
@@ -162,6 +298,5 @@ def _memory(stacks: dict[str, Stack], urls: dict[str, str], quick: bool) -> dict
     after_warmup = _rss_mb(stack)
     sent = 0
     while sent < target:
-        result = wrk(url, 10)
-        sent += int(result["requests_per_second"] * 10)
+        sent += int(wrk(url, 10).get("requests", 0)) or 1
     return {"requests": sent, "after_warmup_mb": after_warmup, "after_requests_mb": _rss_mb(stack)}

@@ -2,9 +2,12 @@
 
 The order-api client is an in-process fake, so only Flask and telemetry are
 measured. Variants: no telemetry; the mandated upstream Flask instrumentation
-alone; the project's metrics (upstream + contract hooks); the project's full
-telemetry (metrics + tracing through a batch span processor into a discarding
-exporter); and prometheus-flask-exporter on the same app.
+alone, and the same with its metrics dropped by Views (does a Drop view make
+the SDK skip the work?); the lean profile (the contract's middleware without
+upstream Flask: OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=flask); the project's
+metrics (upstream + contract middleware); the project's full telemetry (metrics
++ tracing through a batch span processor into a discarding exporter); and
+prometheus-flask-exporter on the same app.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from flask import Flask
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import NoOpTracerProvider
@@ -32,6 +36,7 @@ from services.proto.orders.v1 import orders_pb2
 from services.web_gateway.app import create_app
 
 ORDER_ID = "0123456789abcdef0123456789abcdef"
+DROP = DropAggregation()
 
 
 class FakeClient:
@@ -62,9 +67,20 @@ class _DiscardingExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def _metrics_provider() -> MeterProvider:
+def _metrics_provider(extra_views: Sequence[View] = ()) -> MeterProvider:
     reader = PrometheusMetricReader(scope_info_enabled=False, registry=CollectorRegistry())
-    return MeterProvider(metric_readers=[reader], views=default_views())
+    return MeterProvider(metric_readers=[reader], views=[*default_views(), *extra_views])
+
+
+def _upstream_only(client: Any, meter_provider: MeterProvider) -> Flask:
+    app = create_app(client=client)
+    FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]
+        app,
+        meter_provider=meter_provider,
+        tracer_provider=NoOpTracerProvider(),
+        excluded_urls=settings.flask_excluded_urls({}),
+    )
+    return app
 
 
 def _apps() -> tuple[dict[str, Flask], TracerProvider]:
@@ -72,12 +88,18 @@ def _apps() -> tuple[dict[str, Flask], TracerProvider]:
     client: Any = FakeClient()
     off = create_app(client=client)
 
-    upstream = create_app(client=client)
-    FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]
-        upstream,
-        meter_provider=_metrics_provider(),
-        tracer_provider=NoOpTracerProvider(),
-        excluded_urls=settings.flask_excluded_urls({}),
+    upstream = _upstream_only(client, _metrics_provider())
+    dropped = _upstream_only(
+        client, _metrics_provider([View(instrument_name="http.server.*", aggregation=DROP)])
+    )
+    lean = create_app(
+        client=client,
+        telemetry=Telemetry(
+            "bench",
+            _metrics_provider(),
+            NoOpTracerProvider(),
+            disabled_instrumentations=frozenset({settings.FLASK}),
+        ),
     )
 
     metrics_only = create_app(
@@ -101,6 +123,8 @@ def _apps() -> tuple[dict[str, Flask], TracerProvider]:
     apps = {
         "off": off,
         "upstream_flask_instrumentation": upstream,
+        "upstream_flask_metrics_dropped": dropped,
+        "lean_contract_only": lean,
         "project_metrics": metrics_only,
         "project_full": full,
         "prometheus_flask_exporter": exporter_app,

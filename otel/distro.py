@@ -1,15 +1,18 @@
 """The project's distro and configurator for the `opentelemetry-instrument` launcher.
 
 The launcher loads one distro and one configurator from entry points, then
-every instrumentor. The distro pins the configurator to this project's (so
-another installed configurator cannot install providers behind the services'
-back), opts in to stable HTTP semantic conventions before Flask is
-instrumented, passes the same settings to the instrumentors as the in-process
-path uses, and instruments nothing when OTEL_SDK_DISABLED=true.
+every instrumentor not named in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS. The
+distro pins the configurator to this project's (so another installed
+configurator cannot install providers behind the services' back), opts in to
+stable HTTP semantic conventions, and instruments nothing when
+OTEL_SDK_DISABLED=true.
 
-SDK providers are built and installed by the service entry points (`otel.sdk`),
-which know the service name and port layout; instrumentors loaded here use
-the global providers through the API's proxies once those are set.
+It leaves the instrumentations the services add themselves (Flask, the gRPC
+client and server, the runtime metrics: `settings.SERVICE_INSTRUMENTATIONS`)
+to the services' entry points, which add them with the same code in both start
+paths, so a service costs the same with and without the launcher and honours
+the same variables. Other installed instrumentors load as the launcher does.
+SDK providers are built and installed by the service entry points (`otel.sdk`).
 """
 
 from __future__ import annotations
@@ -28,21 +31,15 @@ DISTRO_NAME = "otel_stack"
 
 
 class StackDistro(BaseDistro):  # type: ignore[misc]
-    """Sets the launcher up to give exactly the telemetry of an in-process start."""
+    """Sets the launcher up to give exactly the telemetry, and cost, of an in-process start."""
 
     def _configure(self, **kwargs: Any) -> None:
         os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", DISTRO_NAME)
         settings.ensure_stable_http_semconv()
 
     def load_instrumentor(self, entry_point: EntryPoint, **kwargs: Any) -> None:
-        if settings.sdk_disabled():
+        if settings.sdk_disabled() or entry_point.name in settings.SERVICE_INSTRUMENTATIONS:
             return
-        if entry_point.name == "system_metrics":
-            instrumentor = entry_point.load()
-            instrumentor(config=settings.RUNTIME_METRICS).instrument(**kwargs)
-            return
-        if entry_point.name == "flask":
-            kwargs["excluded_urls"] = settings.flask_excluded_urls()
         super().load_instrumentor(entry_point, **kwargs)
 
 

@@ -1,8 +1,8 @@
 """Flask instrumentation: the upstream instrumentation plus the contract's request metrics.
 
-`instrument_app` adds `opentelemetry-instrumentation-flask` (unless the launcher
-already instrumented Flask globally) for spans and the semconv
-`http_server_request_duration_seconds`, and a WSGI middleware that records
+`instrument_app` adds `opentelemetry-instrumentation-flask` for spans and the
+semconv `http_server_request_duration_seconds` (unless
+OTEL_PYTHON_DISABLED_INSTRUMENTATIONS names `flask`), and a WSGI middleware that records
 `http_requests_total` and `http_request_duration_seconds` with bounded labels:
 the matched URL rule (`unmatched` when none matched) and the method (`_OTHER`
 when not a standard one), and writes the request's access line. Scrapes of
@@ -39,7 +39,8 @@ def instrument_app(app: Flask, telemetry: Telemetry) -> None:
     """Instrument `app` for `telemetry`; does nothing when telemetry is disabled."""
     if not telemetry.enabled:
         return
-    _add_upstream_instrumentation(app, telemetry)
+    if telemetry.uses(settings.FLASK):
+        _add_upstream_instrumentation(app, telemetry)
     app.wsgi_app = RequestMetricsMiddleware(  # type: ignore[method-assign]
         app.wsgi_app, HttpServerMetrics(telemetry.meter_provider), telemetry.access_log
     )
@@ -95,7 +96,7 @@ class RequestMetricsMiddleware:
 
 def _add_upstream_instrumentation(app: Flask, telemetry: Telemetry) -> None:
     if settings.already_instrumented(FlaskInstrumentor):
-        return  # the launcher replaced flask.Flask, so `app` is instrumented already
+        return  # something replaced flask.Flask (another distro, say): `app` has it already
     settings.ensure_stable_http_semconv()
     FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]
         app,

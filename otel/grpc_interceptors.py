@@ -1,4 +1,4 @@
-"""gRPC interceptors: RPC metrics on both sides, and upstream tracing unless the launcher added it.
+"""gRPC interceptors: RPC metrics on both sides, and upstream tracing when spans go somewhere.
 
 Upstream `opentelemetry-instrumentation-grpc` emits spans only, so the
 duration histograms of the RPC semantic conventions are recorded here. The
@@ -177,11 +177,13 @@ def _method_name(method: str | bytes) -> str:
 def server_interceptors(
     telemetry: Telemetry, services: Sequence[str]
 ) -> list[grpc.ServerInterceptor]:
-    """Interceptors for a server of `services`: metrics, and tracing unless already added."""
+    """Interceptors for a server of `services`: metrics, and tracing when `telemetry` uses it."""
     if not telemetry.enabled:
         return []
     interceptors: list[grpc.ServerInterceptor] = []
-    if telemetry.tracing and not settings.already_instrumented(GrpcInstrumentorServer):
+    if telemetry.uses(settings.GRPC_SERVER) and not settings.already_instrumented(
+        GrpcInstrumentorServer
+    ):
         interceptors.append(
             server_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
         )
@@ -191,14 +193,16 @@ def server_interceptors(
 
 
 def instrument_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Channel:
-    """Wrap a client channel: metrics, and tracing unless the launcher already added it.
+    """Wrap a client channel: metrics, and tracing when `telemetry` uses it.
 
     The upstream tracing interceptor has its own channel wrapper (it is not a
     `grpc.UnaryUnaryClientInterceptor`), so the channel is wrapped, not given a list.
     """
     if not telemetry.enabled:
         return channel
-    if telemetry.tracing and not settings.already_instrumented(GrpcInstrumentorClient):
+    if telemetry.uses(settings.GRPC_CLIENT) and not settings.already_instrumented(
+        GrpcInstrumentorClient
+    ):
         tracing = client_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
         channel = grpcext.intercept_channel(channel, tracing)  # type: ignore[no-untyped-call]
     metrics = RpcClientMetricsInterceptor(RpcClientMetrics(telemetry.meter_provider))

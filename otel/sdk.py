@@ -1,8 +1,8 @@
 """All OpenTelemetry SDK setup of the project: providers, readers, exporters, runtime metrics.
 
 Two steps, called by each service's entry point, with or without the
-`opentelemetry-instrument` launcher (whose instrumentors use the global
-providers installed here):
+`opentelemetry-instrument` launcher (any other instrumentor it loads uses the
+global providers installed here):
 
 - `build_telemetry(service_name, environ)` reads the standard `OTEL_*`
   variables from `environ` and builds providers and readers. It changes no
@@ -10,7 +10,8 @@ providers installed here):
   (the SDK's own components, such as the resource detector and the OTLP
   exporters, still read their settings from `os.environ`, as the SDK defines).
 - `install(telemetry)` makes them the process's global providers, opts in to
-  the stable HTTP semantic conventions and starts the runtime metrics.
+  the stable HTTP semantic conventions and starts the runtime metrics (unless
+  OTEL_PYTHON_DISABLED_INSTRUMENTATIONS names `system_metrics`).
 
 `OTEL_SDK_DISABLED=true` yields a disabled `Telemetry`, which `install` leaves alone.
 """
@@ -53,7 +54,9 @@ class Telemetry:
     `prometheus_registry` is None when the `prometheus` exporter is not selected;
     `prometheus_address` is where a service with a metrics listener of its own
     serves it (OTEL_EXPORTER_PROMETHEUS_HOST/PORT). `tracing` says whether spans
-    go anywhere (otherwise tracing hooks are skipped). `logger_provider` exports
+    go anywhere (otherwise tracing hooks are skipped). `disabled_instrumentations`
+    holds the names of OTEL_PYTHON_DISABLED_INSTRUMENTATIONS; `uses` answers for
+    each upstream instrumentation the services add. `logger_provider` exports
     log records (OTEL_LOGS_EXPORTER; None for `none`); `access_log` says which
     requests get an access line (ACCESS_LOG).
     """
@@ -65,6 +68,7 @@ class Telemetry:
     tracing: bool = False
     enabled: bool = True
     prometheus_address: tuple[str, int] = (prometheus.DEFAULT_HOST, prometheus.DEFAULT_PORT)
+    disabled_instrumentations: frozenset[str] = frozenset()
     logger_provider: LoggerProvider | None = None
     access_log: AccessLog = field(default_factory=AccessLog)
     _shutdown: Callable[[], None] = field(default=lambda: None, repr=False)
@@ -79,6 +83,19 @@ class Telemetry:
             enabled=False,
             access_log=AccessLog(0.0),
         )
+
+    def uses(self, instrumentation: str) -> bool:
+        """Whether the services add this upstream instrumentation (a launcher entry-point name).
+
+        The same answer in both start paths: never with telemetry disabled or when
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS names it; the span-only gRPC
+        instrumentations only when spans go somewhere.
+        """
+        if not self.enabled:
+            return False
+        if settings.is_disabled(instrumentation, self.disabled_instrumentations):
+            return False
+        return self.tracing or instrumentation not in settings.SPAN_ONLY_INSTRUMENTATIONS
 
     def shutdown(self) -> None:
         """Flush and stop exporters: the last spans and metrics are sent before this returns."""
@@ -137,6 +154,7 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
         prometheus_registry=registry,
         tracing=bool(trace_names),
         prometheus_address=prometheus_address,
+        disabled_instrumentations=settings.disabled_instrumentations(environ),
         logger_provider=logger_provider,
         access_log=access_log,
         _shutdown=shutdown,
@@ -162,7 +180,8 @@ def install(telemetry: Telemetry, environ: MutableMapping[str, str] = os.environ
     metrics.set_meter_provider(telemetry.meter_provider)
     if telemetry.tracing:
         trace.set_tracer_provider(telemetry.tracer_provider)
-    _instrument_runtime(telemetry.meter_provider)
+    if telemetry.uses(settings.SYSTEM_METRICS):
+        _instrument_runtime(telemetry.meter_provider)
 
 
 def build_and_install(service_name: str, environ: MutableMapping[str, str]) -> Telemetry:
@@ -212,7 +231,7 @@ def _metric_readers(
 
 def _instrument_runtime(meter_provider: MeterProvider) -> None:
     if settings.already_instrumented(SystemMetricsInstrumentor):
-        return  # the launcher did it, on the global provider set above
+        return  # something else (another distro, say) did it; twice would count twice
     SystemMetricsInstrumentor(config=settings.RUNTIME_METRICS).instrument(
         meter_provider=meter_provider
     )

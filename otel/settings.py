@@ -2,7 +2,9 @@
 
 Keeping them here is what makes the two paths give the same telemetry: the same
 stable HTTP semantic conventions, the same excluded URLs, the same runtime
-metrics, and the same answer to "is the SDK disabled?".
+metrics, the same answer to "is the SDK disabled?" and to "which upstream
+instrumentations has the user switched off?" (OTEL_PYTHON_DISABLED_INSTRUMENTATIONS,
+with the launcher's entry-point names).
 """
 
 from __future__ import annotations
@@ -16,6 +18,19 @@ METRICS_PATH = "/metrics"
 SEMCONV_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
 FLASK_EXCLUDED_URLS = "OTEL_PYTHON_FLASK_EXCLUDED_URLS"
 EXCLUDED_URLS = "OTEL_PYTHON_EXCLUDED_URLS"
+DISABLED_INSTRUMENTATIONS = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+# The launcher's wildcard: no instrumentor at all.
+ALL_INSTRUMENTATIONS = "*"
+
+# The upstream instrumentations the services add themselves, in both start paths, by
+# their launcher entry-point names. The gRPC ones emit spans only, so they are added
+# only when spans go somewhere.
+FLASK = "flask"
+GRPC_CLIENT = "grpc_client"
+GRPC_SERVER = "grpc_server"
+SYSTEM_METRICS = "system_metrics"
+SERVICE_INSTRUMENTATIONS = frozenset((FLASK, GRPC_CLIENT, GRPC_SERVER, SYSTEM_METRICS))
+SPAN_ONLY_INSTRUMENTATIONS = frozenset((GRPC_CLIENT, GRPC_SERVER))
 
 # Process-level runtime metrics of opentelemetry-instrumentation-system-metrics;
 # the host-wide `system.*` metrics of its default configuration are left out.
@@ -32,6 +47,17 @@ RUNTIME_METRICS: dict[str, list[str] | None] = {
 def sdk_disabled(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether OTEL_SDK_DISABLED turns all telemetry off."""
     return environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def disabled_instrumentations(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
+    """The names in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, read as the launcher reads them."""
+    value = environ.get(DISABLED_INSTRUMENTATIONS, "")
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+
+def is_disabled(instrumentation: str, disabled: frozenset[str]) -> bool:
+    """Whether `instrumentation` is switched off by the names in `disabled` (`*`: all)."""
+    return instrumentation in disabled or ALL_INSTRUMENTATIONS in disabled
 
 
 def ensure_stable_http_semconv(environ: MutableMapping[str, str] = os.environ) -> None:

@@ -9,6 +9,7 @@ import sqlite3
 import sys
 import threading
 
+import grpc
 from grpc_health.v1 import health
 
 from otel import grpc_interceptors, prometheus
@@ -22,6 +23,7 @@ from services.order_api.metrics import OrderMetrics
 from services.order_api.server import SERVICE_NAME, ListenError, create_server
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import (
+    OrderStore,
     SchemaTooNewError,
     StoreUnavailableError,
     open_store,
@@ -62,18 +64,7 @@ def main() -> int:
 def _serve(config: Config, telemetry: Telemetry) -> int:
     store = open_store(config.db_path, pool=config.pool, meter_provider=telemetry.meter_provider)
     health_servicer = health.HealthServicer()
-    servicer = OrderServicer(
-        store,
-        faults=config.faults,
-        on_order_created=OrderMetrics(telemetry.meter_provider).order_created,
-    )
-    server, port = create_server(
-        config.listen,
-        servicer=servicer,
-        health_servicer=health_servicer,
-        interceptors=grpc_interceptors.server_interceptors(telemetry, [SERVICE_NAME]),
-        max_workers=config.max_workers,
-    )
+    server, port = build_server(config, telemetry, store, health_servicer)
     metrics_server = None
     metrics_address = telemetry.prometheus_address
     if telemetry.prometheus_registry is not None:
@@ -113,6 +104,24 @@ def _serve(config: Config, telemetry: Telemetry) -> int:
     logger.info("order-api stopped")
     telemetry.shutdown()  # after the last log line: it flushes the log exporter too
     return 0
+
+
+def build_server(
+    config: Config, telemetry: Telemetry, store: OrderStore, health_servicer: health.HealthServicer
+) -> tuple[grpc.Server, int]:
+    """The instrumented gRPC server (bound, not started) and its port, as `main` serves it."""
+    servicer = OrderServicer(
+        store,
+        faults=config.faults,
+        on_order_created=OrderMetrics(telemetry.meter_provider).order_created,
+    )
+    return create_server(
+        config.listen,
+        servicer=servicer,
+        health_servicer=health_servicer,
+        interceptors=grpc_interceptors.server_interceptors(telemetry, [SERVICE_NAME]),
+        max_workers=config.max_workers,
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Latencies are counted in logarithmic buckets about 2% wide (10 µs to 10 min),
 so a day-long run needs the same few kilobytes as a second-long one;
 quantiles interpolate inside a bucket as `histograms.quantile` does, and the
-maximum is kept exactly.
+maximum is kept exactly. `cumulative` gives the buckets in a histogram's form,
+so two snapshots give the latencies of the interval between them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import bisect
 import math
 from dataclasses import dataclass
 
-from services.stack.histograms import quantile
+from services.stack.histograms import Bucket, quantile
 
 SMALLEST_SECONDS = 1e-5
 LARGEST_SECONDS = 600.0
@@ -52,14 +53,18 @@ class LatencyRecorder:
         self._count += 1
         self._max = max(self._max, seconds)
 
-    def quantile(self, q: float) -> float | None:
-        """The q-quantile (0..1) of everything recorded, never above the maximum."""
-        cumulative: list[tuple[float, float]] = []
+    def cumulative(self) -> list[Bucket]:
+        """Everything recorded as cumulative buckets, like a Prometheus histogram's."""
+        buckets: list[Bucket] = []
         running = 0
         for bound, count in zip(BOUNDS, self._counts, strict=True):
             running += count
-            cumulative.append((bound, float(running)))
-        value = quantile(q, cumulative)
+            buckets.append((bound, float(running)))
+        return buckets
+
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile (0..1) of everything recorded, never above the maximum."""
+        value = quantile(q, self.cumulative())
         return None if value is None else min(value, self._max)
 
     def stats(self) -> LatencyStats:

@@ -1,26 +1,33 @@
 """The live view of `otel-stack up`: what the two /metrics endpoints say about an interval.
 
 `read` scrapes both services at one moment; `compare` turns two readings into
-per-route (gateway) and per-method (order-api) request rates, error ratios
-and latency quantiles from counter and bucket increases, the way PromQL's
-`rate` and `histogram_quantile` would, and, when the services trace, the
-trace id of each row's slowest request of the interval (from the exemplars on
-the latency buckets, scraped in OpenMetrics); `render` lays that out as plain
-text lines (the console decides how they reach the terminal).
+per-route (gateway) and per-method (order-api) request rates and error ratios
+from counter increases, the way PromQL's `rate` would, and, when the services
+trace, the trace id of each row's slowest request of the interval (from the
+exemplars on the latency buckets, scraped in OpenMetrics); `render` lays that
+out as plain text lines (the console decides how they reach the terminal).
+
+Latencies say where they come from. The contract's duration histograms have
+decade-wide buckets (1 ms, 10 ms, 100 ms, ...), so interpolating inside one, as
+`histogram_quantile` does, shows numbers nobody measured: a quantile from a
+histogram is shown as the bucket it lies in (`1-10ms`). Where the traffic
+generator timed the requests itself (`otel-stack up` passes its timings in the
+reading), a gateway route's quantiles are those client-side measurements.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Exemplar
 
-from services.stack.histograms import bucket_increase, increase, quantile
+from services.stack.histograms import Bucket, bucket_increase, increase, quantile, quantile_bucket
 from services.stack.scrape import Exposition, LabelKey, ScrapeError, scrape
 
 # gRPC codes that mean the server failed, as in the OpenTelemetry RPC conventions.
@@ -28,16 +35,26 @@ SERVER_FAULT_CODES = frozenset(
     {"UNKNOWN", "DEADLINE_EXCEEDED", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS"}
 )
 QUANTILES = (0.5, 0.95, 0.99)
+LATENCY_WIDTH = 11
+
+# A latency quantile: seconds measured by a client, or the (lower, upper] bounds of the
+# server histogram's bucket that holds it.
+Latency = float | tuple[float, float]
 
 
 @dataclass(frozen=True)
 class Reading:
-    """Both expositions at one moment (None where the scrape failed, with the reason)."""
+    """Both expositions at one moment (None where the scrape failed, with the reason).
+
+    `client` holds the latencies the traffic generator measured so far, as
+    cumulative buckets per `METHOD /route` (empty without a traffic generator).
+    """
 
     at: float
     gateway: Exposition | None
     order_api: Exposition | None
     errors: tuple[str, ...] = ()
+    client: Mapping[str, Sequence[Bucket]] = field(default_factory=dict)
     wall_time: float = 0.0  # time.time() of the reading: exemplars carry wall-clock stamps
 
 
@@ -49,7 +66,7 @@ class RowStats:
     requests: float
     rate: float
     error_ratio: float | None
-    quantiles: tuple[float | None, ...]
+    quantiles: tuple[Latency | None, ...]
     slowest_trace: str | None = None
 
 
@@ -70,12 +87,15 @@ class Window:
 def read(
     gateway_metrics_urls: Sequence[str] | str,
     order_api_metrics_urls: Sequence[str] | str,
+    client: Callable[[], Mapping[str, Sequence[Bucket]]] | None = None,
     *,
     openmetrics: bool = True,
 ) -> Reading:
     """Scrape every instance of both services now; a failed scrape is recorded, not raised.
 
+    `client` gives the traffic generator's latencies so far (see `Reading.client`).
     Scrapes ask for OpenMetrics (with exemplars) unless told otherwise.
+
 
     With several instances of a service, their expositions are merged, each
     sample labelled `instance` (host:port), so the view shows sums over
@@ -96,7 +116,10 @@ def read(
                 exposition = exposition.with_label(INSTANCE_LABEL, _instance(url))
             scraped.append(exposition)
         merged.append(Exposition.merge(scraped) if scraped else None)
-    return Reading(time.monotonic(), merged[0], merged[1], tuple(errors), wall_time=time.time())
+    measured = client() if client is not None else {}
+    return Reading(
+        time.monotonic(), merged[0], merged[1], tuple(errors), measured, wall_time=time.time()
+    )
 
 
 INSTANCE_LABEL = "instance"
@@ -130,7 +153,11 @@ def compare(before: Reading, after: Reading) -> Window:
             is_error=lambda code: code.startswith("5"),
             exemplars_since=since,
         )
-        routes = [row for row in routes if row.name.partition(" ")[2] not in PROBE_ROUTES]
+        routes = [
+            _measured_by_client(row, before.client, after.client)
+            for row in routes
+            if row.name.partition(" ")[2] not in PROBE_ROUTES
+        ]
     orders_created = orders_total = 0.0
     if after.order_api is not None:
         rpcs = _rows(
@@ -166,9 +193,23 @@ def render(window: Window, *, title: str, urls: Mapping[str, str]) -> list[str]:
         f"orders created: {window.orders_total:.0f} total, "
         f"+{window.orders_created:.0f} in {window.seconds:.1f}s ({rate:.1f}/s)"
     )
+    lines += _latency_notes(window)
     lines += [f"{name}: {url}" for name, url in urls.items()]
     lines += [f"! {error}" for error in window.errors]
     return lines
+
+
+def format_latency(value: Latency | None) -> str:
+    """A measured latency (`3.3ms`), or the histogram bucket holding it (`1-10ms`, `>5s`)."""
+    if value is None or isinstance(value, float):
+        return format_seconds(value)
+    lower, upper = value
+    if math.isinf(upper):
+        return ">" + "".join(_bound(lower))
+    if lower <= 0:
+        return "<=" + "".join(_bound(upper))
+    (low, low_unit), (high, high_unit) = _bound(lower), _bound(upper)
+    return f"{low}{'' if low_unit == high_unit else low_unit}-{high}{high_unit}"
 
 
 def format_seconds(value: float | None) -> str:
@@ -180,6 +221,39 @@ def format_seconds(value: float | None) -> str:
     if value < 1:
         return f"{value * 1e3:.1f}ms"
     return f"{value:.2f}s"
+
+
+def _bound(seconds: float) -> tuple[str, str]:
+    """A bucket bound as (number, unit): (`2.5`, `ms`)."""
+    if seconds < 0.001:
+        return f"{seconds * 1e6:g}", "us"
+    if seconds < 1:
+        return f"{seconds * 1e3:g}", "ms"
+    return f"{seconds:g}", "s"
+
+
+def _measured_by_client(
+    row: RowStats, before: Mapping[str, Sequence[Bucket]], after: Mapping[str, Sequence[Bucket]]
+) -> RowStats:
+    """The row with the client's own timings of the interval, where the client sent it."""
+    if row.name not in after:
+        return row
+    grown = bucket_increase(dict(before.get(row.name, ())), dict(after[row.name]))
+    return replace(row, quantiles=tuple(quantile(q, grown) for q in QUANTILES))
+
+
+def _latency_notes(window: Window) -> list[str]:
+    rows = [*window.routes, *window.rpcs]
+    measured = any(isinstance(value, float) for row in rows for value in row.quantiles)
+    buckets = any(isinstance(value, tuple) for row in rows for value in row.quantiles)
+    notes = []
+    if measured:
+        notes.append("latency like 3.3ms: timed by the traffic generator (client side)")
+    if buckets:
+        notes.append(
+            "latency like 1-10ms: the service's histogram bucket holding it (no finer data)"
+        )
+    return notes
 
 
 def _rows(
@@ -217,7 +291,7 @@ def _rows(
                 requests=total,
                 rate=total / seconds,
                 error_ratio=errors[key] / total if total else None,
-                quantiles=tuple(quantile(q, grown_buckets) for q in QUANTILES),
+                quantiles=tuple(quantile_bucket(q, grown_buckets) for q in QUANTILES),
                 slowest_trace=_slowest_trace(exemplars.get(key, []), exemplars_since),
             )
         )
@@ -278,14 +352,17 @@ def _slowest_trace(exemplars: Sequence[Exemplar], since: float) -> str | None:
 
 def _table(heading: str, rows: Sequence[RowStats]) -> list[str]:
     width = max([len(heading), *(len(row.name) for row in rows)])
-    header = f"{heading:<{width}}  {'REQ/S':>8}  {'ERR%':>6}  {'P50':>8}  {'P95':>8}  {'P99':>8}"
+    latency = "".join(f"  {name:>{LATENCY_WIDTH}}" for name in ("P50", "P95", "P99"))
     # The column appears only when the services trace (their buckets then carry exemplars).
     traced = any(row.slowest_trace for row in rows)
-    lines = [header + ("  SLOWEST TRACE" if traced else "")]
+    lines = [
+        f"{heading:<{width}}  {'REQ/S':>8}  {'ERR%':>6}{latency}"
+        + ("  SLOWEST TRACE" if traced else "")
+    ]
     for row in rows:
         ratio = "-" if row.error_ratio is None else f"{row.error_ratio * 100:.1f}%"
-        p50, p95, p99 = (format_seconds(value) for value in row.quantiles)
-        line = f"{row.name:<{width}}  {row.rate:>8.1f}  {ratio:>6}  {p50:>8}  {p95:>8}  {p99:>8}"
+        values = "".join(f"  {format_latency(value):>{LATENCY_WIDTH}}" for value in row.quantiles)
+        line = f"{row.name:<{width}}  {row.rate:>8.1f}  {ratio:>6}{values}"
         if traced:
             line += f"  {row.slowest_trace or '-'}"
         lines.append(line)

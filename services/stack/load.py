@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from services.stack.histograms import Bucket
 from services.stack.latency import LatencyRecorder, LatencyStats
 from services.stack.mix import Kind, KnownOrders, Request, created_order_id, next_request
 
@@ -144,6 +145,7 @@ class LoadGenerator:
         self._failures: Counter[Kind] = Counter()
         self._reasons: Counter[str] = Counter()
         self._latency = LatencyRecorder()
+        self._route_latency: dict[str, LatencyRecorder] = {}
         self._threads: list[threading.Thread] = []
         self._started = 0.0
         self._finished: float | None = None
@@ -201,6 +203,11 @@ class LoadGenerator:
                 elapsed=max(0.0, end - self._started),
                 failure_reasons=dict(self._reasons),
             )
+
+    def latency_by_route(self) -> dict[str, list[Bucket]]:
+        """Latencies measured so far per `METHOD /route` (cumulative buckets, any status)."""
+        with self._lock:
+            return {name: recorder.cumulative() for name, recorder in self._route_latency.items()}
 
     def _work(self, rng: random.Random) -> None:
         # One keep-alive connection per worker; after close() the next request reconnects.
@@ -261,6 +268,8 @@ class LoadGenerator:
             self._counts[(request.method, request.route, status)] += 1
             self._by_kind[(request.kind, status)] += 1
             self._latency.record(elapsed)
+            route = f"{request.method} {request.route}"
+            self._route_latency.setdefault(route, LatencyRecorder()).record(elapsed)
 
     def _record_failure(self, request: Request, error: Exception) -> None:
         logger.debug("load: %s %s failed: %s", request.method, request.path, error)

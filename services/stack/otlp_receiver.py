@@ -7,15 +7,20 @@ collector's exporter to Loki).
 Enough of a collector for tests and benchmarks that run the services with
 `OTEL_*_EXPORTER=otlp` and need somewhere real to send to (and to read back
 what arrived), without building or configuring an OpenTelemetry Collector.
-Everything received is kept in memory: use it for bounded runs only.
+Everything received is kept in memory (use it for bounded runs only), unless
+it is made with `keep=False`, as `python -m services.stack.otlp_receiver PORT`
+does: the benchmarks run it that way, as a process of its own, so the cost of
+receiving spans is not charged to the services or to the load generator.
 """
 
 from __future__ import annotations
 
 import gzip
 import http.server
+import signal
+import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent import futures
 from contextlib import contextmanager
 
@@ -45,10 +50,11 @@ MAX_HTTP_BODY_BYTES = 16 * 1024 * 1024
 
 
 class OtlpReceiver:
-    """Keeps every export request it receives."""
+    """Keeps every export request it receives (with `keep=False`, none: it only accepts them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep: bool = True) -> None:
         self._lock = threading.Lock()
+        self._keep = keep
         self.metric_requests: list[ExportMetricsServiceRequest] = []
         self.trace_requests: list[ExportTraceServiceRequest] = []
         self.log_requests: list[ExportLogsServiceRequest] = []
@@ -57,16 +63,18 @@ class OtlpReceiver:
         self, request: ExportMetricsServiceRequest, _context: grpc.ServicerContext | None = None
     ) -> ExportMetricsServiceResponse:
         """MetricsService/Export: keep the request."""
-        with self._lock:
-            self.metric_requests.append(request)
+        if self._keep:
+            with self._lock:
+                self.metric_requests.append(request)
         return ExportMetricsServiceResponse()
 
     def export_traces(
         self, request: ExportTraceServiceRequest, _context: grpc.ServicerContext | None = None
     ) -> ExportTraceServiceResponse:
         """TraceService/Export: keep the request."""
-        with self._lock:
-            self.trace_requests.append(request)
+        if self._keep:
+            with self._lock:
+                self.trace_requests.append(request)
         return ExportTraceServiceResponse()
 
     def export_logs(
@@ -157,11 +165,13 @@ def _service_name(attributes: Iterable[KeyValue]) -> str:
 
 
 @contextmanager
-def running_receiver() -> Iterator[tuple[OtlpReceiver, int]]:
-    """Start a receiver on a free loopback port; yield it and the port."""
-    receiver = OtlpReceiver()
+def running_receiver(*, port: int = 0, keep: bool = True) -> Iterator[tuple[OtlpReceiver, int]]:
+    """Start a receiver on a loopback port (0: a free one); yield it and the port."""
+    receiver = OtlpReceiver(keep=keep)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), handlers=receiver.handlers())
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_insecure_port(f"127.0.0.1:{port}")
+    if port == 0:
+        raise OSError("cannot listen on the requested loopback port")
     server.start()
     try:
         yield receiver, port
@@ -216,3 +226,25 @@ def serving_otlp_http(receiver: OtlpReceiver) -> Iterator[int]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Accept and discard OTLP/gRPC exports on 127.0.0.1:PORT until SIGTERM or SIGINT."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1 or not args[0].isdigit() or not 0 < int(args[0]) < 65536:
+        print("usage: python -m services.stack.otlp_receiver PORT", file=sys.stderr)
+        return 2
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: stopping.set())
+    try:
+        with running_receiver(port=int(args[0]), keep=False):
+            stopping.wait()
+    except OSError as error:
+        print(f"otlp-receiver: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,7 +1,8 @@
-"""Probes that say whether a started service is ready: gRPC health and HTTP status checks."""
+"""Probes that say whether a started service is ready: gRPC health, HTTP status, open ports."""
 
 from __future__ import annotations
 
+import socket
 import urllib.request
 
 import grpc
@@ -28,4 +29,13 @@ def http_ok(url: str, *, timeout: float = PROBE_TIMEOUT_SECONDS) -> bool:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
             return bool(response.status == 200)
     except (OSError, ValueError):
+        return False
+
+
+def listening(host: str, port: int, *, timeout: float = PROBE_TIMEOUT_SECONDS) -> bool:
+    """Whether a TCP connection to host:port is accepted."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
         return False

@@ -44,6 +44,7 @@ from services.stack import (
 from services.stack.alert_sink import AlertSink, format_notification
 from services.stack.collector import CollectorBuildError, CollectorPorts
 from services.stack.console import Console
+from services.stack.histograms import Bucket, combine_cumulative
 from services.stack.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
 from services.stack.processes import Service, ServiceSpec, StartupCancelledError, StartupError
 from services.stack.running import StackPorts
@@ -378,11 +379,16 @@ class _StackRun:
         does not pass prometheus_client's strict parser.
         """
         if self.options.otlp:
-            return liveview.read(*self.options.live_urls, openmetrics=False)
+            return liveview.read(*self.options.live_urls, self._client_latency, openmetrics=False)
         return liveview.read(
             self.options.metrics_urls(prometheus_config.GATEWAY_JOB),
             self.options.metrics_urls(prometheus_config.ORDER_API_JOB),
+            self._client_latency,
         )
+
+    def _client_latency(self) -> dict[str, list[Bucket]]:
+        """What the load generators timed so far, per route, all gateways together."""
+        return combine_cumulative(generator.latency_by_route() for generator in self.generators)
 
     def watch(self, baseline: liveview.Reading) -> tuple[int, liveview.Reading | None, str]:
         """Show the live view until stopped; return (exit code, last reading, why it ended)."""

@@ -4,6 +4,9 @@ Each service's contract lists the series it must publish: name, Prometheus
 type, label names (exactly, or at least, for the semantic-convention metrics
 whose optional attributes vary), histogram bucket bounds, label values that
 must be there from the start, and the service name on `target_info`.
+Items published by an upstream instrumentation name it (`source`, the
+launcher's name), so a deployment that switches it off with
+OTEL_PYTHON_DISABLED_INSTRUMENTATIONS is checked `without` them.
 `check_exposition` turns one scrape into one `Check` per contract item.
 Labels added by the exporter (`otel_scope_*`) are ignored.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 import http.client
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client.samples import Sample
 
@@ -22,11 +25,15 @@ from services.stack.scrape import Exposition, ScrapeError, own_labels, scrape
 BUCKETS = ("0.001", "0.01", "0.1", "0.5", "1.0", "2.0", "5.0", "+Inf")
 HISTOGRAM_SERIES = ("_bucket", "_count", "_sum")
 PROBE_PATH = "/orders/verify-probe"
+SYSTEM_METRICS = "system_metrics"
 
 
 @dataclass(frozen=True)
 class MetricContract:
-    """What one metric must look like; `labels` None skips the label check."""
+    """What one metric must look like; `labels` None skips the label check.
+
+    `source` is the upstream instrumentation publishing it (None: the project's own).
+    """
 
     name: str
     type: str
@@ -34,6 +41,7 @@ class MetricContract:
     exact_labels: bool = True
     buckets: tuple[str, ...] | None = None
     required_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,12 @@ class ServiceContract:
 
     service: str
     metrics: tuple[MetricContract, ...]
+
+    def without(self, disabled: frozenset[str]) -> ServiceContract:
+        """The contract of a deployment with these instrumentations disabled (`*`: all)."""
+        if "*" in disabled:
+            return replace(self, metrics=tuple(m for m in self.metrics if m.source is None))
+        return replace(self, metrics=tuple(m for m in self.metrics if m.source not in disabled))
 
 
 @dataclass(frozen=True)
@@ -56,11 +70,11 @@ class Check:
 
 def _runtime() -> tuple[MetricContract, ...]:
     return (
-        MetricContract("process_cpu_time_seconds_total", "counter"),
-        MetricContract("process_memory_usage_bytes", "gauge"),
-        MetricContract("cpython_gc_collections_total", "counter"),
-        MetricContract("process_threads", "gauge"),
-        MetricContract("process_open_file_descriptors", "gauge"),
+        MetricContract("process_cpu_time_seconds_total", "counter", source=SYSTEM_METRICS),
+        MetricContract("process_memory_usage_bytes", "gauge", source=SYSTEM_METRICS),
+        MetricContract("cpython_gc_collections_total", "counter", source=SYSTEM_METRICS),
+        MetricContract("process_threads", "gauge", source=SYSTEM_METRICS),
+        MetricContract("process_open_file_descriptors", "gauge", source=SYSTEM_METRICS),
     )
 
 
@@ -80,6 +94,7 @@ GATEWAY = ServiceContract(
             "histogram",
             frozenset({"http_request_method", "http_route", "http_response_status_code"}),
             exact_labels=False,
+            source="flask",
         ),
         MetricContract(
             "rpc_client_call_duration_seconds",

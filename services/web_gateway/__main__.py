@@ -56,13 +56,9 @@ def main() -> int:
         print(f"web-gateway: {error}", file=sys.stderr)
         return 2
     configure_logging(telemetry.service_name, telemetry.logger_provider)
-    client = OrderClient(
-        config.order_api_target,
-        config.order_api_timeout,
-        wrap_channel=lambda channel: grpc_interceptors.instrument_channel(channel, telemetry),
-    )
+    app, client = build(config, telemetry)
     try:
-        server = _listen(config, create_app(config, client=client, telemetry=telemetry))
+        server = _listen(config, app)
     except OSError as error:
         print(f"web-gateway: cannot listen on {config.listen}: {error}", file=sys.stderr)
         _close(client, telemetry)
@@ -73,6 +69,16 @@ def main() -> int:
     logger.info("web-gateway stopped")
     _close(client, telemetry)  # after the last log line: it flushes the log exporter too
     return 0
+
+
+def build(config: Config, telemetry: Telemetry) -> tuple[Flask, OrderClient]:
+    """The instrumented app and its instrumented order-api client, as `main` serves them."""
+    client = OrderClient(
+        config.order_api_target,
+        config.order_api_timeout,
+        wrap_channel=lambda channel: grpc_interceptors.instrument_channel(channel, telemetry),
+    )
+    return create_app(config, client=client, telemetry=telemetry), client
 
 
 def _close(client: OrderClient, telemetry: Telemetry) -> None:

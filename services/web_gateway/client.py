@@ -74,7 +74,10 @@ _CREATE_RETRY_PAUSE_SECONDS = 0.05
 
 
 class OrderClient:
-    """Calls OrderService and the gRPC health service of one order-api target (any replicas)."""
+    """Calls OrderService and the gRPC health service of one order-api target (any replicas).
+
+    `channel` is the channel the calls go through, with its interceptors.
+    """
 
     def __init__(
         self,
@@ -87,6 +90,7 @@ class OrderClient:
         self.timeout = timeout
         self._channel = grpc.insecure_channel(target, options=BALANCED_CHANNEL_OPTIONS)
         channel = wrap_channel(self._channel) if wrap_channel else self._channel
+        self.channel = channel
         self._orders = orders_pb2_grpc.OrderServiceStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
 

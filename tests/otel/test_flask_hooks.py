@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from flask import Flask
 
@@ -122,3 +124,16 @@ def test_enabled_telemetry_wraps_the_wsgi_app(recorded: Recorded) -> None:
 
     assert isinstance(app.wsgi_app, flask_hooks.RequestMetricsMiddleware)
     assert app.wsgi_app != original
+
+
+def test_disabling_flask_drops_the_upstream_histogram_but_keeps_the_contract(
+    recorded: Recorded,
+) -> None:
+    lean = replace(recorded.telemetry, disabled_instrumentations=frozenset({"flask"}))
+    app = _app(Recorded(lean, recorded.reader))
+    app.test_client().get("/items/a")
+
+    assert not getattr(app, "_is_instrumented_by_opentelemetry", False)
+    assert "http.server.request.duration" not in recorded.metrics()
+    assert "http.server.active_requests" not in recorded.metrics()
+    assert _requests(recorded, method="GET", route="/items/<item_id>", status_code="200") == 1

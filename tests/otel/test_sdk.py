@@ -151,6 +151,30 @@ def test_install_sets_the_global_providers_once() -> None:
     assert second == "TelemetryConfigError"
 
 
+def test_disabled_instrumentations_come_from_the_standard_variable(build: Build) -> None:
+    telemetry = build(
+        OTEL_TRACES_EXPORTER="console", OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="flask,grpc_server"
+    )
+    assert telemetry.disabled_instrumentations == {"flask", "grpc_server"}
+    assert not telemetry.uses("flask")
+    assert not telemetry.uses("grpc_server")
+    assert telemetry.uses("grpc_client")
+    assert telemetry.uses("system_metrics")
+
+
+def test_grpc_instrumentations_are_used_only_when_spans_go_somewhere(build: Build) -> None:
+    telemetry = build(OTEL_TRACES_EXPORTER="none")
+    assert telemetry.uses("flask")
+    assert not telemetry.uses("grpc_client")
+    assert not telemetry.uses("grpc_server")
+
+
+def test_disabled_telemetry_uses_no_instrumentation() -> None:
+    assert not any(
+        Telemetry.disabled("x").uses(name) for name in ("flask", "grpc_client", "system_metrics")
+    )
+
+
 def test_logs_are_exported_only_when_otel_logs_exporter_says_so(build: Build) -> None:
     assert build().logger_provider is None
     assert build(OTEL_LOGS_EXPORTER="console").logger_provider is not None

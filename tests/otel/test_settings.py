@@ -49,3 +49,15 @@ def test_sdk_disabled_reads_true_only() -> None:
     assert settings.sdk_disabled({"OTEL_SDK_DISABLED": " TRUE "})
     assert not settings.sdk_disabled({"OTEL_SDK_DISABLED": "1"})
     assert not settings.sdk_disabled({})
+
+
+def test_disabled_instrumentations_are_read_as_the_launcher_reads_them() -> None:
+    environ = {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": " flask , grpc_client,,"}
+    assert settings.disabled_instrumentations(environ) == {"flask", "grpc_client"}
+    assert settings.disabled_instrumentations({}) == frozenset()
+
+
+def test_the_wildcard_disables_every_instrumentation() -> None:
+    assert settings.is_disabled("system_metrics", frozenset({"*"}))
+    assert settings.is_disabled("flask", frozenset({"flask"}))
+    assert not settings.is_disabled("flask", frozenset({"grpc_server"}))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.stack.histograms import bucket_increase, increase, quantile, rate
+from services.stack.histograms import bucket_increase, increase, quantile, quantile_bucket, rate
 from tests.prometheus_tools import promtool
 
 INF = math.inf
@@ -20,6 +20,14 @@ BUCKETS = [(0.1, 10.0), (0.5, 30.0), (1.0, 40.0), (INF, 40.0)]
 def test_median_interpolates_linearly_inside_its_bucket() -> None:
     # rank 20 is the 10th of 20 observations in (0.1, 0.5]: halfway.
     assert quantile(0.5, BUCKETS) == pytest.approx(0.3)
+
+
+def test_quantile_bucket_is_the_bucket_the_quantile_lies_in() -> None:
+    assert quantile_bucket(0.2, BUCKETS) == (0.0, 0.1)
+    assert quantile_bucket(0.5, BUCKETS) == (0.1, 0.5)
+    assert quantile_bucket(0.99, BUCKETS) == (0.5, 1.0)
+    assert quantile_bucket(0.5, [(0.1, 0.0), (INF, 4.0)]) == (0.1, INF)
+    assert quantile_bucket(0.5, [(INF, 0.0)]) is None
 
 
 def test_high_quantile_lands_in_the_last_finite_bucket() -> None:

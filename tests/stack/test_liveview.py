@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import replace
 
-from services.stack.liveview import Reading, compare, format_seconds, render
+from services.stack.latency import LatencyRecorder
+from services.stack.liveview import (
+    Latency,
+    Reading,
+    compare,
+    format_latency,
+    format_seconds,
+    render,
+)
 from services.stack.scrape import Exposition
 
 ROUTE = 'method="GET",route="/orders/<order_id>"'
@@ -80,12 +88,63 @@ def test_route_error_ratio_is_the_share_of_5xx() -> None:
     assert route.error_ratio == 0.25
 
 
-def test_route_quantiles_use_only_the_interval_buckets() -> None:
+def test_route_quantiles_from_the_histogram_are_the_buckets_of_the_interval() -> None:
     (route,) = compare(*_window()).routes
-    p50, _, p99 = route.quantiles
-    # 5 in (0.001, 0.01] and 15 in (0.01, 0.1]: rank 10 is 5 of 15 into the second bucket.
-    assert p50 is not None and abs(p50 - (0.01 + 0.09 * 5 / 15)) < 1e-9
-    assert p99 is not None and 0.09 < p99 <= 0.1
+    # 5 in (0.001, 0.01] and 15 in (0.01, 0.1]: p50 (rank 10) and p99 lie in the second bucket;
+    # where inside it, the histogram does not say.
+    assert route.quantiles == ((0.01, 0.1), (0.01, 0.1), (0.01, 0.1))
+
+
+def _client(*latencies: float) -> dict[str, list[tuple[float, float]]]:
+    recorder = LatencyRecorder()
+    for seconds in latencies:
+        recorder.record(seconds)
+    return {"GET /orders/<order_id>": recorder.cumulative()}
+
+
+def test_route_quantiles_are_the_clients_own_timings_of_the_interval() -> None:
+    before, after = _window()
+    earlier = [0.050] * 100  # before the interval: must not count
+    during = [0.003] * 10 + [0.004] * 9 + [0.020]
+    window = compare(
+        replace(before, client=_client(*earlier)),
+        replace(after, client=_client(*earlier, *during)),
+    )
+    (route,) = window.routes
+    p50, p95, p99 = route.quantiles
+    assert isinstance(p50, float) and 0.0029 < p50 < 0.0031
+    assert isinstance(p95, float) and 0.0039 < p95 < 0.0041
+    assert isinstance(p99, float) and 0.004 < p99 <= 0.0205
+
+
+def test_the_view_says_where_its_latencies_come_from() -> None:
+    before, after = _window()
+    measured = compare(replace(before, client=_client()), replace(after, client=_client(0.003)))
+    text = "\n".join(render(measured, title="t", urls={}))
+    assert "3.0ms" in text and "timed by the traffic generator" in text
+    assert "histogram bucket" not in text  # the order-api rows have no histogram here
+    bucketed = "\n".join(render(compare(before, after), title="t", urls={}))
+    assert "10-100ms" in bucketed and "histogram bucket" in bucketed
+    assert "timed by the traffic generator" not in bucketed
+
+
+def test_format_latency_shows_buckets_as_ranges() -> None:
+    values: list[Latency | None] = [
+        0.0033,
+        (0.001, 0.01),
+        (0.0, 0.001),
+        (0.5, 1.0),
+        (5.0, float("inf")),
+        None,
+    ]
+    assert [format_latency(v) for v in values] == [
+        "3.3ms",
+        "1-10ms",
+        "<=1ms",
+        "500ms-1s",
+        ">5s",
+        "-",
+    ]
 
 
 def test_rpc_error_ratio_counts_server_faults_not_client_errors() -> None:
@@ -175,9 +234,8 @@ def test_replicas_are_summed_like_sum_by_job() -> None:
     assert [row.requests for row in merged.routes] == [3 * r.requests for r in single.routes]
     assert [row.requests for row in merged.rpcs] == [3 * r.requests for r in single.rpcs]
     assert [row.error_ratio for row in merged.rpcs] == [r.error_ratio for r in single.rpcs]
-    assert [row.quantiles for row in merged.routes] == [
-        pytest.approx(r.quantiles) for r in single.routes
-    ]
+    # The same buckets hold the quantiles of three identical instances as of one.
+    assert [row.quantiles for row in merged.routes] == [r.quantiles for r in single.routes]
     assert merged.orders_total == 3 * single.orders_total
 
 

@@ -74,6 +74,17 @@ def test_connections_closed_by_the_server_are_reopened_not_failed(forgetful_gate
     assert answered == _ForgetfulGateway.received
 
 
+def test_latency_is_kept_per_route_for_every_answered_request(forgetful_gateway: str) -> None:
+    config = LoadConfig(target=forgetful_gateway, rate=0, duration=30, max_requests=50, seed=5)
+    generator = LoadGenerator(config)
+    summary = generator.run()
+    per_route: Counter[str] = Counter()
+    for (method, route, _), count in summary.counts.items():
+        per_route[f"{method} {route}"] += count
+    latency = generator.latency_by_route()
+    assert {name: buckets[-1][1] for name, buckets in latency.items()} == per_route
+
+
 def _gateway_counts(metrics_url: str) -> dict[tuple[str, str, int], int]:
     counts = scrape(metrics_url).counter("http_requests_total", ("method", "route", "status_code"))
     return {

@@ -130,3 +130,12 @@ def test_scope_labels_are_not_part_of_the_label_contract() -> None:
     )
     checks = {check.item: check for check in check_exposition(ORDER_API, Exposition.parse(text))}
     assert checks["orders_created_total labels none"].ok
+
+
+def test_a_contract_without_an_instrumentation_drops_only_its_series() -> None:
+    names = {metric.name for metric in GATEWAY.metrics}
+    lean = {metric.name for metric in GATEWAY.without(frozenset({"flask"})).metrics}
+    assert names - lean == {"http_server_request_duration_seconds"}
+    bare = {metric.name for metric in ORDER_API.without(frozenset({"*"})).metrics}
+    assert not any(name.startswith(("process_", "cpython_")) for name in bare)
+    assert {"grpc_requests_total", "orders_created_total", "target_info"} <= bare
