@@ -168,3 +168,18 @@ def order_from_row(row: tuple[Any, ...]) -> Order:
     """An Order from a row of COLUMNS."""
     order_id, customer_id, items, total, status, created_at_us, seq = row
     return Order(order_id, customer_id, items_from_json(items), total, status, created_at_us, seq)
+
+
+def list_query(
+    customer_id: str, limit: int, after_seq: int, placeholder: str
+) -> tuple[str, tuple[object, ...]]:
+    """The keyset-pagination SELECT of `list` (one row past `limit` says more follow).
+
+    `placeholder` is the driver's parameter marker (`?` for sqlite3, `%s` for psycopg).
+    """
+    query = f"SELECT {COLUMNS} FROM orders WHERE seq > {placeholder}"
+    params: tuple[object, ...] = (after_seq,)
+    if customer_id:
+        query += f" AND customer_id = {placeholder}"
+        params += (customer_id,)
+    return f"{query} ORDER BY seq LIMIT {placeholder}", (*params, limit + 1)

@@ -41,6 +41,7 @@ from services.order_api.store import (
     StoreUnavailableError,
     fingerprint,
     items_to_json,
+    list_query,
     order_from_row,
     order_total,
 )
@@ -186,13 +187,7 @@ class PostgresOrderStore:
 
         An empty customer_id lists every customer's orders.
         """
-        query = f"SELECT {COLUMNS} FROM orders WHERE seq > %s"
-        params: tuple[object, ...] = (after_seq,)
-        if customer_id:
-            query += " AND customer_id = %s"
-            params += (customer_id,)
-        query += " ORDER BY seq LIMIT %s"
-        params += (limit + 1,)
+        query, params = list_query(customer_id, limit, after_seq, "%s")
         rows = self._run(lambda conn: conn.execute(query, params).fetchall())
         orders = [order_from_row(row) for row in rows[:limit]]
         return orders, len(rows) > limit

@@ -22,6 +22,7 @@ from services.order_api.store import (
     Order,
     fingerprint,
     items_to_json,
+    list_query,
     order_from_row,
     order_total,
 )
@@ -113,13 +114,7 @@ class SqliteOrderStore:
 
         An empty customer_id lists every customer's orders.
         """
-        query = f"SELECT {COLUMNS} FROM orders WHERE seq > ?"
-        params: tuple[object, ...] = (after_seq,)
-        if customer_id:
-            query += " AND customer_id = ?"
-            params += (customer_id,)
-        query += " ORDER BY seq LIMIT ?"
-        params += (limit + 1,)
+        query, params = list_query(customer_id, limit, after_seq, "?")
         with self._lock:
             rows = self._db.execute(query, params).fetchall()
         orders = [order_from_row(row) for row in rows[:limit]]
