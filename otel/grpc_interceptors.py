@@ -4,7 +4,8 @@ Upstream `opentelemetry-instrumentation-grpc` emits spans only, so the
 duration histograms of the RPC semantic conventions are recorded here. The
 server interceptor times each call in try/finally and records its final
 status code, for every streaming kind; methods the server does not implement
-are not recorded (their names are chosen by clients).
+are not recorded (their names are chosen by clients). On the client side a
+channel wrapper (`otel.grpc_client.MeteredChannel`) does the same for unary calls.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from opentelemetry.instrumentation.grpc import (
 
 from otel import settings
 from otel.access_log import AccessLog
+from otel.grpc_client import MeteredChannel
 from otel.instruments import RpcClientMetrics, RpcServerMetrics
 from otel.sdk import Telemetry
 
@@ -144,36 +146,6 @@ _HANDLER_KINDS: tuple[tuple[str, Callable[..., Any], Callable[..., _Behavior]], 
 )
 
 
-class RpcClientMetricsInterceptor(grpc.UnaryUnaryClientInterceptor):
-    """Records `rpc_client_call_duration_seconds` for every unary call on the channel."""
-
-    def __init__(self, metrics: RpcClientMetrics) -> None:
-        self._metrics = metrics
-
-    def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.ClientCallDetails, Any], Any],
-        client_call_details: grpc.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        started = time.perf_counter()
-        full_method = _method_name(client_call_details.method)
-        call = continuation(client_call_details, request)
-
-        def done(finished: Any) -> None:
-            code = finished.code()
-            name = "UNKNOWN" if code is None else code.name
-            self._metrics.record(full_method, name, time.perf_counter() - started)
-
-        call.add_done_callback(done)
-        return call
-
-
-def _method_name(method: str | bytes) -> str:
-    text = method.decode() if isinstance(method, bytes) else method
-    return text.lstrip("/")
-
-
 def server_interceptors(
     telemetry: Telemetry, services: Sequence[str]
 ) -> list[grpc.ServerInterceptor]:
@@ -196,7 +168,8 @@ def instrument_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Chan
     """Wrap a client channel: metrics, and tracing when `telemetry` uses it.
 
     The upstream tracing interceptor has its own channel wrapper (it is not a
-    `grpc.UnaryUnaryClientInterceptor`), so the channel is wrapped, not given a list.
+    `grpc.UnaryUnaryClientInterceptor`); the metered channel goes around it, so
+    the recorded duration includes tracing.
     """
     if not telemetry.enabled:
         return channel
@@ -205,8 +178,7 @@ def instrument_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Chan
     ):
         tracing = client_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
         channel = grpcext.intercept_channel(channel, tracing)  # type: ignore[no-untyped-call]
-    metrics = RpcClientMetricsInterceptor(RpcClientMetrics(telemetry.meter_provider))
-    return grpc.intercept_channel(channel, metrics)
+    return MeteredChannel(channel, RpcClientMetrics(telemetry.meter_provider))
 
 
 def _methods_of(services: Sequence[str]) -> list[str]:

@@ -1,0 +1,213 @@
+"""The gateway's metered gRPC channel: `rpc_client_call_duration_seconds` for every unary call.
+
+`MeteredChannel` wraps a channel and times each unary-unary call around the
+wrapped multicallable, in the calling thread, instead of going through
+`grpc.intercept_channel`: gRPC's interceptor machinery builds call details, an
+outcome object and a done callback for every call, which costs the gateway
+about twice what timing the call directly does (measured per GetOrder on this
+project's machine). Only unary-unary methods are metered (the gateway has no
+streaming calls); unary-stream and stream-* multicallables pass through unwrapped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from otel.instruments import RpcClientMetrics
+
+if TYPE_CHECKING:
+    _UnaryUnaryMultiCallable = grpc.UnaryUnaryMultiCallable[Any, Any]
+else:  # not generic at run time
+    _UnaryUnaryMultiCallable = grpc.UnaryUnaryMultiCallable
+
+_Serializer = Any  # Callable[[request], bytes] | None, as grpc takes it
+_Deserializer = Any  # Callable[[bytes], response] | None
+
+
+class MeteredChannel(grpc.Channel):
+    """A channel whose unary-unary calls record `RpcClientMetrics`; all else is delegated.
+
+    Wrap it outermost (around any tracing wrapper) so the duration covers what
+    the caller waits for.
+    """
+
+    def __init__(self, channel: grpc.Channel, metrics: RpcClientMetrics) -> None:
+        self._channel = channel
+        self._metrics = metrics
+
+    def unary_unary(
+        self,
+        method: str,
+        request_serializer: _Serializer = None,
+        response_deserializer: _Deserializer = None,
+        _registered_method: bool = False,
+    ) -> grpc.UnaryUnaryMultiCallable[Any, Any]:
+        """The wrapped channel's multicallable, metered."""
+        # Generated stubs pass _registered_method (grpcio ≥ 1.63); the type stubs lack it.
+        inner = self._channel.unary_unary(
+            method,
+            request_serializer,
+            response_deserializer,
+            _registered_method,  # type: ignore[call-arg]
+        )
+        return MeteredUnaryUnary(inner, _method_name(method), self._metrics)
+
+    def unary_stream(
+        self,
+        method: str,
+        request_serializer: _Serializer = None,
+        response_deserializer: _Deserializer = None,
+        _registered_method: bool = False,
+    ) -> grpc.UnaryStreamMultiCallable[Any, Any]:
+        """The wrapped channel's multicallable, not metered."""
+        return self._channel.unary_stream(  # type: ignore[call-arg]
+            method, request_serializer, response_deserializer, _registered_method
+        )
+
+    def stream_unary(
+        self,
+        method: str,
+        request_serializer: _Serializer = None,
+        response_deserializer: _Deserializer = None,
+        _registered_method: bool = False,
+    ) -> grpc.StreamUnaryMultiCallable[Any, Any]:
+        """The wrapped channel's multicallable, not metered."""
+        return self._channel.stream_unary(  # type: ignore[call-arg]
+            method, request_serializer, response_deserializer, _registered_method
+        )
+
+    def stream_stream(
+        self,
+        method: str,
+        request_serializer: _Serializer = None,
+        response_deserializer: _Deserializer = None,
+        _registered_method: bool = False,
+    ) -> grpc.StreamStreamMultiCallable[Any, Any]:
+        """The wrapped channel's multicallable, not metered."""
+        return self._channel.stream_stream(  # type: ignore[call-arg]
+            method, request_serializer, response_deserializer, _registered_method
+        )
+
+    def subscribe(
+        self, callback: Callable[[grpc.ChannelConnectivity], None], try_to_connect: bool = False
+    ) -> None:
+        """Delegated: watch the wrapped channel's connectivity."""
+        self._channel.subscribe(callback, try_to_connect)
+
+    def unsubscribe(self, callback: Callable[[grpc.ChannelConnectivity], None]) -> None:
+        """Delegated."""
+        self._channel.unsubscribe(callback)
+
+    def close(self) -> None:
+        """Close the wrapped channel."""
+        self._channel.close()
+
+    def __enter__(self) -> MeteredChannel:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class MeteredUnaryUnary(_UnaryUnaryMultiCallable):
+    """A unary-unary multicallable that records each call once, with its final status code."""
+
+    def __init__(
+        self,
+        inner: grpc.UnaryUnaryMultiCallable[Any, Any],
+        full_method: str,
+        metrics: RpcClientMetrics,
+    ) -> None:
+        self._inner = inner
+        self._method = full_method
+        self._record = metrics.record
+
+    def __call__(  # noqa: PLR0917 - grpc's own signature
+        self,
+        request: Any,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> Any:
+        started = time.perf_counter()
+        try:
+            response = self._inner(
+                request, timeout, metadata, credentials, wait_for_ready, compression
+            )
+        except Exception as error:
+            self._record(self._method, _code_of_error(error), time.perf_counter() - started)
+            raise
+        self._record(self._method, "OK", time.perf_counter() - started)
+        return response
+
+    def with_call(  # noqa: PLR0917 - grpc's own signature
+        self,
+        request: Any,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> tuple[Any, grpc.Call]:
+        started = time.perf_counter()
+        try:
+            outcome = self._inner.with_call(
+                request, timeout, metadata, credentials, wait_for_ready, compression
+            )
+        except Exception as error:
+            self._record(self._method, _code_of_error(error), time.perf_counter() - started)
+            raise
+        self._record(self._method, "OK", time.perf_counter() - started)
+        return outcome
+
+    def future(  # noqa: PLR0917 - grpc's own signature
+        self,
+        request: Any,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> Any:
+        started = time.perf_counter()
+        try:
+            call = self._inner.future(
+                request, timeout, metadata, credentials, wait_for_ready, compression
+            )
+        except Exception as error:
+            self._record(self._method, _code_of_error(error), time.perf_counter() - started)
+            raise
+
+        def done(finished: Any) -> None:
+            # Runs in gRPC's thread when the call ends (at once if it already has).
+            code = finished.code()
+            name = "UNKNOWN" if code is None else code.name
+            self._record(self._method, name, time.perf_counter() - started)
+
+        call.add_done_callback(done)
+        return call
+
+
+def _code_of_error(error: Exception) -> str:
+    """The status code name of a failed call: the RpcError's code, else UNKNOWN."""
+    code = (
+        error.code() if isinstance(error, grpc.RpcError) and isinstance(error, grpc.Call) else None
+    )
+    return "UNKNOWN" if code is None else str(code.name)
+
+
+def _method_name(method: str | bytes) -> str:
+    text = method.decode() if isinstance(method, bytes) else method
+    return text.lstrip("/")
