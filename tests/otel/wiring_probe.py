@@ -4,8 +4,8 @@
 the OTEL_* variables like a service, builds and installs telemetry, builds the
 gateway's app and order-api client (`services.web_gateway.__main__.build`) and
 the order-api's server (`services.order_api.__main__.build_server`), serves
-nothing, and prints what wraps the Flask app, which interceptors sit on the
-channel and on the server, and whether runtime metrics are on.
+nothing, and prints what wraps the Flask app, which interceptors and wrappers
+sit on the channel, which interceptors on the server, and whether runtime metrics are on.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from grpc_health.v1 import health
 from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
 
 from otel import settings
+from otel.grpc_client import MeteredChannel
 from otel.sdk import build_and_install
 from services.order_api import __main__ as order_api_main
 from services.order_api.config import Config as OrderApiConfig
@@ -53,13 +54,17 @@ def describe_app(app: Flask) -> dict[str, Any]:
 
 
 def describe_channel(channel: grpc.Channel) -> list[str]:
-    """The interceptors wrapped around a client channel, outermost first."""
-    interceptors = []
-    layer: Any = channel  # grpc's and upstream's channel wrappers: _interceptor around _channel
-    while hasattr(layer, "_interceptor"):
-        interceptors.append(qualified_name(layer._interceptor))
+    """What is wrapped around a client channel, outermost first: interceptors and wrappers."""
+    layers = []
+    layer: Any = channel  # every wrapper holds the channel it wraps in `_channel`
+    while True:
+        if isinstance(layer, MeteredChannel):
+            layers.append(qualified_name(layer))
+        elif hasattr(layer, "_interceptor"):  # grpc's and upstream's interceptor wrappers
+            layers.append(qualified_name(layer._interceptor))
+        else:
+            return layers
         layer = layer._channel
-    return interceptors
 
 
 def describe_server(server: grpc.Server) -> list[str]:
