@@ -83,7 +83,12 @@ def main() -> int:
     if args.only:  # keep the other suites' figures of the last full run
         previous = out / "latest.json"
         if previous.exists():
-            results = {**json.loads(previous.read_text()), **results}
+            earlier = json.loads(previous.read_text())
+            rerun = {"suites": args.only, "machine": results["machine"]}
+            rerun["seconds"] = results["seconds"]
+            # The page's header stays the full run's and says which suites were re-run since.
+            results = {**earlier, **results, "rerun": rerun}
+            results["machine"], results["seconds"] = earlier["machine"], earlier["seconds"]
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     _write_report(results)

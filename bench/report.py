@@ -18,9 +18,11 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    the project's metrics (upstream + the contract's middleware); full telemetry (metrics +
    tracing through a batch span processor into a discarding exporter);
    `prometheus-flask-exporter` on the same app.
-2. **order-api RPC path** — CPU µs per `GetOrder` of the metrics interceptor called in
+2. **RPC path** — order-api: CPU µs per `GetOrder` of the metrics interceptor called in
    process against the bare servicer method (the interceptor's own cost), and wall µs of
-   real loopback calls to two servers, with and without it.
+   real loopback calls to two servers, with and without it. Gateway: CPU µs of the calling
+   process per loopback `GetOrder` to an order-api process, through a plain channel, the
+   gateway's `MeteredChannel` and the metrics interceptor it replaced, interleaved.
 3. **End to end** — both services as real processes under `opentelemetry-instrument`, one
    pair per variant (listed with the table), differing only in standard `OTEL_*` variables;
    spans go over OTLP to a receiver running as a process of its own. Closed-loop `wrk`
@@ -96,11 +98,17 @@ def render(results: dict[str, Any]) -> str:
 
 
 def _machine(results: dict[str, Any]) -> str:
-    machine = results["machine"]
+    line = _run(results["machine"], results["seconds"])
+    rerun = results.get("rerun")
+    if rerun is None:
+        return line
+    suites = ", ".join(f"`{suite}`" for suite in rerun["suites"])
+    return f"{line}; re-run alone since: {suites} ({_run(rerun['machine'], rerun['seconds'])})"
+
+
+def _run(machine: dict[str, Any], seconds: float) -> str:
     mode = "quick" if machine["quick"] else "full"
-    return (
-        f"Python {machine['python']}, {machine['cpus']} CPUs, {mode} mode, {results['seconds']} s"
-    )
+    return f"Python {machine['python']}, {machine['cpus']} CPUs, {mode} mode, {seconds} s"
 
 
 def _gateway(figures: dict[str, Any]) -> str:
@@ -137,7 +145,7 @@ def _rpc(figures: dict[str, Any]) -> str:
     in_process, loopback = figures["in_process_cpu_us"], figures["loopback_wall_us"]
     return "\n".join(
         [
-            "## 2. order-api RPC path\n",
+            "## 2. RPC path\n",
             _row("", "bare", "with interceptor", "difference"),
             _row("---", "---:", "---:", "---:"),
             _row(
@@ -155,8 +163,34 @@ def _rpc(figures: dict[str, Any]) -> str:
             "",
             f"The interceptor's own cost is {_f(in_process['overhead'])} µs per RPC, "
             f"{_f(100 * in_process['overhead'] / loopback['bare'], 1)}% of a bare loopback RPC.\n",
+            *_rpc_client(figures.get("client_cpu_us")),
         ]
     )
+
+
+def _rpc_client(client: dict[str, float] | None) -> list[str]:
+    if client is None:  # results of a run before the client side was measured
+        return []
+    return [
+        "The gateway's side: CPU µs of the calling process per `GetOrder` over loopback to an "
+        "order-api process.\n",
+        _row("channel", "CPU µs per call", "overhead"),
+        _row("---", "---:", "---:"),
+        _row("plain", _f(client["plain"]), "0.0"),
+        _row(
+            "`MeteredChannel` (the gateway's)",
+            _f(client["metered"]),
+            _f(client["metered_overhead"]),
+        ),
+        _row(
+            "`grpc.intercept_channel` + metrics interceptor (before)",
+            _f(client["interceptor"]),
+            _f(client["interceptor_overhead"]),
+        ),
+        "",
+        f"The metered channel costs {_f(client['overhead_ratio'], 2)}× the interceptor's "
+        "overhead for the same histogram.\n",
+    ]
 
 
 def _end_to_end(figures: dict[str, Any]) -> str:

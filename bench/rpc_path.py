@@ -1,14 +1,19 @@
-"""Suite 2: the order-api's RPC path, with and without the project's metrics interceptor.
+"""Suite 2: the RPC path with and without the project's metrics, on both sides.
 
-In process, the interceptor-wrapped handler is called directly against the
-bare servicer method (so only the interceptor's work differs); over loopback,
-real unary calls measure the same difference against a whole RPC.
+Server side: in process, the interceptor-wrapped handler is called directly
+against the bare servicer method (so only the interceptor's work differs); over
+loopback, real unary calls measure the same difference against a whole RPC.
+Client side (the gateway's): CPU of this process per GetOrder to an order-api
+running as a process of its own, through a plain channel, the `MeteredChannel`
+the gateway uses, and the `grpc.intercept_channel` interceptor it replaced.
 """
 
 from __future__ import annotations
 
 import functools
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,15 +21,24 @@ import grpc
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from bench.measure import WALL, per_call
+from bench.measure import WALL, paired_difference_us, per_call
+from otel.grpc_client import MeteredChannel
 from otel.grpc_interceptors import RpcServerMetricsInterceptor
-from otel.instruments import RpcServerMetrics
+from otel.instruments import RpcClientMetrics, RpcServerMetrics
 from otel.views import default_views
 from services.order_api.server import SERVICE_NAME, create_server
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import Item
 from services.order_api.store_sqlite import SqliteOrderStore
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
+from services.stack import processes
+from services.stack.running import (
+    ORDER_API,
+    STARTUP_TIMEOUT_SECONDS,
+    StackPorts,
+    clean_environ,
+    service_specs,
+)
 
 
 class _Context:
@@ -56,7 +70,8 @@ def run(quick: bool) -> dict[str, Any]:
         in_process = _in_process(servicer, request, quick)
         loopback = _loopback(servicer, request, quick)
         store.close()
-    return {"in_process_cpu_us": in_process, "loopback_wall_us": loopback}
+        client = _client(Path(directory), quick)
+    return {"in_process_cpu_us": in_process, "loopback_wall_us": loopback, "client_cpu_us": client}
 
 
 def _interceptor() -> RpcServerMetricsInterceptor:
@@ -120,3 +135,73 @@ def _loopback(
             server.stop(None)
     bare_us, with_us = results["bare"].median_us, results["interceptor"].median_us
     return {"bare": bare_us, "interceptor": with_us, "ratio": with_us / bare_us}
+
+
+class _InterceptorBaseline(grpc.UnaryUnaryClientInterceptor):
+    """The client metrics interceptor `MeteredChannel` replaced, kept as the baseline."""
+
+    def __init__(self, metrics: RpcClientMetrics) -> None:
+        self._metrics = metrics
+
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Any], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        started = time.perf_counter()
+        method = client_call_details.method
+        full_method = (method.decode() if isinstance(method, bytes) else method).lstrip("/")
+        call = continuation(client_call_details, request)
+
+        def done(finished: Any) -> None:
+            code = finished.code()
+            name = "UNKNOWN" if code is None else code.name
+            self._metrics.record(full_method, name, time.perf_counter() - started)
+
+        call.add_done_callback(done)
+        return call
+
+
+def _client_metrics() -> RpcClientMetrics:
+    provider = MeterProvider(metric_readers=[InMemoryMetricReader()], views=default_views())
+    return RpcClientMetrics(provider)
+
+
+def _client(directory: Path, quick: bool) -> dict[str, float]:
+    # Telemetry off in the order-api: its CPU is not this process's anyway.
+    ports = StackPorts.free()
+    environ = clean_environ(OTEL_SDK_DISABLED="true")
+    specs = {spec.name: spec for spec in service_specs(ports, directory, environ)}
+    order_api = processes.start(specs[ORDER_API], timeout=STARTUP_TIMEOUT_SECONDS)
+    channel = grpc.insecure_channel(ports.grpc_target)
+    try:
+        plain = orders_pb2_grpc.OrderServiceStub(channel)
+        item = orders_pb2.OrderItem(sku="sku-1", quantity=1, unit_price_cents=100)
+        created = plain.CreateOrder(orders_pb2.CreateOrderRequest(customer_id="c1", items=[item]))
+        request = orders_pb2.GetOrderRequest(id=created.order.id)
+        stubs = {
+            "plain": plain,
+            "metered": orders_pb2_grpc.OrderServiceStub(MeteredChannel(channel, _client_metrics())),
+            "interceptor": orders_pb2_grpc.OrderServiceStub(
+                grpc.intercept_channel(channel, _InterceptorBaseline(_client_metrics()))
+            ),
+        }
+        results = per_call(
+            {name: functools.partial(stub.GetOrder, request) for name, stub in stubs.items()},
+            calls=300 if quick else 1000,
+            rounds=5 if quick else 15,
+        )
+    finally:
+        channel.close()
+        processes.stop_all([order_api])
+    metered = paired_difference_us(results, "metered", "plain")
+    interceptor = paired_difference_us(results, "interceptor", "plain")
+    return {
+        "plain": results["plain"].median_us,
+        "metered": results["metered"].median_us,
+        "interceptor": results["interceptor"].median_us,
+        "metered_overhead": metered,
+        "interceptor_overhead": interceptor,
+        "overhead_ratio": metered / interceptor,
+    }
