@@ -201,6 +201,14 @@ def test_openmetrics_shows_exemplars_on_the_latency_histograms(
     assert {exemplar.labels["trace_id"] for exemplar in exemplars[()]} <= received
 
 
+def test_gateway_rpc_client_exemplars_are_the_requests_server_spans(joined: Joined) -> None:
+    # Recorded when the call returns, after the gRPC client span has ended.
+    exemplars = joined.openmetrics[GATEWAY].exemplars("rpc_client_call_duration_seconds", by=())
+    assert exemplars
+    server_spans = {_hex(span.span_id) for span in _server_spans(joined.receiver, GATEWAY)}
+    assert {exemplar.labels["span_id"] for exemplar in exemplars[()]} <= server_spans
+
+
 def test_without_tracing_there_are_no_exemplars_and_lines_have_no_trace(tmp_path: Path) -> None:
     with running_stack(tmp_path) as stack:
         send_known_mix(stack)
