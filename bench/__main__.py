@@ -39,6 +39,7 @@ def main() -> int:
         choices=[
             "gateway",
             "rpc",
+            "rpc_client",
             "scrape",
             "end_to_end",
             "otlp",
@@ -59,6 +60,7 @@ def main() -> int:
     suites = {
         "gateway": gateway_path.run,
         "rpc": rpc_path.run,
+        "rpc_client": rpc_path.run_client,
         "scrape": scrape.run,
         "end_to_end": end_to_end.run,
         "otlp": otlp_push.run,

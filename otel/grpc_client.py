@@ -2,10 +2,10 @@
 
 `MeteredChannel` wraps a channel and times each unary-unary call around the
 wrapped multicallable, in the calling thread, instead of going through
-`grpc.intercept_channel`: gRPC's interceptor machinery builds call details, an
-outcome object and a done callback for every call, which costs the gateway
-about twice what timing the call directly does (measured per GetOrder on this
-project's machine). Only unary-unary methods are metered (the gateway has no
+`grpc.intercept_channel`, which for every call builds the wrapped channel's
+multicallable again, calls it through `with_call` and records from a done
+callback: more of the gateway's CPU per call for the same histogram (bench
+suite 2 measures both). Only unary-unary methods are metered (the gateway has no
 streaming calls); unary-stream and stream-* multicallables pass through unwrapped.
 """
 
