@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -200,3 +201,33 @@ def test_with_a_logger_provider_the_record_reaches_the_sdk_with_its_span(
     (line,) = _lines(stream)
     assert line["span_id"] == format(span.get_span_context().span_id, "016x")
     provider.shutdown()
+
+
+class StuckStream(io.StringIO):
+    """A stderr nobody reads: writes block until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.entered.set()
+        assert self.release.wait(30)
+        return super().write(text)
+
+
+def test_a_stuck_stderr_drops_lines_instead_of_stalling_requests(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stream = StuckStream()
+    writer = AccessLineWriter(SERVICE, stream, interval=0.01, max_pending=5)
+    log = AccessLog(1.0, writer)
+    log.request("GET", "/orders", 200, 0.01)
+    assert stream.entered.wait(10)  # the writer's thread is now stuck in write()
+    for _ in range(7):
+        log.request("GET", "/orders", 200, 0.01)  # returns: only a queue
+    stream.release.set()
+    writer.close()
+    assert len(_lines(stream)) == 1 + 5
+    assert "2 access lines dropped" in caplog.text
