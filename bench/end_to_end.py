@@ -6,8 +6,9 @@ one in GATEWAY_THREADS): telemetry off; the lean profile; the default
 (Prometheus metrics, no traces); the default with 10% and with every trace over
 OTLP; and the full profile with one piece turned off at a time, which splits
 its overhead into upstream Flask, upstream gRPC, span recording and export, and
-the project's own layer (lean against off). Spans go to an OTLP receiver
-running as a process of its own. Closed-loop load from `wrk` takes turns
+the project's own layer (lean without access lines against off, and the access
+lines by themselves). Spans go to an OTLP receiver running as a process of its
+own. Closed-loop load from `wrk` takes turns
 between the variants round after round, so all see the same machine state;
 each run records requests/s, latency and the CPU time each process spent per
 request. The processes come from the `otel-stack` harness (`services/stack/`).
@@ -54,6 +55,7 @@ DISABLED = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
 DESCRIPTIONS = {
     "off": "OTEL_SDK_DISABLED=true",
     "lean": f"{DISABLED}=flask: the metric contract and runtime metrics, no traces",
+    "lean_no_access_log": "lean with ACCESS_LOG=off",
     "default": "Prometheus metrics (contract + upstream Flask + runtime), no traces",
     "sampled_10pct": "default + 10% of traces over OTLP (parentbased_traceidratio 0.1)",
     "full": "default + every trace over OTLP",
@@ -75,6 +77,7 @@ def variant_environ(name: str, otlp_endpoint: str) -> dict[str, str]:
     return {
         "off": {"OTEL_SDK_DISABLED": "true"},
         "lean": {DISABLED: "flask"},
+        "lean_no_access_log": {DISABLED: "flask", "ACCESS_LOG": "off"},
         "default": {},
         "sampled_10pct": {
             **traces,
@@ -244,7 +247,8 @@ BREAKDOWN = {
     "upstream Flask instrumentation": ("full", "full_no_flask"),
     "upstream gRPC instrumentation": ("full", "full_no_grpc"),
     "span recording and export": ("full", "full_unsampled"),
-    "the project's layer (contract + runtime metrics)": ("lean", "off"),
+    "the project's metrics (contract + runtime)": ("lean_no_access_log", "off"),
+    "the project's access lines": ("lean", "lean_no_access_log"),
     "full profile, all of it": ("full", "off"),
 }
 

@@ -289,6 +289,7 @@ def _cuts(figures: dict[str, Any]) -> str:
         ("default_8_threads", "default"),
         ("full_big_batches", "full"),
         ("lean", "default"),
+        ("lean_no_access_log", "lean"),
         ("sampled_10pct", "full"),
     ):
         if variant not in rps:

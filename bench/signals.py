@@ -3,7 +3,8 @@
 Per request: the gateway's `GET /orders/<id>` in process (as suite 1) with full
 telemetry (tracing into a discarding exporter), three ways in one interleaved
 run: exemplars off and no access line; the trace-based exemplar filter (as
-deployed with tracing); access lines on, formatted as JSON into /dev/null.
+deployed with tracing); access lines on, queued and written as JSON to /dev/null
+(rendering and writing counted in each round).
 
 Per scrape: N request series (counter + 7-bucket histogram) with one exemplar
 each, rendered by the project's reader in OpenMetrics with and without
@@ -13,10 +14,7 @@ exemplars, and in the classic text format (which leaves them out).
 from __future__ import annotations
 
 import functools
-import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +32,9 @@ from prometheus_client import CollectorRegistry
 from bench.gateway_path import ORDER_ID, FakeClient, _caller, _DiscardingExporter
 from bench.measure import WALL, paired_difference_us, per_call
 from otel import settings
-from otel.access_log import LOGGER_NAME, AccessLog
+from otel.access_log import AccessLineWriter, AccessLog
 from otel.exemplars import ExemplarPrometheusReader
 from otel.instruments import HttpServerMetrics
-from otel.logs import JsonLineFormatter
 from otel.prometheus import render
 from otel.sdk import Telemetry
 from otel.views import default_views
@@ -54,35 +51,19 @@ def _provider(exemplar_filter: ExemplarFilter) -> tuple[MeterProvider, Collector
     return provider, registry
 
 
-@contextmanager
-def _access_lines_to_devnull() -> Iterator[None]:
-    """Access lines formatted and written as the services do, into /dev/null."""
-    logger = logging.getLogger(LOGGER_NAME)
-    with Path(os.devnull).open("w", encoding="utf-8") as sink:
-        handler = logging.StreamHandler(sink)
-        handler.setFormatter(JsonLineFormatter("bench"))
-        logger.addHandler(handler)
-        level, propagate = logger.level, logger.propagate
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-        try:
-            yield
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
-            logger.propagate = propagate
-
-
 def _per_request(quick: bool) -> dict[str, Any]:
     settings.ensure_stable_http_semconv()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(
         BatchSpanProcessor(_DiscardingExporter(), schedule_delay_millis=3_600_000)
     )
+    devnull = Path(os.devnull).open("w", encoding="utf-8")  # noqa: SIM115 - closed below
+    # Lines are rendered and written at the end of each round, inside its measured window.
+    writer = AccessLineWriter("bench", devnull, interval=3600.0)
     variants = {
         "traced": (AlwaysOffExemplarFilter(), AccessLog(0.0)),
         "traced_exemplars": (TraceBasedExemplarFilter(), AccessLog(0.0)),
-        "traced_access_log": (AlwaysOffExemplarFilter(), AccessLog(1.0)),
+        "traced_access_log": (AlwaysOffExemplarFilter(), AccessLog(1.0, writer)),
     }
     callers = {}
     for name, (exemplar_filter, access_log) in variants.items():
@@ -92,14 +73,20 @@ def _per_request(quick: bool) -> dict[str, Any]:
         )
         app = create_app(client=FakeClient(), telemetry=telemetry)  # type: ignore[arg-type]
         callers[name] = _caller(app, f"/orders/{ORDER_ID}")
-    with _access_lines_to_devnull():
-        results = per_call(
-            callers,
-            calls=1000 if quick else 2000,
-            rounds=7 if quick else 21,
-            end_of_round={name: tracer_provider.force_flush for name in callers},
-        )
+
+    def flush_all() -> None:
+        tracer_provider.force_flush()
+        writer.flush()
+
+    results = per_call(
+        callers,
+        calls=1000 if quick else 2000,
+        rounds=7 if quick else 21,
+        end_of_round=dict.fromkeys(callers, flush_all),
+    )
     tracer_provider.shutdown()
+    writer.close()
+    devnull.close()
     return {
         "cpu_us_per_request": {name: result.median_us for name, result in results.items()},
         "exemplars_us": paired_difference_us(results, "traced_exemplars", "traced"),

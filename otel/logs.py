@@ -16,6 +16,7 @@ instrumentor the launcher would load, making the two start paths differ).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -101,7 +102,7 @@ class JsonLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         document: dict[str, Any] = {
-            "time": _utc(record.created),
+            "time": utc_timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "service.name": self._service_name,
@@ -148,6 +149,11 @@ class SdkLogHandler(logging.Handler):
         )
 
 
-def _utc(created: float) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
-    return f"{seconds}.{int(created % 1 * 1000):03d}Z"
+def utc_timestamp(created: float) -> str:
+    """`created` (seconds since the epoch) as RFC 3339 UTC with milliseconds."""
+    return f"{_utc_second(int(created))}.{int(created % 1 * 1000):03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))

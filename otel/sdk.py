@@ -37,7 +37,7 @@ from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from prometheus_client import CollectorRegistry
 
 from otel import exporters, logs, prometheus, settings
-from otel.access_log import AccessLog
+from otel.access_log import AccessLineWriter, AccessLog, access_log_ratio
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
 from otel.exporters import TelemetryConfigError
 from otel.views import default_views
@@ -81,7 +81,6 @@ class Telemetry:
             NoOpMeterProvider(),
             NoOpTracerProvider(),
             enabled=False,
-            access_log=AccessLog(0.0),
         )
 
     def uses(self, instrumentation: str) -> bool:
@@ -113,7 +112,7 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
     metric_names = exporters.metrics_exporter_names(environ)
     trace_names = exporters.traces_exporter_names(environ)
     prometheus_address = prometheus.listen_address(environ)
-    access_log = AccessLog.from_env(environ)
+    access_log_fraction = access_log_ratio(environ)
     exporters.logs_exporter_names(environ)  # an unusable value fails before anything starts
     resource = build_resource(service_name)
 
@@ -132,8 +131,15 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
             sdk_tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
         tracer_provider = sdk_tracer_provider
     logger_provider = logs.build_logger_provider(resource, environ)
+    access_log = AccessLog(
+        access_log_fraction,
+        AccessLineWriter(
+            str(resource.attributes.get(SERVICE_NAME)), logger_provider=logger_provider
+        ),
+    )
 
     def shutdown() -> None:
+        access_log.close()
         if isinstance(tracer_provider, SdkTracerProvider):
             tracer_provider.shutdown()
         meter_provider.shutdown()

@@ -1,14 +1,50 @@
-"""`otel.access_log`: one line per request or RPC, switched and sampled by ACCESS_LOG."""
+"""`otel.access_log`: one JSON line per request or RPC, queued, sampled, written in batches."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from otel.access_log import AccessLog
+from otel.access_log import AccessLineWriter, AccessLog, access_log_ratio
 from otel.exporters import TelemetryConfigError
-from otel.logs import FIELDS
+from otel.logs import FIELDS, JsonLineFormatter
+
+SERVICE = "probe-service"
+# Long enough that only an explicit flush (or close) writes, unless a test says otherwise.
+NEVER = 3600.0
+
+
+class BrokenStream(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError("stderr is gone")
+
+
+@pytest.fixture
+def stream() -> io.StringIO:
+    return io.StringIO()
+
+
+@pytest.fixture
+def writer(stream: io.StringIO) -> Iterator[AccessLineWriter]:
+    line_writer = AccessLineWriter(SERVICE, stream, interval=NEVER)
+    yield line_writer
+    line_writer.close()
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
 @pytest.mark.parametrize(
@@ -16,21 +52,25 @@ from otel.logs import FIELDS
     [("", 1.0), ("on", 1.0), ("OFF", 0.0), ("0", 0.0), ("0.25", 0.25), ("1", 1.0)],
 )
 def test_access_log_reads_on_off_or_a_fraction(value: str, ratio: float) -> None:
-    assert AccessLog.from_env({"ACCESS_LOG": value}).ratio == ratio
+    assert access_log_ratio({"ACCESS_LOG": value}) == ratio
 
 
 @pytest.mark.parametrize("value", ["sometimes", "1.5", "-0.1", "nan"])
 def test_an_unusable_access_log_value_is_one_clear_error(value: str) -> None:
     with pytest.raises(TelemetryConfigError, match="ACCESS_LOG="):
-        AccessLog.from_env({"ACCESS_LOG": value})
+        access_log_ratio({"ACCESS_LOG": value})
 
 
-def test_a_request_line_has_the_metric_fields(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO", logger="access")
-    AccessLog().request("GET", "/orders/<order_id>", 404, 0.0123)
-    (record,) = caplog.records
-    assert record.getMessage() == "GET /orders/<order_id> 404"
-    assert getattr(record, FIELDS) == {
+def test_a_request_line_has_the_metric_fields(
+    writer: AccessLineWriter, stream: io.StringIO
+) -> None:
+    AccessLog(1.0, writer).request("GET", "/orders/<order_id>", 404, 0.0123)
+    writer.flush()
+    (line,) = _lines(stream)
+    assert line["message"] == "GET /orders/<order_id> 404"
+    assert line["logger"] == "access"
+    assert line["service.name"] == SERVICE
+    assert {key: line[key] for key in list(line)[5:]} == {
         "http.request.method": "GET",
         "http.route": "/orders/<order_id>",
         "http.response.status_code": 404,
@@ -38,18 +78,45 @@ def test_a_request_line_has_the_metric_fields(caplog: pytest.LogCaptureFixture) 
     }
 
 
-def test_an_rpc_line_has_the_metric_fields(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO", logger="access")
-    AccessLog().rpc("orders.v1.OrderService", "GetOrder", "NOT_FOUND", 0.002)
-    (record,) = caplog.records
-    assert getattr(record, FIELDS)["rpc.method"] == "GetOrder"
-    assert getattr(record, FIELDS)["rpc.response.status_code"] == "NOT_FOUND"
+def test_a_line_is_what_the_json_formatter_writes_for_the_same_record(
+    writer: AccessLineWriter, stream: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = 1_700_000_000.25
+    monkeypatch.setattr(time, "time", lambda: now)
+    route = '/a "quoted" \\ route'
+    span_context = SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=TraceFlags(1))
+    with trace.use_span(NonRecordingSpan(span_context)):
+        AccessLog(1.0, writer).request("POST", route, 201, 0.0021)
+        record = logging.LogRecord("access", logging.INFO, __file__, 1, "", None, None)
+    writer.flush()
+    record.msg, record.created = f"POST {route} 201", now
+    fields = {
+        "http.request.method": "POST",
+        "http.route": route,
+        "http.response.status_code": 201,
+        "duration_ms": 2.1,
+    }
+    setattr(record, FIELDS, fields)
+    with trace.use_span(NonRecordingSpan(span_context)):
+        expected = JsonLineFormatter(SERVICE).format(record)
+    assert stream.getvalue() == expected + "\n"
 
 
-def test_off_writes_nothing(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO", logger="access")
-    AccessLog(0.0).request("GET", "/orders", 200, 0.01)
-    assert not caplog.records
+def test_an_rpc_line_has_the_metric_fields(writer: AccessLineWriter, stream: io.StringIO) -> None:
+    AccessLog(1.0, writer).rpc("orders.v1.OrderService", "GetOrder", "NOT_FOUND", 0.002)
+    writer.flush()
+    (line,) = _lines(stream)
+    assert line["message"] == "orders.v1.OrderService/GetOrder NOT_FOUND"
+    assert line["rpc.method"] == "GetOrder"
+    assert line["rpc.response.status_code"] == "NOT_FOUND"
+    assert line["duration_ms"] == 2.0
+
+
+def test_off_writes_nothing(writer: AccessLineWriter, stream: io.StringIO) -> None:
+    AccessLog(0.0, writer).request("GET", "/orders", 200, 0.01)
+    AccessLog(1.0, None).request("GET", "/orders", 200, 0.01)
+    writer.flush()
+    assert stream.getvalue() == ""
 
 
 def _in_trace(trace_id: int, log: AccessLog) -> None:
@@ -59,10 +126,108 @@ def _in_trace(trace_id: int, log: AccessLog) -> None:
 
 
 def test_sampling_keeps_the_traces_a_trace_id_ratio_sampler_keeps(
-    caplog: pytest.LogCaptureFixture,
+    writer: AccessLineWriter, stream: io.StringIO
 ) -> None:
-    caplog.set_level("INFO", logger="access")
-    half = AccessLog(0.5)
+    half = AccessLog(0.5, writer)
     _in_trace((7 << 64) | (1 << 62), half)  # low 64 bits below half: kept
     _in_trace((7 << 64) | (3 << 62), half)  # above half: dropped
-    assert len(caplog.records) == 1
+    writer.flush()
+    (line,) = _lines(stream)
+    assert line["trace_id"] == format((7 << 64) | (1 << 62), "032x")
+
+
+def test_queued_lines_are_written_by_the_writers_thread(stream: io.StringIO) -> None:
+    writer = AccessLineWriter(SERVICE, stream, interval=0.01)
+    try:
+        AccessLog(1.0, writer).request("GET", "/orders", 200, 0.01)
+        deadline = time.monotonic() + 10
+        while not stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(_lines(stream)) == 1
+    finally:
+        writer.close()
+
+
+def test_close_writes_what_is_queued_and_later_lines_at_once(
+    writer: AccessLineWriter, stream: io.StringIO
+) -> None:
+    log = AccessLog(1.0, writer)
+    log.request("GET", "/orders", 200, 0.01)
+    log.close()
+    assert len(_lines(stream)) == 1
+    log.request("GET", "/orders", 200, 0.01)
+    assert len(_lines(stream)) == 2
+
+
+def test_lines_beyond_the_queue_limit_are_dropped_and_reported(
+    stream: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = AccessLineWriter(SERVICE, stream, interval=NEVER, max_pending=3)
+    log = AccessLog(1.0, writer)
+    for _ in range(5):
+        log.request("GET", "/orders", 200, 0.01)
+    writer.close()
+    assert len(_lines(stream)) == 3
+    assert "2 access lines dropped: more than 3 were waiting" in caplog.text
+
+
+def test_a_broken_stream_does_not_reach_the_request(caplog: pytest.LogCaptureFixture) -> None:
+    writer = AccessLineWriter(SERVICE, BrokenStream(), interval=NEVER)
+    AccessLog(1.0, writer).request("GET", "/orders", 200, 0.01)
+    writer.close()  # nothing raised
+
+
+def test_with_a_logger_provider_the_record_reaches_the_sdk_with_its_span(
+    stream: io.StringIO,
+) -> None:
+    exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    writer = AccessLineWriter(SERVICE, stream, provider, interval=NEVER)
+    with TracerProvider().get_tracer("test").start_as_current_span("request") as span:
+        AccessLog(1.0, writer).request("GET", "/orders", 200, 0.0015)
+    writer.close()
+    (exported,) = exporter.get_finished_logs()
+    record = exported.log_record
+    assert record.body == "GET /orders 200"
+    assert record.trace_id == span.get_span_context().trace_id
+    assert record.span_id == span.get_span_context().span_id
+    assert dict(record.attributes or {}) == {
+        "http.request.method": "GET",
+        "http.route": "/orders",
+        "http.response.status_code": 200,
+        "duration_ms": 1.5,
+    }
+    (line,) = _lines(stream)
+    assert line["span_id"] == format(span.get_span_context().span_id, "016x")
+    provider.shutdown()
+
+
+class StuckStream(io.StringIO):
+    """A stderr nobody reads: writes block until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.entered.set()
+        assert self.release.wait(30)
+        return super().write(text)
+
+
+def test_a_stuck_stderr_drops_lines_instead_of_stalling_requests(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stream = StuckStream()
+    writer = AccessLineWriter(SERVICE, stream, interval=0.01, max_pending=5)
+    log = AccessLog(1.0, writer)
+    log.request("GET", "/orders", 200, 0.01)
+    assert stream.entered.wait(10)  # the writer's thread is now stuck in write()
+    for _ in range(7):
+        log.request("GET", "/orders", 200, 0.01)  # returns: only a queue
+    stream.release.set()
+    writer.close()
+    assert len(_lines(stream)) == 1 + 5
+    assert "2 access lines dropped" in caplog.text

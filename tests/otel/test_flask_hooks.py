@@ -6,10 +6,14 @@ from dataclasses import replace
 
 import pytest
 from flask import Flask
+from opentelemetry import context
 
 from otel import flask_hooks
 from otel.sdk import Telemetry
 from tests.otel.conftest import Recorded
+
+# Where the upstream Flask instrumentation puts framework/route tags for sqlcommenter.
+SQLCOMMENTER_KEY = "SQLCOMMENTER_ORM_TAGS_AND_VALUES"
 
 
 def _app(recorded: Recorded) -> Flask:
@@ -137,3 +141,16 @@ def test_disabling_flask_drops_the_upstream_histogram_but_keeps_the_contract(
     assert "http.server.request.duration" not in recorded.metrics()
     assert "http.server.active_requests" not in recorded.metrics()
     assert _requests(recorded, method="GET", route="/items/<item_id>", status_code="200") == 1
+
+
+def test_the_sqlcommenter_context_is_not_built(recorded: Recorded) -> None:
+    app = _app(recorded)
+    seen: list[object] = []
+
+    @app.get("/context")
+    def read_context() -> str:
+        seen.append(context.get_value(SQLCOMMENTER_KEY))
+        return ""
+
+    assert app.test_client().get("/context").status_code == 200
+    assert seen == [None]
