@@ -120,7 +120,11 @@ class MeteredChannel(grpc.Channel):
 
 
 class MeteredUnaryUnary(_UnaryUnaryMultiCallable):
-    """A unary-unary multicallable that records each call once, with its final status code."""
+    """A unary-unary multicallable that records each call once, with its final status code.
+
+    OK, or a failed call's RpcError code; UNKNOWN for a failure that carries no
+    status (an exception raised below gRPC, such as a wrapper's own error).
+    """
 
     def __init__(
         self,
@@ -141,6 +145,7 @@ class MeteredUnaryUnary(_UnaryUnaryMultiCallable):
         wait_for_ready: bool | None = None,
         compression: grpc.Compression | None = None,
     ) -> Any:
+        """Call and wait for the response, recording the call."""
         started = time.perf_counter()
         try:
             response = self._inner(
@@ -161,6 +166,7 @@ class MeteredUnaryUnary(_UnaryUnaryMultiCallable):
         wait_for_ready: bool | None = None,
         compression: grpc.Compression | None = None,
     ) -> tuple[Any, grpc.Call]:
+        """Call and wait for the response and the call, recording the call."""
         started = time.perf_counter()
         try:
             outcome = self._inner.with_call(
@@ -181,6 +187,7 @@ class MeteredUnaryUnary(_UnaryUnaryMultiCallable):
         wait_for_ready: bool | None = None,
         compression: grpc.Compression | None = None,
     ) -> Any:
+        """Start the call; it is recorded when it ends."""
         started = time.perf_counter()
         try:
             call = self._inner.future(
