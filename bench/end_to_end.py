@@ -2,7 +2,7 @@
 
 Every variant is a pair of real service processes under `opentelemetry-instrument`
 (the way they are deployed), differing only in standard `OTEL_*` variables (and
-one in GATEWAY_THREADS): telemetry off; the lean profile; the default
+two in GATEWAY_THREADS): telemetry off; the lean profile; the default
 (Prometheus metrics, no traces); the default with 10% and with every trace over
 OTLP; and the full profile with one piece turned off at a time, which splits
 its overhead into upstream Flask, upstream gRPC, span recording and export, and
@@ -64,6 +64,7 @@ DESCRIPTIONS = {
     "full_unsampled": "full with OTEL_TRACES_SAMPLER=always_off (spans started, never recorded)",
     "full_big_batches": "full with OTEL_BSP_MAX_EXPORT_BATCH_SIZE=2048, _MAX_QUEUE_SIZE=8192",
     "default_8_threads": "default with GATEWAY_THREADS=8 instead of 64",
+    "off_8_threads": "off with GATEWAY_THREADS=8 instead of 64",
 }
 
 _LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$")
@@ -94,6 +95,7 @@ def variant_environ(name: str, otlp_endpoint: str) -> dict[str, str]:
             "OTEL_BSP_MAX_QUEUE_SIZE": "8192",
         },
         "default_8_threads": {"GATEWAY_THREADS": "8"},
+        "off_8_threads": {"OTEL_SDK_DISABLED": "true", "GATEWAY_THREADS": "8"},
     }[name]
 
 

@@ -29,7 +29,7 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    (2 threads, 8 connections) on `GET /orders/<id>` takes turns between the pairs, round
    after round; CPU per request is each process's CPU time during a run over the requests
    wrk completed in it.
-4. **Scrape** — render time and size of N request series (counter + 7-bucket histogram)
+4. **Scrape** — render CPU time and size of N request series (counter + 7-bucket histogram)
    through the project's Prometheus reader (upstream's OTel reader plus exemplars, off here)
    versus `prometheus_client` rendering the same series;
    and the gateway's real `/metrics` idle and while under the load of suite 3.
@@ -287,6 +287,7 @@ def _cuts(figures: dict[str, Any]) -> str:
     ]
     for variant, reference in (
         ("default_8_threads", "default"),
+        ("off_8_threads", "off"),
         ("full_big_batches", "full"),
         ("lean", "default"),
         ("lean_no_access_log", "lean"),
