@@ -212,12 +212,11 @@ class AccessLog:
 
     def request(self, method: str, route: str, status_code: int, seconds: float) -> None:
         """One gateway request, as recorded in `http_request_duration_seconds`."""
-        if self._writer is None:
+        kept = self._kept()
+        if kept is None:
             return
-        span_context = trace.get_current_span().get_span_context()
-        if self.ratio < 1.0 and not self._keeps(span_context):
-            return
-        key = (method, route, status_code)
+        writer, span_context = kept
+        key = ("http", method, route, status_code)
         template = self._templates.get(key) or self._template(
             key,
             f"{method} {route} {status_code}",
@@ -227,22 +226,21 @@ class AccessLog:
                 "http.response.status_code": status_code,
             },
         )
-        self._writer.add(template, seconds, span_context)
+        writer.add(template, seconds, span_context)
 
     def rpc(self, service: str, method: str, code: str, seconds: float) -> None:
         """One order-api RPC, as recorded in `grpc_request_duration_seconds`."""
-        if self._writer is None:
+        kept = self._kept()
+        if kept is None:
             return
-        span_context = trace.get_current_span().get_span_context()
-        if self.ratio < 1.0 and not self._keeps(span_context):
-            return
-        key = (service, method, code)
+        writer, span_context = kept
+        key = ("rpc", service, method, code)
         template = self._templates.get(key) or self._template(
             key,
             f"{service}/{method} {code}",
             {"rpc.service": service, "rpc.method": method, "rpc.response.status_code": code},
         )
-        self._writer.add(template, seconds, span_context)
+        writer.add(template, seconds, span_context)
 
     def close(self) -> None:
         """Write the queued lines and stop the writer's thread."""
@@ -258,7 +256,15 @@ class AccessLog:
             self._templates[key] = template
         return template
 
-    def _keeps(self, span_context: SpanContext) -> bool:
+    def _kept(self) -> tuple[AccessLineWriter, SpanContext] | None:
+        """The writer and the current span's context, if this request gets a line."""
+        if self._writer is None:
+            return None
+        span_context = trace.get_current_span().get_span_context()
+        if self.ratio >= 1.0:
+            return self._writer, span_context
         if span_context.is_valid:
-            return (span_context.trace_id % _TRACE_ID_LIMIT) < self.ratio * _TRACE_ID_LIMIT
-        return random.random() < self.ratio  # noqa: S311 - sampling, not security
+            kept = (span_context.trace_id % _TRACE_ID_LIMIT) < self.ratio * _TRACE_ID_LIMIT
+        else:
+            kept = random.random() < self.ratio  # noqa: S311 - sampling, not security
+        return (self._writer, span_context) if kept else None

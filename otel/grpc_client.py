@@ -146,16 +146,9 @@ class MeteredUnaryUnary(_UnaryUnaryMultiCallable):
         compression: grpc.Compression | None = None,
     ) -> Any:
         """Call and wait for the response, recording the call."""
-        started = time.perf_counter()
-        try:
-            response = self._inner(
-                request, timeout, metadata, credentials, wait_for_ready, compression
-            )
-        except Exception as error:
-            self._record(self._method, _code_of_error(error), time.perf_counter() - started)
-            raise
-        self._record(self._method, "OK", time.perf_counter() - started)
-        return response
+        return self._timed(
+            self._inner, request, timeout, metadata, credentials, wait_for_ready, compression
+        )
 
     def with_call(  # noqa: PLR0917 - grpc's own signature
         self,
@@ -167,15 +160,15 @@ class MeteredUnaryUnary(_UnaryUnaryMultiCallable):
         compression: grpc.Compression | None = None,
     ) -> tuple[Any, grpc.Call]:
         """Call and wait for the response and the call, recording the call."""
-        started = time.perf_counter()
-        try:
-            outcome = self._inner.with_call(
-                request, timeout, metadata, credentials, wait_for_ready, compression
-            )
-        except Exception as error:
-            self._record(self._method, _code_of_error(error), time.perf_counter() - started)
-            raise
-        self._record(self._method, "OK", time.perf_counter() - started)
+        outcome: tuple[Any, grpc.Call] = self._timed(
+            self._inner.with_call,
+            request,
+            timeout,
+            metadata,
+            credentials,
+            wait_for_ready,
+            compression,
+        )
         return outcome
 
     def future(  # noqa: PLR0917 - grpc's own signature
@@ -205,6 +198,17 @@ class MeteredUnaryUnary(_UnaryUnaryMultiCallable):
 
         call.add_done_callback(done)
         return call
+
+    def _timed(self, invoke: Callable[..., Any], *args: Any) -> Any:
+        """`invoke(*args)`, recorded with OK or the error's code once it returns or raises."""
+        started = time.perf_counter()
+        try:
+            result = invoke(*args)
+        except Exception as error:
+            self._record(self._method, _code_of_error(error), time.perf_counter() - started)
+            raise
+        self._record(self._method, "OK", time.perf_counter() - started)
+        return result
 
 
 def _code_of_error(error: Exception) -> str:
