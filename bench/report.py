@@ -58,6 +58,20 @@ END_TO_END_GOALS = (
     ("sampled_10pct", "default + 10% of traces", 0.75),
     ("full", "default + every trace", 0.65),
 )
+# For a missed end-to-end goal: the same run's variants that each leave one piece out.
+WITHOUT_ONE_PIECE = {
+    "lean": (("lean_no_access_log", "without the project's access lines"),),
+    "default": (("lean", "without the upstream Flask instrumentation (the lean profile)"),),
+    "sampled_10pct": (
+        ("default", "without tracing (the default)"),
+        ("full_unsampled", "every span started, none recorded (always_off sampler)"),
+    ),
+    "full": (
+        ("full_no_flask", "without the upstream Flask instrumentation"),
+        ("full_no_grpc", "without the upstream gRPC instrumentation"),
+        ("full_unsampled", "with spans started but never recorded or exported"),
+    ),
+}
 
 
 def _row(*cells: object) -> str:
@@ -303,6 +317,30 @@ def _cuts(figures: dict[str, Any]) -> str:
                 f"{_f(rps[variant] / rps[reference], 2)}×",
                 f"{change:+,.0f}",
             )
+        )
+    lines.append("")
+    lines.append(_what_holds_missed_goals(figures["ratio_to_off"]))
+    return "\n".join(lines)
+
+
+def _what_holds_missed_goals(ratio: dict[str, float]) -> str:
+    """For each missed end-to-end goal, the ratio the same run reads with one piece left out."""
+    missed = [(v, label, goal) for v, label, goal in END_TO_END_GOALS if ratio[v] < goal]
+    if not missed:
+        return ""
+    lines = [
+        "### What holds the missed goals\n",
+        "Each missed goal's variant against variants of the same run that leave one piece "
+        "out (ratios to telemetry off):\n",
+    ]
+    for variant, label, goal in missed:
+        without = [
+            f"{description}: {_f(ratio[other], 2)}×"
+            for other, description in WITHOUT_ONE_PIECE.get(variant, ())
+            if other in ratio
+        ]
+        lines.append(
+            f"- {label} reads {_f(ratio[variant], 2)}× (goal {goal:.2f}×); " + "; ".join(without)
         )
     lines.append("")
     return "\n".join(lines)
