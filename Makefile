@@ -11,7 +11,7 @@ DURATION ?=
 OTLP ?=
 RUN_ARGS := $(if $(DURATION),--duration $(DURATION),) $(if $(OTLP),--otlp,)
 
-.PHONY: help venv lock kubernetes run test lint typecheck unit proto prometheus-config collector tools prometheus alertmanager bench soak clean
+.PHONY: help venv ci-cold lock kubernetes run test lint typecheck unit proto prometheus-config collector tools prometheus alertmanager bench soak clean
 
 help:
 	@echo "make run    - set up .venv and run the stack (make run DURATION=20 stops after 20 s;"
@@ -24,6 +24,7 @@ help:
 	@echo "make tools  - build the tested Prometheus and Alertmanager releases (needs Go; cached)"
 	@echo "make lock   - re-resolve uv.lock and its requirements/ exports after editing pyproject.toml"
 	@echo "make kubernetes - re-generate deploy/kubernetes/base/generated/ from the project's files"
+	@echo "make ci-cold - .ci/run in a fresh clone with every cache empty (as on a new machine)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +90,11 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	SOAK_SECONDS=$${SOAK_SECONDS:-300} $(BIN)/python -m pytest tests/reliability -m soak -v
+
+# .ci/run in a fresh clone of HEAD with HOME and every cache pointed at new empty
+# directories: proves the project installs everything itself (see .ci/cold).
+ci-cold:
+	bash .ci/cold
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -71,23 +71,56 @@ def test_every_exported_requirement_is_pinned_with_hashes(name: str) -> None:
         assert line.endswith("\\"), f"{line}: no --hash lines follow"
 
 
-def test_lock_check_fails_when_pyproject_gains_a_dependency(tmp_path: Path) -> None:
+def _locked_version(lock_text: str, name: str) -> str:
+    """The version uv.lock pins for `name`."""
+    marker = f'name = "{name}"\nversion = "'
+    start = lock_text.index(marker) + len(marker)
+    return lock_text[start : lock_text.index('"', start)]
+
+
+def test_lock_check_fails_when_pyproject_changes_a_locked_requirement(tmp_path: Path) -> None:
+    """`uv lock --check` notices a changed requirement, whatever any cache holds.
+
+    The change only raises waitress's lower bound to the version already locked, so
+    nothing new is needed; uv still has to re-resolve, which offline and with an empty
+    cache fails for want of index data, and online says the lock needs updating. Either
+    way it first names the mismatch, and that line is what this test looks for.
+    """
     for name in ("pyproject.toml", "uv.lock", "README.md"):
         shutil.copy(REPO / name, tmp_path / name)
     pyproject = tmp_path / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")
-    added = text.replace("dependencies = [\n", 'dependencies = [\n    "six>=1.16",\n', 1)
-    pyproject.write_text(added)
+    locked = _locked_version((tmp_path / "uv.lock").read_text(encoding="utf-8"), "waitress")
+    assert '"waitress>=3.0.1"' in text
+    pyproject.write_text(text.replace('"waitress>=3.0.1"', f'"waitress>={locked}"', 1))
     result = subprocess.run(
-        [_uv(), "lock", "--check", "--offline"],
+        [_uv(), "lock", "--check", "--offline", "--verbose"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, "UV_CACHE_DIR": str(tmp_path / "empty-cache")},
     )
     assert result.returncode != 0
-    assert "needs to be updated" in result.stderr
+    assert (
+        "Resolving despite existing lockfile due to mismatched requirements for: "
+        "`otel-python-microservices==0.1.0`" in result.stderr
+    )
+
+
+def test_lock_check_passes_with_an_empty_cache(tmp_path: Path) -> None:
+    """The unchanged lock is checked from the lock alone: no cache, no network."""
+    result = subprocess.run(
+        [_uv(), "lock", "--check", "--offline"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "UV_CACHE_DIR": str(tmp_path / "empty-cache")},
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_the_image_installs_runtime_dependencies_from_the_lock_with_hash_checking() -> None:
