@@ -8,15 +8,17 @@ scraper asks for it.
 
 from __future__ import annotations
 
+import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app, start_http_server
 from prometheus_client.exposition import choose_encoder
 
 from otel.exporters import TelemetryConfigError
+from otel.tls_listener import start_tls_server
 
 DEFAULT_HOST = "0.0.0.0"
 DEFAULT_PORT = 8000
@@ -55,8 +57,21 @@ def listen_address(environ: Mapping[str, str]) -> tuple[str, int]:
     return host, int(raw_port)
 
 
-def serve(registry: CollectorRegistry, host: str, port: int) -> MetricsServer:
-    """Serve `registry` at http://host:port/metrics from a daemon thread; OSError if unbindable."""
+def serve(
+    registry: CollectorRegistry,
+    host: str,
+    port: int,
+    *,
+    ssl_context: Callable[[], ssl.SSLContext] | None = None,
+) -> MetricsServer:
+    """Serve `registry` at http://host:port/metrics from a daemon thread; OSError if unbindable.
+
+    With `ssl_context` it is https: each new connection handshakes with the
+    context the callable returns then (`otel.tls_listener`).
+    """
+    if ssl_context is not None:
+        tls_server, tls_thread = start_tls_server(make_wsgi_app(registry), host, port, ssl_context)
+        return MetricsServer(tls_server, tls_thread)
     server, thread = start_http_server(port, addr=host, registry=registry)
     return MetricsServer(server, thread)
 

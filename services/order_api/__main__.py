@@ -6,8 +6,11 @@ import logging
 import os
 import signal
 import sqlite3
+import ssl
 import sys
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health
@@ -29,6 +32,7 @@ from services.order_api.store import (
     open_store,
     redacted,
 )
+from services.order_api.tls import metrics_ssl_context, server_credentials
 
 logger = logging.getLogger("services.order_api")
 
@@ -40,13 +44,14 @@ def main() -> int:
     configure_logging(DEFAULT_SERVICE_NAME)
     try:
         config = Config.from_env()
+        credentials = Credentials.from_config(config)
         telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
     except (ConfigError, TelemetryConfigError) as error:
         print(f"order-api: {error}", file=sys.stderr)
         return 2
     configure_logging(telemetry.service_name, telemetry.logger_provider)
     try:
-        return _serve(config, telemetry)
+        return _serve(config, telemetry, credentials)
     except (ListenError, OSError) as error:
         print(f"order-api: {error}", file=sys.stderr)
         telemetry.shutdown()
@@ -61,16 +66,36 @@ def main() -> int:
         return 1
 
 
-def _serve(config: Config, telemetry: Telemetry) -> int:
+@dataclass(frozen=True)
+class Credentials:
+    """The TLS the configuration asks for: gRPC server credentials, the metrics context source."""
+
+    grpc: grpc.ServerCredentials | None = None
+    metrics: Callable[[], ssl.SSLContext] | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> Credentials:
+        """Read and check the files now; ConfigError naming the variable when one is unusable."""
+        return cls(
+            server_credentials(config.tls) if config.tls else None,
+            metrics_ssl_context(config.metrics_tls) if config.metrics_tls else None,
+        )
+
+
+def _serve(config: Config, telemetry: Telemetry, credentials: Credentials) -> int:
     store = open_store(config.db_path, pool=config.pool, meter_provider=telemetry.meter_provider)
     health_servicer = health.HealthServicer()
-    server, port = build_server(config, telemetry, store, health_servicer)
+    server, port = build_server(
+        config, telemetry, store, health_servicer, credentials=credentials.grpc
+    )
     metrics_server = None
     metrics_address = telemetry.prometheus_address
     if telemetry.prometheus_registry is not None:
         host, metrics_port = metrics_address
         try:
-            metrics_server = prometheus.serve(telemetry.prometheus_registry, host, metrics_port)
+            metrics_server = prometheus.serve(
+                telemetry.prometheus_registry, host, metrics_port, ssl_context=credentials.metrics
+            )
         except OSError as error:
             raise ListenError(f"cannot serve metrics on {host}:{metrics_port}: {error}") from None
     database_health = DatabaseHealth(store, health_servicer, ["", SERVICE_NAME])
@@ -80,13 +105,15 @@ def _serve(config: Config, telemetry: Telemetry) -> int:
     server.start()
     database_health.start()
     host = config.listen.rpartition(":")[0]
+    scheme = "https" if credentials.metrics else "http"
     metrics_note = (
-        f", metrics on http://{metrics_address[0]}:{metrics_server.port}/metrics"
+        f", metrics on {scheme}://{metrics_address[0]}:{metrics_server.port}/metrics"
         if metrics_server
         else ""
     )
     logger.info(
-        "order-api serving gRPC on %s:%d%s, db %s",
+        "order-api serving gRPC%s on %s:%d%s, db %s",
+        _tls_note(config),
         host,
         port,
         metrics_note,
@@ -106,8 +133,19 @@ def _serve(config: Config, telemetry: Telemetry) -> int:
     return 0
 
 
+def _tls_note(config: Config) -> str:
+    if config.tls is None:
+        return ""
+    return " over mTLS" if config.tls.ca is not None else " over TLS"
+
+
 def build_server(
-    config: Config, telemetry: Telemetry, store: OrderStore, health_servicer: health.HealthServicer
+    config: Config,
+    telemetry: Telemetry,
+    store: OrderStore,
+    health_servicer: health.HealthServicer,
+    *,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, int]:
     """The instrumented gRPC server (bound, not started) and its port, as `main` serves it."""
     servicer = OrderServicer(
@@ -121,6 +159,7 @@ def build_server(
         health_servicer=health_servicer,
         interceptors=grpc_interceptors.server_interceptors(telemetry, [SERVICE_NAME]),
         max_workers=config.max_workers,
+        credentials=credentials,
     )
 
 

@@ -6,8 +6,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from otel.tls_files import KeyPairFiles
 from services import envconfig
 from services.envconfig import ConfigError
+from services.order_api import tls
 from services.order_api.faults import FaultPlan, FaultSpecError
 from services.order_api.store import PoolSettings
 
@@ -22,6 +24,9 @@ class Config:
     grace_seconds: float = 10.0
     faults: FaultPlan = field(default_factory=FaultPlan)
     pool: PoolSettings = field(default_factory=PoolSettings)
+    # TLS for gRPC and for /metrics (None: plaintext); a client CA requires client certificates.
+    tls: KeyPairFiles | None = None
+    metrics_tls: KeyPairFiles | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -42,6 +47,8 @@ class Config:
             ),
             faults=faults,
             pool=_pool_settings(environ, defaults.pool),
+            tls=tls.files_from_env(environ, tls.GRPC_VARIABLES),
+            metrics_tls=tls.files_from_env(environ, tls.METRICS_VARIABLES),
         )
 
 

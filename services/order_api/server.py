@@ -29,8 +29,12 @@ def create_server(
     health_servicer: health.HealthServicer | None = None,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
     max_workers: int = 16,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, int]:
-    """Create (not start) the server bound to `address`; return it and the bound port."""
+    """Create (not start) the server bound to `address`; return it and the bound port.
+
+    With `credentials` the port serves TLS only (`services.order_api.tls`).
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="order-api"),
         interceptors=list(interceptors),
@@ -47,7 +51,10 @@ def create_server(
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError as error:
         raise ListenError(f"cannot listen on {address}: {error}") from None
     if port == 0:

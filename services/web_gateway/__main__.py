@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 
+import grpc
 from flask import Flask
 
 from otel import grpc_interceptors
@@ -37,6 +38,7 @@ from services.web_gateway.server import (
     raise_descriptor_limit,
     serve,
 )
+from services.web_gateway.tls import channel_credentials
 
 logger = logging.getLogger("services.web_gateway")
 
@@ -50,13 +52,14 @@ def main() -> int:
     configure_logging(DEFAULT_SERVICE_NAME)
     try:
         config = Config.from_env()
+        credentials = channel_credentials(config.order_api_tls) if config.order_api_tls else None
         raise_descriptor_limit(config.max_connections)
         telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
     except (ConfigError, TelemetryConfigError) as error:
         print(f"web-gateway: {error}", file=sys.stderr)
         return 2
     configure_logging(telemetry.service_name, telemetry.logger_provider)
-    app, client = build(config, telemetry)
+    app, client = build(config, telemetry, credentials)
     try:
         server = _listen(config, app)
     except OSError as error:
@@ -71,12 +74,16 @@ def main() -> int:
     return 0
 
 
-def build(config: Config, telemetry: Telemetry) -> tuple[Flask, OrderClient]:
+def build(
+    config: Config, telemetry: Telemetry, credentials: grpc.ChannelCredentials | None = None
+) -> tuple[Flask, OrderClient]:
     """The instrumented app and its instrumented order-api client, as `main` serves them."""
     client = OrderClient(
         config.order_api_target,
         config.order_api_timeout,
         wrap_channel=lambda channel: grpc_interceptors.instrument_channel(channel, telemetry),
+        credentials=credentials,
+        server_name=config.order_api_tls.server_name if config.order_api_tls else None,
     )
     return create_app(config, client=client, telemetry=telemetry), client
 
@@ -107,11 +114,12 @@ def _serve_until_stopped(server: GatewayServer, config: Config, client: OrderCli
         signal.signal(signum, lambda _signum, _frame: stopping.set())
     serving = serve(server)
     logger.info(
-        "web-gateway serving HTTP on %s:%d (at most %d connections), order-api at %s",
+        "web-gateway serving HTTP on %s:%d (at most %d connections), order-api at %s%s",
         server.effective_host,
         server.port,
         config.max_connections,
         config.order_api_target,
+        _tls_note(config),
     )
     stopping.wait()
 
@@ -122,6 +130,12 @@ def _serve_until_stopped(server: GatewayServer, config: Config, client: OrderCli
     # to 60 s): closing the channel when the grace runs out ends such calls (answered 502).
     server.drain(config.grace_seconds, on_grace_expired=client.close)
     serving.join()
+
+
+def _tls_note(config: Config) -> str:
+    if config.order_api_tls is None:
+        return " (plaintext)"
+    return " over mTLS" if config.order_api_tls.client else " over TLS"
 
 
 def _bind_address(listen: str) -> tuple[str, int]:

@@ -9,9 +9,10 @@ key (the order-api stores one order per key), by this client, within the same
 deadline; without a key it is never repeated: a replica that died before
 answering may have committed it.
 
-The channel is created with `grpc.insecure_channel` looked up on the module at
-call time, because the OpenTelemetry launcher instruments gRPC clients by
-replacing that attribute. Reconnection backoff is capped at one second so the
+The channel is created with `grpc.insecure_channel` (or `grpc.secure_channel`
+with credentials, `services.web_gateway.tls`) looked up on the module at call
+time, because the OpenTelemetry launcher instruments gRPC clients by replacing
+those attributes. Reconnection backoff is capped at one second so the
 gateway recovers within about a second of an order-api coming back; while every
 replica is down, calls fail fast with UNAVAILABLE (they do not wait for a connection).
 """
@@ -76,7 +77,9 @@ _CREATE_RETRY_PAUSE_SECONDS = 0.05
 class OrderClient:
     """Calls OrderService and the gRPC health service of one order-api target (any replicas).
 
-    `channel` is the channel the calls go through, with its interceptors.
+    `channel` is the channel the calls go through, with its interceptors. With
+    `credentials` the channel is TLS; `server_name` is then the name the server's
+    certificate must carry when the target does not say it.
     """
 
     def __init__(
@@ -85,10 +88,18 @@ class OrderClient:
         timeout: float,
         *,
         wrap_channel: Callable[[grpc.Channel], grpc.Channel] | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        server_name: str | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(target, options=BALANCED_CHANNEL_OPTIONS)
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=BALANCED_CHANNEL_OPTIONS)
+        else:
+            options: tuple[tuple[str, int | str], ...] = BALANCED_CHANNEL_OPTIONS
+            if server_name:
+                options = (*options, ("grpc.ssl_target_name_override", server_name))
+            self._channel = grpc.secure_channel(target, credentials, options=options)
         channel = wrap_channel(self._channel) if wrap_channel else self._channel
         self.channel = channel
         self._orders = orders_pb2_grpc.OrderServiceStub(channel)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from services import envconfig
+from services.web_gateway import tls
+from services.web_gateway.tls import ChannelTlsFiles
 
 MAX_TIMEOUT_SECONDS = 60.0
 MAX_THREADS = 1024
@@ -34,6 +36,8 @@ class Config:
     keepalive_timeout: float = 75.0
     # When set, GET /metrics requires `Authorization: Bearer <token>` (kept out of repr and logs).
     metrics_token: str | None = field(default=None, repr=False)
+    # TLS towards the order-api (None: plaintext), from ORDER_API_CA and its companions.
+    order_api_tls: ChannelTlsFiles | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -67,6 +71,7 @@ class Config:
                 MAX_READ_TIMEOUT_SECONDS,
             ),
             metrics_token=_metrics_token(environ),
+            order_api_tls=tls.files_from_env(environ),
         )
 
 
