@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from prometheus_client import CollectorRegistry
 
-from otel import exporters, logs, prometheus, settings
+from otel import exporters, logs, otlp_tls, prometheus, settings
 from otel.access_log import AccessLineWriter, AccessLog, access_log_ratio
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
 from otel.exporters import TelemetryConfigError
@@ -113,7 +113,9 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
     trace_names = exporters.traces_exporter_names(environ)
     prometheus_address = prometheus.listen_address(environ)
     access_log_fraction = access_log_ratio(environ)
-    exporters.logs_exporter_names(environ)  # an unusable value fails before anything starts
+    log_names = exporters.logs_exporter_names(environ)  # bad values fail before anything starts
+    selected = {"metrics": metric_names, "traces": trace_names, "logs": log_names}
+    otlp_tls.check_files(environ, [signal for signal, names in selected.items() if "otlp" in names])
     resource = build_resource(service_name)
 
     registry = CollectorRegistry() if "prometheus" in metric_names else None
@@ -151,7 +153,7 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
         resource.attributes.get(SERVICE_NAME),
         ",".join(metric_names) or "none",
         ",".join(trace_names) or "none",
-        ",".join(exporters.logs_exporter_names(environ)) or "none",
+        ",".join(log_names) or "none",
     )
     return Telemetry(
         service_name=str(resource.attributes.get(SERVICE_NAME, service_name)),

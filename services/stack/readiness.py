@@ -11,9 +11,22 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 PROBE_TIMEOUT_SECONDS = 1.0
 
 
-def grpc_serving(target: str, *, timeout: float = PROBE_TIMEOUT_SECONDS) -> bool:
-    """Whether grpc.health.v1 at `target` (host:port) answers SERVING for the whole server."""
-    with grpc.insecure_channel(target) as channel:
+def grpc_serving(
+    target: str,
+    *,
+    timeout: float = PROBE_TIMEOUT_SECONDS,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> bool:
+    """Whether grpc.health.v1 at `target` (host:port) answers SERVING for the whole server.
+
+    With `credentials` the probe connects over TLS.
+    """
+    channel = (
+        grpc.insecure_channel(target)
+        if credentials is None
+        else grpc.secure_channel(target, credentials)
+    )
+    with channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=timeout

@@ -13,14 +13,15 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.stack import processes
 from services.stack.processes import Service, ServiceSpec
-from services.stack.readiness import grpc_serving, http_ok
+from services.stack.readiness import grpc_serving, http_ok, listening
+from services.web_gateway import tls as gateway_tls
 
 ORDER_API = "order-api"
 GATEWAY = "web-gateway"
@@ -117,14 +118,15 @@ def service_specs(
         "ORDER_API_TARGET": order_api_target or ports.grpc_target,
     }
     readyz = f"{ports.gateway_url}/readyz"
+    order_api_ready, order_api_ready_description = _order_api_readiness(ports, order_env)
     return [
         ServiceSpec(
             name=ORDER_API,
             command=command(MODULES[ORDER_API]),
             env=order_env,
             log_path=data_dir / f"{ORDER_API}.log",
-            ready=lambda: grpc_serving(ports.grpc_target),
-            ready_description=f"gRPC health SERVING on {ports.grpc_target}",
+            ready=order_api_ready,
+            ready_description=order_api_ready_description,
         ),
         ServiceSpec(
             name=GATEWAY,
@@ -135,6 +137,27 @@ def service_specs(
             ready_description=f"GET {readyz} answering 200",
         ),
     ]
+
+
+def _order_api_readiness(
+    ports: StackPorts, order_env: Mapping[str, str]
+) -> tuple[Callable[[], bool], str]:
+    """gRPC health SERVING, over TLS with the gateway's variables when the order-api serves TLS.
+
+    A TLS order-api without a CA among the variables (a test of a plaintext
+    gateway against it, say) is ready when its port accepts connections.
+    """
+    target = ports.grpc_target
+    if not order_env.get("ORDER_API_TLS_CERT"):
+        return lambda: grpc_serving(target), f"gRPC health SERVING on {target}"
+    files = gateway_tls.files_from_env(order_env)
+    if files is None:
+        return lambda: listening("127.0.0.1", ports.grpc), f"{target} accepting connections"
+    credentials = gateway_tls.channel_credentials(files)
+    return (
+        lambda: grpc_serving(target, credentials=credentials),
+        f"gRPC health SERVING on {target} (TLS)",
+    )
 
 
 @dataclass
