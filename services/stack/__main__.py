@@ -118,6 +118,12 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="push metrics and traces over OTLP to a local OpenTelemetry Collector "
         "(built on first use; needs Go), which Prometheus and the live view read",
     )
+    sub.add_argument(
+        "--tls",
+        action="store_true",
+        help="every hop over TLS (mTLS between the services, to the collector and for the "
+        "order-api's metrics), with a throwaway CA made under the data dir",
+    )
     sub.add_argument("--refresh", type=_refresh, default=2.0, help="live view interval (s)")
     sub.add_argument(
         "--replicas",
@@ -259,6 +265,7 @@ def _run_up(args: argparse.Namespace, console: Console) -> int:
         prometheus=not args.no_prometheus,
         alertmanager=not args.no_alertmanager,
         otlp=args.otlp,
+        tls=args.tls,
         refresh=args.refresh,
         replicas=args.replicas,
         db=args.db,

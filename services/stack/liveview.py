@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import ssl
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -90,11 +91,13 @@ def read(
     client: Callable[[], Mapping[str, Sequence[Bucket]]] | None = None,
     *,
     openmetrics: bool = True,
+    context: ssl.SSLContext | None = None,
 ) -> Reading:
     """Scrape every instance of both services now; a failed scrape is recorded, not raised.
 
     `client` gives the traffic generator's latencies so far (see `Reading.client`).
-    Scrapes ask for OpenMetrics (with exemplars) unless told otherwise.
+    Scrapes ask for OpenMetrics (with exemplars) unless told otherwise; `context`
+    is the TLS context for https URLs.
 
 
     With several instances of a service, their expositions are merged, each
@@ -108,7 +111,7 @@ def read(
         url_list = [urls] if isinstance(urls, str) else list(urls)
         for url in url_list:
             try:
-                exposition = scrape(url, timeout=2.0, openmetrics=openmetrics)
+                exposition = scrape(url, timeout=2.0, openmetrics=openmetrics, context=context)
             except ScrapeError as error:
                 errors.append(str(error))
                 continue

@@ -56,13 +56,14 @@ def write_config(
     alertmanager_port: int | None = None,
     scrape_interval: str = "5s",
     rules: Sequence[str] | None = None,
+    tls_configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Path:
     """Write the configuration and each job's file_sd targets into the data directory.
 
     Prometheus discovers the targets from `targets/<job>.json`; rewriting one
     (`write_targets`) adds or removes instances without restarting it. Alerts go to
     the local Alertmanager on `alertmanager_port` when given; `rules` defaults to the
-    project's rule files.
+    project's rule files; jobs in `tls_configs` are scraped over https.
     """
     text = prometheus_config.render(
         targets,
@@ -70,6 +71,7 @@ def write_config(
         rule_files=rule_files() if rules is None else rules,
         alertmanagers=[f"127.0.0.1:{alertmanager_port}"] if alertmanager_port else [],
         file_sd_dir=targets_dir(data_dir),
+        tls_configs=tls_configs,
     )
     write_targets(data_dir, targets)
     path = data_dir / "prometheus.yml"

@@ -56,6 +56,7 @@ def render(
     honor_labels_jobs: Collection[str] = DEFAULT_HONOR_LABELS_JOBS,
     alertmanagers: Sequence[str] = (),
     file_sd_dir: Path | None = None,
+    tls_configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> str:
     """Return prometheus.yml text with one scrape job per entry of `targets`.
 
@@ -63,7 +64,8 @@ def render(
     are resolved by Prometheus against the config file's directory; alerts go
     to each `host:port` of `alertmanagers`. With `file_sd_dir`, each job
     discovers its targets from `file_sd_path(dir, job)` instead of listing
-    `targets` (write them with `write_file_sd`).
+    `targets` (write them with `write_file_sd`). Jobs in `tls_configs` are
+    scraped over https with that `tls_config` (`ca_file`, `cert_file`, `key_file`, …).
     """
     config: dict[str, Any] = {
         "global": {
@@ -83,6 +85,7 @@ def render(
                 addresses,
                 honor_labels=job in honor_labels_jobs,
                 file_sd=None if file_sd_dir is None else file_sd_path(file_sd_dir, job),
+                tls_config=(tls_configs or {}).get(job),
             )
             for job, addresses in targets.items()
         ],
@@ -140,10 +143,27 @@ def write_file_sd(path: Path, addresses: Sequence[str]) -> None:
     partial.replace(path)
 
 
+def tls_config(
+    ca: Path, client_cert: Path | None = None, client_key: Path | None = None
+) -> dict[str, str]:
+    """A scrape job's `tls_config`: trust `ca`, present the client certificate when given."""
+    config = {"ca_file": str(ca)}
+    if client_cert is not None and client_key is not None:
+        config |= {"cert_file": str(client_cert), "key_file": str(client_key)}
+    return config
+
+
 def _scrape_config(
-    job: str, addresses: Sequence[str], *, honor_labels: bool, file_sd: Path | None = None
+    job: str,
+    addresses: Sequence[str],
+    *,
+    honor_labels: bool,
+    file_sd: Path | None = None,
+    tls_config: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     config: dict[str, Any] = {"job_name": job, "metrics_path": METRICS_PATH}
+    if tls_config is not None:
+        config |= {"scheme": "https", "tls_config": dict(tls_config)}
     if honor_labels:
         config["honor_labels"] = True
     if file_sd is not None:

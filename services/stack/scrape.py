@@ -12,6 +12,7 @@ exporter's `otel_scope_*` labels are ignored throughout.
 from __future__ import annotations
 
 import math
+import ssl
 import urllib.request
 from collections import defaultdict
 from collections.abc import Sequence
@@ -146,22 +147,38 @@ class Exposition:
         return dict(result)
 
 
-def fetch(url: str, *, timeout: float = 5.0, accept: str = TEXT_FORMAT) -> str:
-    """GET an exposition (`accept` may ask for OpenMetrics); raise ScrapeError naming the URL."""
+def fetch(
+    url: str,
+    *,
+    timeout: float = 5.0,
+    accept: str = TEXT_FORMAT,
+    context: ssl.SSLContext | None = None,
+) -> str:
+    """GET an exposition (`accept` may ask for OpenMetrics); raise ScrapeError naming the URL.
+
+    `context` is the TLS context of an https URL (its CA, a client certificate).
+    """
     if not url.startswith(("http://", "https://")):
         raise ScrapeError(f"cannot scrape {url}: expected an http:// URL")
     request = urllib.request.Request(url, headers={"Accept": accept})  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
             return str(response.read().decode("utf-8"))
     except (OSError, ValueError) as error:
         raise ScrapeError(f"cannot scrape {url}: {_reason(error)}") from None
 
 
-def scrape(url: str, *, timeout: float = 5.0, openmetrics: bool = False) -> Exposition:
+def scrape(
+    url: str,
+    *,
+    timeout: float = 5.0,
+    openmetrics: bool = False,
+    context: ssl.SSLContext | None = None,
+) -> Exposition:
     """Fetch and parse one /metrics endpoint, in OpenMetrics (with exemplars) if asked."""
     accept = OPENMETRICS_FORMAT if openmetrics else TEXT_FORMAT
-    return Exposition.parse(fetch(url, timeout=timeout, accept=accept), openmetrics=openmetrics)
+    text = fetch(url, timeout=timeout, accept=accept, context=context)
+    return Exposition.parse(text, openmetrics=openmetrics)
 
 
 def _bound(le: str) -> float:

@@ -11,10 +11,14 @@ certificate to the order-api's `/metrics`.
 
 from __future__ import annotations
 
+import dataclasses
+import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.stack.certificates import IdentityFiles, new_authority, write_identity
+from services.stack.processes import ServiceSpec
 
 # Every certificate also names localhost, 127.0.0.1 and ::1 (the hops of a local stack).
 ORDER_API = "order-api"
@@ -53,8 +57,13 @@ class StackTls:
         return environ
 
     def gateway_environ(self) -> dict[str, str]:
-        """The gateway's channel: trust the CA, present the gateway's certificate."""
+        """The gateway's channel: trust the CA, present the gateway's certificate.
+
+        The order-api's certificate is checked for `localhost`, whatever the target
+        (an `ipv4:` list of replicas names no host).
+        """
         return {
+            "ORDER_API_SERVER_NAME": "localhost",
             "ORDER_API_CA": str(self.web_gateway.ca),
             "ORDER_API_CLIENT_CERT": str(self.web_gateway.cert),
             "ORDER_API_CLIENT_KEY": str(self.web_gateway.key),
@@ -78,6 +87,29 @@ class StackTls:
         if client_auth:
             environ["OTELCOL_OTLP_TLS_CLIENT_CA_FILE"] = str(self.collector.ca)
         return environ
+
+    def services_environ(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """`environ` with both services' TLS variables (each reads its own) and, when it
+        pushes OTLP to an http:// endpoint, that endpoint as https:// trusting the CA."""
+        result = {**environ, **self.order_api_environ(), **self.gateway_environ()}
+        endpoint = result.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+        if endpoint.startswith("http://"):
+            result["OTEL_EXPORTER_OTLP_ENDPOINT"] = "https://" + endpoint.removeprefix("http://")
+            result |= self.otlp_environ(self.web_gateway)
+        return result
+
+    def with_own_otlp_identity(self, spec: ServiceSpec) -> ServiceSpec:
+        """`spec` presenting its own service's certificate to the collector (if it pushes OTLP)."""
+        if "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE" not in spec.env:
+            return spec
+        identity = self.order_api if spec.name.startswith(ORDER_API) else self.web_gateway
+        return dataclasses.replace(spec, env={**spec.env, **self.otlp_environ(identity)})
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client context trusting the CA and presenting Prometheus' certificate (scrapes)."""
+        context = ssl.create_default_context(cafile=str(self.ca))
+        context.load_cert_chain(str(self.prometheus.cert), str(self.prometheus.key))
+        return context
 
 
 def create(directory: Path) -> StackTls:

@@ -40,6 +40,7 @@ from services.stack import (
     prometheus_config,
     reports,
     running,
+    stack_tls,
 )
 from services.stack.alert_sink import AlertSink, format_notification
 from services.stack.collector import CollectorBuildError, CollectorPorts
@@ -48,6 +49,7 @@ from services.stack.histograms import Bucket, combine_cumulative
 from services.stack.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
 from services.stack.processes import Service, ServiceSpec, StartupCancelledError, StartupError
 from services.stack.running import StackPorts
+from services.stack.stack_tls import StackTls
 
 LOAD_CONCURRENCY = 4
 # Each replica is two more processes on this machine.
@@ -93,6 +95,8 @@ class UpOptions:
     replicas: int = 1
     # ORDER_API_DB for every order-api; None: a SQLite file in the data directory.
     db: str | None = None
+    # Every hop over TLS, with a throwaway CA under <data_dir>/tls (services.stack.stack_tls).
+    tls: bool = False
 
     @property
     def ports(self) -> StackPorts:
@@ -144,8 +148,9 @@ class UpOptions:
         }
 
     def metrics_urls(self, job: str) -> list[str]:
-        """The /metrics URL of every instance of `job`."""
-        return [f"http://{address}/metrics" for address in self.service_targets()[job]]
+        """The /metrics URL of every instance of `job` (the order-api's are https with --tls)."""
+        scheme = "https" if self.tls and job == prometheus_config.ORDER_API_JOB else "http"
+        return [f"{scheme}://{address}/metrics" for address in self.service_targets()[job]]
 
     @property
     def collector_metrics_url(self) -> str:
@@ -192,11 +197,24 @@ def check_replicas(replicas: int, db: str | None) -> None:
         )
 
 
-def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
-    """How to run every order-api and then every web-gateway under the launcher, in start order."""
+def service_specs(
+    options: UpOptions, data_dir: Path, tls: StackTls | None = None
+) -> list[ServiceSpec]:
+    """How to run every order-api and then every web-gateway under the launcher, in start order.
+
+    With `tls`, every hop of theirs is TLS with its files.
+    """
     base = _child_environ()
     if options.otlp:
         base = _otlp_environ(base, options.collector_ports)
+    if tls is None:
+        return service_specs_of(options, data_dir, base)
+    specs = service_specs_of(options, data_dir, tls.services_environ(base))
+    return [tls.with_own_otlp_identity(spec) for spec in specs]
+
+
+def service_specs_of(options: UpOptions, data_dir: Path, base: dict[str, str]) -> list[ServiceSpec]:
+    """Every order-api and then every web-gateway on top of the environment `base`."""
     if options.replicas == 1:
         return running.service_specs(
             options.ports, data_dir, base, launcher=True, faults=options.inject, db=options.db
@@ -281,11 +299,13 @@ class _StackRun:
         self.prometheus_url: str | None = None
         self.alertmanager_url: str | None = None
         self.sink: AlertSink | None = None
+        self.tls: StackTls | None = None
 
     def start_services(self) -> None:
         """Start the order-api, then the web-gateway, each once the previous one is ready."""
-        specs = service_specs(self.options, self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._make_certificates()
+        specs = service_specs(self.options, self.data_dir, self.tls)
         for spec in specs:
             self._start(spec)
 
@@ -328,9 +348,15 @@ class _StackRun:
             )
         binary = collector.build()
         traces = os.environ.get("OTELCOL_TRACES_ENDPOINT", LOCAL_TRACES_ENDPOINT)
+        self._make_certificates()
+        tls_environ = self.tls.collector_environ() if self.tls else {}
         self._start(
             collector.spec(
-                binary, self.data_dir, self.options.collector_ports, traces_endpoint=traces
+                binary,
+                self.data_dir,
+                self.options.collector_ports,
+                traces_endpoint=traces,
+                environ={**os.environ, **tls_environ},
             )
         )
         self.console.line(f"collector forwards traces to {traces} (OTELCOL_TRACES_ENDPOINT)")
@@ -343,10 +369,17 @@ class _StackRun:
         if binary is None:
             self.console.line(local_prometheus.INSTALL_HINT)
             return
+        tls_configs = {}
+        if self.tls is not None and not self.options.otlp:
+            files = self.tls.prometheus
+            tls_configs[prometheus_config.ORDER_API_JOB] = prometheus_config.tls_config(
+                files.ca, files.cert, files.key
+            )
         config_path = local_prometheus.write_config(
             self.data_dir,
             self.options.scrape_targets(),
             alertmanager_port=self.options.alertmanager_port if self.alertmanager_url else None,
+            tls_configs=tls_configs,
         )
         port = self.options.prometheus_port
         self._start(
@@ -384,7 +417,14 @@ class _StackRun:
             self.options.metrics_urls(prometheus_config.GATEWAY_JOB),
             self.options.metrics_urls(prometheus_config.ORDER_API_JOB),
             self._client_latency,
+            context=self.tls.client_context() if self.tls else None,
         )
+
+    def _make_certificates(self) -> None:
+        """With --tls, once: a throwaway CA and every component's certificate (owner-only)."""
+        if self.options.tls and self.tls is None:
+            self.tls = stack_tls.create(self.data_dir / "tls")
+            self.console.line(f"tls: throwaway CA and certificates in {self.tls.directory}")
 
     def _client_latency(self) -> dict[str, list[Bucket]]:
         """What the load generators timed so far, per route, all gateways together."""
