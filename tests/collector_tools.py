@@ -76,8 +76,12 @@ def running_collector(
     traces_endpoint: str,
     logs_endpoint: str = collector.NO_LOGS_BACKEND,
     overrides: tuple[str, ...] = (),
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[RunningCollector]:
-    """Run collector-config.yaml on free loopback ports until the block ends."""
+    """Run collector-config.yaml on free loopback ports until the block ends.
+
+    `environ` adds variables (its receivers' TLS, say) to this process's environment.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     ports = CollectorPorts.free()
     spec = collector.spec(
@@ -87,6 +91,7 @@ def running_collector(
         traces_endpoint=traces_endpoint,
         logs_endpoint=logs_endpoint,
         overrides=overrides,
+        environ={**os.environ, **(environ or {})},
     )
     running = RunningCollector(spec, ports)
     running.start()
