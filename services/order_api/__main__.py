@@ -23,7 +23,12 @@ from services.envconfig import ConfigError
 from services.order_api.config import Config
 from services.order_api.db_health import DatabaseHealth
 from services.order_api.metrics import OrderMetrics
-from services.order_api.server import SERVICE_NAME, ListenError, create_server
+from services.order_api.server import (
+    SERVICE_NAME,
+    ListenError,
+    create_health_server,
+    create_server,
+)
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import (
     OrderStore,
@@ -98,11 +103,18 @@ def _serve(config: Config, telemetry: Telemetry, credentials: Credentials) -> in
             )
         except OSError as error:
             raise ListenError(f"cannot serve metrics on {host}:{metrics_port}: {error}") from None
+    health_server = (
+        create_health_server(config.health_listen, health_servicer)[0]
+        if config.health_listen
+        else None
+    )
     database_health = DatabaseHealth(store, health_servicer, ["", SERVICE_NAME])
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: stopping.set())
     server.start()
+    if health_server is not None:
+        health_server.start()
     database_health.start()
     host = config.listen.rpartition(":")[0]
     scheme = "https" if credentials.metrics else "http"
@@ -125,6 +137,8 @@ def _serve(config: Config, telemetry: Telemetry, credentials: Credentials) -> in
     database_health.stop()
     health_servicer.enter_graceful_shutdown()
     server.stop(config.grace_seconds).wait()
+    if health_server is not None:
+        health_server.stop(None).wait()
     store.close()
     if metrics_server is not None:
         metrics_server.stop()

@@ -27,6 +27,8 @@ class Config:
     # TLS for gRPC and for /metrics (None: plaintext); a client CA requires client certificates.
     tls: KeyPairFiles | None = None
     metrics_tls: KeyPairFiles | None = None
+    # A plaintext port serving only the gRPC health service (probes without TLS), or None.
+    health_listen: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -49,6 +51,11 @@ class Config:
             pool=_pool_settings(environ, defaults.pool),
             tls=tls.files_from_env(environ, tls.GRPC_VARIABLES),
             metrics_tls=tls.files_from_env(environ, tls.METRICS_VARIABLES),
+            health_listen=(
+                envconfig.address(environ, "ORDER_API_HEALTH_LISTEN", "")
+                if environ.get("ORDER_API_HEALTH_LISTEN")
+                else None
+            ),
         )
 
 

@@ -60,3 +60,26 @@ def create_server(
     if port == 0:
         raise ListenError(f"cannot listen on {address}: address in use or not available")
     return server, port
+
+
+def create_health_server(
+    address: str, health_servicer: health.HealthServicer
+) -> tuple[grpc.Server, int]:
+    """A plaintext server answering only grpc.health.v1 from `health_servicer`, bound to `address`.
+
+    For probes that cannot speak TLS (Kubernetes' gRPC probes) while OrderService
+    is TLS-only: it tells SERVING or NOT_SERVING and nothing else.
+    """
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="order-api-health"),
+        maximum_concurrent_rpcs=16,
+        options=[("grpc.so_reuseport", 0)],
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as error:
+        raise ListenError(f"cannot listen on {address}: {error}") from None
+    if port == 0:
+        raise ListenError(f"cannot listen on {address}: address in use or not available")
+    return server, port

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from otel.tls_files import KeyPairFiles
 from services.envconfig import ConfigError
 from services.order_api import tls
-from services.order_api.server import create_server
+from services.order_api.server import create_health_server, create_server
 from services.order_api.servicer import OrderServicer
 from services.order_api.store_sqlite import SqliteOrderStore
+from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 from services.stack.certificates import Authority, IdentityFiles, new_authority, write_identity
 from tests.tls_tools import channel_credentials, key_pair_files, served_certificate
 
@@ -242,3 +243,19 @@ def test_incomplete_variables_are_refused_naming_them(
 
 def test_no_variables_mean_plaintext() -> None:
     assert tls.files_from_env({}, tls.GRPC_VARIABLES) is None
+
+
+def test_plaintext_health_port_answers_health_checks_and_nothing_else() -> None:
+    health_servicer = health.HealthServicer()
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    server, port = create_health_server("127.0.0.1:0", health_servicer)
+    server.start()
+    try:
+        assert _health(f"127.0.0.1:{port}", None) == "SERVING"
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = orders_pb2_grpc.OrderServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as error:
+                stub.GetOrder(orders_pb2.GetOrderRequest(id="o-1"), timeout=10)
+        assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        server.stop(None).wait()
