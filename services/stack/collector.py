@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,9 +108,23 @@ def ports_from_environ(environ: Mapping[str, str] = os.environ) -> CollectorPort
 _ENV_REFERENCE = re.compile(r"\$\{env:(\w+):-([^}]*)\}")
 
 
-def with_env_defaults(text: str) -> str:
-    """`text` with every `${env:NAME:-default}` replaced by its default (the compose value)."""
-    return _ENV_REFERENCE.sub(lambda match: match.group(2), text)
+# The receivers' TLS settings: a deployment sets them in the collector's environment.
+TLS_VARIABLES = (
+    "OTELCOL_OTLP_TLS",
+    "OTELCOL_OTLP_TLS_CERT_FILE",
+    "OTELCOL_OTLP_TLS_KEY_FILE",
+    "OTELCOL_OTLP_TLS_CLIENT_CA_FILE",
+)
+
+
+def with_env_defaults(text: str, keep: Collection[str] = ()) -> str:
+    """`text` with every `${env:NAME:-default}` replaced by its default (the compose value).
+
+    References to the variables in `keep` stay, for the collector to read at run time.
+    """
+    return _ENV_REFERENCE.sub(
+        lambda match: match.group(0) if match.group(1) in keep else match.group(2), text
+    )
 
 
 class CollectorBuildError(Exception):

@@ -98,7 +98,7 @@ def opentelemetry_collector(root: Path = REPO) -> Manifest:
             },
             # With the defaults of its ${env:…} placeholders, the compose values: the
             # operator derives the collector Service's ports from literal endpoints.
-            "config": _load_yaml(root / "collector-config.yaml", collector.with_env_defaults),
+            "config": _load_yaml(root / "collector-config.yaml", _at_defaults_but_tls),
         },
     }
 
@@ -208,6 +208,12 @@ def _quantity(compose_bytes: str) -> str:
     if not number.isdigit() or unit not in suffixes:
         raise KubernetesRenderError(f"collector mem_limit {compose_bytes!r}: expected e.g. 512m")
     return number + suffixes[unit]
+
+
+def _at_defaults_but_tls(text: str) -> str:
+    """The config's placeholders at their defaults, but the receivers' TLS: an overlay sets
+    those in the collector's environment (production does)."""
+    return collector.with_env_defaults(text, keep=collector.TLS_VARIABLES)
 
 
 def _load_yaml(path: Path, transform: Callable[[str], str] = str) -> Any:

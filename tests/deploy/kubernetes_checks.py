@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jsonschema
@@ -232,9 +232,11 @@ def port_problems(manifests: list[Manifest]) -> list[str]:
                 continue
             if "httpGet" in probe and probe["httpGet"]["port"] not in ports:
                 problems.append(f"{_name(deployment)} {probe_name}: no port {probe['httpGet']}")
-            # gRPC probes take a number: it must be the container's gRPC port.
-            if "grpc" in probe and probe["grpc"]["port"] != ports.get("grpc"):
-                problems.append(f"{_name(deployment)} {probe_name}: not the grpc port")
+            # gRPC probes take a number: the container's plaintext health port when it has
+            # one (its gRPC port then serves TLS, which the probes cannot speak), else gRPC's.
+            expected = ports.get("health", ports.get("grpc"))
+            if "grpc" in probe and probe["grpc"]["port"] != expected:
+                problems.append(f"{_name(deployment)} {probe_name}: not the grpc/health port")
 
     def named_ports(match: Mapping[str, str]) -> set[str | int]:
         """Names and numbers of the ports of the pods `match` selects."""
@@ -381,3 +383,51 @@ def _matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
 
 def _name(manifest: Manifest) -> str:
     return f"{manifest['kind']}/{manifest['metadata']['name']}"
+
+
+# Variables naming certificate or key files, and the file names cert-manager writes.
+TLS_FILE_VARIABLES = re.compile(
+    r"^(ORDER_API_(METRICS_)?TLS_(CERT|KEY|CLIENT_CA)|ORDER_API_(CA|CLIENT_CERT|CLIENT_KEY)"
+    r"|OTEL_EXPORTER_OTLP_(\w+_)?(CERTIFICATE|CLIENT_KEY)|OTELCOL_OTLP_TLS_\w+_FILE)$"
+)
+CERT_MANAGER_FILES = frozenset({"tls.crt", "tls.key", "ca.crt"})
+
+
+def _tls_file_problems(
+    owner: str, env: list[Manifest], mounts: list[Manifest], volumes: list[Manifest]
+) -> list[str]:
+    secrets = {v["name"]: v["secret"]["secretName"] for v in volumes if "secret" in v}
+    problems = []
+    for variable in env:
+        if not TLS_FILE_VARIABLES.match(variable["name"]) or not variable.get("value"):
+            continue
+        path = PurePosixPath(variable["value"])
+        mount = next((m for m in mounts if path.parent == PurePosixPath(m["mountPath"])), None)
+        if mount is None or mount["name"] not in secrets or not mount.get("readOnly"):
+            problems.append(f"{owner} {variable['name']}: {path} is not in a mounted Secret")
+        elif path.name not in CERT_MANAGER_FILES:
+            problems.append(f"{owner} {variable['name']}: {path.name} is not a cert-manager key")
+    return problems
+
+
+def tls_file_problems(manifests: list[Manifest]) -> list[str]:
+    """Certificate and key variables whose files do not come from a read-only mounted Secret."""
+    problems = []
+    for deployment, template in pod_templates(manifests):
+        spec = template["spec"]
+        for container in spec["containers"]:
+            problems += _tls_file_problems(
+                _name(deployment),
+                container.get("env", []),
+                container.get("volumeMounts", []),
+                spec.get("volumes", []),
+            )
+    for collector in of_kind(manifests, "OpenTelemetryCollector"):
+        spec = collector["spec"]
+        problems += _tls_file_problems(
+            _name(collector),
+            spec.get("env", []),
+            spec.get("volumeMounts", []),
+            spec.get("volumes", []),
+        )
+    return problems

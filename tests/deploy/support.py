@@ -47,9 +47,12 @@ def alert_rules() -> list[dict[str, Any]]:
 
 
 def collector_config() -> dict[str, Any]:
-    """collector-config.yaml as the compose collector reads it (no OTELCOL_* variable set)."""
+    """collector-config.yaml as the compose collector reads it (no OTELCOL_* variable set),
+    the receivers' TLS settings left as references to the collector's environment."""
     config: dict[str, Any] = yaml.safe_load(
-        collector.with_env_defaults(COLLECTOR_CONFIG.read_text(encoding="utf-8"))
+        collector.with_env_defaults(
+            COLLECTOR_CONFIG.read_text(encoding="utf-8"), keep=collector.TLS_VARIABLES
+        )
     )
     return config
 

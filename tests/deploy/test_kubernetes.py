@@ -346,13 +346,17 @@ def test_the_collector_runs_collector_config_yaml_at_its_defaults(overlay: str) 
     assert collector["spec"]["mode"] == "deployment"
 
 
-def test_the_services_send_otlp_to_the_collectors_service() -> None:
-    manifests = rendered("production")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_services_send_otlp_to_the_collectors_service(overlay: str) -> None:
+    manifests = rendered(overlay)
     collector = named(manifests, "OpenTelemetryCollector", "otel")
     grpc_endpoint = collector["spec"]["config"]["receivers"]["otlp"]["protocols"]["grpc"]
     grpc_port = re.findall(r"(\d+)\}?$", grpc_endpoint["endpoint"])[-1]
+    # https exactly when the collector's receivers are told to serve TLS.
+    collector_env = {e["name"]: e["value"] for e in collector["spec"].get("env", [])}
+    scheme = "https" if collector_env.get("OTELCOL_OTLP_TLS") == "true" else "http"
     # The operator names the collector's Service after the resource: NAME-collector.
-    expected = f"http://{collector['metadata']['name']}-collector:{grpc_port}"
+    expected = f"{scheme}://{collector['metadata']['name']}-collector:{grpc_port}"
     for name in ("order-api", "web-gateway"):
         assert _env_entry(manifests, name, "OTEL_EXPORTER_OTLP_ENDPOINT")["value"] == expected
 
@@ -423,6 +427,40 @@ def test_production_reads_the_dsn_and_the_metrics_token_from_secrets() -> None:
     (endpoint,) = named(manifests, "PodMonitor", "web-gateway")["spec"]["podMetricsEndpoints"]
     assert endpoint["authorization"]["credentials"] == token["secretKeyRef"]
     assert not any(m["kind"] == "PersistentVolumeClaim" for m in manifests)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_certificates_and_keys_come_from_mounted_secrets(overlay: str) -> None:
+    assert checks.tls_file_problems(rendered(overlay)) == []
+
+
+def test_a_certificate_outside_a_mounted_secret_fails() -> None:
+    manifests = rendered("production")
+    _env_entry(manifests, "web-gateway", "ORDER_API_CA")["value"] = "/tmp/ca.crt"
+    (problem,) = checks.tls_file_problems(manifests)
+    assert "Deployment/web-gateway ORDER_API_CA" in problem
+
+
+def test_production_encrypts_and_authenticates_every_hop() -> None:
+    manifests = rendered("production")
+    order_api = {e["name"] for e in _container(manifests, "order-api")["env"]}
+    assert {"ORDER_API_TLS_CLIENT_CA", "ORDER_API_METRICS_TLS_CLIENT_CA"} <= order_api
+    gateway = {e["name"] for e in _container(manifests, "web-gateway")["env"]}
+    assert {"ORDER_API_CA", "ORDER_API_CLIENT_CERT", "ORDER_API_CLIENT_KEY"} <= gateway
+    for name in ("order-api", "web-gateway"):
+        assert _env_entry(manifests, name, "OTEL_EXPORTER_OTLP_ENDPOINT")["value"].startswith(
+            "https://"
+        )
+        assert _env_entry(manifests, name, "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")
+    collector_env = {
+        e["name"]: e["value"]
+        for e in named(manifests, "OpenTelemetryCollector", "otel")["spec"]["env"]
+    }
+    assert collector_env["OTELCOL_OTLP_TLS"] == "true"
+    assert collector_env["OTELCOL_OTLP_TLS_CLIENT_CA_FILE"]
+    (endpoint,) = named(manifests, "PodMonitor", "order-api")["spec"]["podMetricsEndpoints"]
+    assert endpoint["scheme"] == "https"
+    assert {"ca", "cert", "keySecret"} <= set(endpoint["tlsConfig"])
 
 
 def test_dev_has_no_metrics_token_and_no_authorization() -> None:
