@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ from grpc_health.v1 import health_pb2
 
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 from services.stack import processes
+from services.stack.certificates import IdentityFiles, new_authority, write_identity
 from services.stack.local_postgres import PostgresServer
 from services.stack.processes import Service, ServiceSpec, module_command
 from services.stack.running import clean_environ, free_port
@@ -261,3 +263,59 @@ def test_database_down_means_unavailable_and_not_serving_until_it_is_back(
     wait_until(lambda: health_status(order_api.channel) == serving, START_TIMEOUT, "SERVING")
     assert order_api.process.poll() is None, order_api.log()
     assert order_api.stub.GetOrder(orders_pb2.GetOrderRequest(id=created.id)).order == created
+
+
+def _expired_identity(directory: Path) -> IdentityFiles:
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=2)
+    return write_identity(directory, new_authority(), "order-api", not_before=past, not_after=past)
+
+
+@pytest.mark.parametrize("variable", ["ORDER_API_TLS_CERT", "ORDER_API_METRICS_TLS_CERT"])
+def test_expired_certificate_exits_2_with_one_line_naming_it(tmp_path: Path, variable: str) -> None:
+    expired = _expired_identity(tmp_path / "tls")
+    prefix = variable.removesuffix("_CERT")
+    result = _run(
+        ORDER_API_LISTEN="127.0.0.1:0",
+        ORDER_API_DB=os.devnull,
+        **{variable: str(expired.cert), f"{prefix}_KEY": str(expired.key)},
+    )
+
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"order-api: {variable}='{expired.cert}': certificate ")
+    assert "expired at" in line
+
+
+def test_missing_client_ca_exits_2_with_one_line_naming_it(tmp_path: Path) -> None:
+    identity = write_identity(tmp_path / "tls", new_authority(), "order-api")
+    result = _run(
+        ORDER_API_LISTEN="127.0.0.1:0",
+        ORDER_API_DB=os.devnull,
+        ORDER_API_TLS_CERT=str(identity.cert),
+        ORDER_API_TLS_KEY=str(identity.key),
+        ORDER_API_TLS_CLIENT_CA=str(tmp_path / "missing-ca.crt"),
+    )
+
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("order-api: ORDER_API_TLS_CLIENT_CA=")
+    assert "cannot read: No such file or directory" in line
+
+
+def test_missing_otlp_certificate_exits_2_with_one_line_naming_it(tmp_path: Path) -> None:
+    result = _run(
+        ORDER_API_LISTEN="127.0.0.1:0",
+        ORDER_API_DB=os.devnull,
+        OTEL_SDK_DISABLED="false",
+        OTEL_METRICS_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_ENDPOINT="https://localhost:4317",
+        OTEL_EXPORTER_OTLP_CERTIFICATE=str(tmp_path / "absent.crt"),
+    )
+
+    assert result.returncode == 2
+    ours = [line for line in result.stderr.splitlines() if line.startswith("order-api:")]
+    assert ours == [
+        f"order-api: OTEL_EXPORTER_OTLP_CERTIFICATE='{tmp_path / 'absent.crt'}': "
+        "cannot read: No such file or directory"
+    ]
+    assert "Traceback" not in result.stderr

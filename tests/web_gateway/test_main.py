@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import http.client
 import itertools
 import json
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from services.stack.certificates import new_authority, write_identity
 from services.stack.http_call import Answer, call
 from services.stack.readiness import grpc_serving
 from services.stack.running import (
@@ -181,3 +183,43 @@ def test_port_in_use_exits_1_with_one_line_naming_the_address() -> None:
     assert len(ours) == 1, result.stderr
     assert ours[0].startswith(f"web-gateway: cannot listen on {address}")
     assert "Traceback" not in result.stderr
+
+
+def test_unreadable_order_api_ca_exits_2_with_one_line_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "ca.crt"
+    result = run_gateway(GATEWAY_LISTEN="127.0.0.1:0", ORDER_API_CA=str(missing))
+
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line == f"web-gateway: ORDER_API_CA='{missing}': cannot read: No such file or directory"
+
+
+def test_expired_client_certificate_exits_2_with_one_line_naming_it(tmp_path: Path) -> None:
+    authority = new_authority()
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=2)
+    expired = write_identity(
+        tmp_path / "tls", authority, "web-gateway", not_before=past, not_after=past
+    )
+    result = run_gateway(
+        GATEWAY_LISTEN="127.0.0.1:0",
+        ORDER_API_CA=str(expired.ca),
+        ORDER_API_CLIENT_CERT=str(expired.cert),
+        ORDER_API_CLIENT_KEY=str(expired.key),
+    )
+
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"web-gateway: ORDER_API_CLIENT_CERT='{expired.cert}': certificate ")
+    assert "expired at" in line
+
+
+def test_client_key_without_a_certificate_exits_2_naming_both() -> None:
+    result = run_gateway(
+        GATEWAY_LISTEN="127.0.0.1:0", ORDER_API_CA="/ca.crt", ORDER_API_CLIENT_KEY="/tls.key"
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "web-gateway: ORDER_API_CLIENT_KEY is set but ORDER_API_CLIENT_CERT is not: "
+        "set both or neither"
+    ]
