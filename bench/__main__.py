@@ -26,6 +26,7 @@ from bench import (
     scrape,
     servers,
     signals,
+    tls,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +47,7 @@ def main() -> int:
             "servers",
             "scaling",
             "signals",
+            "tls",
         ],
         action="append",
     )
@@ -67,6 +69,7 @@ def main() -> int:
         "servers": servers.run,
         "scaling": scaling.run,
         "signals": signals.run,
+        "tls": tls.run,
     }
     started = time.time()
     results: dict[str, Any] = {

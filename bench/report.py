@@ -107,6 +107,8 @@ def render(results: dict[str, Any]) -> str:
         parts.append(_scaling(results["scaling"]))
     if "signals" in results:
         parts.append(_signals(results["signals"]))
+    if "tls" in results:
+        parts.append(_tls(results["tls"]))
     parts.append(_goals(results))
     return "\n".join(parts)
 
@@ -468,6 +470,47 @@ def _otlp(figures: dict[str, Any]) -> str:
     for name, label in labels.items():
         lines.append(_row(label, _f(amortised[name], 1), f"{_f(ratios[name], 2)}×"))
     lines.append("")
+    return "\n".join(lines)
+
+
+def _tls(figures: dict[str, Any]) -> str:
+    labels = {
+        "plaintext_reused": "plaintext, one connection (the gateway's way)",
+        "tls_reused": "TLS, one connection",
+        "mtls_reused": "mTLS, one connection",
+        "plaintext_new_connection": "plaintext, a new connection per call",
+        "mtls_new_connection": "mTLS, a new connection (handshake) per call",
+    }
+    lines = [
+        "## 10. TLS on the gateway → order-api hop\n",
+        "GetOrder from this process to an order-api process (telemetry off); CPU per call of",
+        "the client (as the gateway pays it) and of the order-api, medians of interleaved",
+        "rounds; ratios and differences paired by round.\n",
+        _row("variant", "client CPU µs", "order-api CPU µs"),
+        _row("---", "---:", "---:"),
+    ]
+    for name, label in labels.items():
+        lines.append(_row(label, _f(figures[name]["client"]), _f(figures[name]["server"])))
+    lines += [
+        "",
+        _row("comparison (client + order-api CPU)", "value"),
+        _row("---", "---:"),
+        _row("TLS / plaintext, one connection", f"{_f(figures['tls_reused_ratio'], 2)}×"),
+        _row("mTLS / plaintext, one connection", f"{_f(figures['mtls_reused_ratio'], 2)}×"),
+        _row("mTLS extra per call, one connection", f"{_f(figures['mtls_reused_extra_us'])} µs"),
+        _row(
+            "an mTLS handshake (new connection − reused)", f"{_f(figures['mtls_handshake_us'])} µs"
+        ),
+        _row(
+            "a plaintext connection (new connection − reused)",
+            f"{_f(figures['plaintext_connection_us'])} µs",
+        ),
+        _row(
+            "new connection per call: mTLS / plaintext",
+            f"{_f(figures['mtls_new_connection_ratio'], 2)}×",
+        ),
+        "",
+    ]
     return "\n".join(lines)
 
 

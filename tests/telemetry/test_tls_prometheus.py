@@ -1,0 +1,104 @@
+"""Prometheus 3.15.1 scrapes the order-api's /metrics over TLS; without a client certificate, no.
+
+One order-api process serves /metrics with TLS requiring a client certificate
+(ORDER_API_METRICS_TLS_*, certificates made for the test). Prometheus scrapes
+it twice over, with the project's rendered configuration: the `order-api` job
+presents Prometheus' certificate and is up with the service's series; a second
+job trusting the same CA but presenting no certificate is down, refused in the
+handshake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from services.stack import processes, prometheus_config, stack_tls
+from services.stack.running import (
+    STARTUP_TIMEOUT_SECONDS,
+    StackPorts,
+    clean_environ,
+    service_specs,
+)
+from tests.helpers import wait_until
+from tests.prometheus_tools import Prometheus, running_prometheus
+
+ANONYMOUS_JOB = "order-api-without-client-certificate"
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    directory = tmp_path_factory.mktemp("tls-prometheus")
+    tls = stack_tls.create(directory / "tls")
+    ports = StackPorts.free()
+    environ = clean_environ(**tls.order_api_environ(), **tls.gateway_environ())
+    order_api = processes.start(
+        service_specs(ports, directory, environ, launcher=False)[0],
+        timeout=STARTUP_TIMEOUT_SECONDS,
+    )
+    target = f"127.0.0.1:{ports.metrics}"
+    files = tls.prometheus
+    config = prometheus_config.render(
+        {prometheus_config.ORDER_API_JOB: [target], ANONYMOUS_JOB: [target]},
+        scrape_interval="1s",
+        rule_files=[],
+        tls_configs={
+            prometheus_config.ORDER_API_JOB: prometheus_config.tls_config(
+                files.ca, files.cert, files.key
+            ),
+            ANONYMOUS_JOB: prometheus_config.tls_config(files.ca),
+        },
+    )
+    try:
+        with running_prometheus(directory / "prometheus", config) as server:
+            wait_until(
+                lambda: (
+                    len(_targets(server)) == 2
+                    and all(
+                        target["lastScrape"] != "0001-01-01T00:00:00Z"
+                        for target in _targets(server)
+                    )
+                ),
+                60,
+                "both jobs scraped once",
+            )
+            yield server
+    finally:
+        processes.stop_all([order_api], grace=20)
+
+
+def _targets(server: Prometheus) -> list[dict[str, str]]:
+    targets: list[dict[str, str]] = [
+        {
+            "job": target["labels"]["job"],
+            "health": target["health"],
+            "lastError": target["lastError"],
+            "scrapeUrl": target["scrapeUrl"],
+            "lastScrape": target["lastScrape"],
+        }
+        for target in server.api("targets")["activeTargets"]
+    ]
+    return targets
+
+
+def _target(server: Prometheus, job: str) -> dict[str, str]:
+    (target,) = [target for target in _targets(server) if target["job"] == job]
+    return target
+
+
+def test_order_api_is_scraped_over_tls_with_a_client_certificate(prometheus: Prometheus) -> None:
+    wait_until(
+        lambda: _target(prometheus, prometheus_config.ORDER_API_JOB)["health"] == "up",
+        60,
+        "the order-api job up",
+    )
+    assert _target(prometheus, prometheus_config.ORDER_API_JOB)["scrapeUrl"].startswith("https://")
+    series = prometheus.query('grpc_requests_total{job="order-api",method="GetOrder"}')
+    assert {sample["metric"]["status"] for sample in series} >= {"OK"}
+
+
+def test_scrape_without_a_client_certificate_is_refused(prometheus: Prometheus) -> None:
+    target = _target(prometheus, ANONYMOUS_JOB)
+    assert target["health"] == "down"
+    assert "certificate" in target["lastError"], target["lastError"]
