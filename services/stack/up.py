@@ -303,9 +303,9 @@ class _StackRun:
 
     def start_services(self) -> None:
         """Start the order-api, then the web-gateway, each once the previous one is ready."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         self._make_certificates()
         specs = service_specs(self.options, self.data_dir, self.tls)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         for spec in specs:
             self._start(spec)
 
