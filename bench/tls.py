@@ -23,17 +23,17 @@ import grpc
 import psutil
 
 from bench.measure import CPU
-from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from services.stack import processes, stack_tls
-from services.stack.processes import Service
-from services.stack.running import (
+from otel_stack.harness import processes, stack_tls
+from otel_stack.harness.processes import Service
+from otel_stack.harness.running import (
     ORDER_API,
     STARTUP_TIMEOUT_SECONDS,
     StackPorts,
     clean_environ,
     service_specs,
 )
-from services.stack.stack_tls import StackTls
+from otel_stack.harness.stack_tls import StackTls
+from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 
 SERVERS = ("plaintext", "tls", "mtls")
 

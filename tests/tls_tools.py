@@ -10,7 +10,7 @@ import grpc
 from cryptography import x509
 
 from otel.tls_files import KeyPairFiles, PemFile
-from services.stack.certificates import IdentityFiles
+from otel_stack.harness.certificates import IdentityFiles
 
 
 def key_pair_files(

@@ -14,13 +14,13 @@ import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from otel.tls_files import KeyPairFiles
+from otel_stack.harness.certificates import Authority, IdentityFiles, new_authority, write_identity
 from services.envconfig import ConfigError
 from services.order_api import tls
 from services.order_api.server import create_health_server, create_server
 from services.order_api.servicer import OrderServicer
 from services.order_api.store_sqlite import SqliteOrderStore
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from services.stack.certificates import Authority, IdentityFiles, new_authority, write_identity
 from tests.tls_tools import channel_credentials, key_pair_files, served_certificate
 
 

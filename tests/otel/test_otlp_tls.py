@@ -9,7 +9,7 @@ import pytest
 
 from otel.exporters import TelemetryConfigError
 from otel.otlp_tls import check_files
-from services.stack.certificates import IdentityFiles, new_authority, write_identity
+from otel_stack.harness.certificates import IdentityFiles, new_authority, write_identity
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from otel import prometheus
+from otel_stack.harness.certificates import Authority, IdentityFiles, new_authority, write_identity
 from services.order_api import tls
-from services.stack.certificates import Authority, IdentityFiles, new_authority, write_identity
 from tests.tls_tools import key_pair_files, served_certificate
 
 

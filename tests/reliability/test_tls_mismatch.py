@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from services.stack import processes, stack_tls
-from services.stack.http_call import call
-from services.stack.readiness import http_ok
-from services.stack.running import (
+from otel_stack.harness import processes, stack_tls
+from otel_stack.harness.http_call import call
+from otel_stack.harness.readiness import http_ok
+from otel_stack.harness.running import (
     GATEWAY,
     ORDER_API,
     STARTUP_TIMEOUT_SECONDS,

@@ -21,11 +21,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from services.stack import processes, stack_tls
-from services.stack.http_call import call
-from services.stack.otlp_receiver import OtlpReceiver, running_receiver, serving_otlp_http
-from services.stack.running import (
+from otel_stack.harness import processes, stack_tls
+from otel_stack.harness.http_call import call
+from otel_stack.harness.otlp_receiver import OtlpReceiver, running_receiver, serving_otlp_http
+from otel_stack.harness.running import (
     GATEWAY,
     ORDER_API,
     STARTUP_TIMEOUT_SECONDS,
@@ -34,8 +33,9 @@ from services.stack.running import (
     running_stack,
     service_specs,
 )
-from services.stack.scrape import Exposition, ScrapeError, scrape
-from services.stack.stack_tls import StackTls
+from otel_stack.harness.scrape import Exposition, ScrapeError, scrape
+from otel_stack.harness.stack_tls import StackTls
+from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 from tests.collector_tools import RunningCollector, running_collector
 from tests.helpers import wait_until
 

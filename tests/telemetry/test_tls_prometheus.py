@@ -14,8 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.stack import processes, prometheus_config, stack_tls
-from services.stack.running import (
+from otel_stack.deploy import prometheus_config
+from otel_stack.harness import processes, stack_tls
+from otel_stack.harness.running import (
     STARTUP_TIMEOUT_SECONDS,
     StackPorts,
     clean_environ,
