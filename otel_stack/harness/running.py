@@ -153,7 +153,7 @@ def _order_api_readiness(
     files = gateway_tls.files_from_env(order_env)
     if files is None:
         return lambda: listening("127.0.0.1", ports.grpc), f"{target} accepting connections"
-    credentials = gateway_tls.channel_credentials(files)
+    credentials = gateway_tls.channel_credentials(files).current()
     return (
         lambda: grpc_serving(target, credentials=credentials),
         f"gRPC health SERVING on {target} (TLS)",

@@ -19,7 +19,6 @@ import signal
 import sys
 import threading
 
-import grpc
 from flask import Flask
 
 from otel import grpc_interceptors
@@ -38,7 +37,7 @@ from services.web_gateway.server import (
     raise_descriptor_limit,
     serve,
 )
-from services.web_gateway.tls import channel_credentials
+from services.web_gateway.tls import ChannelCredentials, channel_credentials
 
 logger = logging.getLogger("services.web_gateway")
 
@@ -75,7 +74,7 @@ def main() -> int:
 
 
 def build(
-    config: Config, telemetry: Telemetry, credentials: grpc.ChannelCredentials | None = None
+    config: Config, telemetry: Telemetry, credentials: ChannelCredentials | None = None
 ) -> tuple[Flask, OrderClient]:
     """The instrumented app and its instrumented order-api client, as `main` serves them."""
     client = OrderClient(

@@ -20,8 +20,12 @@ replica is down, calls fail fast with UNAVAILABLE (they do not wait for a connec
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -72,6 +76,30 @@ BALANCED_CHANNEL_OPTIONS: tuple[tuple[str, int | str], ...] = (
     ("grpc.enable_retries", 1),
 )
 _CREATE_RETRY_PAUSE_SECONDS = 0.05
+# How often the TLS files are looked at for a rotation (a stat per file).
+CREDENTIALS_CHECK_SECONDS = 1.0
+
+logger = logging.getLogger(__name__)
+
+
+class CredentialsSource(Protocol):
+    """Channel credentials that may be replaced (`services.web_gateway.tls`)."""
+
+    def current(self) -> grpc.ChannelCredentials:
+        """The credentials to use now."""
+
+    def changed(self) -> grpc.ChannelCredentials | None:
+        """New credentials if they changed since the last call, else None."""
+
+
+@dataclass(frozen=True)
+class _Connection:
+    """A channel (`raw`, and wrapped with its interceptors) and the stubs on it."""
+
+    raw: grpc.Channel
+    channel: grpc.Channel
+    orders: orders_pb2_grpc.OrderServiceStub
+    health: health_pb2_grpc.HealthStub
 
 
 class OrderClient:
@@ -79,7 +107,9 @@ class OrderClient:
 
     `channel` is the channel the calls go through, with its interceptors. With
     `credentials` the channel is TLS; `server_name` is then the name the server's
-    certificate must carry when the target does not say it.
+    certificate must carry when the target does not say it. When the credentials
+    change (rotated files), new calls go through a new channel and the previous
+    one closes once the calls it carries have had their deadline.
     """
 
     def __init__(
@@ -88,22 +118,53 @@ class OrderClient:
         timeout: float,
         *,
         wrap_channel: Callable[[grpc.Channel], grpc.Channel] | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
+        credentials: CredentialsSource | None = None,
         server_name: str | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
+        self._wrap_channel = wrap_channel
+        self._credentials = credentials
+        self._options: tuple[tuple[str, int | str], ...] = BALANCED_CHANNEL_OPTIONS
+        if server_name:
+            self._options = (*self._options, ("grpc.ssl_target_name_override", server_name))
+        self._lock = threading.Lock()
+        self._next_check = time.monotonic() + CREDENTIALS_CHECK_SECONDS
+        self._connection = self._connect(credentials.current() if credentials else None)
+
+    @property
+    def channel(self) -> grpc.Channel:
+        """The channel new calls go through, with its interceptors."""
+        return self._connection.channel
+
+    def _connect(self, credentials: grpc.ChannelCredentials | None) -> _Connection:
         if credentials is None:
-            self._channel = grpc.insecure_channel(target, options=BALANCED_CHANNEL_OPTIONS)
+            raw = grpc.insecure_channel(self.target, options=self._options)
         else:
-            options: tuple[tuple[str, int | str], ...] = BALANCED_CHANNEL_OPTIONS
-            if server_name:
-                options = (*options, ("grpc.ssl_target_name_override", server_name))
-            self._channel = grpc.secure_channel(target, credentials, options=options)
-        channel = wrap_channel(self._channel) if wrap_channel else self._channel
-        self.channel = channel
-        self._orders = orders_pb2_grpc.OrderServiceStub(channel)
-        self._health = health_pb2_grpc.HealthStub(channel)
+            raw = grpc.secure_channel(self.target, credentials, options=self._options)
+        channel = self._wrap_channel(raw) if self._wrap_channel else raw
+        return _Connection(
+            raw,
+            channel,
+            orders_pb2_grpc.OrderServiceStub(channel),
+            health_pb2_grpc.HealthStub(channel),
+        )
+
+    def _current(self) -> _Connection:
+        """The connection for a new call, renewed first if the credentials changed."""
+        if self._credentials is None or time.monotonic() < self._next_check:
+            return self._connection
+        with self._lock:
+            if time.monotonic() >= self._next_check:
+                self._next_check = time.monotonic() + CREDENTIALS_CHECK_SECONDS
+                credentials = self._credentials.changed()
+                if credentials is not None:
+                    previous, self._connection = self._connection, self._connect(credentials)
+                    logger.info("order-api channel: new TLS credentials from the rotated files")
+                    closing = threading.Timer(self.timeout + 1.0, previous.raw.close)
+                    closing.daemon = True
+                    closing.start()
+        return self._connection
 
     def create_order(
         self, request: orders_pb2.CreateOrderRequest
@@ -114,12 +175,12 @@ class OrderClient:
         round_robin) within one deadline; without one, the call is made once.
         """
         if not request.idempotency_key:
-            return self._orders.CreateOrder(request, timeout=self.timeout)
+            return self._current().orders.CreateOrder(request, timeout=self.timeout)
         deadline = time.monotonic() + self.timeout
         attempt = 1
         while True:
             try:
-                return self._orders.CreateOrder(
+                return self._current().orders.CreateOrder(
                     request, timeout=max(deadline - time.monotonic(), 0.001)
                 )
             except grpc.RpcError as error:
@@ -134,7 +195,7 @@ class OrderClient:
     def get_order(self, order_id: str) -> orders_pb2.Order:
         """Return the order with this id; NOT_FOUND raises grpc.RpcError."""
         request = orders_pb2.GetOrderRequest(id=order_id)
-        return self._orders.GetOrder(request, timeout=self.timeout).order
+        return self._current().orders.GetOrder(request, timeout=self.timeout).order
 
     def list_orders(
         self, customer_id: str, page_size: int, page_token: str
@@ -143,13 +204,13 @@ class OrderClient:
         request = orders_pb2.ListOrdersRequest(
             customer_id=customer_id, page_size=page_size, page_token=page_token
         )
-        return self._orders.ListOrders(request, timeout=self.timeout)
+        return self._current().orders.ListOrders(request, timeout=self.timeout)
 
     def check_health(self) -> bool:
         """Whether the order-api's health service says OrderService is SERVING."""
         request = health_pb2.HealthCheckRequest(service=SERVICE_NAME)
         try:
-            response = self._health.Check(
+            response = self._current().health.Check(
                 request, timeout=min(self.timeout, MAX_HEALTH_CHECK_SECONDS)
             )
         except grpc.RpcError:
@@ -158,4 +219,4 @@ class OrderClient:
 
     def close(self) -> None:
         """Close the channel; calls in flight are cancelled."""
-        self._channel.close()
+        self._connection.raw.close()
