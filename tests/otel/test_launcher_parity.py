@@ -20,7 +20,7 @@ from otel_stack.harness.processes import launcher_command, module_command
 from tests.helpers import REPO
 
 PROBE = "tests.otel.wiring_probe"
-CONTRACT_MIDDLEWARE = "otel.flask_hooks.RequestMetricsMiddleware"
+CONTRACT_MIDDLEWARE = "otel.wsgi_middleware.RequestMetricsMiddleware"
 UPSTREAM_FLASK = "opentelemetry.instrumentation.flask._rewrapped_app.<locals>._wrapped_app"
 FLASK_APP = "flask.app.Flask.wsgi_app"
 CONTRACT_CLIENT = "otel.grpc_client.MeteredChannel"
