@@ -24,12 +24,12 @@ import psutil
 
 from bench.measure import CPU
 from otel_stack.harness import processes, stack_tls
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.processes import Service
 from otel_stack.harness.running import (
     ORDER_API,
     STARTUP_TIMEOUT_SECONDS,
     StackPorts,
-    clean_environ,
     service_specs,
 )
 from otel_stack.harness.stack_tls import StackTls
@@ -94,12 +94,14 @@ def _servers(directory: Path) -> Iterator[dict[str, _Server]]:
             specs = service_specs(
                 ports,
                 directory / name,
-                clean_environ(
-                    OTEL_SDK_DISABLED="true",
-                    ACCESS_LOG="off",
-                    **environ,
-                    **(tls.gateway_environ() if name == "mtls" else {}),
-                    **({"ORDER_API_CA": str(tls.ca)} if name == "tls" else {}),
+                child_environ(
+                    {
+                        "OTEL_SDK_DISABLED": "true",
+                        "ACCESS_LOG": "off",
+                        **environ,
+                        **(tls.gateway_environ() if name == "mtls" else {}),
+                        **({"ORDER_API_CA": str(tls.ca)} if name == "tls" else {}),
+                    }
                 ),
                 launcher=False,
                 db=str(directory / "orders.db"),

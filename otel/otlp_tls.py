@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from otel.exporters import TelemetryConfigError
+from otel.settings import ConfigError
 from otel.tls_files import PemFile, TlsFileError, read_certificates, read_private_key
 
 _CERTIFICATE_SUFFIXES = ("CERTIFICATE", "CLIENT_CERTIFICATE")
@@ -28,7 +28,7 @@ def variables(signals: Iterable[str]) -> list[str]:
 
 
 def check_files(environ: Mapping[str, str], signals: Iterable[str]) -> None:
-    """Raise TelemetryConfigError naming the first set variable whose file is unusable.
+    """Raise ConfigError naming the first set variable whose file is unusable.
 
     `signals` are those exported over OTLP ("metrics", "traces", "logs"); none: nothing to check.
     """
@@ -46,4 +46,4 @@ def check_files(environ: Mapping[str, str], signals: Iterable[str]) -> None:
             else:
                 read_certificates(file)
         except TlsFileError as error:
-            raise TelemetryConfigError(str(error)) from None
+            raise ConfigError(str(error)) from None

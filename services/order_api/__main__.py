@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sqlite3
 import ssl
@@ -16,10 +15,10 @@ import grpc
 from grpc_health.v1 import health
 
 from otel import grpc_interceptors, prometheus
-from otel.exporters import TelemetryConfigError
 from otel.logs import configure_logging
 from otel.sdk import Telemetry, build_and_install
-from services.envconfig import ConfigError
+from services.envconfig import ConfigError, format_address
+from services.order_api.backends import open_store
 from services.order_api.config import Config
 from services.order_api.db_health import DatabaseHealth
 from services.order_api.metrics import OrderMetrics
@@ -34,7 +33,6 @@ from services.order_api.store import (
     OrderStore,
     SchemaTooNewError,
     StoreUnavailableError,
-    open_store,
     redacted,
 )
 from services.order_api.tls import metrics_ssl_context, server_credentials
@@ -50,8 +48,10 @@ def main() -> int:
     try:
         config = Config.from_env()
         credentials = Credentials.from_config(config)
-        telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
-    except (ConfigError, TelemetryConfigError) as error:
+        telemetry = build_and_install(
+            DEFAULT_SERVICE_NAME, config.telemetry, access_log_ratio=config.access_log
+        )
+    except ConfigError as error:
         print(f"order-api: {error}", file=sys.stderr)
         return 2
     configure_logging(telemetry.service_name, telemetry.logger_provider)
@@ -104,7 +104,7 @@ def _serve(config: Config, telemetry: Telemetry, credentials: Credentials) -> in
         except OSError as error:
             raise ListenError(f"cannot serve metrics on {host}:{metrics_port}: {error}") from None
     health_server = (
-        create_health_server(config.health_listen, health_servicer)[0]
+        create_health_server(format_address(config.health_listen), health_servicer)[0]
         if config.health_listen
         else None
     )
@@ -116,7 +116,7 @@ def _serve(config: Config, telemetry: Telemetry, credentials: Credentials) -> in
     if health_server is not None:
         health_server.start()
     database_health.start()
-    host = config.listen.rpartition(":")[0]
+    host = config.listen[0]
     scheme = "https" if credentials.metrics else "http"
     metrics_note = (
         f", metrics on {scheme}://{metrics_address[0]}:{metrics_server.port}/metrics"
@@ -168,7 +168,7 @@ def build_server(
         on_order_created=OrderMetrics(telemetry.meter_provider).order_created,
     )
     return create_server(
-        config.listen,
+        format_address(config.listen),
         servicer=servicer,
         health_servicer=health_servicer,
         interceptors=grpc_interceptors.server_interceptors(telemetry, [SERVICE_NAME]),

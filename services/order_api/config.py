@@ -1,4 +1,4 @@
-"""The order-api's configuration, read once from the environment."""
+"""The order-api's configuration, read once from the environment: its own and OTEL_* variables."""
 
 from __future__ import annotations
 
@@ -6,33 +6,39 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from otel.settings import ConfigError, TelemetrySettings
 from otel.tls_files import KeyPairFiles
 from services import envconfig
-from services.envconfig import ConfigError
 from services.order_api import tls
 from services.order_api.faults import FaultPlan, FaultSpecError
 from services.order_api.store import PoolSettings
+
+# gRPC's usual port.
+DEFAULT_PORT = 50051
 
 
 @dataclass(frozen=True)
 class Config:
     """Settings of one order-api process."""
 
-    listen: str = "0.0.0.0:50051"
+    listen: tuple[str, int] = ("0.0.0.0", DEFAULT_PORT)
     db_path: str = "var/orders.db"
     max_workers: int = 16
     grace_seconds: float = 10.0
     faults: FaultPlan = field(default_factory=FaultPlan)
     pool: PoolSettings = field(default_factory=PoolSettings)
+    # The fraction of RPCs with an access line (ACCESS_LOG).
+    access_log: float = 1.0
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     # TLS for gRPC and for /metrics (None: plaintext); a client CA requires client certificates.
     tls: KeyPairFiles | None = None
     metrics_tls: KeyPairFiles | None = None
     # A plaintext port serving only the gRPC health service (probes without TLS), or None.
-    health_listen: str | None = None
+    health_listen: tuple[str, int] | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
-        """Read ORDER_API_* variables; raise ConfigError naming the first bad one."""
+        """Read ORDER_API_*, ACCESS_LOG and OTEL_* variables; ConfigError names a bad one."""
         defaults = cls()
         try:
             faults = FaultPlan.parse(environ.get("ORDER_API_FAULTS", "").split(","))
@@ -49,10 +55,12 @@ class Config:
             ),
             faults=faults,
             pool=_pool_settings(environ, defaults.pool),
+            access_log=envconfig.access_log(environ),
+            telemetry=TelemetrySettings.from_env(environ),
             tls=tls.files_from_env(environ, tls.GRPC_VARIABLES),
             metrics_tls=tls.files_from_env(environ, tls.METRICS_VARIABLES),
             health_listen=(
-                envconfig.address(environ, "ORDER_API_HEALTH_LISTEN", "")
+                envconfig.address(environ, "ORDER_API_HEALTH_LISTEN", ("0.0.0.0", 50052))
                 if environ.get("ORDER_API_HEALTH_LISTEN")
                 else None
             ),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from otel.exporters import TelemetryConfigError
 from otel.otlp_tls import check_files
+from otel.settings import ConfigError as TelemetryConfigError
 from otel_stack.harness.certificates import IdentityFiles, new_authority, write_identity
 
 

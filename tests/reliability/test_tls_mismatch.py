@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from otel_stack.harness import processes, stack_tls
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.http_call import call
 from otel_stack.harness.readiness import http_ok
 from otel_stack.harness.running import (
@@ -24,7 +25,6 @@ from otel_stack.harness.running import (
     STOP_GRACE_SECONDS,
     Stack,
     StackPorts,
-    clean_environ,
     service_specs,
 )
 from tests.helpers import wait_until
@@ -37,7 +37,7 @@ def _mismatched_stack(directory: Path, environ: dict[str, str]) -> Iterator[Stac
     """Both services on `environ`; the gateway counts as started once `/healthz` answers."""
     ports = StackPorts.free()
     order_api, gateway = service_specs(
-        ports, directory, clean_environ(OTEL_SDK_DISABLED="true", **environ), launcher=False
+        ports, directory, child_environ({"OTEL_SDK_DISABLED": "true", **environ}), launcher=False
     )
     healthz = f"{ports.gateway_url}/healthz"
     gateway = dataclasses.replace(

@@ -22,6 +22,7 @@ import grpc
 import pytest
 
 from otel_stack.harness import processes, stack_tls
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.http_call import call
 from otel_stack.harness.otlp_receiver import OtlpReceiver, running_receiver, serving_otlp_http
 from otel_stack.harness.running import (
@@ -29,7 +30,6 @@ from otel_stack.harness.running import (
     ORDER_API,
     STARTUP_TIMEOUT_SECONDS,
     StackPorts,
-    clean_environ,
     running_stack,
     service_specs,
 )
@@ -146,7 +146,7 @@ def test_wrong_ca_logs_the_exporters_error_and_data_flows_once_fixed(tmp_path: P
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"https://localhost:{collector.ports.otlp_grpc}",
             "OTEL_EXPORTER_OTLP_CERTIFICATE": str(tls.ca),
         }
-        spec = service_specs(ports, tmp_path, clean_environ(**environ), launcher=False)[0]
+        spec = service_specs(ports, tmp_path, child_environ(environ), launcher=False)[0]
         order_api = processes.start(spec, timeout=STARTUP_TIMEOUT_SECONDS)
         try:
             _wait_for(

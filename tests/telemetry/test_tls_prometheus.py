@@ -18,10 +18,10 @@ import pytest
 
 from otel_stack.deploy import prometheus_config
 from otel_stack.harness import processes, stack_tls
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.running import (
     STARTUP_TIMEOUT_SECONDS,
     StackPorts,
-    clean_environ,
     service_specs,
 )
 from tests.helpers import wait_until
@@ -43,7 +43,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
     directory = tmp_path_factory.mktemp("tls-prometheus")
     tls = stack_tls.create(directory / "tls")
     ports = StackPorts.free()
-    environ = clean_environ(**tls.order_api_environ(), **tls.gateway_environ())
+    environ = child_environ({**tls.order_api_environ(), **tls.gateway_environ()})
     spec = service_specs(ports, directory, environ, launcher=False)[0]
     order_api = processes.start(spec, timeout=STARTUP_TIMEOUT_SECONDS)
     target = f"127.0.0.1:{ports.metrics}"
