@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from prometheus_client import CollectorRegistry
 
-from otel import exporters, logs, settings
+from otel import exporters, logs, otlp_tls, settings
 from otel.access_log import AccessLineWriter, AccessLog
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
 from otel.settings import ConfigError, TelemetrySettings
@@ -112,13 +112,20 @@ def build_telemetry(
     """Build providers and readers as `config` says; install nothing.
 
     `access_log_ratio` is the fraction of requests with an access line (the
-    services' ACCESS_LOG). Exporters may start their export threads: call
+    services' ACCESS_LOG). Raises ConfigError naming an OTLP certificate or key
+    variable whose file cannot be used. Exporters may start their export threads: call
     `shutdown()` on the result when done.
     """
     if config.sdk_disabled:
         return Telemetry.disabled(service_name)
     metric_names = list(config.metrics_exporters)
     trace_names = list(config.traces_exporters)
+    # The OTLP exporters read their certificate files from os.environ themselves (as the
+    # SDK defines); unusable ones stop the start here, with one line naming the variable.
+    selected = {"metrics": metric_names, "traces": trace_names, "logs": config.logs_exporters}
+    otlp_tls.check_files(
+        os.environ, [name for name, chosen in selected.items() if "otlp" in chosen]
+    )
     resource = build_resource(service_name)
 
     registry = CollectorRegistry() if "prometheus" in metric_names else None

@@ -102,13 +102,6 @@ class TelemetrySettings:
         address = prometheus_address(environ)
         logs = logs_exporter_names(environ)
         exemplars = exemplar_filter_name(environ)
-        # The OTLP exporters read their certificate files themselves; unusable ones stop here.
-        from otel import otlp_tls  # noqa: PLC0415 - otlp_tls imports this module's ConfigError
-
-        selected = {"metrics": metrics, "traces": traces, "logs": logs}
-        otlp_tls.check_files(
-            environ, [name for name, chosen in selected.items() if "otlp" in chosen]
-        )
         return cls(
             metrics_exporters=tuple(metrics),
             traces_exporters=tuple(traces),
