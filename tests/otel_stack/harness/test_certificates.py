@@ -1,4 +1,4 @@
-"""`services/stack/certificates.py`: a throwaway CA and the certificates it signs."""
+"""`otel_stack/harness/certificates.py`: a throwaway CA and the certificates it signs."""
 
 from __future__ import annotations
 
