@@ -21,7 +21,7 @@ from services.order_api.server import create_health_server, create_server
 from services.order_api.servicer import OrderServicer
 from services.order_api.store_sqlite import SqliteOrderStore
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from tests.tls_tools import channel_credentials, key_pair_files, served_certificate
+from tests.support.tls import channel_credentials, key_pair_files, served_certificate
 
 
 @dataclass

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter
 from otel import prometheus
 from otel_stack.harness.certificates import Authority, IdentityFiles, new_authority, write_identity
 from services.order_api import tls
-from tests.tls_tools import key_pair_files, served_certificate
+from tests.support.tls import key_pair_files, served_certificate
 
 
 @pytest.fixture

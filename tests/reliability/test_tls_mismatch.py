@@ -27,7 +27,7 @@ from otel_stack.harness.running import (
     StackPorts,
     service_specs,
 )
-from tests.helpers import wait_until
+from tests.support.polling import wait_until
 
 ORDER = {"customer_id": "c-1", "items": [{"sku": "s-1", "quantity": 1, "unit_price_cents": 1}]}
 

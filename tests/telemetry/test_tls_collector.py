@@ -36,8 +36,8 @@ from otel_stack.harness.running import (
 from otel_stack.harness.scrape import Exposition, ScrapeError, scrape
 from otel_stack.harness.stack_tls import StackTls
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from tests.collector_tools import RunningCollector, running_collector
-from tests.helpers import wait_until
+from tests.support.collector import RunningCollector, running_collector
+from tests.support.polling import wait_until
 
 PUSHING = {
     "OTEL_METRICS_EXPORTER": "otlp",

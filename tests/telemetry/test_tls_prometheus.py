@@ -24,8 +24,8 @@ from otel_stack.harness.running import (
     StackPorts,
     service_specs,
 )
-from tests.helpers import wait_until
-from tests.prometheus_tools import Prometheus, running_prometheus
+from tests.support.polling import wait_until
+from tests.support.prometheus import Prometheus, running_prometheus
 
 ANONYMOUS_JOB = "order-api-without-client-certificate"
 

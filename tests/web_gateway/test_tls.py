@@ -16,7 +16,7 @@ from services.order_api.servicer import OrderServicer
 from services.order_api.store_sqlite import SqliteOrderStore
 from services.web_gateway import tls
 from services.web_gateway.client import OrderClient
-from tests.helpers import wait_until
+from tests.support.polling import wait_until
 
 
 @pytest.fixture

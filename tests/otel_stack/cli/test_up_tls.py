@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from otel_stack.cli import up
+from otel_stack.cli import up_plan
 from otel_stack.deploy import prometheus_config
 from otel_stack.harness import stack_tls
 from otel_stack.harness.local_collector import CollectorPorts
@@ -85,9 +85,9 @@ def test_with_otlp_each_service_pushes_over_https_with_its_own_certificate(
     tmp_path: Path,
 ) -> None:
     tls = stack_tls.create(tmp_path / "tls")
-    options = up.UpOptions(otlp=True, tls=True, collector_ports=CollectorPorts.free())
+    options = up_plan.UpOptions(otlp=True, tls=True, collector_ports=CollectorPorts.free())
 
-    order_api, gateway = up.service_specs(options, tmp_path, tls)
+    order_api, gateway = up_plan.service_specs(options, tmp_path, tls)
 
     for spec, identity in ((order_api, tls.order_api), (gateway, tls.web_gateway)):
         assert spec.env["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("https://127.0.0.1:")
