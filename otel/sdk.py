@@ -24,9 +24,10 @@ import uuid
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 
-from opentelemetry import metrics, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -58,7 +59,9 @@ class Telemetry:
     holds the names of OTEL_PYTHON_DISABLED_INSTRUMENTATIONS; `uses` answers for
     each upstream instrumentation the services add. `logger_provider` exports
     log records (OTEL_LOGS_EXPORTER; None for `none`); `access_log` says which
-    requests get an access line (ACCESS_LOG).
+    requests get an access line (ACCESS_LOG). `propagator` replaces the
+    global one when set (a configuration file's; the variables leave
+    OTEL_PROPAGATORS to the API).
     """
 
     service_name: str
@@ -71,6 +74,7 @@ class Telemetry:
     disabled_instrumentations: frozenset[str] = frozenset()
     logger_provider: LoggerProvider | None = None
     access_log: AccessLog = field(default_factory=AccessLog)
+    propagator: TextMapPropagator | None = None
     _shutdown: Callable[[], None] = field(default=lambda: None, repr=False)
 
     @classmethod
@@ -106,7 +110,14 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
 
     Raises TelemetryConfigError (one clear line) for unusable values. Exporters
     may start their export threads: call `shutdown()` on the result when done.
+    With OTEL_CONFIG_FILE set, the file decides instead (`otel.config_file`).
     """
+    path = settings.config_file(environ)
+    if path is not None:
+        # Imported here: the file's parser and schema cost start-up time only where used.
+        from otel import config_file  # noqa: PLC0415
+
+        return config_file.build_telemetry(service_name, path, environ)
     if settings.sdk_disabled(environ):
         return Telemetry.disabled(service_name)
     metric_names = exporters.metrics_exporter_names(environ)
@@ -184,6 +195,8 @@ def install(telemetry: Telemetry, environ: MutableMapping[str, str] = os.environ
         )
     settings.ensure_stable_http_semconv(environ)
     metrics.set_meter_provider(telemetry.meter_provider)
+    if telemetry.propagator is not None:
+        propagate.set_global_textmap(telemetry.propagator)
     if telemetry.tracing:
         trace.set_tracer_provider(telemetry.tracer_provider)
     if telemetry.uses(settings.SYSTEM_METRICS):

@@ -19,6 +19,7 @@ SEMCONV_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
 FLASK_EXCLUDED_URLS = "OTEL_PYTHON_FLASK_EXCLUDED_URLS"
 EXCLUDED_URLS = "OTEL_PYTHON_EXCLUDED_URLS"
 DISABLED_INSTRUMENTATIONS = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+CONFIG_FILE = "OTEL_CONFIG_FILE"
 # The launcher's wildcard: no instrumentor at all.
 ALL_INSTRUMENTATIONS = "*"
 
@@ -47,6 +48,11 @@ RUNTIME_METRICS: dict[str, list[str] | None] = {
 def sdk_disabled(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether OTEL_SDK_DISABLED turns all telemetry off."""
     return environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def config_file(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The configuration file OTEL_CONFIG_FILE names (None when unset or empty)."""
+    return environ.get(CONFIG_FILE, "").strip() or None
 
 
 def disabled_instrumentations(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
