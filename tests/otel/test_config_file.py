@@ -147,7 +147,6 @@ def test_exponential_example_pushes_exponential_histograms(build: Build) -> None
 def test_variables_the_file_replaces_are_ignored(build: Build) -> None:
     telemetry = build(
         EXAMPLES / "prometheus.yaml",
-        OTEL_SDK_DISABLED="true",
         OTEL_METRICS_EXPORTER="otlp",
         OTEL_TRACES_EXPORTER="console",
         OTEL_LOGS_EXPORTER="console",
@@ -186,6 +185,13 @@ def test_disabled_in_the_file_turns_telemetry_off(build: Build, tmp_path: Path) 
     assert config_file.disabled(str(path)) is False
     assert not build(path, TELEMETRY_OFF="true").enabled
     assert config_file.disabled(str(path)) is True
+
+
+def test_otel_sdk_disabled_counts_only_where_the_file_refers_to_it(
+    build: Build, tmp_path: Path
+) -> None:
+    assert build(_file(tmp_path, 'file_format: "1.0"\n'), OTEL_SDK_DISABLED="true").enabled
+    assert not build(EXAMPLES / "prometheus.yaml", OTEL_SDK_DISABLED="true").enabled
 
 
 def test_a_file_without_propagators_propagates_nothing_but_keeps_a_context(
