@@ -324,7 +324,7 @@ def mounted_file(
         if source is None or not path.startswith(directory):
             continue
         config_maps = of_kind(manifests, "ConfigMap")
-        data = next(
+        data: dict[str, str] = next(
             (
                 each.get("data", {})
                 for each in config_maps

@@ -26,12 +26,19 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from otel.instruments import DURATION_BUCKETS
 from otel.metric_contract import CONTRACT_INSTRUMENTS
 from otel.views import default_views
-from services.stack import verify
-from services.stack.http_call import call
-from services.stack.otlp_receiver import OtlpReceiver, counter_value, running_receiver
-from services.stack.processes import launcher_command, module_command
-from services.stack.running import GATEWAY, MODULES, ORDER_API, Stack, clean_environ, running_stack
-from services.stack.scrape import Exposition, ScrapeError, scrape
+from otel_stack.cli import verify
+from otel_stack.harness.http_call import call
+from otel_stack.harness.otlp_receiver import OtlpReceiver, counter_value, running_receiver
+from otel_stack.harness.processes import launcher_command, module_command
+from otel_stack.harness.running import (
+    GATEWAY,
+    MODULES,
+    ORDER_API,
+    Stack,
+    clean_environ,
+    running_stack,
+)
+from otel_stack.harness.scrape import Exposition, ScrapeError, scrape
 from tests.helpers import REPO, wait_until
 from tests.telemetry.traffic import GATEWAY_COUNTS, ORDER_API_COUNTS, send_known_mix
 
