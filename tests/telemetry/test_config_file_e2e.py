@@ -7,6 +7,9 @@
   (the in-memory receiver) as the file says — parent-based ratio sampling, the
   contract's instruments with their buckets and exact counts — identically in both
   paths, while the variables the file replaces say otherwise.
+- `config/otel/otlp.yaml` through the real collector (skips without it unless
+  REQUIRE_COLLECTOR=1): the collector's `prometheus` exporter, read per job, meets
+  the metric contract (the same checks, without the labels the collector adds).
 - `config/otel/exponential.yaml` (launcher): histograms arrive exponential, except
   those an explicit-bucket View of the contract pins.
 - Bad files: each service stops at start with one line naming the file, exit 2,
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.proto.metrics.v1 import metrics_pb2
+from prometheus_client.metrics_core import Metric
 
 from otel.instruments import DURATION_BUCKETS
 from otel.metric_contract import CONTRACT_INSTRUMENTS
@@ -39,6 +43,7 @@ from otel_stack.harness.running import (
     running_stack,
 )
 from otel_stack.harness.scrape import Exposition, ScrapeError, scrape
+from tests.collector_tools import running_collector
 from tests.helpers import REPO, wait_until
 from tests.telemetry.traffic import GATEWAY_COUNTS, ORDER_API_COUNTS, send_known_mix
 
@@ -293,6 +298,82 @@ def _span_scopes(receiver: OtlpReceiver, service: str) -> list[str]:
 def _explicit_bounds(metric: metrics_pb2.Metric) -> list[float]:
     assert metric.WhichOneof("data") == "histogram", metric.name
     return list(metric.histogram.data_points[0].explicit_bounds)
+
+
+def _job_view(exposition: Exposition, job: str) -> Exposition:
+    """One service's series of the collector's exposition, without `job` and `instance`.
+
+    Written as the services' own exporter would: bounds as Python writes them (Go
+    writes le="1" for le="1.0"), and a label some series of a family lack back-filled
+    with "" (an unmatched route has no `http.route`; the collector leaves it out).
+    """
+    families = []
+    for family in exposition.families:
+        view = Metric(family.name, family.documentation, family.type, family.unit)
+        samples = [
+            sample._replace(labels=_service_labels(sample.labels))
+            for sample in family.samples
+            if sample.labels.get("job") == job
+        ]
+        names = {name for sample in samples for name in sample.labels} - {"le"}
+        view.samples = [
+            sample._replace(labels={**dict.fromkeys(names, ""), **sample.labels})
+            for sample in samples
+        ]
+        if view.samples:
+            families.append(view)
+    return Exposition(tuple(families))
+
+
+def _service_labels(labels: dict[str, str]) -> dict[str, str]:
+    kept = {key: value for key, value in labels.items() if key not in ("job", "instance")}
+    if kept.get("le", "+Inf") != "+Inf":
+        kept["le"] = str(float(kept["le"]))
+    return kept
+
+
+def _collector_has_the_mix(url: str) -> bool:
+    try:
+        exposition = scrape(url)
+    except ScrapeError:
+        return False
+    # The mix's last RPC (ListOrders) and last request (BREW) arrived.
+    order_api = _job_view(exposition, ORDER_API).samples("grpc_requests_total")
+    gateway = _job_view(exposition, GATEWAY).samples("http_requests_total")
+    return any(sample.labels.get("method") == "ListOrders" for sample in order_api) and any(
+        sample.labels.get("method") == "_OTHER" for sample in gateway
+    )
+
+
+def test_otlp_file_meets_the_contract_through_the_real_collector(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    tmp = tmp_path_factory.mktemp("otlp-collector")
+    with (
+        running_receiver() as (_traces, traces_port),
+        running_collector(
+            tmp / "collector", traces_endpoint=f"127.0.0.1:{traces_port}"
+        ) as collector,
+    ):
+        environ = {
+            "OTEL_CONFIG_FILE": str(EXAMPLES / "otlp.yaml"),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.ports.otlp_endpoint,
+            "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+        }
+        with running_stack(tmp / "services", launcher=True, environ=environ) as stack:
+            send_known_mix(stack, scrapes=False)
+            url = f"http://{collector.ports.prometheus_target}/metrics"
+            wait_until(lambda: _collector_has_the_mix(url), 30, "the mix at the collector")
+            exposition = scrape(url)
+    for contract in (verify.GATEWAY, verify.ORDER_API):
+        view = _job_view(exposition, contract.service)
+        # target_info carries the service as `job` there (service_name moves into it).
+        without_target_info = verify.ServiceContract(
+            contract.service, tuple(m for m in contract.metrics if m.name != "target_info")
+        )
+        failed = [c for c in verify.check_exposition(without_target_info, view) if not c.ok]
+        assert failed == [], contract.service
+        assert view.samples("target_info"), contract.service
 
 
 def test_exponential_file_pushes_exponential_histograms(
