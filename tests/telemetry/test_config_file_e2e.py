@@ -12,8 +12,8 @@
   the metric contract (the same checks, without the labels the collector adds).
 - `config/otel/exponential.yaml` (launcher): histograms arrive exponential, except
   those an explicit-bucket View of the contract pins.
-- Bad files: each service stops at start with one line naming the file, exit 2,
-  under the launcher too.
+- Bad files: a service stops at start with one line naming the file, exit 2, in
+  both start paths (each file once, services and paths taken in turn).
 """
 
 from __future__ import annotations
@@ -389,11 +389,13 @@ def test_exponential_file_pushes_exponential_histograms(
     assert "Traceback" not in pushed.logs
 
 
+# Each bad file once, the two start paths and the two services taken in turn (every bad
+# file is also built in process for both in tests/otel/test_config_file.py).
 BAD_FILES = {
-    "missing": None,
-    "invalid-yaml": 'file_format: "1.0"\ntracer_provider: [\n',
-    "unknown-file-format": 'file_format: "2.0"\n',
-    "schema-violation": 'file_format: "1.0"\nmeter_provider:\n  readers: {}\n',
+    "missing": (None, GATEWAY, False),
+    "invalid-yaml": ('file_format: "1.0"\ntracer_provider: [\n', ORDER_API, True),
+    "unknown-file-format": ('file_format: "2.0"\n', GATEWAY, True),
+    "schema-violation": ('file_format: "1.0"\nmeter_provider:\n  readers: {}\n', ORDER_API, False),
 }
 
 
@@ -413,30 +415,27 @@ def _start_with(path: Path, service: str, launcher: bool) -> subprocess.Complete
 @pytest.fixture(scope="module")
 def bad_starts(
     tmp_path_factory: pytest.TempPathFactory,
-) -> dict[tuple[str, str], tuple[Path, subprocess.CompletedProcess[str]]]:
-    """Each bad file given to the order-api under the launcher and to the gateway plainly."""
+) -> dict[str, tuple[Path, str, subprocess.CompletedProcess[str]]]:
+    """Each bad file given to its service, two processes at a time."""
     jobs = []
-    for case, text in BAD_FILES.items():
+    for case, (text, service, launcher) in BAD_FILES.items():
         path = tmp_path_factory.mktemp(case) / "otel.yaml"
         if text is not None:
             path.write_text(text)
-        jobs += [(case, ORDER_API, True, path), (case, GATEWAY, False, path)]
+        jobs.append((case, service, launcher, path))
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = pool.map(lambda job: _start_with(job[3], job[1], job[2]), jobs)
         return {
-            (case, service): (path, result)
+            case: (path, service, result)
             for (case, service, _launcher, path), result in zip(jobs, results, strict=True)
         }
 
 
-@pytest.mark.parametrize("service", [ORDER_API, GATEWAY])
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_a_bad_file_stops_the_service_with_one_line(
-    bad_starts: dict[tuple[str, str], tuple[Path, subprocess.CompletedProcess[str]]],
-    case: str,
-    service: str,
+    bad_starts: dict[str, tuple[Path, str, subprocess.CompletedProcess[str]]], case: str
 ) -> None:
-    path, result = bad_starts[(case, service)]
+    path, service, result = bad_starts[case]
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"{service}: OTEL_CONFIG_FILE={path}: ")
