@@ -22,8 +22,9 @@ on the buckets and the metric contract, as with the variables:
 - propagators: the file's; none configured propagates nothing (but keeps
   requests working, unlike an empty composite propagator).
 
-With a file, the SDK's OTEL_* variables are not read; OTEL_PYTHON_DISABLED_INSTRUMENTATIONS
-and ACCESS_LOG still are (the launcher reads the former itself).
+With a file, the SDK's OTEL_* variables are not read (`TelemetrySettings.from_env`
+leaves them alone); OTEL_PYTHON_DISABLED_INSTRUMENTATIONS and ACCESS_LOG still
+are (the launcher reads the former itself).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +81,12 @@ from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from prometheus_client import CollectorRegistry
 
-from otel import prometheus, settings
-from otel.access_log import AccessLineWriter, AccessLog, access_log_ratio
+from otel import settings
+from otel.access_log import AccessLineWriter, AccessLog
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
-from otel.exporters import TelemetryConfigError
 from otel.metric_contract import Selector, first_selected
 from otel.sdk import Telemetry
+from otel.settings import ConfigError, TelemetrySettings
 from otel.views import default_views
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ _PROMETHEUS_NAMES = ExperimentalPrometheusTranslationStrategy.underscore_escapin
 
 
 def load(path: str) -> OpenTelemetryConfiguration:
-    """Parse, substitute and validate the file; TelemetryConfigError (one line) if unusable."""
+    """Parse, substitute and validate the file; ConfigError (one line) if unusable."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -131,17 +132,22 @@ def disabled(path: str) -> bool:
     return value is True
 
 
-def build_telemetry(service_name: str, path: str, environ: Mapping[str, str]) -> Telemetry:
+def build_telemetry(
+    service_name: str,
+    path: str,
+    switches: TelemetrySettings,
+    *,
+    access_log_ratio: float = 1.0,
+) -> Telemetry:
     """Build providers and readers from the file at `path`; install nothing.
 
-    `environ` is read only for the project's own switches (ACCESS_LOG,
-    OTEL_PYTHON_DISABLED_INSTRUMENTATIONS). Raises TelemetryConfigError (one
-    line naming the file) for a file the services cannot use.
+    `switches` carries what is not in the file format: the instrumentations
+    switched off and the Flask excluded URLs; `access_log_ratio` is ACCESS_LOG's.
+    Raises ConfigError (one line naming the file) for a file the services cannot use.
     """
     config = load(path)
     if config.disabled:
         return Telemetry.disabled(service_name)
-    access_log_fraction = access_log_ratio(environ)
     meter_config = config.meter_provider
     prometheus_exporter = _prometheus_exporter(path, meter_config)
     _refuse_contract_views(path, meter_config)
@@ -168,7 +174,7 @@ def build_telemetry(service_name: str, path: str, environ: Mapping[str, str]) ->
     except (ConfigurationError, ImportError) as error:
         raise _error(path, str(error)) from None
     access_log = AccessLog(
-        access_log_fraction,
+        access_log_ratio,
         AccessLineWriter(
             str(resource.attributes.get(SERVICE_NAME)), logger_provider=logger_provider
         ),
@@ -198,7 +204,8 @@ def build_telemetry(service_name: str, path: str, environ: Mapping[str, str]) ->
         prometheus_registry=registry,
         tracing=tracing,
         prometheus_address=_prometheus_address(prometheus_exporter),
-        disabled_instrumentations=settings.disabled_instrumentations(environ),
+        disabled_instrumentations=switches.disabled_instrumentations,
+        flask_excluded_urls=switches.flask_excluded_urls,
         logger_provider=logger_provider,
         access_log=access_log,
         propagator=propagator,
@@ -206,9 +213,9 @@ def build_telemetry(service_name: str, path: str, environ: Mapping[str, str]) ->
     )
 
 
-def _error(path: str, problem: str) -> TelemetryConfigError:
+def _error(path: str, problem: str) -> ConfigError:
     one_line = " ".join(problem.split())
-    return TelemetryConfigError(f"{CONFIG_FILE}={path}: {one_line}")
+    return ConfigError(f"{CONFIG_FILE}={path}: {one_line}")
 
 
 class _DropErrors(logging.Filter):
@@ -356,16 +363,16 @@ def _views(config: MeterProviderConfig | None) -> list[Any]:
 def _exemplar_filter(config: MeterProviderConfig | None, tracing: bool) -> Any:
     if config is not None and config.exemplar_filter is not None:
         return _create_exemplar_filter(config.exemplar_filter)
-    return exemplar_filter({}, tracing=tracing)
+    return exemplar_filter(None, tracing=tracing)
 
 
 def _prometheus_address(
     exporter: ExperimentalPrometheusMetricExporter | None,
 ) -> tuple[str, int]:
     if exporter is None:
-        return prometheus.DEFAULT_HOST, prometheus.DEFAULT_PORT
-    host = exporter.host if exporter.host else prometheus.DEFAULT_HOST
-    port = exporter.port if exporter.port is not None else prometheus.DEFAULT_PORT
+        return settings.DEFAULT_PROMETHEUS_HOST, settings.DEFAULT_PROMETHEUS_PORT
+    host = exporter.host if exporter.host else settings.DEFAULT_PROMETHEUS_HOST
+    port = exporter.port if exporter.port is not None else settings.DEFAULT_PROMETHEUS_PORT
     return host, port
 
 

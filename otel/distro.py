@@ -36,7 +36,7 @@ class StackDistro(BaseDistro):  # type: ignore[misc]
 
     def _configure(self, **kwargs: Any) -> None:
         os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", DISTRO_NAME)
-        settings.ensure_stable_http_semconv()
+        settings.ensure_stable_http_semconv(os.environ)
 
     def load_instrumentor(self, entry_point: EntryPoint, **kwargs: Any) -> None:
         if _telemetry_disabled() or entry_point.name in settings.SERVICE_INSTRUMENTATIONS:
@@ -45,9 +45,9 @@ class StackDistro(BaseDistro):  # type: ignore[misc]
 
 
 def _telemetry_disabled() -> bool:
-    path = settings.config_file()
+    path = settings.config_file(os.environ)
     if path is None:
-        return settings.sdk_disabled()
+        return settings.sdk_disabled(os.environ)
     from otel import config_file  # noqa: PLC0415 - only with a file: its parser costs start-up time
 
     return config_file.disabled(path)

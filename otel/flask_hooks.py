@@ -15,6 +15,7 @@ proxies, which halves the project's own cost per request.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -97,12 +98,12 @@ class RequestMetricsMiddleware:
 def _add_upstream_instrumentation(app: Flask, telemetry: Telemetry) -> None:
     if settings.already_instrumented(FlaskInstrumentor):
         return  # something replaced flask.Flask (another distro, say): `app` has it already
-    settings.ensure_stable_http_semconv()
+    settings.ensure_stable_http_semconv(os.environ)
     FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]
         app,
         meter_provider=telemetry.meter_provider,
         tracer_provider=telemetry.tracer_provider,
-        excluded_urls=settings.flask_excluded_urls(),
+        excluded_urls=telemetry.flask_excluded_urls,
         # The sqlcommenter context is for ORMs; the gateway has no database, and building
         # it costs ~10 µs per request (docs/benchmarks.md).
         enable_commenter=False,

@@ -24,12 +24,14 @@ from opentelemetry.sdk.metrics import (
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 
-from otel import config_file, prometheus
+from otel import config_file, prometheus, settings
 from otel.config_file import NoPropagation
 from otel.exemplars import ExemplarPrometheusReader
 from otel.metric_contract import CONTRACT_INSTRUMENTS, Selector, first_selected, selects
-from otel.sdk import Telemetry, TelemetryConfigError, build_telemetry
+from otel.sdk import Telemetry, build_telemetry
+from otel.settings import ConfigError, TelemetrySettings
 from otel.views import default_views
+from services import envconfig
 from tests.helpers import REPO
 
 EXAMPLES = REPO / "config" / "otel"
@@ -38,9 +40,10 @@ Build = Callable[..., Telemetry]
 
 @pytest.fixture
 def build(monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
-    """`build_telemetry("probe-service", environ)` with OTEL_CONFIG_FILE=path; shut down afterwards.
+    """`build_telemetry("probe-service", …)` with OTEL_CONFIG_FILE=path; shut down afterwards.
 
-    The file's `${NAME}` references are resolved from os.environ (as upstream does),
+    The variables are parsed as a service parses them (its OTEL_* settings and
+    ACCESS_LOG). The file's `${NAME}` references are resolved from os.environ (as upstream does),
     so the variables are set there too, and the caller's OTEL_* are removed.
     """
     for name in [name for name in os.environ if name.startswith(("OTEL_", "ACCESS_LOG"))]:
@@ -51,7 +54,11 @@ def build(monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
         environ = {"OTEL_CONFIG_FILE": str(path), **environ}
         for name, value in environ.items():
             monkeypatch.setenv(name, value)
-        telemetry = build_telemetry("probe-service", environ)
+        telemetry = build_telemetry(
+            "probe-service",
+            TelemetrySettings.from_env(environ),
+            access_log_ratio=envconfig.access_log(environ),
+        )
         built.append(telemetry)
         return telemetry
 
@@ -94,7 +101,10 @@ def test_default_example_gives_what_no_variables_give(build: Build) -> None:
     assert telemetry.enabled
     assert telemetry.service_name == "probe-service"
     assert telemetry.prometheus_registry is not None
-    assert telemetry.prometheus_address == (prometheus.DEFAULT_HOST, prometheus.DEFAULT_PORT)
+    assert telemetry.prometheus_address == (
+        settings.DEFAULT_PROMETHEUS_HOST,
+        settings.DEFAULT_PROMETHEUS_PORT,
+    )
     assert [type(reader) for reader in _readers(telemetry)] == [ExemplarPrometheusReader]
     assert telemetry.tracing is False
     assert telemetry.logger_provider is None
@@ -175,7 +185,7 @@ def test_the_projects_own_switches_still_apply(build: Build) -> None:
 
 
 def test_a_bad_access_log_value_still_names_its_variable(build: Build) -> None:
-    with pytest.raises(TelemetryConfigError, match=r"^ACCESS_LOG="):
+    with pytest.raises(ConfigError, match=r"^ACCESS_LOG="):
         build(EXAMPLES / "prometheus.yaml", ACCESS_LOG="sometimes")
 
 
@@ -251,7 +261,7 @@ def test_a_view_selecting_a_contract_instrument_is_refused(
                 boundaries: [1, 2]
 """
     path = _prometheus_file(tmp_path, views=views)
-    with pytest.raises(TelemetryConfigError) as error:
+    with pytest.raises(ConfigError) as error:
         build(path)
     message = str(error.value)
     assert message.startswith(f"OTEL_CONFIG_FILE={path}: meter_provider.views[0] selects ")
@@ -272,7 +282,7 @@ def test_prometheus_settings_that_change_the_contract_are_refused(
     build: Build, tmp_path: Path, prometheus_settings: str, problem: str
 ) -> None:
     path = _prometheus_file(tmp_path, prometheus=prometheus_settings)
-    with pytest.raises(TelemetryConfigError, match=problem) as error:
+    with pytest.raises(ConfigError, match=problem) as error:
         build(path)
     assert str(error.value).startswith(f"OTEL_CONFIG_FILE={path}: ")
 
@@ -302,7 +312,7 @@ def test_a_second_pull_reader_is_refused(build: Build, tmp_path: Path) -> None:
             - pull: {exporter: {prometheus/development: {port: 9102}}}
         """,
     )
-    with pytest.raises(TelemetryConfigError, match="more than one pull reader"):
+    with pytest.raises(ConfigError, match="more than one pull reader"):
         build(path)
 
 
@@ -345,7 +355,7 @@ def test_a_bad_file_is_one_line_naming_it(
     path.write_text(text)
     with (
         caplog.at_level(logging.DEBUG),
-        pytest.raises(TelemetryConfigError, match=problem) as error,
+        pytest.raises(ConfigError, match=problem) as error,
     ):
         build(path)
     message = str(error.value)
@@ -357,7 +367,7 @@ def test_a_bad_file_is_one_line_naming_it(
 
 def test_a_missing_file_is_one_line_naming_it(build: Build, tmp_path: Path) -> None:
     path = tmp_path / "absent.yaml"
-    with pytest.raises(TelemetryConfigError) as error:
+    with pytest.raises(ConfigError) as error:
         build(path)
     assert str(error.value) == f"OTEL_CONFIG_FILE={path}: cannot read it: No such file or directory"
     assert config_file.disabled(str(path)) is False

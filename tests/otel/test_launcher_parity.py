@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.processes import launcher_command, module_command
-from otel_stack.harness.running import clean_environ
 from tests.helpers import REPO
 
 EXAMPLES = REPO / "config" / "otel"
@@ -132,7 +132,7 @@ CASES = [
 def _probe(command: list[str], environ: dict[str, str]) -> dict[str, Any]:
     result = subprocess.run(
         command,
-        env=clean_environ(**environ),
+        env=child_environ(environ),
         cwd=REPO,
         capture_output=True,
         text=True,

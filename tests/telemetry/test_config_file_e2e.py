@@ -31,6 +31,7 @@ from otel.instruments import DURATION_BUCKETS
 from otel.metric_contract import CONTRACT_INSTRUMENTS
 from otel.views import default_views
 from otel_stack.cli import verify
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.http_call import call
 from otel_stack.harness.otlp_receiver import OtlpReceiver, counter_value, running_receiver
 from otel_stack.harness.processes import launcher_command, module_command
@@ -39,7 +40,6 @@ from otel_stack.harness.running import (
     MODULES,
     ORDER_API,
     Stack,
-    clean_environ,
     running_stack,
 )
 from otel_stack.harness.scrape import Exposition, ScrapeError, scrape
@@ -401,11 +401,13 @@ BAD_FILES = {
 
 def _start_with(path: Path, service: str, launcher: bool) -> subprocess.CompletedProcess[str]:
     command = (launcher_command if launcher else module_command)(MODULES[service])
-    environ = clean_environ(
-        OTEL_CONFIG_FILE=str(path),
-        ORDER_API_DB=str(path.parent / "orders.db"),
-        ORDER_API_LISTEN="127.0.0.1:0",
-        GATEWAY_LISTEN="127.0.0.1:0",
+    environ = child_environ(
+        {
+            "OTEL_CONFIG_FILE": str(path),
+            "ORDER_API_DB": str(path.parent / "orders.db"),
+            "ORDER_API_LISTEN": "127.0.0.1:0",
+            "GATEWAY_LISTEN": "127.0.0.1:0",
+        }
     )
     return subprocess.run(
         command, env=environ, cwd=REPO, capture_output=True, text=True, timeout=60, check=False
