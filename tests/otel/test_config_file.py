@@ -392,3 +392,13 @@ def test_selectors_match_like_the_sdk() -> None:
     assert not selects(Selector(instrument_type="counter"), duration)
     assert not selects(Selector(meter_version="9.9.9"), duration)
     assert first_selected(Selector(instrument_name="http.client.request.duration")) is None
+
+
+def test_unusable_values_of_replaced_variables_do_not_stop_a_service(build: Build) -> None:
+    telemetry = build(
+        EXAMPLES / "prometheus.yaml",
+        OTEL_METRICS_EXPORTER="jaeger",
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+        OTEL_METRICS_EXEMPLAR_FILTER="sometimes",
+    )
+    assert [type(reader) for reader in _readers(telemetry)] == [ExemplarPrometheusReader]
