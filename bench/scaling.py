@@ -33,7 +33,8 @@ from otel_stack.harness.local_postgres import (
 )
 from otel_stack.harness.processes import Service
 from otel_stack.harness.running import StackPorts, free_ports
-from services.order_api.store import Item, OrderStore, open_store
+from services.order_api.backends import open_store
+from services.order_api.store import Item, OrderStore
 
 THREADS = 8
 ITEMS = (Item("sku-1", 2, 150),)

@@ -11,7 +11,7 @@ sampler, so with equal ratios the kept lines are those of the kept traces.
 
 The lines have the shape of `otel.logs.JsonLineFormatter` (logger `access`) but
 do not go through `logging`: a record, a handler lock and a write per line cost
-~130-250 µs of gateway CPU per request under load (README). Like nginx's
+gateway CPU on every request (README, "Logs that belong to traces"). Like nginx's
 buffered `access_log`, the request thread only queues what the line needs; a
 thread of the writer's own renders the queued lines and writes them in one call
 every FLUSH_INTERVAL_SECONDS, and on `close()`. At most MAX_PENDING_LINES wait:

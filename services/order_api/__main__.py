@@ -15,6 +15,7 @@ from otel import grpc_interceptors, prometheus
 from otel.logs import configure_logging
 from otel.sdk import Telemetry, build_and_install
 from services.envconfig import ConfigError, format_address
+from services.order_api.backends import open_store
 from services.order_api.config import Config
 from services.order_api.db_health import DatabaseHealth
 from services.order_api.metrics import OrderMetrics
@@ -24,7 +25,6 @@ from services.order_api.store import (
     OrderStore,
     SchemaTooNewError,
     StoreUnavailableError,
-    open_store,
     redacted,
 )
 

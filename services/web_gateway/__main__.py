@@ -20,7 +20,7 @@ import threading
 
 from flask import Flask
 
-from otel import grpc_interceptors
+from otel import grpc_client
 from otel.instruments import HttpServerConnectionMetrics
 from otel.logs import configure_logging
 from otel.sdk import Telemetry, build_and_install
@@ -79,7 +79,7 @@ def build(config: Config, telemetry: Telemetry) -> tuple[Flask, OrderClient]:
     client = OrderClient(
         config.order_api_target,
         config.order_api_timeout,
-        wrap_channel=lambda channel: grpc_interceptors.instrument_channel(channel, telemetry),
+        wrap_channel=lambda channel: grpc_client.instrument_channel(channel, telemetry),
     )
     return create_app(config, client=client, telemetry=telemetry), client
 

@@ -22,7 +22,7 @@ from tests.helpers import REPO
 EXAMPLES = REPO / "config" / "otel"
 
 PROBE = "tests.otel.wiring_probe"
-CONTRACT_MIDDLEWARE = "otel.flask_hooks.RequestMetricsMiddleware"
+CONTRACT_MIDDLEWARE = "otel.wsgi_middleware.RequestMetricsMiddleware"
 UPSTREAM_FLASK = "opentelemetry.instrumentation.flask._rewrapped_app.<locals>._wrapped_app"
 FLASK_APP = "flask.app.Flask.wsgi_app"
 CONTRACT_CLIENT = "otel.grpc_client.MeteredChannel"
