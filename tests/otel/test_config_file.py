@@ -32,7 +32,7 @@ from otel.sdk import Telemetry, build_telemetry
 from otel.settings import ConfigError, TelemetrySettings
 from otel.views import default_views
 from services import envconfig
-from tests.helpers import REPO
+from tests.support import REPO
 
 EXAMPLES = REPO / "config" / "otel"
 Build = Callable[..., Telemetry]

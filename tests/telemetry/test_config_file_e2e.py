@@ -43,9 +43,10 @@ from otel_stack.harness.running import (
     running_stack,
 )
 from otel_stack.harness.scrape import Exposition, ScrapeError, scrape
-from tests.collector_tools import running_collector
-from tests.helpers import REPO, wait_until
-from tests.telemetry.traffic import GATEWAY_COUNTS, ORDER_API_COUNTS, send_known_mix
+from tests.support import REPO
+from tests.support.collector import running_collector
+from tests.support.known_traffic import GATEWAY_COUNTS, ORDER_API_COUNTS, send_known_mix
+from tests.support.polling import wait_until
 
 EXAMPLES = REPO / "config" / "otel"
 PATHS = ("plain", "launcher")
