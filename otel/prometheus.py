@@ -9,7 +9,7 @@ scraper asks for it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
@@ -18,6 +18,10 @@ from prometheus_client.exposition import choose_encoder
 
 from otel.exporters import TelemetryConfigError
 
+# (Accept header) -> (exposition body, content type)
+Render = Callable[[str | None], tuple[bytes, str]]
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_HOST = "0.0.0.0"
 DEFAULT_PORT = 8000
 

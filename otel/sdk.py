@@ -44,7 +44,14 @@ from otel.views import default_views
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Telemetry", "TelemetryConfigError", "build_and_install", "build_telemetry", "install"]
+__all__ = [
+    "Telemetry",
+    "TelemetryConfigError",
+    "build_and_install",
+    "build_telemetry",
+    "check_settings",
+    "install",
+]
 
 
 @dataclass(frozen=True)
@@ -101,11 +108,15 @@ class Telemetry:
         self._shutdown()
 
 
-def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
+def build_telemetry(
+    service_name: str, environ: Mapping[str, str], *, worker_index: int | None = None
+) -> Telemetry:
     """Build providers and readers from the OTEL_* variables in `environ`; install nothing.
 
     Raises TelemetryConfigError (one clear line) for unusable values. Exporters
     may start their export threads: call `shutdown()` on the result when done.
+    `worker_index` is set in a worker process of a service run as several
+    (see `build_resource`).
     """
     if settings.sdk_disabled(environ):
         return Telemetry.disabled(service_name)
@@ -114,7 +125,7 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
     prometheus_address = prometheus.listen_address(environ)
     access_log_fraction = access_log_ratio(environ)
     exporters.logs_exporter_names(environ)  # an unusable value fails before anything starts
-    resource = build_resource(service_name)
+    resource = build_resource(service_name, worker_index=worker_index)
 
     registry = CollectorRegistry() if "prometheus" in metric_names else None
     meter_provider = SdkMeterProvider(
@@ -190,13 +201,15 @@ def install(telemetry: Telemetry, environ: MutableMapping[str, str] = os.environ
         _instrument_runtime(telemetry.meter_provider)
 
 
-def build_and_install(service_name: str, environ: MutableMapping[str, str]) -> Telemetry:
+def build_and_install(
+    service_name: str, environ: MutableMapping[str, str], *, worker_index: int | None = None
+) -> Telemetry:
     """What a service's entry point does: `build_telemetry`, then `install`.
 
     Raises TelemetryConfigError from either step; what was built is shut down
     when installing it is refused.
     """
-    telemetry = build_telemetry(service_name, environ)
+    telemetry = build_telemetry(service_name, environ, worker_index=worker_index)
     try:
         install(telemetry, environ)
     except TelemetryConfigError:
@@ -205,19 +218,44 @@ def build_and_install(service_name: str, environ: MutableMapping[str, str]) -> T
     return telemetry
 
 
-def build_resource(default_service_name: str) -> Resource:
+def build_resource(default_service_name: str, *, worker_index: int | None = None) -> Resource:
     """The resource from OTEL_RESOURCE_ATTRIBUTES/OTEL_SERVICE_NAME, with the service's defaults.
 
     The variables win; `service.name` defaults to the service's own name (the
     SDK's default would be `unknown_service`) and `service.instance.id` to a random id.
+    In a worker process (`worker_index` set) `service.instance.id` gets `-<index>`
+    appended: every worker is a fresh interpreter reading the same variables, so a
+    user-set id (the pod's name, say) would otherwise be shared by all of them.
     """
     detected = Resource.create()
     defaults: dict[str, str] = {}
     if str(detected.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         defaults[SERVICE_NAME] = default_service_name
+    instance_id = str(detected.attributes.get(SERVICE_INSTANCE_ID) or uuid.uuid4())
+    if worker_index is not None:
+        return detected.merge(
+            Resource({**defaults, SERVICE_INSTANCE_ID: f"{instance_id}-{worker_index}"})
+        )
     if SERVICE_INSTANCE_ID not in detected.attributes:
-        defaults[SERVICE_INSTANCE_ID] = str(uuid.uuid4())
+        defaults[SERVICE_INSTANCE_ID] = instance_id
     return detected.merge(Resource(defaults))
+
+
+def check_settings(environ: Mapping[str, str]) -> list[str]:
+    """Parse the OTEL_* settings `build_telemetry` reads, building nothing; the metric exporters.
+
+    Raises TelemetryConfigError as `build_telemetry` would. A supervisor of worker
+    processes calls it to stop on a bad value with one line, before any worker starts.
+    """
+    if settings.sdk_disabled(environ):
+        return []
+    metric_names = exporters.metrics_exporter_names(environ)
+    trace_names = exporters.traces_exporter_names(environ)
+    prometheus.listen_address(environ)
+    access_log_ratio(environ)
+    exporters.logs_exporter_names(environ)
+    exemplar_filter(environ, tracing=bool(trace_names))
+    return metric_names
 
 
 def _metric_readers(

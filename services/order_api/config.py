@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from services import envconfig
+from services import envconfig, workers
 from services.envconfig import ConfigError
 from services.order_api.faults import FaultPlan, FaultSpecError
 from services.order_api.store import PoolSettings
@@ -22,6 +22,8 @@ class Config:
     grace_seconds: float = 10.0
     faults: FaultPlan = field(default_factory=FaultPlan)
     pool: PoolSettings = field(default_factory=PoolSettings)
+    # Worker processes sharing the gRPC port (1: this process serves, no supervisor).
+    processes: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -31,9 +33,22 @@ class Config:
             faults = FaultPlan.parse(environ.get("ORDER_API_FAULTS", "").split(","))
         except FaultSpecError as error:
             raise ConfigError(f"ORDER_API_FAULTS: {error}") from None
+        processes = workers.processes(environ, "ORDER_API_PROCESSES")
+        listen = workers.single_port(
+            envconfig.address(environ, "ORDER_API_LISTEN", defaults.listen),
+            "ORDER_API_LISTEN",
+            processes,
+            "ORDER_API_PROCESSES",
+        )
+        db_path = environ.get("ORDER_API_DB") or defaults.db_path
+        if processes > 1 and db_path == ":memory:":
+            raise ConfigError(
+                "ORDER_API_DB=':memory:': each worker would have its own database; "
+                "use a file or PostgreSQL when ORDER_API_PROCESSES is above 1"
+            )
         return cls(
-            listen=envconfig.address(environ, "ORDER_API_LISTEN", defaults.listen),
-            db_path=environ.get("ORDER_API_DB") or defaults.db_path,
+            listen=listen,
+            db_path=db_path,
             max_workers=envconfig.integer(
                 environ, "ORDER_API_WORKERS", defaults.max_workers, 1, 256
             ),
@@ -42,6 +57,7 @@ class Config:
             ),
             faults=faults,
             pool=_pool_settings(environ, defaults.pool),
+            processes=processes,
         )
 
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from services import envconfig
+from services import envconfig, workers
 
 MAX_TIMEOUT_SECONDS = 60.0
 MAX_THREADS = 1024
@@ -34,13 +34,17 @@ class Config:
     keepalive_timeout: float = 75.0
     # When set, GET /metrics requires `Authorization: Bearer <token>` (kept out of repr and logs).
     metrics_token: str | None = field(default=None, repr=False)
+    # Worker processes sharing the listening port (1: this process serves, no supervisor).
+    processes: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
         """Read GATEWAY_* and ORDER_API_* variables; raise ConfigError naming the first bad one."""
         defaults = cls()
+        processes = workers.processes(environ, "GATEWAY_PROCESSES")
+        listen = envconfig.address(environ, "GATEWAY_LISTEN", defaults.listen)
         return cls(
-            listen=envconfig.address(environ, "GATEWAY_LISTEN", defaults.listen),
+            listen=workers.single_port(listen, "GATEWAY_LISTEN", processes, "GATEWAY_PROCESSES"),
             order_api_target=envconfig.grpc_target(
                 environ, "ORDER_API_TARGET", defaults.order_api_target
             ),
@@ -67,6 +71,7 @@ class Config:
                 MAX_READ_TIMEOUT_SECONDS,
             ),
             metrics_token=_metrics_token(environ),
+            processes=processes,
         )
 
 
