@@ -21,13 +21,18 @@ from pathlib import Path
 from services.stack import processes
 from services.stack.processes import Service, ServiceSpec
 from services.stack.readiness import grpc_serving, http_ok
+from services.supervisor import ALL_WORKERS_SERVING
 
 ORDER_API = "order-api"
 GATEWAY = "web-gateway"
 MODULES = {ORDER_API: "services.order_api", GATEWAY: "services.web_gateway"}
 # The services' own settings and the SDK's: a run decides them, the caller's shell does not.
 SERVICE_VARIABLE_PREFIXES = ("OTEL_", "ORDER_API_", "GATEWAY_", "ACCESS_LOG")
+GATEWAY_PROCESSES = "GATEWAY_PROCESSES"
+ORDER_API_PROCESSES = "ORDER_API_PROCESSES"
 STARTUP_TIMEOUT_SECONDS = 30.0
+# Each further worker process: a fresh interpreter importing the SDK on a shared machine.
+STARTUP_SECONDS_PER_WORKER = 15.0
 STOP_GRACE_SECONDS = 20.0
 
 
@@ -95,11 +100,14 @@ def service_specs(
     faults: Sequence[str] = (),
     db: str | None = None,
     order_api_target: str | None = None,
+    worker_processes: int = 1,
 ) -> list[ServiceSpec]:
     """How to run the order-api and the web-gateway, in start order, on top of `environ`.
 
     `db` is the order-api's ORDER_API_DB (default: `orders.db` in `data_dir`);
-    `order_api_target` the gateway's ORDER_API_TARGET (default: this order-api).
+    `order_api_target` the gateway's ORDER_API_TARGET (default: this order-api);
+    `worker_processes` each service's worker processes (ORDER_API_PROCESSES,
+    GATEWAY_PROCESSES: ready once every worker serves), unless `environ` sets them.
     """
     command = processes.launcher_command if launcher else processes.module_command
     order_env = {
@@ -116,25 +124,43 @@ def service_specs(
         "GATEWAY_LISTEN": f"127.0.0.1:{ports.gateway}",
         "ORDER_API_TARGET": order_api_target or ports.grpc_target,
     }
+    order_env.setdefault(ORDER_API_PROCESSES, str(worker_processes))
+    gateway_env.setdefault(GATEWAY_PROCESSES, str(worker_processes))
+    order_log, gateway_log = data_dir / f"{ORDER_API}.log", data_dir / f"{GATEWAY}.log"
     readyz = f"{ports.gateway_url}/readyz"
     return [
         ServiceSpec(
             name=ORDER_API,
             command=command(MODULES[ORDER_API]),
             env=order_env,
-            log_path=data_dir / f"{ORDER_API}.log",
-            ready=lambda: grpc_serving(ports.grpc_target),
+            log_path=order_log,
+            ready=lambda: (
+                workers_serving(order_log, order_env[ORDER_API_PROCESSES])
+                and grpc_serving(ports.grpc_target)
+            ),
             ready_description=f"gRPC health SERVING on {ports.grpc_target}",
         ),
         ServiceSpec(
             name=GATEWAY,
             command=command(MODULES[GATEWAY]),
             env=gateway_env,
-            log_path=data_dir / f"{GATEWAY}.log",
-            ready=lambda: http_ok(readyz),
+            log_path=gateway_log,
+            ready=lambda: (
+                workers_serving(gateway_log, gateway_env[GATEWAY_PROCESSES]) and http_ok(readyz)
+            ),
             ready_description=f"GET {readyz} answering 200",
         ),
     ]
+
+
+def workers_serving(log_path: Path, count: str) -> bool:
+    """Whether a service run as several workers has logged that every one serves (or runs one)."""
+    if not count.isdigit() or int(count) <= 1:
+        return True
+    try:
+        return ALL_WORKERS_SERVING in log_path.read_text(errors="replace")
+    except OSError:
+        return False
 
 
 @dataclass
@@ -185,20 +211,32 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    data_dir: Path, *, launcher: bool = False, environ: Mapping[str, str] | None = None
+    data_dir: Path,
+    *,
+    launcher: bool = False,
+    environ: Mapping[str, str] | None = None,
+    worker_processes: int = 1,
 ) -> Iterator[Stack]:
     """Start order-api then web-gateway on free ports, each once ready; stop both on exit.
 
     `environ` adds to a clean environment (see `clean_environ`); `launcher`
-    runs both under `opentelemetry-instrument`. Raises StartupError naming the
-    service that did not come up.
+    runs both under `opentelemetry-instrument`; `worker_processes` runs each as that
+    many workers (unless `environ` sets GATEWAY_PROCESSES/ORDER_API_PROCESSES).
+    Raises StartupError naming the service that did not come up.
     """
     ports = StackPorts.free()
-    specs = service_specs(ports, data_dir, clean_environ(**(environ or {})), launcher=launcher)
+    specs = service_specs(
+        ports,
+        data_dir,
+        clean_environ(**(environ or {})),
+        launcher=launcher,
+        worker_processes=worker_processes,
+    )
     stack = Stack(ports, {})
     try:
         for spec in specs:
-            stack.services[spec.name] = processes.start(spec, timeout=STARTUP_TIMEOUT_SECONDS)
+            timeout = STARTUP_TIMEOUT_SECONDS + STARTUP_SECONDS_PER_WORKER * (worker_processes - 1)
+            stack.services[spec.name] = processes.start(spec, timeout=timeout)
         yield stack
     finally:
         processes.stop_all(list(stack.services.values()), grace=STOP_GRACE_SECONDS)
