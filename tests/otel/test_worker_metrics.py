@@ -141,9 +141,7 @@ def test_openmetrics_negotiation_and_exemplars_pass_through(directory: Path) -> 
     assert [exemplar.labels["trace_id"] for exemplar in exemplars[("0",)]] == [
         format(span.get_span_context().trace_id, "032x")
     ]
-    assert parsed.label_sets("target_info") == [
-        {"service_name": "t", "service_instance_id": "w0"}
-    ]
+    assert parsed.label_sets("target_info") == [{"service_name": "t", "service_instance_id": "w0"}]
     assert parsed.samples("target_info")[0].labels["worker"] == "0"
     assert "# {" not in text_body.decode()  # the classic format has no exemplars
 
