@@ -43,6 +43,7 @@ from services.stack.load import (
     LoadGenerator,
 )
 from services.stack.up import MAX_REPLICAS
+from services.workers import MAX_PROCESSES
 
 EXIT_USAGE = 2
 PROGRESS_SECONDS_TTY = 0.5
@@ -124,6 +125,13 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         type=_replicas,
         default=1,
         help=f"instances of each service, on consecutive ports (1-{MAX_REPLICAS}; >1 needs --db)",
+    )
+    sub.add_argument(
+        "--processes",
+        type=_processes,
+        default=1,
+        help="worker processes of each service instance, sharing its ports "
+        f"(GATEWAY_PROCESSES, ORDER_API_PROCESSES; 1-{MAX_PROCESSES})",
     )
     sub.add_argument(
         "--db",
@@ -261,6 +269,7 @@ def _run_up(args: argparse.Namespace, console: Console) -> int:
         otlp=args.otlp,
         refresh=args.refresh,
         replicas=args.replicas,
+        processes=args.processes,
         db=args.db,
     )
     with _stop_on_signals() as stop:
@@ -401,6 +410,12 @@ def _port(text: str) -> int:
 
 def _replicas(text: str) -> int:
     return int(_number(text, 1, MAX_REPLICAS, "replicas"))
+
+
+def _processes(text: str) -> int:
+    if not text.isdigit():
+        _bad(text, "a whole number of processes")
+    return int(_number(text, 1, MAX_PROCESSES, "processes"))
 
 
 def _address(text: str) -> tuple[str, int]:

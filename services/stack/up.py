@@ -91,6 +91,8 @@ class UpOptions:
     startup_timeout: float = 20.0
     grace: float = 15.0
     replicas: int = 1
+    # Worker processes of each service instance (GATEWAY_PROCESSES, ORDER_API_PROCESSES).
+    processes: int = 1
     # ORDER_API_DB for every order-api; None: a SQLite file in the data directory.
     db: str | None = None
 
@@ -199,7 +201,13 @@ def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
         base = _otlp_environ(base, options.collector_ports)
     if options.replicas == 1:
         return running.service_specs(
-            options.ports, data_dir, base, launcher=True, faults=options.inject, db=options.db
+            options.ports,
+            data_dir,
+            base,
+            launcher=True,
+            faults=options.inject,
+            db=options.db,
+            worker_processes=options.processes,
         )
     order_api_target = "ipv4:" + ",".join(options.grpc_targets)
     order_apis, gateways = [], []
@@ -212,6 +220,7 @@ def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
             faults=options.inject,
             db=options.db,
             order_api_target=order_api_target,
+            worker_processes=options.processes,
         )
         order_apis.append(_replica(order_api, index))
         gateways.append(_replica(gateway, index))
@@ -455,9 +464,10 @@ class _StackRun:
     def _start(self, spec: ServiceSpec) -> None:
         self.console.line(f"starting {spec.name}: waiting for {spec.ready_description} ...")
         began = time.monotonic()
-        service = processes.start(
-            spec, timeout=self.options.startup_timeout, cancelled=self.stop.is_set
+        timeout = self.options.startup_timeout + running.STARTUP_SECONDS_PER_WORKER * (
+            self.options.processes - 1
         )
+        service = processes.start(spec, timeout=timeout, cancelled=self.stop.is_set)
         self.services.append(service)
         self.console.line(
             f"{spec.name} ready in {time.monotonic() - began:.1f}s "
