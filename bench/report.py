@@ -48,6 +48,11 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    with exemplars off, with the trace-based exemplar filter, and with JSON access lines
    written to /dev/null; and render time of N series with one exemplar each in OpenMetrics,
    against the same series without exemplars, and in the classic text format.
+9. **Worker processes** (section 10) — both services under the launcher with
+   `GATEWAY_PROCESSES` = `ORDER_API_PROCESSES` = 1 and = 2, telemetry off, lean and default,
+   six pairs; closed-loop `wrk` (16 connections) on `GET /orders/<id>` takes turns between
+   them; CPU per request counts the supervisor and every worker. Then the scrape time and
+   size of each service's `/metrics` at 1 and at 4 processes (the merged endpoint).
 """
 
 
