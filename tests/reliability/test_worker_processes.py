@@ -34,7 +34,7 @@ from services.stack.running import GATEWAY, ORDER_API, Stack, running_stack
 from services.stack.scrape import Exposition, ScrapeError, scrape
 from services.supervisor import ALL_WORKERS_SERVING
 from tests.helpers import wait_until
-from tests.prometheus_tools import Prometheus
+from tests.prometheus_tools import Prometheus, require_binary
 from tests.reliability.client import HttpClient, order_body
 from tests.reliability.counts import (
     delta,
@@ -116,6 +116,9 @@ class Phases:
     prometheus: Prometheus | None
     data_dir: Path
     killed: dict[str, str] = field(default_factory=dict)  # service -> worker index
+    # What the mix phase left on the counters, summed over workers.
+    expected_http: Counter[Any] = field(default_factory=Counter)
+    expected_grpc: Counter[Any] = field(default_factory=Counter)
 
 
 @pytest.fixture(scope="module", params=[(4, 2), (2, 4)], ids=["gateway4-api2", "gateway2-api4"])
@@ -192,8 +195,19 @@ def test_sums_over_workers_equal_the_mix_and_no_series_ever_decreases(phases: Ph
     gateway = scrape(stack.gateway_url + "/metrics")
     served = gateway.counter("http_requests_total", ("worker",))
     assert len([value for value in served.values() if value]) >= 2
-    if phases.prometheus is not None:
-        _assert_prometheus_has(phases.prometheus, before_http + tally.http, before_grpc + tally.rpc)
+    phases.expected_http = before_http + tally.http
+    phases.expected_grpc = before_grpc + tally.rpc
+
+
+def test_prometheus_stores_the_same_sums(phases: Phases) -> None:
+    require_binary("prometheus")
+    assert phases.prometheus is not None
+    _assert_prometheus_has(phases.prometheus, phases.expected_http, phases.expected_grpc)
+    workers = {
+        series["metric"]["job"]: int(float(series["value"][1]))
+        for series in phases.prometheus.query("count by (job) (target_info)")
+    }
+    assert workers == {GATEWAY: phases.gateway_workers, ORDER_API: phases.order_api_workers}
 
 
 def _assert_prometheus_has(
