@@ -25,9 +25,9 @@ from typing import Any
 import psutil
 
 from bench.end_to_end import WARMUP_SECONDS, wrk
-from services.stack.http_call import create_order
-from services.stack.mix import EXAMPLE_ORDER
-from services.stack.running import Stack, running_stack
+from otel_stack.harness.http_call import create_order
+from otel_stack.harness.mix import EXAMPLE_ORDER
+from otel_stack.harness.running import Stack, running_stack
 
 CONNECTIONS = 16
 PROFILES = {

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services.stack.running import clean_environ, free_port
+from otel_stack.harness.running import clean_environ, free_port
 from tests.helpers import REPO
 
 START_TIMEOUT = 120

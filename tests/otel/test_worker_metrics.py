@@ -28,7 +28,7 @@ from otel.worker_metrics import (
     merge,
     worker_socket_name,
 )
-from services.stack.scrape import OPENMETRICS_FORMAT, TEXT_FORMAT, Exposition
+from otel_stack.harness.scrape import OPENMETRICS_FORMAT, TEXT_FORMAT, Exposition
 
 TEXT_A = """# HELP jobs_total Jobs.
 # TYPE jobs_total counter

@@ -30,8 +30,8 @@ from typing import Any
 import psutil
 import pytest
 
-from services.stack.running import GATEWAY, ORDER_API, Stack, running_stack
-from services.stack.scrape import Exposition, ScrapeError, scrape
+from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, running_stack
+from otel_stack.harness.scrape import Exposition, ScrapeError, scrape
 from services.supervisor import ALL_WORKERS_SERVING
 from tests.helpers import wait_until
 from tests.prometheus_tools import Prometheus, require_binary

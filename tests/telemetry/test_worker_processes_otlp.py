@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from services.stack.otlp_receiver import running_receiver
-from services.stack.running import GATEWAY, ORDER_API, Stack, running_stack
-from services.stack.scrape import Exposition, scrape
+from otel_stack.harness.otlp_receiver import running_receiver
+from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, running_stack
+from otel_stack.harness.scrape import Exposition, scrape
 from tests.collector_tools import RunningCollector, running_collector
 from tests.helpers import wait_until
 from tests.telemetry.traffic import GATEWAY_COUNTS, ORDER_API_COUNTS, send_known_mix
