@@ -31,10 +31,10 @@ import psutil
 import pytest
 
 from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, running_stack
-from otel_stack.harness.scrape import Exposition, ScrapeError, scrape
+from otel_stack.harness.scrape import Exposition, ScrapeError, fetch, scrape
 from services.supervisor import ALL_WORKERS_SERVING
 from tests.helpers import wait_until
-from tests.prometheus_tools import Prometheus, require_binary
+from tests.prometheus_tools import Prometheus, assert_promtool_clean, require_binary
 from tests.reliability.client import HttpClient, order_body
 from tests.reliability.counts import (
     delta,
@@ -163,6 +163,16 @@ def test_each_service_runs_its_workers_under_one_supervisor(phases: Phases) -> N
             for sample in infos
             for instance_id in [sample.labels["service_instance_id"]]
         )
+
+
+def test_the_merged_endpoints_are_valid_in_both_formats(phases: Phases) -> None:
+    urls = (phases.stack.gateway_url + "/metrics", phases.stack.order_api_metrics_url)
+    for url, count in zip(urls, (phases.gateway_workers, phases.order_api_workers), strict=True):
+        # The strict OpenMetrics parser: one family block each, one # EOF.
+        openmetrics = scrape(url, openmetrics=True)
+        assert len(openmetrics.samples("target_info")) == count
+        if prometheus_installed():
+            assert_promtool_clean(fetch(url))
 
 
 def test_sums_over_workers_equal_the_mix_and_no_series_ever_decreases(phases: Phases) -> None:
