@@ -202,11 +202,19 @@ class Supervisor:
         return 0
 
     def _start(self, slot: _Slot, directory: Path) -> None:
+        """Start the slot's worker; if the system refuses (no memory, no pids), retry later."""
         slot.socket.unlink(missing_ok=True)  # the worker creates it once it serves
         environ = {**self.environ, WORKER_INDEX: str(slot.index), WORKER_DIR: str(directory)}
-        slot.process = subprocess.Popen(list(self.command), env=environ, stdin=subprocess.DEVNULL)
         slot.started_at = time.monotonic()
         slot.serving = False
+        try:
+            slot.process = subprocess.Popen(
+                list(self.command), env=environ, stdin=subprocess.DEVNULL
+            )
+        except OSError as error:
+            logger.error("cannot start worker %d: %s; trying again", slot.index, error)
+            slot.process = None
+            return
         logger.info("started worker %d (pid %d)", slot.index, slot.process.pid)
 
     def _stop_workers(self, slots: list[_Slot]) -> None:
