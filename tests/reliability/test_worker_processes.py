@@ -47,7 +47,7 @@ from tests.reliability.counts import (
 from tests.reliability.traffic import Tally, run_mixed_traffic
 
 CLIENTS = 8
-REQUESTS_PER_CLIENT = 150
+REQUESTS_PER_CLIENT = 100
 SCRAPES = 50
 # Counter-like samples: none of them may ever go down within one series.
 MONOTONIC_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
@@ -289,7 +289,7 @@ def test_a_killed_worker_is_replaced_and_no_acknowledged_order_is_lost(phases: P
     watch.scrape_once()
     for thread in threads:
         thread.start()
-    wait_until(lambda: len(stream.acknowledged) >= 40, 60, "40 orders acknowledged")
+    wait_until(lambda: len(stream.acknowledged) >= 30, 60, "30 orders acknowledged")
     victims = {GATEWAY: _workers(stack, GATEWAY)[0], ORDER_API: _workers(stack, ORDER_API)[-1]}
     pids = {service: process.pid for service, process in victims.items()}
     for process in victims.values():
@@ -309,7 +309,7 @@ def test_a_killed_worker_is_replaced_and_no_acknowledged_order_is_lost(phases: P
             60,
             f"{service}: every worker slot filled again",
         )
-    wait_until(lambda: len(stream.acknowledged) >= 120, 120, "orders acknowledged after the kill")
+    wait_until(lambda: len(stream.acknowledged) >= 90, 120, "orders acknowledged after the kill")
     stop.set()
     for thread in threads:
         thread.join(timeout=60)
@@ -348,7 +348,7 @@ def test_sums_stay_exact_after_the_restart(phases: Phases) -> None:
     before_http = http_requests(stack.gateway_url + "/metrics")
     before_grpc = grpc_requests(stack.order_api_metrics_url)
     tally = run_mixed_traffic(
-        stack.gateway_url, clients=4, requests_per_client=100, seconds=120, seed=99
+        stack.gateway_url, clients=4, requests_per_client=50, seconds=120, seed=99
     )
     assert tally.errors == []
     assert delta(http_requests(stack.gateway_url + "/metrics"), before_http) == dict(tally.http)

@@ -36,7 +36,7 @@ def test_up_runs_every_service_as_its_workers_and_stops_them_all(tmp_path: Path)
             ports,
             data_dir,
             f"--processes={PROCESSES}",
-            "--duration=10",
+            "--duration=6",
             "--refresh=1",
             "--rate=25",
             "--no-prometheus",
