@@ -40,12 +40,14 @@ def processes(environ: Mapping[str, str], name: str) -> int:
     return envconfig.integer(environ, name, 1, 1, MAX_PROCESSES)
 
 
-def single_port(address: str, name: str, count: int, processes_name: str) -> str:
+def single_port(
+    address: tuple[str, int], name: str, count: int, processes_name: str
+) -> tuple[str, int]:
     """`address`, refused when several workers would each pick their own free port (port 0)."""
-    if count > 1 and address.rpartition(":")[2] == "0":
+    if count > 1 and address[1] == 0:
         raise envconfig.ConfigError(
-            f"{name}={address!r}: port 0 gives each worker its own port; "
-            f"name a port when {processes_name} is above 1"
+            f"{name}={envconfig.format_address(address)!r}: port 0 gives each worker its own "
+            f"port; name a port when {processes_name} is above 1"
         )
     return address
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 import urllib.parse
@@ -26,7 +25,7 @@ import pytest
 import yaml
 
 from otel_stack.deploy import go_tools
-from otel_stack.harness.local_prometheus import FEATURE_FLAGS
+from otel_stack.harness import local_prometheus, processes
 from otel_stack.harness.running import free_port
 from tests.helpers import wait_until
 
@@ -112,27 +111,13 @@ def running_prometheus(directory: Path, config_text: str) -> Iterator[Prometheus
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "prometheus.yml"
     config_path.write_text(config_text)
-    log = directory / "prometheus.log"
-    command = [
-        binary,
-        f"--config.file={config_path}",
-        f"--storage.tsdb.path={directory / 'data'}",
-        *FEATURE_FLAGS,
-        f"--web.listen-address=127.0.0.1:{free_port()}",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=directory, stdout=out, stderr=out)
-    server = Prometheus(command[-1].replace("--web.listen-address=", "http://"), process, log)
+    port = free_port()
+    spec = local_prometheus.spec(binary, directory, port=port, config_path=config_path)
+    service = processes.start(spec, timeout=30)
     try:
-        wait_until(lambda: _ready(server), 30, f"Prometheus ready (log: {log})")
-        yield server
+        yield Prometheus(f"http://127.0.0.1:{port}", service.process, spec.log_path)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        service.stop(grace=15)
 
 
 def wait_for_fresh_scrapes(server: Prometheus, jobs: list[str], timeout: float = 20) -> None:
@@ -143,16 +128,6 @@ def wait_for_fresh_scrapes(server: Prometheus, jobs: list[str], timeout: float =
         timeout,
         f"a scrape of {', '.join(jobs)} after the traffic",
     )
-
-
-def _ready(server: Prometheus) -> bool:
-    if server.process.poll() is not None:
-        raise AssertionError(f"Prometheus exited: {server.log.read_text(errors='replace')}")
-    try:
-        with urllib.request.urlopen(server.url + "/-/ready", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 # Range selectors and `for:` durations, e.g. [5m] and 10m.

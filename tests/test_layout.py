@@ -3,7 +3,8 @@
 `bench/`, `services/`, `otel/` and `otel_stack/` import nothing from `tests/`: what
 tests and benchmarks both need lives in `otel_stack/harness/`, and only
 pytest-specific helpers stay under `tests/`. `services/` holds the two services,
-their shared contract and what runs either as worker processes, nothing else; `otel/` imports nothing from `services/`.
+their shared contract and what runs either as worker processes, nothing else;
+`otel/` imports nothing from `services/`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from otel_stack.harness.running import clean_environ, free_port
+from otel_stack.harness.child_environ import child_environ
+from otel_stack.harness.running import free_port
 from tests.helpers import REPO
 
 START_TIMEOUT = 120
@@ -20,7 +21,7 @@ START_TIMEOUT = 120
 def _run(module: str, **environ: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", module],
-        env=clean_environ(**environ),
+        env=child_environ(environ),
         cwd=REPO,
         capture_output=True,
         text=True,

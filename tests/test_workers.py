@@ -36,8 +36,8 @@ def test_processes_default_to_one_and_are_bounded() -> None:
 
 
 def test_port_0_is_refused_only_for_several_workers() -> None:
-    assert single_port("127.0.0.1:0", "X_LISTEN", 1, "X_PROCESSES") == "127.0.0.1:0"
-    assert single_port("127.0.0.1:80", "X_LISTEN", 2, "X_PROCESSES") == "127.0.0.1:80"
+    assert single_port(("127.0.0.1", 0), "X_LISTEN", 1, "X_PROCESSES") == ("127.0.0.1", 0)
+    assert single_port(("127.0.0.1", 80), "X_LISTEN", 2, "X_PROCESSES") == ("127.0.0.1", 80)
     with pytest.raises(ConfigError) as raised:
-        single_port("127.0.0.1:0", "X_LISTEN", 2, "X_PROCESSES")
+        single_port(("127.0.0.1", 0), "X_LISTEN", 2, "X_PROCESSES")
     assert str(raised.value).startswith("X_LISTEN='127.0.0.1:0': port 0")

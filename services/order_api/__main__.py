@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sqlite3
 import sys
@@ -13,10 +12,10 @@ import grpc
 from grpc_health.v1 import health
 
 from otel import grpc_interceptors, prometheus
-from otel.exporters import TelemetryConfigError
 from otel.logs import configure_logging
-from otel.sdk import Telemetry, build_and_install, check_settings
-from services.envconfig import ConfigError
+from otel.sdk import Telemetry, build_and_install
+from services.envconfig import ConfigError, format_address
+from services.order_api.backends import open_store
 from services.order_api.config import Config
 from services.order_api.db_health import DatabaseHealth
 from services.order_api.metrics import OrderMetrics
@@ -26,7 +25,6 @@ from services.order_api.store import (
     OrderStore,
     SchemaTooNewError,
     StoreUnavailableError,
-    open_store,
     redacted,
 )
 from services.supervisor import SupervisorError, SupervisorSettings, supervise
@@ -50,9 +48,12 @@ def main() -> int:
         if role is None and config.processes > 1:
             return _supervise(config)
         telemetry = build_and_install(
-            DEFAULT_SERVICE_NAME, os.environ, worker_index=role.index if role else None
+            DEFAULT_SERVICE_NAME,
+            config.telemetry,
+            access_log_ratio=config.access_log,
+            worker_index=role.index if role else None,
         )
-    except (ConfigError, TelemetryConfigError) as error:
+    except ConfigError as error:
         print(f"order-api: {error}", file=sys.stderr)
         return 2
     configure_logging(telemetry.service_name, telemetry.logger_provider)
@@ -74,14 +75,13 @@ def main() -> int:
 
 def _supervise(config: Config) -> int:
     """Run the workers; the supervisor answers the metrics port (when Prometheus is selected)."""
-    metric_exporters = check_settings(os.environ)
+    telemetry = config.telemetry
+    pulled = not telemetry.sdk_disabled and "prometheus" in telemetry.metrics_exporters
     settings = SupervisorSettings(
         DEFAULT_SERVICE_NAME,
         config.processes,
         config.grace_seconds,
-        metrics_listen=prometheus.listen_address(os.environ)
-        if "prometheus" in metric_exporters
-        else None,
+        metrics_listen=telemetry.prometheus_address if pulled else None,
     )
     try:
         return supervise(settings)
@@ -112,7 +112,7 @@ def _serve(config: Config, telemetry: Telemetry, role: WorkerRole | None = None)
     database_health.start()
     if role is not None:
         exposition = serve_as_worker(role, telemetry.prometheus_registry)
-    host = config.listen.rpartition(":")[0]
+    host = config.listen[0]
     metrics_note = (
         f", metrics on http://{metrics_address[0]}:{metrics_server.port}/metrics"
         if metrics_server
@@ -155,7 +155,7 @@ def build_server(
         on_order_created=OrderMetrics(telemetry.meter_provider).order_created,
     )
     return create_server(
-        config.listen,
+        format_address(config.listen),
         servicer=servicer,
         health_servicer=health_servicer,
         interceptors=grpc_interceptors.server_interceptors(telemetry, [SERVICE_NAME]),

@@ -26,7 +26,7 @@ from services.web_gateway.errors import ApiError
 CLIENT_EXTENSION = "web_gateway.order_client"
 TELEMETRY_EXTENSION = "web_gateway.telemetry"
 RENDER_METRICS_EXTENSION = "web_gateway.render_metrics"
-METRICS_TOKEN_CONFIG = "WEB_GATEWAY_METRICS_TOKEN"  # noqa: S105 (a config key)
+METRICS_TOKEN_CONFIG = "GATEWAY_METRICS_TOKEN"  # noqa: S105 (a config key)
 JSON_MEDIA_TYPE = "application/json"
 
 blueprint = Blueprint("api", __name__)

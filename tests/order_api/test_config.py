@@ -14,7 +14,7 @@ def test_empty_environment_gives_the_defaults() -> None:
     config = Config.from_env({})
 
     assert config == Config(
-        listen="0.0.0.0:50051",
+        listen=("0.0.0.0", 50051),
         db_path="var/orders.db",
         max_workers=16,
         grace_seconds=10.0,
@@ -50,7 +50,7 @@ def test_every_variable_is_read() -> None:
     )
 
     assert config == Config(
-        listen="127.0.0.1:0",
+        listen=("127.0.0.1", 0),
         db_path="/data/orders.db",
         max_workers=4,
         grace_seconds=2.5,
@@ -67,7 +67,7 @@ def test_every_variable_is_read() -> None:
 
 
 def test_ipv6_listen_address_is_accepted() -> None:
-    assert Config.from_env({"ORDER_API_LISTEN": "[::]:50051"}).listen == "[::]:50051"
+    assert Config.from_env({"ORDER_API_LISTEN": "[::]:50051"}).listen == ("::", 50051)
 
 
 @pytest.mark.parametrize(
@@ -143,6 +143,6 @@ def test_processes_are_read_with_a_named_port_and_a_shared_database() -> None:
 
     assert (config.processes, config.listen, config.db_path) == (
         4,
-        "0.0.0.0:50051",
+        ("0.0.0.0", 50051),
         "/data/orders.db",
     )

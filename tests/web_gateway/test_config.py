@@ -22,7 +22,7 @@ VARIABLES = (
 
 def test_empty_environment_gives_the_defaults() -> None:
     assert Config.from_env({}) == Config(
-        listen="0.0.0.0:8080",
+        listen=("0.0.0.0", 8080),
         order_api_target="localhost:50051",
         order_api_timeout=2.0,
         threads=64,
@@ -55,7 +55,7 @@ def test_every_variable_is_read() -> None:
     )
 
     assert config == Config(
-        listen="127.0.0.1:0",
+        listen=("127.0.0.1", 0),
         order_api_target="order-api:50051",
         order_api_timeout=0.5,
         threads=8,
@@ -141,4 +141,4 @@ def test_several_processes_need_a_port_of_their_own_choosing() -> None:
 def test_processes_are_read_with_a_named_port() -> None:
     config = Config.from_env({"GATEWAY_PROCESSES": "32", "GATEWAY_LISTEN": "127.0.0.1:8081"})
 
-    assert (config.processes, config.listen) == (32, "127.0.0.1:8081")
+    assert (config.processes, config.listen) == (32, ("127.0.0.1", 8081))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from otel.exporters import metrics_exporter_names
+from otel.settings import metrics_exporter_names
 from otel_stack.cli import up
 from tests.otel_stack.cli.stack_run import UpPorts, run_cli, up_command
 
