@@ -13,7 +13,7 @@ import ast
 
 import pytest
 
-from tests.helpers import REPO
+from tests.support import REPO
 
 NOT_IMPORTING_TESTS = ("bench", "services", "otel", "otel_stack")
 # What services/ holds: the two services and their generated protocol.

@@ -16,7 +16,6 @@ ticket webhooks. The scenario:
 
 from __future__ import annotations
 
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,8 +29,10 @@ from otel_stack.harness.alert_sink import AlertSink, Notification
 from otel_stack.harness.load import LoadConfig, LoadGenerator
 from otel_stack.harness.processes import Service
 from otel_stack.harness.running import free_port
-from tests.alertmanager_tools import Alertmanager, running_alertmanager
-from tests.prometheus_tools import Prometheus, require_binary, write_scaled_rules
+from tests.support.alertmanager import Alertmanager, running_alertmanager
+from tests.support.polling import wait_until
+from tests.support.prometheus import Prometheus, write_scaled_rules
+from tests.support.tools import require_tool
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.alertmanager]
 
@@ -66,12 +67,11 @@ def _received(
 
 def _wait(predicate: Callable[[], bool], timeout: float = PHASE_SECONDS) -> bool:
     """Poll until `predicate` holds or `timeout` passes; the tests assert on what was seen."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
+    try:
+        wait_until(predicate, timeout, "the alerting phase")
+    except AssertionError:
+        return False
+    return True
 
 
 def _alertmanager_state(alertmanager: Alertmanager, **labels: str) -> str:
@@ -83,7 +83,7 @@ def _alertmanager_state(alertmanager: Alertmanager, **labels: str) -> str:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    prometheus_binary = require_binary("prometheus")
+    prometheus_binary = require_tool("prometheus")
     tmp: Path = tmp_path_factory.mktemp("alerting-e2e")
     options = up.UpOptions(
         gateway_port=free_port(),
