@@ -13,7 +13,7 @@ from pathlib import Path
 
 from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.running import free_port
-from tests.helpers import REPO
+from tests.support import REPO
 
 START_TIMEOUT = 120
 

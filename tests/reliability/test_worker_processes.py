@@ -33,9 +33,6 @@ import pytest
 from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, running_stack
 from otel_stack.harness.scrape import Exposition, ScrapeError, fetch, scrape
 from services.supervisor import ALL_WORKERS_SERVING
-from tests.helpers import wait_until
-from tests.prometheus_tools import Prometheus, assert_promtool_clean, require_binary
-from tests.reliability.client import HttpClient, order_body
 from tests.reliability.counts import (
     delta,
     grpc_requests,
@@ -45,6 +42,10 @@ from tests.reliability.counts import (
     prometheus_scraping,
 )
 from tests.reliability.traffic import Tally, run_mixed_traffic
+from tests.support.http_client import HttpClient, order_body
+from tests.support.polling import wait_until
+from tests.support.prometheus import Prometheus, assert_promtool_clean
+from tests.support.tools import require_tool
 
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 100
@@ -210,7 +211,7 @@ def test_sums_over_workers_equal_the_mix_and_no_series_ever_decreases(phases: Ph
 
 
 def test_prometheus_stores_the_same_sums(phases: Phases) -> None:
-    require_binary("prometheus")
+    require_tool("prometheus")
     assert phases.prometheus is not None
     _assert_prometheus_has(phases.prometheus, phases.expected_http, phases.expected_grpc)
     workers = {

@@ -23,9 +23,9 @@ import pytest
 from otel_stack.harness.otlp_receiver import running_receiver
 from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, running_stack
 from otel_stack.harness.scrape import Exposition, scrape
-from tests.collector_tools import RunningCollector, running_collector
-from tests.helpers import wait_until
-from tests.telemetry.traffic import GATEWAY_COUNTS, ORDER_API_COUNTS, send_known_mix
+from tests.support.collector import RunningCollector, running_collector
+from tests.support.known_traffic import GATEWAY_COUNTS, ORDER_API_COUNTS, send_known_mix
+from tests.support.polling import wait_until
 
 WORKERS = 2
 HTTP_LABELS = ("method", "route", "status_code")
