@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_stack.cli import up
+from otel_stack.cli import up_plan
 from otel_stack.harness import local_alertmanager, local_prometheus, processes
 from otel_stack.harness.alert_sink import AlertSink, Notification
 from otel_stack.harness.load import LoadConfig, LoadGenerator
@@ -85,7 +85,7 @@ def _alertmanager_state(alertmanager: Alertmanager, **labels: str) -> str:
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     prometheus_binary = require_tool("prometheus")
     tmp: Path = tmp_path_factory.mktemp("alerting-e2e")
-    options = up.UpOptions(
+    options = up_plan.UpOptions(
         gateway_port=free_port(),
         grpc_port=free_port(),
         metrics_port=free_port(),
@@ -100,7 +100,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         urls = {name: sink.url(name) for name in local_alertmanager.RECEIVERS}
         config = local_alertmanager.render(urls, timings=TIMINGS)
         with running_alertmanager(tmp / "alertmanager", config) as alertmanager:
-            order_api, gateway = up.service_specs(options, tmp)
+            order_api, gateway = up_plan.service_specs(options, tmp)
             started.append(processes.start(order_api, timeout=30))
             started.append(processes.start(gateway, timeout=30))
             rules = write_scaled_rules(local_prometheus.rule_files(), tmp / "rules", TIME_FACTOR)
@@ -134,7 +134,7 @@ def _run(
     prometheus: Prometheus,
     alertmanager: Alertmanager,
     started: list[Service],
-    options: up.UpOptions,
+    options: up_plan.UpOptions,
 ) -> Scenario:
     scenario = Scenario(sink)
 
@@ -163,8 +163,8 @@ def _run(
     scenario.phases["stopped"] = sink.notifications()
 
     # 3. It comes back without the fault: resolved notifications.
-    healthy = up.service_specs(
-        up.UpOptions(
+    healthy = up_plan.service_specs(
+        up_plan.UpOptions(
             gateway_port=options.gateway_port,
             grpc_port=options.grpc_port,
             metrics_port=options.metrics_port,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from otel_stack.__main__ import build_parser
+from otel_stack.cli.parsers import build_parser
 from otel_stack.deploy import go_tools, prometheus_config
 from tests.deploy.stack_files import (
     ALERTMANAGER_CONFIG,

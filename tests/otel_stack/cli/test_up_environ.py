@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from otel.settings import metrics_exporter_names
-from otel_stack.cli import up
+from otel_stack.cli import up_plan
 from tests.otel_stack.cli.stack_run import UpPorts, run_cli, up_command
 
 
@@ -15,7 +15,7 @@ def _exporters_given_to_children(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
 ) -> list[list[str]]:
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", value)
-    specs = up.service_specs(up.UpOptions(), tmp_path)
+    specs = up_plan.service_specs(up_plan.UpOptions(), tmp_path)
     # Parsed by the services' own parser: a value it refuses would stop them at start.
     return [metrics_exporter_names(spec.env) for spec in specs]
 
@@ -38,7 +38,7 @@ def test_a_list_with_prometheus_is_passed_unchanged(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "console,prometheus")
-    specs = up.service_specs(up.UpOptions(), tmp_path)
+    specs = up_plan.service_specs(up_plan.UpOptions(), tmp_path)
     assert {spec.env["OTEL_METRICS_EXPORTER"] for spec in specs} == {"console,prometheus"}
 
 
