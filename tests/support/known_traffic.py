@@ -33,7 +33,7 @@ ORDER_API_COUNTS: dict[tuple[str, ...], int] = {
 def send_known_mix(stack: Stack, *, list_status: int = 200, scrapes: bool = True) -> None:
     """Send the mix of GATEWAY_COUNTS (plus three scrapes of /metrics, which are not counted).
 
-    Without `scrapes` (metrics pushed over OTLP only: no /metrics), no scrape.
+    `scrapes=False` leaves /metrics alone (a gateway that only pushes has none).
     """
     url = stack.gateway_url
     order_id = [create_order(url, EXAMPLE_ORDER) for _ in range(3)][-1]
