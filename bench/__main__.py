@@ -27,6 +27,7 @@ from bench import (
     servers,
     signals,
     tls,
+    workers,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +49,7 @@ def main() -> int:
             "scaling",
             "signals",
             "tls",
+            "workers",
         ],
         action="append",
     )
@@ -70,12 +72,13 @@ def main() -> int:
         "scaling": scaling.run,
         "signals": signals.run,
         "tls": tls.run,
+        "workers": workers.run,
     }
     started = time.time()
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": _cpus(), "quick": args.quick}
     }
-    wrk_suites = {"end_to_end", "servers", "scaling"}
+    wrk_suites = {"end_to_end", "servers", "scaling", "workers"}
     if shutil.which("wrk") is None and (not args.only or wrk_suites & set(args.only)):
         print("bench: wrk is not on PATH; the end-to-end suites need it: apt-get install wrk")
         return 2

@@ -18,6 +18,11 @@ from prometheus_client.exposition import choose_encoder
 
 from otel.tls_listener import start_tls_server
 
+# (Accept header) -> (exposition body, content type)
+Render = Callable[[str | None], tuple[bytes, str]]
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
 
 @dataclass(frozen=True)
 class MetricsServer:

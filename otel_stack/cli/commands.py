@@ -79,6 +79,7 @@ def run_up(args: argparse.Namespace, console: Console) -> int:
         tls=args.tls,
         refresh=args.refresh,
         replicas=args.replicas,
+        processes=args.processes,
         db=args.db,
     )
     with _stop_on_signals() as stop:

@@ -58,6 +58,8 @@ class UpOptions:
     startup_timeout: float = 20.0
     grace: float = 15.0
     replicas: int = 1
+    # Worker processes of each service instance (GATEWAY_PROCESSES, ORDER_API_PROCESSES).
+    processes: int = 1
     # ORDER_API_DB for every order-api; None: a SQLite file in the data directory.
     db: str | None = None
     # Every hop over TLS, with a throwaway CA under <data_dir>/tls (otel_stack.harness.stack_tls).
@@ -182,7 +184,13 @@ def _specs_on(options: UpOptions, data_dir: Path, base: dict[str, str]) -> list[
     """Every order-api and then every web-gateway on top of the environment `base`."""
     if options.replicas == 1:
         return running.service_specs(
-            options.ports, data_dir, base, launcher=True, faults=options.inject, db=options.db
+            options.ports,
+            data_dir,
+            base,
+            launcher=True,
+            faults=options.inject,
+            db=options.db,
+            worker_processes=options.processes,
         )
     order_api_target = "ipv4:" + ",".join(options.grpc_targets)
     order_apis, gateways = [], []
@@ -195,6 +203,7 @@ def _specs_on(options: UpOptions, data_dir: Path, base: dict[str, str]) -> list[
             faults=options.inject,
             db=options.db,
             order_api_target=order_api_target,
+            worker_processes=options.processes,
         )
         order_apis.append(_replica(order_api, index))
         gateways.append(_replica(gateway, index))

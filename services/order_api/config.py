@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from otel.settings import ConfigError, TelemetrySettings
 from otel.tls_files import KeyPairFiles
-from services import envconfig
+from services import envconfig, workers
 from services.order_api import tls
 from services.order_api.faults import FaultPlan, FaultSpecError
 from services.order_api.store import PoolSettings
@@ -35,6 +35,8 @@ class Config:
     metrics_tls: KeyPairFiles | None = None
     # A plaintext port serving only the gRPC health service (probes without TLS), or None.
     health_listen: tuple[str, int] | None = None
+    # Worker processes sharing the gRPC port (1: this process serves, no supervisor).
+    processes: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -44,9 +46,22 @@ class Config:
             faults = FaultPlan.parse(environ.get("ORDER_API_FAULTS", "").split(","))
         except FaultSpecError as error:
             raise ConfigError(f"ORDER_API_FAULTS: {error}") from None
+        processes = workers.processes(environ, "ORDER_API_PROCESSES")
+        listen = workers.single_port(
+            envconfig.address(environ, "ORDER_API_LISTEN", defaults.listen),
+            "ORDER_API_LISTEN",
+            processes,
+            "ORDER_API_PROCESSES",
+        )
+        db_path = environ.get("ORDER_API_DB") or defaults.db_path
+        if processes > 1 and db_path == ":memory:":
+            raise ConfigError(
+                "ORDER_API_DB=':memory:': each worker would have its own database; "
+                "use a file or PostgreSQL when ORDER_API_PROCESSES is above 1"
+            )
         return cls(
-            listen=envconfig.address(environ, "ORDER_API_LISTEN", defaults.listen),
-            db_path=environ.get("ORDER_API_DB") or defaults.db_path,
+            listen=listen,
+            db_path=db_path,
             max_workers=envconfig.integer(
                 environ, "ORDER_API_WORKERS", defaults.max_workers, 1, 256
             ),
@@ -64,6 +79,7 @@ class Config:
                 if environ.get("ORDER_API_HEALTH_LISTEN")
                 else None
             ),
+            processes=processes,
         )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from otel.settings import TelemetrySettings
-from services import envconfig
+from services import envconfig, workers
 from services.web_gateway import tls
 from services.web_gateway.tls import ChannelTlsFiles
 
@@ -43,13 +43,17 @@ class Config:
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     # TLS towards the order-api (None: plaintext), from ORDER_API_CA and its companions.
     order_api_tls: ChannelTlsFiles | None = None
+    # Worker processes sharing the listening port (1: this process serves, no supervisor).
+    processes: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
         """Read GATEWAY_*, ORDER_API_*, ACCESS_LOG and OTEL_*; ConfigError names a bad one."""
         defaults = cls()
+        processes = workers.processes(environ, "GATEWAY_PROCESSES")
+        listen = envconfig.address(environ, "GATEWAY_LISTEN", defaults.listen)
         return cls(
-            listen=envconfig.address(environ, "GATEWAY_LISTEN", defaults.listen),
+            listen=workers.single_port(listen, "GATEWAY_LISTEN", processes, "GATEWAY_PROCESSES"),
             order_api_target=envconfig.grpc_target(
                 environ, "ORDER_API_TARGET", defaults.order_api_target
             ),
@@ -79,6 +83,7 @@ class Config:
             access_log=envconfig.access_log(environ),
             telemetry=TelemetrySettings.from_env(environ),
             order_api_tls=tls.files_from_env(environ),
+            processes=processes,
         )
 
 

@@ -78,7 +78,9 @@ COLLECTOR_SERIES = frozenset(
 FAILURE_ONLY_SERIES = frozenset(
     {"otelcol_exporter_send_failed_metric_points", "otelcol_exporter_send_failed_spans"}
 )
-KNOWN_SERIES = SERIES_NAMES | COLLECTOR_SERIES
+# Published by the supervisor of a service run as several worker processes (pull only).
+SUPERVISOR_SERIES = frozenset({"service_worker_restarts_total"})
+KNOWN_SERIES = SERIES_NAMES | COLLECTOR_SERIES | SUPERVISOR_SERIES
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^{}]*\}")
