@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter
+from opentelemetry.sdk.metrics.view import Aggregation
 from opentelemetry.sdk.trace.export import SpanExporter
 
 METRICS_EXPORTERS = ("prometheus", "otlp", "console", "none")
@@ -74,8 +75,17 @@ def otlp_protocol(environ: Mapping[str, str], signal: str) -> str:
     return "grpc"
 
 
-def metric_exporter(name: str, environ: Mapping[str, str]) -> MetricExporter:
-    """A push exporter for metrics (`otlp` or `console`); it reads its own OTEL_* settings."""
+def metric_exporter(
+    name: str,
+    environ: Mapping[str, str],
+    *,
+    otlp_aggregation: dict[type, Aggregation] | None = None,
+) -> MetricExporter:
+    """A push exporter for metrics (`otlp` or `console`); it reads its own OTEL_* settings.
+
+    `otlp_aggregation` is the OTLP exporter's preferred aggregation per instrument
+    type (see `otel.histogram_aggregation`); None leaves the exporter's own choice.
+    """
     if name == "console":
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
@@ -83,12 +93,12 @@ def metric_exporter(name: str, environ: Mapping[str, str]) -> MetricExporter:
     if otlp_protocol(environ, "metrics") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
-        return OTLPMetricExporter()
+        return OTLPMetricExporter(preferred_aggregation=otlp_aggregation)
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
         OTLPMetricExporter as HttpOTLPMetricExporter,
     )
 
-    return HttpOTLPMetricExporter()
+    return HttpOTLPMetricExporter(preferred_aggregation=otlp_aggregation)
 
 
 def span_exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:

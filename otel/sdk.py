@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from prometheus_client import CollectorRegistry
 
-from otel import exporters, logs, prometheus, settings
+from otel import exporters, histogram_aggregation, logs, prometheus, settings
 from otel.access_log import AccessLineWriter, AccessLog, access_log_ratio
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
 from otel.exporters import TelemetryConfigError
@@ -114,6 +114,7 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
     prometheus_address = prometheus.listen_address(environ)
     access_log_fraction = access_log_ratio(environ)
     exporters.logs_exporter_names(environ)  # an unusable value fails before anything starts
+    histogram_aggregation.default_histogram_aggregation(environ)  # likewise
     resource = build_resource(service_name)
 
     registry = CollectorRegistry() if "prometheus" in metric_names else None
@@ -231,7 +232,12 @@ def _metric_readers(
             # three extra labels on every series make scrapes ~20% larger and slower.
             readers.append(ExemplarPrometheusReader(scope_info_enabled=False, registry=registry))
         else:
-            readers.append(PeriodicExportingMetricReader(exporters.metric_exporter(name, environ)))
+            exporter = exporters.metric_exporter(
+                name,
+                environ,
+                otlp_aggregation=histogram_aggregation.otlp_preferred_aggregation(environ),
+            )
+            readers.append(PeriodicExportingMetricReader(exporter))
     return readers
 
 
