@@ -16,7 +16,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,8 +106,14 @@ def assert_promtool_clean(text: str) -> None:
 
 
 @contextmanager
-def running_prometheus(directory: Path, config_text: str) -> Iterator[Prometheus]:
-    """Run Prometheus with this configuration on a free loopback port until the block ends."""
+def running_prometheus(
+    directory: Path, config_text: str, *, flags: Sequence[str] = (), port: int | None = None
+) -> Iterator[Prometheus]:
+    """Run Prometheus with this configuration on a free loopback port until the block ends.
+
+    `flags` are added to the command line (e.g. `OTLP_RECEIVER_FLAGS`); `port`
+    is the port to listen on (a free one unless given).
+    """
     binary = require_binary("prometheus")
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "prometheus.yml"
@@ -118,7 +124,8 @@ def running_prometheus(directory: Path, config_text: str) -> Iterator[Prometheus
         f"--config.file={config_path}",
         f"--storage.tsdb.path={directory / 'data'}",
         *FEATURE_FLAGS,
-        f"--web.listen-address=127.0.0.1:{free_port()}",
+        *flags,
+        f"--web.listen-address=127.0.0.1:{port or free_port()}",
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=directory, stdout=out, stderr=out)

@@ -118,6 +118,12 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="push metrics and traces over OTLP to a local OpenTelemetry Collector "
         "(built on first use; needs Go), which Prometheus and the live view read",
     )
+    sub.add_argument(
+        "--otlp-prometheus",
+        action="store_true",
+        help="push metrics over OTLP straight into Prometheus' OTLP receiver, semantic-"
+        "convention durations as native histograms; the live view reads Prometheus",
+    )
     sub.add_argument("--refresh", type=_refresh, default=2.0, help="live view interval (s)")
     sub.add_argument(
         "--replicas",
@@ -236,6 +242,10 @@ def _run_up(args: argparse.Namespace, console: Console) -> int:
         ports.append(args.prometheus_port)
         if not args.no_alertmanager:
             ports += [args.alertmanager_port, args.alert_sink_port]
+    if args.otlp and args.otlp_prometheus:
+        raise UsageError("--otlp and --otlp-prometheus are two ways to push metrics: pick one")
+    if args.otlp_prometheus and args.no_prometheus:
+        raise UsageError("--otlp-prometheus pushes metrics to Prometheus: drop --no-prometheus")
     if args.otlp:
         ports.extend(dataclasses.astuple(collector.ports_from_environ()))
     if len(set(ports)) != len(ports) or max(ports) > 65535:
@@ -259,6 +269,7 @@ def _run_up(args: argparse.Namespace, console: Console) -> int:
         prometheus=not args.no_prometheus,
         alertmanager=not args.no_alertmanager,
         otlp=args.otlp,
+        otlp_prometheus=args.otlp_prometheus,
         refresh=args.refresh,
         replicas=args.replicas,
         db=args.db,

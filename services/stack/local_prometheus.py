@@ -56,13 +56,15 @@ def write_config(
     alertmanager_port: int | None = None,
     scrape_interval: str = "5s",
     rules: Sequence[str] | None = None,
+    otlp_receiver: bool = False,
 ) -> Path:
     """Write the configuration and each job's file_sd targets into the data directory.
 
     Prometheus discovers the targets from `targets/<job>.json`; rewriting one
     (`write_targets`) adds or removes instances without restarting it. Alerts go to
     the local Alertmanager on `alertmanager_port` when given; `rules` defaults to the
-    project's rule files.
+    project's rule files. `otlp_receiver` adds the settings of a Prometheus the
+    services push to (`prometheus_config.otlp_settings`).
     """
     text = prometheus_config.render(
         targets,
@@ -70,6 +72,7 @@ def write_config(
         rule_files=rule_files() if rules is None else rules,
         alertmanagers=[f"127.0.0.1:{alertmanager_port}"] if alertmanager_port else [],
         file_sd_dir=targets_dir(data_dir),
+        otlp_receiver=otlp_receiver,
     )
     write_targets(data_dir, targets)
     path = data_dir / "prometheus.yml"
@@ -89,8 +92,13 @@ def write_targets(data_dir: Path, targets: Mapping[str, Sequence[str]]) -> None:
         prometheus_config.write_file_sd(path, addresses)
 
 
-def spec(binary: str, data_dir: Path, *, port: int, config_path: Path) -> ServiceSpec:
-    """How to run Prometheus on 127.0.0.1:`port` with its TSDB in the data directory."""
+def spec(
+    binary: str, data_dir: Path, *, port: int, config_path: Path, otlp_receiver: bool = False
+) -> ServiceSpec:
+    """How to run Prometheus on 127.0.0.1:`port` with its TSDB in the data directory.
+
+    `otlp_receiver` enables the OTLP receiver (`prometheus_config.OTLP_RECEIVER_FLAGS`).
+    """
     url = f"http://127.0.0.1:{port}"
     return ServiceSpec(
         name=NAME,
@@ -100,6 +108,7 @@ def spec(binary: str, data_dir: Path, *, port: int, config_path: Path) -> Servic
             f"--storage.tsdb.path={data_dir / 'prometheus'}",
             f"--web.listen-address=127.0.0.1:{port}",
             *FEATURE_FLAGS,
+            *(prometheus_config.OTLP_RECEIVER_FLAGS if otlp_receiver else ()),
         ],
         env=dict(os.environ),
         log_path=data_dir / "prometheus.log",

@@ -12,7 +12,11 @@ instances. Replicas share one database, so N > 1 needs `--db postgresql://…`
 `otlp`, the OpenTelemetry Collector (built first if it is not in the tool
 cache) starts before the services, which push metrics and traces to it over
 OTLP; Prometheus and the live view then read the collector's `prometheus`
-exporter instead of the services' own /metrics. Every
+exporter instead of the services' own /metrics. With `otlp_prometheus`, Prometheus
+(with its OTLP receiver) starts before the services, which push metrics to it
+(`otlp_prometheus`); the live view then reads Prometheus (`prometheus_reading`).
+On both push paths the summary is read after the services have stopped, so it
+holds their last export. Every
 child is stopped in a `finally`, whatever happens; a child that does not come
 up, or exits while the stack runs, ends the command with exit code 1 and the
 end of its log.
@@ -36,8 +40,10 @@ from services.stack import (
     liveview,
     local_alertmanager,
     local_prometheus,
+    otlp_prometheus,
     processes,
     prometheus_config,
+    prometheus_reading,
     reports,
     running,
 )
@@ -65,6 +71,8 @@ CHILD_ENV_DROPPED = (
 LOCAL_TRACES_ENDPOINT = "127.0.0.1:14317"
 # Pushed at the live view's pace rather than the SDK's 60 s default.
 LOCAL_EXPORT_INTERVAL_MS = "2000"
+# How long the summary of a push path waits for the services' last export to show.
+FINAL_READ_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,8 @@ class UpOptions:
     prometheus: bool = True
     alertmanager: bool = True
     otlp: bool = False
+    # Push metrics straight into Prometheus' OTLP receiver (the third metrics path).
+    otlp_prometheus: bool = False
     # The collector of `--otlp`, on 127.0.0.1: its standard ports unless OTELCOL_* say otherwise.
     collector_ports: CollectorPorts = field(default_factory=collector.ports_from_environ)
     refresh: float = 2.0
@@ -159,8 +169,16 @@ class UpOptions:
             return self.collector_metrics_url, self.collector_metrics_url
         return self.gateway_metrics_url, self.order_api_metrics_url
 
+    @property
+    def pushes(self) -> bool:
+        """Whether the services push their metrics (--otlp, --otlp-prometheus)."""
+        return self.otlp or self.otlp_prometheus
+
     def scrape_targets(self) -> dict[str, list[str]]:
-        """What the local Prometheus scrapes: the services, or the collector with --otlp."""
+        """What the local Prometheus scrapes: the services, the collector with --otlp, or
+        only itself with --otlp-prometheus."""
+        if self.otlp_prometheus:
+            return prometheus_config.otlp_targets(self.prometheus_url.removeprefix("http://"))
         if self.otlp:
             ports = self.collector_ports
             return prometheus_config.collector_targets(
@@ -197,6 +215,8 @@ def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
     base = _child_environ()
     if options.otlp:
         base = _otlp_environ(base, options.collector_ports)
+    if options.otlp_prometheus:
+        base = otlp_prometheus.service_environ(base, options.prometheus_url)
     if options.replicas == 1:
         return running.service_specs(
             options.ports, data_dir, base, launcher=True, faults=options.inject, db=options.db
@@ -239,13 +259,20 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
     stack = _StackRun(options, console, stop)
     try:
         stack.start_collector()
-        stack.start_services()
-        stack.start_alerting()
-        stack.start_prometheus()
+        if options.otlp_prometheus:  # the services push to it from their start
+            stack.start_alerting()
+            stack.start_prometheus()
+            stack.start_services()
+        else:
+            stack.start_services()
+            stack.start_alerting()
+            stack.start_prometheus()
         baseline = stack.read()
         stack.start_traffic()
         code, final, reason = stack.watch(baseline)
         stack.stop_traffic()
+        if options.pushes:
+            final = stack.read_after_last_export()
         stack.print_summary(baseline, final or stack.read(), reason)
         return code
     except StartupError as error:
@@ -277,6 +304,8 @@ class _StackRun:
         self.stop = stop
         self.data_dir = options.data_dir.resolve()
         self.services: list[Service] = []
+        # The order-apis and web-gateways among `services`.
+        self.app_services: list[Service] = []
         self.generators: list[LoadGenerator] = []
         self.prometheus_url: str | None = None
         self.alertmanager_url: str | None = None
@@ -287,7 +316,7 @@ class _StackRun:
         specs = service_specs(self.options, self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for spec in specs:
-            self._start(spec)
+            self.app_services.append(self._start(spec))
 
     def start_alerting(self) -> None:
         """Start the alert sink and Alertmanager (if Prometheus runs and Alertmanager is found)."""
@@ -341,16 +370,23 @@ class _StackRun:
             return
         binary = local_prometheus.find_binary()
         if binary is None:
+            if self.options.otlp_prometheus:  # nowhere to push to
+                raise StartupError(local_prometheus.NAME, local_prometheus.INSTALL_HINT)
             self.console.line(local_prometheus.INSTALL_HINT)
             return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        receiver = self.options.otlp_prometheus
         config_path = local_prometheus.write_config(
             self.data_dir,
             self.options.scrape_targets(),
             alertmanager_port=self.options.alertmanager_port if self.alertmanager_url else None,
+            otlp_receiver=receiver,
         )
         port = self.options.prometheus_port
         self._start(
-            local_prometheus.spec(binary, self.data_dir, port=port, config_path=config_path)
+            local_prometheus.spec(
+                binary, self.data_dir, port=port, config_path=config_path, otlp_receiver=receiver
+            )
         )
         self.prometheus_url = self.options.prometheus_url
         self.console.line(f"prometheus at {self.prometheus_url} (config {config_path})")
@@ -378,6 +414,8 @@ class _StackRun:
         With --otlp, the collector's exposition, in the text format: its OpenMetrics
         does not pass prometheus_client's strict parser.
         """
+        if self.options.otlp_prometheus:
+            return prometheus_reading.read(self.options.prometheus_url, self._client_latency)
         if self.options.otlp:
             return liveview.read(*self.options.live_urls, self._client_latency, openmetrics=False)
         return liveview.read(
@@ -422,6 +460,23 @@ class _StackRun:
             if deadline is not None and time.monotonic() >= deadline:
                 return 0, current, f"duration of {options.duration:g}s reached"
 
+    def read_after_last_export(self) -> liveview.Reading:
+        """Stop the services (each pushes its last metrics as it exits), then read what arrived.
+
+        Reads until two readings a second apart agree (the collector batches what it
+        forwards), within FINAL_READ_SECONDS.
+        """
+        processes.stop_all(self.app_services, grace=self.options.grace)
+        deadline = time.monotonic() + FINAL_READ_SECONDS
+        reading = self.read()
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            again = self.read()
+            if _same_counts(reading, again):
+                return again
+            reading = again
+        return reading
+
     def stop_traffic(self) -> None:
         """Stop the load generators and wait for their in-flight requests."""
         for generator in self.generators:
@@ -452,7 +507,7 @@ class _StackRun:
             stopped = ", ".join(f"{name} exit {code}" for name, code in codes.items())
             self.console.line(f"stopped: {stopped}")
 
-    def _start(self, spec: ServiceSpec) -> None:
+    def _start(self, spec: ServiceSpec) -> Service:
         self.console.line(f"starting {spec.name}: waiting for {spec.ready_description} ...")
         began = time.monotonic()
         service = processes.start(
@@ -463,8 +518,14 @@ class _StackRun:
             f"{spec.name} ready in {time.monotonic() - began:.1f}s "
             f"(pid {service.pid}, log {spec.log_path})"
         )
+        return service
 
     def _urls(self) -> dict[str, str]:
+        if self.options.otlp_prometheus:
+            return {
+                "prometheus (both services push to it)": self.prometheus_url or "not running",
+                "alertmanager": self.alertmanager_url or "not running",
+            }
         if self.options.otlp:
             return {
                 "collector (both services)": self.options.collector_metrics_url,
@@ -490,6 +551,16 @@ class _StackRun:
             alerts = None
         notifications = self.sink.notifications() if self.sink is not None else []
         return ["", *alert_status.render(alerts, notifications)]
+
+
+def _same_counts(first: liveview.Reading, second: liveview.Reading) -> bool:
+    """Whether two readings show the same request and order counts (and both succeeded)."""
+    if first.errors or second.errors:
+        return False
+    window = liveview.compare(first, second)
+    return not any(row.requests for row in [*window.routes, *window.rpcs]) and not (
+        window.orders_created
+    )
 
 
 def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:
