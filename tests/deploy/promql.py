@@ -50,6 +50,15 @@ HISTOGRAMS = frozenset(
         "rpc_server_call_duration_seconds",
     }
 )
+# The semantic-convention durations, pushed over OTLP as exponential histograms, are native
+# histograms in Prometheus: one series by the base name, no _bucket/_count/_sum.
+NATIVE_HISTOGRAMS = frozenset(
+    {
+        "http_server_request_duration_seconds",
+        "rpc_client_call_duration_seconds",
+        "rpc_server_call_duration_seconds",
+    }
+)
 CONTRACT = GATEWAY_METRICS | ORDER_API_METRICS | RUNTIME_METRICS
 # Every series name the contract allows: histograms expose _bucket, _count and _sum.
 SERIES_NAMES = (CONTRACT - HISTOGRAMS) | frozenset(
@@ -78,7 +87,7 @@ COLLECTOR_SERIES = frozenset(
 FAILURE_ONLY_SERIES = frozenset(
     {"otelcol_exporter_send_failed_metric_points", "otelcol_exporter_send_failed_spans"}
 )
-KNOWN_SERIES = SERIES_NAMES | COLLECTOR_SERIES
+KNOWN_SERIES = SERIES_NAMES | NATIVE_HISTOGRAMS | COLLECTOR_SERIES
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^{}]*\}")
