@@ -83,8 +83,10 @@ class ExemplarPrometheusReader(PrometheusMetricReader):
         super().__init__(registry=self._translated, **kwargs)
         # Upstream's reader takes no preferred aggregation and drops exponential
         # histograms: pin explicit (advisory) buckets, whatever the OTLP side aggregates.
-        # (Keyed by the SDK's private instrument class, as MetricReader keys it.)
-        self._instrument_class_aggregation[_Histogram] = ExplicitBucketHistogramAggregation()
+        # (Keyed by the SDK's private instrument class, as MetricReader keys it; its
+        # annotation narrows the values to the DefaultAggregation it starts with.)
+        explicit = ExplicitBucketHistogramAggregation()
+        self._instrument_class_aggregation[_Histogram] = explicit  # type: ignore[assignment]
         self._outer_registry = registry
         self._index: _Index = {}
         self._lock = threading.Lock()

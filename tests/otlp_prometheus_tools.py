@@ -1,0 +1,93 @@
+"""The third metrics path for tests: both services pushing OTLP straight into a real Prometheus.
+
+Prometheus is the tested release (skipped without it, failed with
+REQUIRE_PROMETHEUS=1), started as `otel-stack up --otlp-prometheus` starts it:
+`local_prometheus.write_config` and `spec` with the OTLP receiver, through the
+stack's process harness, so a test can stop it and start it again on the same
+port and TSDB. The services run under the launcher with the environment `up`
+gives them (`otlp_prometheus.service_environ`), the test's own settings winning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.stack import local_prometheus, otlp_prometheus, processes, prometheus_config
+from services.stack.processes import Service, ServiceSpec
+from services.stack.running import Stack, free_port, running_stack
+from tests.prometheus_tools import Prometheus, require_binary
+
+START_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass
+class ReceivingPrometheus:
+    """A Prometheus with its OTLP receiver; `stop()` and `start()` it to simulate an outage."""
+
+    spec: ServiceSpec
+    url: str
+    service: Service | None = field(default=None)
+
+    def start(self) -> None:
+        """Start it (same port, same TSDB) and wait until /-/ready answers 200."""
+        self.service = processes.start(self.spec, timeout=START_TIMEOUT_SECONDS)
+
+    def stop(self) -> int:
+        """SIGTERM it; return its exit code."""
+        assert self.service is not None
+        code = self.service.stop(grace=15.0)
+        self.service = None
+        return code
+
+    @property
+    def api(self) -> Prometheus:
+        """The query helpers of `tests.prometheus_tools`."""
+        assert self.service is not None
+        return Prometheus(self.url, self.service.process, self.spec.log_path)
+
+
+@dataclass(frozen=True)
+class OtlpPrometheusPath:
+    """Both services pushing metrics to `prometheus` over OTLP/HTTP."""
+
+    stack: Stack
+    prometheus: ReceivingPrometheus
+
+
+@contextmanager
+def running_otlp_prometheus_path(
+    directory: Path,
+    environ: Mapping[str, str],
+    *,
+    rule_files: Sequence[str] = (),
+    scrape_interval: str = "1s",
+) -> Iterator[OtlpPrometheusPath]:
+    """Start Prometheus (OTLP receiver on), then both services pushing to it (launcher)."""
+    binary = require_binary("prometheus")
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config_path = local_prometheus.write_config(
+        directory,
+        prometheus_config.otlp_targets(f"127.0.0.1:{port}"),
+        scrape_interval=scrape_interval,
+        rules=list(rule_files),
+        otlp_receiver=True,
+    )
+    spec = local_prometheus.spec(
+        binary, directory, port=port, config_path=config_path, otlp_receiver=True
+    )
+    prometheus = ReceivingPrometheus(spec, url)
+    prometheus.start()
+    try:
+        pushing = {**otlp_prometheus.service_environ({}, url), **environ}
+        services = directory / "services"
+        services.mkdir(exist_ok=True)
+        with running_stack(services, launcher=True, environ=pushing) as stack:
+            yield OtlpPrometheusPath(stack, prometheus)
+    finally:
+        if prometheus.service is not None:
+            prometheus.stop()
