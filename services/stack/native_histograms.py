@@ -24,7 +24,11 @@ from services.stack.histograms import Bucket
 def cumulative(histogram: Mapping[str, Any]) -> dict[float, float]:
     """Cumulative counts by upper bound (and `+Inf`: the count) of one API histogram object."""
     per_bound: dict[float, float] = {}
-    for _rule, _lower, upper, count in histogram.get("buckets", ()):
+    for _rule, lower, upper, count in histogram.get("buckets", ()):
+        # A bucket's lower edge is a bound too (with nothing added), so a quantile
+        # interpolates inside (lower, upper], not from the previous populated bucket.
+        if float(lower) > 0:
+            per_bound.setdefault(float(lower), 0.0)
         bound = float(upper)
         per_bound[bound] = per_bound.get(bound, 0.0) + float(count)
     result: dict[float, float] = {}
