@@ -19,6 +19,7 @@ from typing import Any
 from bench import (
     end_to_end,
     gateway_path,
+    native_accuracy,
     otlp_push,
     report,
     rpc_path,
@@ -46,6 +47,7 @@ def main() -> int:
             "servers",
             "scaling",
             "signals",
+            "native",
         ],
         action="append",
     )
@@ -67,6 +69,7 @@ def main() -> int:
         "servers": servers.run,
         "scaling": scaling.run,
         "signals": signals.run,
+        "native": native_accuracy.run,
     }
     started = time.time()
     results: dict[str, Any] = {

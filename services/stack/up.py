@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from otel import exporters
+from otel import exporters, histogram_aggregation
 from otel.exporters import TelemetryConfigError
 from services.order_api.store import is_postgres_url
 from services.stack import (
@@ -593,7 +593,8 @@ def _otlp_environ(environ: dict[str, str], ports: CollectorPorts) -> dict[str, s
 def _child_environ() -> dict[str, str]:
     """This process's environment, set up for the launcher and the services' own settings.
 
-    Raises TelemetryConfigError for an OTEL_METRICS_EXPORTER the services would refuse.
+    Raises TelemetryConfigError for an OTEL_METRICS_EXPORTER or
+    OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION the services would refuse.
     """
     environ = dict(os.environ)
     for name in CHILD_ENV_DROPPED:
@@ -602,6 +603,7 @@ def _child_environ() -> dict[str, str]:
     # selects (`none` included), the services also export to Prometheus. The list is
     # parsed by the services' own parser, so what it accepts here they accept too.
     names = exporters.metrics_exporter_names(environ)
+    histogram_aggregation.default_histogram_aggregation(environ)  # refused here, not at start
     if "prometheus" not in names:
         environ[exporters.METRICS_EXPORTER] = ",".join([*names, "prometheus"])
     environ.update(

@@ -7,7 +7,9 @@ answered (export runs on the SDK's reader thread), the services' memory must
 stay bounded (the periodic reader keeps one cumulative value per series, no
 queue), and once Prometheus is back (same port, same TSDB) the counters must
 continue with no reset and equal exactly the requests the load generator got
-answers to, per label set; the native histograms' counts too.
+answers to, per label set; the native histograms' counts too. The same run's
+native quantiles are checked against the exact ones of the order-api's access
+lines, with a wide tolerance (the accuracy itself is measured by `make bench`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 
 from otel.histogram_aggregation import EXPONENTIAL
 from otel.histogram_aggregation import VARIABLE as HISTOGRAM_AGGREGATION
+from services.stack.access_durations import exact_quantile, relative_error, rpc_durations
 from services.stack.load import LoadConfig, LoadGenerator, LoadSummary
 from services.stack.running import Stack
 from tests.deploy import prometheus_checks as checks
@@ -42,6 +45,13 @@ NATIVE_REQUESTS = (
 )
 
 
+# Native buckets are ~9% wide; the tolerance leaves room for the ranks of small samples.
+QUANTILE_TOLERANCE = 0.25
+NATIVE_RPCS = (
+    'sum by (rpc_method) (histogram_count(rpc_server_call_duration_seconds{job="order-api"}))'
+)
+
+
 @dataclass(frozen=True)
 class Outage:
     summary: LoadSummary
@@ -49,6 +59,7 @@ class Outage:
     rss_before: dict[str, int]
     rss_peak: dict[str, int]
     prometheus: Prometheus
+    stack: Stack
 
 
 def _counted(prometheus: Prometheus) -> dict[tuple[str, ...], int]:
@@ -102,7 +113,7 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
             30,
             "every answered request counted by the restarted Prometheus",
         )
-        yield Outage(summary, counted_before, rss_before, rss_peak, receiving.api)
+        yield Outage(summary, counted_before, rss_before, rss_peak, receiving.api, stack)
 
 
 def test_every_request_is_answered_while_prometheus_is_down(outage: Outage) -> None:
@@ -139,3 +150,30 @@ def test_native_histogram_counts_equal_the_answered_requests_too(outage: Outage)
         key: count for key, count in _expected(outage.summary).items() if key[1] != "unmatched"
     }
     assert {key: count for key, count in native.items() if key[1]} == expected
+
+
+def test_native_quantiles_are_close_to_the_exact_ones(outage: Outage) -> None:
+    def durations() -> dict[str, list[float]]:
+        return rpc_durations(outage.stack.log("order-api").splitlines())
+
+    def native_counts() -> dict[str, int]:
+        counted = checks.values(outage.prometheus, NATIVE_RPCS, ("rpc_method",))
+        return {method.rpartition("/")[2]: count for (method,), count in counted.items()}
+
+    # The access lines are written every 0.1 s, the histograms pushed every second.
+    wait_until(
+        lambda: native_counts() == {m: len(v) for m, v in durations().items()},
+        30,
+        "as many RPCs in the native histograms as in the access lines",
+    )
+    exact = durations()
+    errors = {}
+    for method in ("GetOrder", "CreateOrder"):
+        for q in (0.5, 0.9):
+            expr = (
+                f"histogram_quantile({q}, sum by (rpc_method) "
+                f'(rpc_server_call_duration_seconds{{job="order-api", rpc_method=~".*/{method}"}}))'
+            )
+            estimate = float(outage.prometheus.query(expr)[0]["value"][1])
+            errors[(method, q)] = relative_error(estimate, exact_quantile(q, exact[method]))
+    assert all(error <= QUANTILE_TOLERANCE for error in errors.values()), errors
