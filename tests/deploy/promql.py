@@ -87,7 +87,11 @@ COLLECTOR_SERIES = frozenset(
 FAILURE_ONLY_SERIES = frozenset(
     {"otelcol_exporter_send_failed_metric_points", "otelcol_exporter_send_failed_spans"}
 )
-KNOWN_SERIES = SERIES_NAMES | NATIVE_HISTOGRAMS | COLLECTOR_SERIES
+# Prometheus' own metrics about its OTLP receiver (job prometheus).
+PROMETHEUS_SERIES = frozenset(
+    {"prometheus_http_requests_total", "prometheus_api_otlp_translation_warnings_total"}
+)
+KNOWN_SERIES = SERIES_NAMES | NATIVE_HISTOGRAMS | COLLECTOR_SERIES | PROMETHEUS_SERIES
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^{}]*\}")

@@ -110,6 +110,7 @@ def test_the_expected_alerts_are_defined() -> None:
         "GatewayErrorBudgetBurn",
         "CollectorRefusingData",
         "CollectorExportFailing",
+        "PrometheusOtlpReceiverFailing",
     }
 
 
