@@ -25,13 +25,19 @@ RUN pip install --require-hashes --no-deps -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY services ./services
 COPY otel ./otel
+COPY otel_stack ./otel_stack
+# What otel_stack/data links to: the rules and configs the package ships.
+COPY prometheus/rules ./prometheus/rules
+COPY alertmanager/alertmanager.yml ./alertmanager/alertmanager.yml
+COPY collector-config.yaml ./collector-config.yaml
+COPY otelcol/builder-config.yaml ./otelcol/builder-config.yaml
 # A regular (not editable) install of the project alone (--no-deps: nothing beyond the
 # lock): the entry points of the launcher's distro and configurator are read from the
 # installed package's metadata.
 RUN pip install --no-deps .
 
-# Final image: the virtual environment (which holds the installed services/ and otel/
-# packages) and nothing else from the build.
+# Final image: the virtual environment (which holds the installed services/, otel/ and
+# otel_stack/ packages) and nothing else from the build.
 FROM ${PYTHON_IMAGE}
 
 ENV PATH=/opt/venv/bin:$PATH \

@@ -68,13 +68,13 @@ lock: $(UV)
 	$(UV) export --quiet --frozen --only-group uv --no-emit-project -o requirements/uv.txt
 
 kubernetes: $(STAMP)
-	$(BIN)/python -m services.stack render-kubernetes --write-generated
+	$(BIN)/python -m otel_stack render-kubernetes --write-generated
 
 prometheus-config: $(STAMP)
-	$(BIN)/python -m services.stack render-prometheus-config --compose > prometheus/prometheus.yml
+	$(BIN)/python -m otel_stack render-prometheus-config --compose > prometheus/prometheus.yml
 
 # The Prometheus and Alertmanager releases the tests and compose run, built from their Go
-# modules into the tool cache once (services/stack/go_tools.py says which and where).
+# modules into the tool cache once (otel_stack/deploy/go_tools.py says which and where).
 tools: $(STAMP)
 	$(BIN)/otel-stack build-tools
 
@@ -83,7 +83,7 @@ prometheus alertmanager: $(STAMP)
 
 # Built into the tool cache (keyed by otelcol/builder-config.yaml), never into the tree.
 collector: $(STAMP)
-	$(BIN)/python -m services.stack.collector
+	$(BIN)/python -m otel_stack.harness.local_collector
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -11,7 +11,7 @@ lines by themselves). Spans go to an OTLP receiver running as a process of its
 own. Closed-loop load from `wrk` takes turns
 between the variants round after round, so all see the same machine state;
 each run records requests/s, latency and the CPU time each process spent per
-request. The processes come from the `otel-stack` harness (`services/stack/`).
+request. The processes come from the `otel-stack` harness (`otel_stack/harness/`).
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from typing import Any
 
 import psutil
 
-from services.stack import processes
-from services.stack.http_call import create_order
-from services.stack.mix import EXAMPLE_ORDER
-from services.stack.processes import Service, ServiceSpec
-from services.stack.readiness import listening
-from services.stack.running import (
+from otel_stack.harness import processes
+from otel_stack.harness.http_call import create_order
+from otel_stack.harness.mix import EXAMPLE_ORDER
+from otel_stack.harness.processes import Service, ServiceSpec
+from otel_stack.harness.readiness import listening
+from otel_stack.harness.running import (
     GATEWAY,
     ORDER_API,
     Stack,
@@ -161,7 +161,7 @@ def _receiver(directory: Path) -> Iterator[tuple[Service, int]]:
     port = free_port()
     spec = ServiceSpec(
         name=RECEIVER,
-        command=[*processes.module_command("services.stack.otlp_receiver"), str(port)],
+        command=[*processes.module_command("otel_stack.harness.otlp_receiver"), str(port)],
         env=clean_environ(),
         log_path=directory / f"{RECEIVER}.log",
         ready=lambda: listening("127.0.0.1", port),

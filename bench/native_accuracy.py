@@ -40,11 +40,12 @@ from otel.histogram_aggregation import EXPLICIT, EXPONENTIAL, otlp_preferred_agg
 from otel.histogram_aggregation import VARIABLE as HISTOGRAM_AGGREGATION
 from otel.instruments import RpcServerMetrics
 from otel.views import default_views
-from services.stack import go_tools, local_prometheus, otlp_prometheus, processes, prometheus_config
-from services.stack.access_durations import exact_quantile, relative_error, rpc_durations
-from services.stack.load import LoadConfig, LoadGenerator
-from services.stack.prometheus_reading import query
-from services.stack.running import free_port, running_stack
+from otel_stack.cli.prometheus_reading import query
+from otel_stack.deploy import go_tools, prometheus_config
+from otel_stack.harness import local_prometheus, otlp_prometheus, processes
+from otel_stack.harness.access_durations import exact_quantile, relative_error, rpc_durations
+from otel_stack.harness.load import LoadConfig, LoadGenerator
+from otel_stack.harness.running import free_port, running_stack
 
 QUANTILES = (0.5, 0.9, 0.99)
 # GetOrder as it is (sub-millisecond), ListOrders and CreateOrder slowed down.

@@ -29,7 +29,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from bench.measure import paired_difference_us, per_call
 from otel.instruments import HttpServerMetrics
 from otel.views import default_views
-from services.stack import collector, processes
+from otel_stack.harness import local_collector as collector
+from otel_stack.harness import processes
 
 SERIES = 100  # label sets, about the gateway's after a day of the realistic mix
 RATE = 20.0  # requests/s of the compose load generator

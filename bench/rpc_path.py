@@ -26,19 +26,19 @@ from otel.grpc_client import MeteredChannel
 from otel.grpc_interceptors import RpcServerMetricsInterceptor
 from otel.instruments import RpcClientMetrics, RpcServerMetrics
 from otel.views import default_views
-from services.order_api.server import SERVICE_NAME, create_server
-from services.order_api.servicer import OrderServicer
-from services.order_api.store import Item
-from services.order_api.store_sqlite import SqliteOrderStore
-from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from services.stack import processes
-from services.stack.running import (
+from otel_stack.harness import processes
+from otel_stack.harness.running import (
     ORDER_API,
     STARTUP_TIMEOUT_SECONDS,
     StackPorts,
     clean_environ,
     service_specs,
 )
+from services.order_api.server import SERVICE_NAME, create_server
+from services.order_api.servicer import OrderServicer
+from services.order_api.store import Item
+from services.order_api.store_sqlite import SqliteOrderStore
+from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 
 
 class _Context:

@@ -3,7 +3,7 @@
 Store throughput is measured in process: 8 threads share one store and each
 makes a fixed number of calls; SQLite runs as deployed (WAL, synchronous=FULL)
 and PostgreSQL with fsync on (a local server from Debian's package,
-`services.stack.local_postgres`). Replicas are measured end to end: N order-apis on one
+`otel_stack.harness.local_postgres`). Replicas are measured end to end: N order-apis on one
 PostgreSQL database and N gateways balancing over them, with one `wrk` per
 gateway sharing the same total connections; requests/s are summed. On a
 2-core machine the replicas compete for the same cores, so this shows what a
@@ -23,16 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.end_to_end import wrk
-from services.order_api.store import Item, OrderStore, open_store
-from services.stack import processes, running
-from services.stack.local_postgres import (
+from otel_stack.harness import processes, running
+from otel_stack.harness.local_postgres import (
     PostgresNotFoundError,
     PostgresServer,
     find_binaries,
     running_postgres,
 )
-from services.stack.processes import Service
-from services.stack.running import StackPorts, clean_environ, free_ports
+from otel_stack.harness.processes import Service
+from otel_stack.harness.running import StackPorts, clean_environ, free_ports
+from services.order_api.store import Item, OrderStore, open_store
 
 THREADS = 8
 ITEMS = (Item("sku-1", 2, 150),)

@@ -19,10 +19,10 @@ from typing import Any
 import psutil
 
 from bench.end_to_end import wrk
-from services.stack import processes, readiness
-from services.stack.http_call import create_order
-from services.stack.mix import EXAMPLE_ORDER
-from services.stack.running import GATEWAY, clean_environ, free_port, running_stack
+from otel_stack.harness import processes, readiness
+from otel_stack.harness.http_call import create_order
+from otel_stack.harness.mix import EXAMPLE_ORDER
+from otel_stack.harness.running import GATEWAY, clean_environ, free_port, running_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVERS = ("waitress", "cheroot")

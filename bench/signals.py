@@ -38,7 +38,7 @@ from otel.instruments import HttpServerMetrics
 from otel.prometheus import render
 from otel.sdk import Telemetry
 from otel.views import default_views
-from services.stack.scrape import OPENMETRICS_FORMAT, TEXT_FORMAT
+from otel_stack.harness.scrape import OPENMETRICS_FORMAT, TEXT_FORMAT
 from services.web_gateway.app import create_app
 
 

@@ -1,6 +1,6 @@
 """A real Alertmanager for tests: amtool, and an Alertmanager on a free port.
 
-The binaries are the release compose runs (`services.stack.go_tools.ALERTMANAGER`,
+The binaries are the release compose runs (`otel_stack.deploy.go_tools.ALERTMANAGER`,
 built by `make alertmanager`). Without them a test skips, saying how to build
 them; with REQUIRE_ALERTMANAGER=1 (as in CI) it fails instead.
 """
@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.stack import go_tools, local_alertmanager, processes
-from services.stack.running import free_port
+from otel_stack.deploy import go_tools
+from otel_stack.harness import local_alertmanager, processes
+from otel_stack.harness.running import free_port
 from tests.prometheus_tools import require_release_binary
 
 

@@ -1,6 +1,6 @@
 """The project's real OpenTelemetry Collector for tests: the built binary, and a running one.
 
-The binary comes from `services.stack.collector` (built once into the tool cache
+The binary comes from `otel_stack.harness.local_collector` (built once into the tool cache
 when Go is installed). Without Go and without a built binary a test skips,
 saying how to get them; with REQUIRE_COLLECTOR=1 (as in CI) it fails instead, so
 nothing skips silently there.
@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from services.stack import collector, processes, prometheus_config
-from services.stack.collector import CollectorBuildError, CollectorPorts
-from services.stack.otlp_receiver import OtlpReceiver, running_receiver, serving_otlp_http
-from services.stack.processes import Service, ServiceSpec
-from services.stack.running import Stack, running_stack
+from otel_stack.deploy import prometheus_config
+from otel_stack.harness import local_collector, processes
+from otel_stack.harness.local_collector import CollectorBuildError, CollectorPorts
+from otel_stack.harness.otlp_receiver import OtlpReceiver, running_receiver, serving_otlp_http
+from otel_stack.harness.processes import Service, ServiceSpec
+from otel_stack.harness.running import Stack, running_stack
 from tests.prometheus_tools import Prometheus, running_prometheus
 
 START_TIMEOUT_SECONDS = 30.0
@@ -34,7 +35,7 @@ def require_collector() -> Path:
         return _binary()
     except CollectorBuildError as error:
         reason = f"no OpenTelemetry Collector: {error} (then: make collector)"
-        if os.environ.get("REQUIRE_COLLECTOR") == "1" or collector.find_go() is not None:
+        if os.environ.get("REQUIRE_COLLECTOR") == "1" or local_collector.find_go() is not None:
             pytest.fail(reason)
         pytest.skip(reason)
 
@@ -42,7 +43,7 @@ def require_collector() -> Path:
 @functools.cache
 def _binary() -> Path:
     # A cold build takes minutes: say so on the terminal rather than look stuck.
-    return collector.build(progress=lambda line: print(f"\n{line}", file=sys.stderr))
+    return local_collector.build(progress=lambda line: print(f"\n{line}", file=sys.stderr))
 
 
 @dataclass
@@ -74,13 +75,13 @@ def running_collector(
     directory: Path,
     *,
     traces_endpoint: str,
-    logs_endpoint: str = collector.NO_LOGS_BACKEND,
+    logs_endpoint: str = local_collector.NO_LOGS_BACKEND,
     overrides: tuple[str, ...] = (),
 ) -> Iterator[RunningCollector]:
     """Run collector-config.yaml on free loopback ports until the block ends."""
     directory.mkdir(parents=True, exist_ok=True)
     ports = CollectorPorts.free()
-    spec = collector.spec(
+    spec = local_collector.spec(
         require_collector(),
         directory,
         ports,

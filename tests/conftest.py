@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.stack.local_postgres import PostgresServer, running_postgres
+from otel_stack.harness.local_postgres import PostgresServer, running_postgres
 from tests.postgres_tools import require_postgres
 
 

@@ -15,9 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.stack import local_prometheus, otlp_prometheus, processes, prometheus_config
-from services.stack.processes import Service, ServiceSpec
-from services.stack.running import Stack, free_port, running_stack
+from otel_stack.deploy import prometheus_config
+from otel_stack.harness import local_prometheus, otlp_prometheus, processes
+from otel_stack.harness.processes import Service, ServiceSpec
+from otel_stack.harness.running import Stack, free_port, running_stack
 from tests.prometheus_tools import Prometheus, require_binary
 
 START_TIMEOUT_SECONDS = 60.0

@@ -1,4 +1,4 @@
-"""Skip or fail a test that needs PostgreSQL (`services.stack.local_postgres` runs it).
+"""Skip or fail a test that needs PostgreSQL (`otel_stack.harness.local_postgres` runs it).
 
 Without the binaries a test skips, saying how to install them; with
 REQUIRE_POSTGRES=1 (as in CI) it fails instead, so nothing skips silently there.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.stack.local_postgres import PostgresNotFoundError, find_binaries
+from otel_stack.harness.local_postgres import PostgresNotFoundError, find_binaries
 
 
 def require_postgres() -> Path:

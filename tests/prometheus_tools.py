@@ -1,6 +1,6 @@
 """Real Prometheus binaries for tests: promtool, and a Prometheus server on a free port.
 
-The binaries are the release users run (`services.stack.go_tools.PROMETHEUS`,
+The binaries are the release users run (`otel_stack.deploy.go_tools.PROMETHEUS`,
 built into the tool cache by `make prometheus`), never whatever is on PATH.
 Without them a test skips, saying how to build them; with REQUIRE_PROMETHEUS=1
 (as in CI) it fails instead, so nothing skips silently there.
@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
-from services.stack import go_tools
-from services.stack.local_prometheus import FEATURE_FLAGS
-from services.stack.running import free_port
+from otel_stack.deploy import go_tools
+from otel_stack.harness.local_prometheus import FEATURE_FLAGS
+from otel_stack.harness.running import free_port
 from tests.helpers import wait_until
 
 

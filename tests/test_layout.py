@@ -1,8 +1,9 @@
-"""The tree's import rule: tests and benchmarks share the harness in `services/stack/`.
+"""The tree's rules: who may import whom, and what each top-level package holds.
 
-`bench/`, `services/` and `otel/` import nothing from `tests/` (issue 16): what
-both need lives in `services/stack/`, and only pytest-specific helpers stay
-under `tests/`.
+`bench/`, `services/`, `otel/` and `otel_stack/` import nothing from `tests/`: what
+tests and benchmarks both need lives in `otel_stack/harness/`, and only
+pytest-specific helpers stay under `tests/`. `services/` holds the two services and
+their shared contract, nothing else; `otel/` imports nothing from `services/`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import pytest
 
 from tests.helpers import REPO
 
-NOT_IMPORTING_TESTS = ("bench", "services", "otel")
+NOT_IMPORTING_TESTS = ("bench", "services", "otel", "otel_stack")
+# What services/ holds: the two services, their generated protocol and their shared contract.
+SERVICES = ["order_api", "proto", "web_gateway"]
+SERVICES_MODULES = ["__init__.py", "envconfig.py", "orders_contract.py"]
 
 
 def imports_of_tests(source: str) -> list[str]:
@@ -48,5 +52,26 @@ def test_package_imports_nothing_from_tests(package: str) -> None:
         str(path.relative_to(REPO)): imported
         for path in modules
         if (imported := imports_of_tests(path.read_text()))
+    }
+    assert offending == {}
+
+
+def test_services_holds_only_the_services_and_their_contract() -> None:
+    folder = REPO / "services"
+    packages = sorted(p.name for p in folder.iterdir() if (p / "__init__.py").is_file())
+    modules = sorted(p.name for p in folder.glob("*.py"))
+    assert (packages, modules) == (SERVICES, SERVICES_MODULES)
+
+
+def test_otel_imports_nothing_from_the_services_or_the_tooling() -> None:
+    offending = {
+        str(path.relative_to(REPO)): name
+        for path in sorted((REPO / "otel").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in (
+            [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        )
+        if name.split(".")[0] in ("services", "otel_stack")
     }
     assert offending == {}

@@ -8,11 +8,11 @@ from typing import Any
 
 import yaml
 
-from services.stack import collector
+from otel_stack.harness import local_collector
 from tests.prometheus_tools import promtool
 
 REPO = Path(__file__).resolve().parents[2]
-COLLECTOR_MANIFEST = collector.MANIFEST
+COLLECTOR_MANIFEST = local_collector.MANIFEST
 
 PROMETHEUS_DIR = REPO / "prometheus"
 RULES_DIR = PROMETHEUS_DIR / "rules"
@@ -49,7 +49,7 @@ def alert_rules() -> list[dict[str, Any]]:
 def collector_config() -> dict[str, Any]:
     """collector-config.yaml as the compose collector reads it (no OTELCOL_* variable set)."""
     config: dict[str, Any] = yaml.safe_load(
-        collector.with_env_defaults(COLLECTOR_CONFIG.read_text(encoding="utf-8"))
+        local_collector.with_env_defaults(COLLECTOR_CONFIG.read_text(encoding="utf-8"))
     )
     return config
 

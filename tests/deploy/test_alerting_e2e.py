@@ -1,6 +1,6 @@
 """End to end: an order-api fault pages and tickets someone via real Prometheus and Alertmanager.
 
-Everything runs as `otel-stack up` runs it (services.stack): both services under
+Everything runs as `otel-stack up` runs it (otel_stack): both services under
 the launcher, the tested Prometheus release with the repository's rules (time
 compressed 60 times, generated from the real files: 5m windows become 5s, `for:
 2m` becomes 2s), the tested Alertmanager release with the committed routing and
@@ -24,11 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from services.stack import local_alertmanager, local_prometheus, processes, up
-from services.stack.alert_sink import AlertSink, Notification
-from services.stack.load import LoadConfig, LoadGenerator
-from services.stack.processes import Service
-from services.stack.running import free_port
+from otel_stack.cli import up
+from otel_stack.harness import local_alertmanager, local_prometheus, processes
+from otel_stack.harness.alert_sink import AlertSink, Notification
+from otel_stack.harness.load import LoadConfig, LoadGenerator
+from otel_stack.harness.processes import Service
+from otel_stack.harness.running import free_port
 from tests.alertmanager_tools import Alertmanager, running_alertmanager
 from tests.prometheus_tools import Prometheus, require_binary, write_scaled_rules
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from services.stack import local_alertmanager
-from services.stack.alert_sink import AlertSink
+from otel_stack.harness import local_alertmanager
+from otel_stack.harness.alert_sink import AlertSink
 from tests.alertmanager_tools import Alertmanager, amtool, running_alertmanager
 from tests.deploy.support import (
     ALERTMANAGER_CONFIG,

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from services.stack import collector, prometheus_config
-from services.stack.collector import BUILDER_VERSION
+from otel_stack.deploy import prometheus_config
+from otel_stack.harness import local_collector as collector
+from otel_stack.harness.local_collector import BUILDER_VERSION
 from tests.deploy.support import (
     COLLECTOR_MANIFEST,
     collector_config,

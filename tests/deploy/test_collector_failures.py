@@ -19,8 +19,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from services.stack.running import free_port
-from services.stack.scrape import fetch
+from otel_stack.harness.running import free_port
+from otel_stack.harness.scrape import fetch
 from tests.collector_tools import running_collector
 from tests.deploy.promql import FAILURE_ONLY_SERIES
 from tests.helpers import wait_until

@@ -21,11 +21,11 @@ import pytest
 from opentelemetry.proto.logs.v1 import logs_pb2
 from prometheus_client.metrics_core import Metric
 
-from services.stack import prometheus_config
-from services.stack.local_prometheus import rule_files
-from services.stack.otlp_receiver import OtlpReceiver
-from services.stack.running import Stack
-from services.stack.scrape import Exposition, fetch, scrape
+from otel_stack.deploy import prometheus_config
+from otel_stack.harness.local_prometheus import rule_files
+from otel_stack.harness.otlp_receiver import OtlpReceiver
+from otel_stack.harness.running import Stack
+from otel_stack.harness.scrape import Exposition, fetch, scrape
 from tests.collector_tools import RunningCollector, running_collector_path
 from tests.deploy import prometheus_checks as checks
 from tests.deploy.dashboards import classic_dashboard_paths

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.stack.collector import CONFIG
+from otel_stack.harness.local_collector import CONFIG
 from tests.collector_tools import require_collector
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from services.stack import prometheus_config
-from services.stack.__main__ import build_parser
-from services.stack.load import MAX_DURATION_SECONDS
-from services.stack.local_prometheus import FEATURE_FLAGS
+from otel_stack.__main__ import build_parser
+from otel_stack.deploy import prometheus_config
+from otel_stack.harness.load import MAX_DURATION_SECONDS
+from otel_stack.harness.local_prometheus import FEATURE_FLAGS
 from tests.deploy.support import (
     COMPOSE_FILE,
     DASHBOARD_PROVIDERS,
@@ -295,7 +295,7 @@ def test_python_healthchecks_compile_and_probe_the_service_port(name: str) -> No
 
 def test_loadgen_command_is_accepted_by_the_load_cli_and_targets_the_gateway() -> None:
     service = compose_service("loadgen")
-    assert service["entrypoint"] == ["python", "-m", "services.stack"]
+    assert service["entrypoint"] == ["python", "-m", "otel_stack"]
     args = build_parser().parse_args(service["command"])
     assert args.subcommand == "load"
     assert args.allow_remote
@@ -350,5 +350,11 @@ def test_dockerignore_lets_in_what_the_dockerfile_copies() -> None:
         if line.startswith("COPY ") and "--from=" not in line
         for source in line.split()[1:-1]
     }
-    assert copied == {"pyproject.toml", "README.md", "requirements/runtime.txt", "services", "otel"}
+    linked = {
+        str(link.resolve().relative_to(REPO))
+        for link in (REPO / "otel_stack" / "data").iterdir()
+        if link.is_symlink()
+    }
+    packages = {"services", "otel", "otel_stack"}
+    assert copied == {"pyproject.toml", "README.md", "requirements/runtime.txt"} | packages | linked
     assert copied <= allowed

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.stack import go_tools, prometheus_config
-from services.stack.__main__ import build_parser
+from otel_stack.__main__ import build_parser
+from otel_stack.deploy import go_tools, prometheus_config
 from tests.deploy.support import (
     ALERTMANAGER_CONFIG,
     bind_mounts,
@@ -44,7 +44,7 @@ def test_the_default_webhooks_reach_the_alert_sink_service() -> None:
     host, port = args.listen
     assert (host, port) == ("0.0.0.0", 9099)
     assert str(port) in [str(item) for item in sink["expose"]]
-    assert sink["entrypoint"] == ["python", "-m", "services.stack"]
+    assert sink["entrypoint"] == ["python", "-m", "otel_stack"]
     assert sink["build"] == "."
     for receiver in load_yaml(ALERTMANAGER_CONFIG)["receivers"]:
         name = receiver["name"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.stack import kubernetes, kustomize, prometheus_config
+from otel_stack.deploy import kubernetes, kustomize, prometheus_config
 from tests.deploy import kubernetes_checks as checks
 from tests.deploy.kubernetes_checks import Manifest, named, of_kind
 from tests.deploy.support import collector_config

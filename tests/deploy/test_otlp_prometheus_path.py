@@ -19,8 +19,8 @@ import pytest
 
 from otel.histogram_aggregation import EXPONENTIAL
 from otel.histogram_aggregation import VARIABLE as HISTOGRAM_AGGREGATION
-from services.stack.local_prometheus import rule_files
-from services.stack.scrape import scrape
+from otel_stack.harness.local_prometheus import rule_files
+from otel_stack.harness.scrape import scrape
 from tests.deploy import prometheus_checks as checks
 from tests.deploy.dashboards import native_dashboard_path, service_dashboard_paths
 from tests.deploy.promql import NATIVE_HISTOGRAMS

@@ -1,4 +1,4 @@
-"""services/stack/prometheus_config.py and the committed prometheus/prometheus.yml."""
+"""otel_stack/deploy/prometheus_config.py and the committed prometheus/prometheus.yml."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.stack import local_prometheus, prometheus_config
+from otel_stack.deploy import prometheus_config
+from otel_stack.harness import local_prometheus
 from tests.deploy.support import PROMETHEUS_DIR, RULES_DIR, run_promtool
 
 RULE_FILE_COUNT = len(list(RULES_DIR.glob("*.yml")))

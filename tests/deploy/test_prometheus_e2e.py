@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from services.stack.local_prometheus import rule_files
-from services.stack.prometheus_config import local_targets, render
-from services.stack.running import Stack, running_stack
+from otel_stack.deploy.prometheus_config import local_targets, render
+from otel_stack.harness.local_prometheus import rule_files
+from otel_stack.harness.running import Stack, running_stack
 from tests.deploy import prometheus_checks as checks
 from tests.deploy.dashboards import service_dashboard_paths
 from tests.prometheus_tools import Prometheus, running_prometheus, wait_for_fresh_scrapes

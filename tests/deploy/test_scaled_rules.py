@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.stack.local_prometheus import rule_files
+from otel_stack.harness.local_prometheus import rule_files
 from tests.deploy.support import load_yaml, rules, run_promtool
 from tests.prometheus_tools import scaled_duration, write_scaled_rules
 

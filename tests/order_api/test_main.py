@@ -17,11 +17,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
+from otel_stack.harness import processes
+from otel_stack.harness.local_postgres import PostgresServer
+from otel_stack.harness.processes import Service, ServiceSpec, module_command
+from otel_stack.harness.running import clean_environ, free_port
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from services.stack import processes
-from services.stack.local_postgres import PostgresServer
-from services.stack.processes import Service, ServiceSpec, module_command
-from services.stack.running import clean_environ, free_port
 from tests.helpers import REPO, wait_until
 from tests.order_api.support import create_request, health_status
 

@@ -17,6 +17,8 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
+from otel_stack.harness.local_postgres import PostgresServer
+from otel_stack.harness.running import free_port
 from services.order_api.store import (
     IdempotencyConflictError,
     Item,
@@ -25,8 +27,6 @@ from services.order_api.store import (
     StoreUnavailableError,
 )
 from services.order_api.store_postgres import MIGRATIONS, PostgresOrderStore
-from services.stack.local_postgres import PostgresServer
-from services.stack.running import free_port
 from tests.helpers import wait_until
 
 ITEMS = (Item("sku-1", 2, 150),)

@@ -24,7 +24,7 @@ from otel.exporters import TelemetryConfigError
 from otel.instruments import HttpServerMetrics
 from otel.prometheus import render
 from otel.views import default_views
-from services.stack.scrape import OPENMETRICS_FORMAT, Exposition
+from otel_stack.harness.scrape import OPENMETRICS_FORMAT, Exposition
 
 
 @dataclass

@@ -38,8 +38,8 @@ from otel.instruments import (
 )
 from otel.sdk import TelemetryConfigError
 from otel.views import default_views
-from services.stack.processes import launcher_path
-from services.stack.running import clean_environ
+from otel_stack.harness.processes import launcher_path
+from otel_stack.harness.running import clean_environ
 from tests.helpers import REPO
 
 CONTRACT = ("http.request.duration", "grpc.request.duration")

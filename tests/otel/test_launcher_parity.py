@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from services.stack.processes import launcher_command, module_command
-from services.stack.running import clean_environ
+from otel_stack.harness.processes import launcher_command, module_command
+from otel_stack.harness.running import clean_environ
 from tests.helpers import REPO
 
 PROBE = "tests.otel.wiring_probe"

@@ -1,7 +1,7 @@
 """Fixtures of the reliability tests: both services as real processes, and HTTP clients of them.
 
 Modules that need a differently configured stack (faults, timeouts, OTLP) start
-their own with `services.stack.running.running_stack`.
+their own with `otel_stack.harness.running.running_stack`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.stack.running import Stack, running_stack
+from otel_stack.harness.running import Stack, running_stack
 from tests.reliability.client import HttpClient
 
 

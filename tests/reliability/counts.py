@@ -12,11 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from services.stack import go_tools
-from services.stack.mix import RpcLabels
-from services.stack.prometheus_config import local_targets, render
-from services.stack.running import Stack
-from services.stack.scrape import scrape
+from otel_stack.deploy import go_tools
+from otel_stack.deploy.prometheus_config import local_targets, render
+from otel_stack.harness.mix import RpcLabels
+from otel_stack.harness.running import Stack
+from otel_stack.harness.scrape import scrape
 from tests.prometheus_tools import Prometheus, running_prometheus
 from tests.reliability.traffic import HttpLabels
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from services.stack.running import GATEWAY, Stack
-from services.stack.scrape import scrape
+from otel_stack.harness.running import GATEWAY, Stack
+from otel_stack.harness.scrape import scrape
 from tests.reliability.client import HttpClient
 from tests.reliability.counts import sample_lines
 from tests.reliability.processes import rss_bytes

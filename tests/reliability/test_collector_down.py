@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from services.stack import prometheus_config
-from services.stack.load import LoadConfig, LoadGenerator, LoadSummary
-from services.stack.otlp_receiver import OtlpReceiver
-from services.stack.running import Stack
+from otel_stack.deploy import prometheus_config
+from otel_stack.harness.load import LoadConfig, LoadGenerator, LoadSummary
+from otel_stack.harness.otlp_receiver import OtlpReceiver
+from otel_stack.harness.running import Stack
 from tests.collector_tools import RunningCollector, running_collector_path
 from tests.deploy import prometheus_checks as checks
 from tests.helpers import wait_until

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from services.stack.readiness import grpc_serving
-from services.stack.running import ORDER_API, Stack, running_stack
+from otel_stack.harness.readiness import grpc_serving
+from otel_stack.harness.running import ORDER_API, Stack, running_stack
 from tests.helpers import wait_until
 from tests.reliability.client import HttpClient, assert_json_error, order_body
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from services.stack.running import Stack, running_stack
+from otel_stack.harness.running import Stack, running_stack
 from tests.helpers import wait_until
 from tests.reliability.client import HttpClient, assert_json_error
 from tests.reliability.counts import delta, grpc_requests, http_requests

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from services.stack.mix import RpcLabels
-from services.stack.running import GATEWAY, ORDER_API, Stack
-from services.stack.scrape import Exposition, scrape
+from otel_stack.harness.mix import RpcLabels
+from otel_stack.harness.running import GATEWAY, ORDER_API, Stack
+from otel_stack.harness.scrape import Exposition, scrape
 from tests.helpers import wait_until
 from tests.prometheus_tools import Prometheus, require_binary
 from tests.reliability.counts import (

@@ -22,9 +22,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from otel_stack.harness.otlp_receiver import OtlpReceiver, counter_value, running_receiver
+from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, running_stack
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from services.stack.otlp_receiver import OtlpReceiver, counter_value, running_receiver
-from services.stack.running import GATEWAY, ORDER_API, Stack, running_stack
 from tests.helpers import wait_until
 from tests.reliability.client import HttpClient, order_body
 from tests.reliability.processes import wait_for_exit

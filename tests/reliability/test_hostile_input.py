@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 from schemathesis.checks import CheckFunction
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from otel_stack.harness.running import GATEWAY, ORDER_API, Stack
 from services.order_api.server import MAX_RECEIVE_BYTES
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from services.stack.running import GATEWAY, ORDER_API, Stack
 from tests.helpers import REPO
 from tests.reliability.client import HttpClient, assert_json_error, order_body, raw_exchange
 from tests.reliability.counts import delta, http_requests

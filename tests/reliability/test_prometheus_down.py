@@ -23,9 +23,9 @@ import pytest
 
 from otel.histogram_aggregation import EXPONENTIAL
 from otel.histogram_aggregation import VARIABLE as HISTOGRAM_AGGREGATION
-from services.stack.access_durations import exact_quantile, relative_error, rpc_durations
-from services.stack.load import LoadConfig, LoadGenerator, LoadSummary
-from services.stack.running import Stack
+from otel_stack.harness.access_durations import exact_quantile, relative_error, rpc_durations
+from otel_stack.harness.load import LoadConfig, LoadGenerator, LoadSummary
+from otel_stack.harness.running import Stack
 from tests.deploy import prometheus_checks as checks
 from tests.helpers import wait_until
 from tests.otlp_prometheus_tools import ReceivingPrometheus, running_otlp_prometheus_path

@@ -25,7 +25,7 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.stack.running import GATEWAY, Stack, running_stack
+from otel_stack.harness.running import GATEWAY, Stack, running_stack
 from tests.helpers import wait_until
 from tests.reliability.client import HttpClient, order_body
 

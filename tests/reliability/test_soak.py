@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from services.stack.running import GATEWAY, ORDER_API, Stack
+from otel_stack.harness.running import GATEWAY, ORDER_API, Stack
 from tests.reliability.processes import rss_bytes
 from tests.reliability.traffic import Tally, run_mixed_traffic
 

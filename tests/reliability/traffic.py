@@ -1,6 +1,6 @@
 """Mixed traffic for the reliability tests, counted exactly per label set.
 
-The requests are `services.stack.mix`'s abusive mix; what is added here is the
+The requests are `otel_stack.harness.mix`'s abusive mix; what is added here is the
 accounting: every answer counted under the labels the gateway must record for
 it, every order-api call under its method and final code, and every surprise
 kept as an error. A request is never retried (a retry could be served twice).
@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from services.stack.mix import (
+from otel_stack.harness.mix import (
     ABUSIVE_WEIGHTS,
     Kind,
     KnownOrders,

@@ -1,7 +1,7 @@
 """Four hosts in network namespaces: host-a and host-b run a gateway and an order-api each,
 host-c runs PostgreSQL and Prometheus, and the test's own traffic comes from a client host.
 
-Processes are started with the CLI's harness (`services.stack.processes`) through
+Processes are started with the CLI's harness (`otel_stack.harness.processes`) through
 `ip netns exec`; readiness is probed from inside the hosts. Prometheus
 discovers the four targets through file_sd (`instance` = address:port) and
 evaluates the repository's rules, with TargetDown's `for` shortened so a test
@@ -19,11 +19,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.stack import local_prometheus, processes, prometheus_config
-from services.stack.local_postgres import PostgresServer, running_postgres
-from services.stack.processes import Service, ServiceSpec
-from services.stack.readiness import http_ok
-from services.stack.running import clean_environ
+from otel_stack.deploy import prometheus_config
+from otel_stack.harness import local_prometheus, processes
+from otel_stack.harness.local_postgres import PostgresServer, running_postgres
+from otel_stack.harness.processes import Service, ServiceSpec
+from otel_stack.harness.readiness import http_ok
+from otel_stack.harness.running import clean_environ
 from tests.helpers import REPO
 from tests.postgres_tools import require_postgres
 from tests.prometheus_tools import Prometheus, require_binary

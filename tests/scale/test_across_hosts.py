@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from services.stack.load import LoadConfig, LoadGenerator, LoadSummary
-from services.stack.mix import EXAMPLE_ORDER
+from otel_stack.harness.load import LoadConfig, LoadGenerator, LoadSummary
+from otel_stack.harness.mix import EXAMPLE_ORDER
 from services.web_gateway.convert import IDEMPOTENCY_KEY_HEADER
 from tests.helpers import wait_until
 from tests.prometheus_tools import require_binary

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from otel.sdk import Telemetry
 from otel.views import default_views
-from services.stack.scrape import SCOPE_LABELS
+from otel_stack.harness.scrape import SCOPE_LABELS
 from services.web_gateway.app import create_app
 from services.web_gateway.client import OrderClient
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.stack.running import Stack, running_stack
-from services.stack.scrape import Exposition, scrape
+from otel_stack.harness.running import Stack, running_stack
+from otel_stack.harness.scrape import Exposition, scrape
 from tests.prometheus_tools import assert_promtool_clean
 from tests.telemetry.traffic import GATEWAY_COUNTS, ORDER_API_COUNTS, send_known_mix
 

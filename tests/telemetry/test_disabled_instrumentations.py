@@ -14,12 +14,12 @@ from pathlib import Path
 
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from services.stack.http_call import call, create_order
-from services.stack.mix import EXAMPLE_ORDER
-from services.stack.otlp_receiver import OtlpReceiver, running_receiver
-from services.stack.running import running_stack
-from services.stack.scrape import Exposition, scrape
-from services.stack.verify import GATEWAY, ORDER_API, ServiceContract, check_exposition
+from otel_stack.cli.verify import GATEWAY, ORDER_API, ServiceContract, check_exposition
+from otel_stack.harness.http_call import call, create_order
+from otel_stack.harness.mix import EXAMPLE_ORDER
+from otel_stack.harness.otlp_receiver import OtlpReceiver, running_receiver
+from otel_stack.harness.running import running_stack
+from otel_stack.harness.scrape import Exposition, scrape
 
 CONTRACT = {
     "web-gateway": ["http_requests_total", "http_request_duration_seconds"],

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from services.stack.http_call import create_order
-from services.stack.mix import EXAMPLE_ORDER
-from services.stack.otlp_receiver import counter_value, running_receiver
-from services.stack.processes import launcher_path
-from services.stack.running import Stack, clean_environ, free_port, running_stack
-from services.stack.scrape import scrape
+from otel_stack.harness.http_call import create_order
+from otel_stack.harness.mix import EXAMPLE_ORDER
+from otel_stack.harness.otlp_receiver import counter_value, running_receiver
+from otel_stack.harness.processes import launcher_path
+from otel_stack.harness.running import Stack, clean_environ, free_port, running_stack
+from otel_stack.harness.scrape import scrape
 from tests.helpers import REPO, wait_until
 
 

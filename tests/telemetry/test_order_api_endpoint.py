@@ -11,11 +11,11 @@ import grpc
 import psutil
 import pytest
 
+from otel_stack.harness.processes import launcher_path
+from otel_stack.harness.readiness import grpc_serving
+from otel_stack.harness.running import clean_environ, free_port
+from otel_stack.harness.scrape import scrape
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from services.stack.processes import launcher_path
-from services.stack.readiness import grpc_serving
-from services.stack.running import clean_environ, free_port
-from services.stack.scrape import scrape
 from tests.helpers import REPO, wait_until
 from tests.prometheus_tools import assert_promtool_clean
 

@@ -21,11 +21,11 @@ import pytest
 from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from services.stack.local_prometheus import rule_files
-from services.stack.otlp_receiver import OtlpReceiver, running_receiver
-from services.stack.prometheus_config import local_targets, render
-from services.stack.running import GATEWAY, ORDER_API, running_stack
-from services.stack.scrape import Exposition, scrape
+from otel_stack.deploy.prometheus_config import local_targets, render
+from otel_stack.harness.local_prometheus import rule_files
+from otel_stack.harness.otlp_receiver import OtlpReceiver, running_receiver
+from otel_stack.harness.running import GATEWAY, ORDER_API, running_stack
+from otel_stack.harness.scrape import Exposition, scrape
 from tests.prometheus_tools import running_prometheus, wait_for_fresh_scrapes
 from tests.telemetry.traffic import send_known_mix
 

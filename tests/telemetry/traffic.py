@@ -1,15 +1,15 @@
 """A fixed, known sequence of gateway requests and the exact counts it must produce.
 
 Test-only: the contract and Prometheus end-to-end tests compare these counts
-with what the services expose. Realistic random traffic is `services.stack.mix`.
+with what the services expose. Realistic random traffic is `otel_stack.harness.mix`.
 """
 
 from __future__ import annotations
 
-from services.stack.http_call import call, create_order
-from services.stack.mix import EXAMPLE_ORDER
-from services.stack.running import Stack
-from services.stack.scrape import scrape
+from otel_stack.harness.http_call import call, create_order
+from otel_stack.harness.mix import EXAMPLE_ORDER
+from otel_stack.harness.running import Stack
+from otel_stack.harness.scrape import scrape
 
 # (method, route, status_code) -> requests the mix sends, when every order-api call succeeds.
 GATEWAY_COUNTS: dict[tuple[str, ...], int] = {

@@ -17,9 +17,9 @@ import grpc
 import psycopg
 import pytest
 
-from services.stack import processes, readiness, scrape
-from services.stack.processes import Service, ServiceSpec
-from services.stack.running import clean_environ, free_port
+from otel_stack.harness import processes, readiness, scrape
+from otel_stack.harness.processes import Service, ServiceSpec
+from otel_stack.harness.running import clean_environ, free_port
 from services.web_gateway.client import OrderClient
 from tests.helpers import REPO, wait_until
 from tests.order_api.support import create_request

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from services.stack.http_call import Answer, call
-from services.stack.readiness import grpc_serving
-from services.stack.running import (
+from otel_stack.harness.http_call import Answer, call
+from otel_stack.harness.readiness import grpc_serving
+from otel_stack.harness.running import (
     GATEWAY,
     ORDER_API,
     Stack,

@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from otel_stack.harness.running import free_port
 from services.orders_contract import (
     DEFAULT_PAGE_SIZE,
     MAX_ID_LENGTH,
@@ -21,7 +22,6 @@ from services.orders_contract import (
     MAX_QUANTITY,
     MAX_UNIT_PRICE_CENTS,
 )
-from services.stack.running import free_port
 from services.web_gateway.app import MAX_BODY_BYTES
 from tests.web_gateway.support import MakeGateway, order
 

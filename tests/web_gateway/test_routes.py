@@ -17,11 +17,11 @@ from prometheus_client import CollectorRegistry
 from werkzeug.test import TestResponse
 
 from otel.sdk import Telemetry
+from otel_stack.harness.running import free_port
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import OrderStore
 from services.orders_contract import DEFAULT_PAGE_SIZE, MAX_ID_LENGTH, MAX_QUANTITY
 from services.proto.orders.v1 import orders_pb2
-from services.stack.running import free_port
 from services.web_gateway.app import create_app
 from services.web_gateway.client import OrderClient
 from services.web_gateway.config import Config

@@ -1,0 +1,1 @@
+"""The `otel-stack` commands: `up` and its live view, `verify`, and the console they print to."""

@@ -1,0 +1,611 @@
+"""`otel-stack up`: run both services (and Prometheus) locally, drive traffic, watch live metrics.
+
+Start order: order-api (ready when gRPC health says SERVING), web-gateway
+(ready when /readyz answers 200), then the alert sink (in this process) and
+Alertmanager, then Prometheus, each if it is installed. With `--replicas N`, N
+order-apis and N gateways run on consecutive ports, each with its own
+`service.instance.id`; the gateways balance over every order-api (`ipv4:`
+target), the traffic is split over the gateways, Prometheus discovers every
+instance through file_sd files written here, and the live view sums over
+instances. Replicas share one database, so N > 1 needs `--db postgresql://…`
+(a SQLite file is refused: it is one process's database). With
+`otlp`, the OpenTelemetry Collector (built first if it is not in the tool
+cache) starts before the services, which push metrics and traces to it over
+OTLP; Prometheus and the live view then read the collector's `prometheus`
+exporter instead of the services' own /metrics. With `otlp_prometheus`, Prometheus
+(with its OTLP receiver) starts before the services, which push metrics to it
+(`otlp_prometheus`); the live view then reads Prometheus (`prometheus_reading`).
+On both push paths the summary is read after the services have stopped, so it
+holds their last export. Every
+child is stopped in a `finally`, whatever happens; a child that does not come
+up, or exits while the stack runs, ends the command with exit code 1 and the
+end of its log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from otel import exporters, histogram_aggregation
+from otel.exporters import TelemetryConfigError
+from otel_stack.cli import alert_status, liveview, prometheus_reading, reports
+from otel_stack.cli.console import Console
+from otel_stack.deploy import prometheus_config
+from otel_stack.harness import (
+    local_alertmanager,
+    local_collector,
+    local_prometheus,
+    otlp_prometheus,
+    processes,
+    running,
+)
+from otel_stack.harness.alert_sink import AlertSink, format_notification
+from otel_stack.harness.histograms import Bucket, combine_cumulative
+from otel_stack.harness.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
+from otel_stack.harness.local_collector import CollectorBuildError, CollectorPorts
+from otel_stack.harness.processes import Service, ServiceSpec, StartupCancelledError, StartupError
+from otel_stack.harness.running import StackPorts
+from services.order_api.store import is_postgres_url
+
+LOAD_CONCURRENCY = 4
+# Each replica is two more processes on this machine.
+MAX_REPLICAS = 8
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+# Settings for one service would apply to both, or clash with the ports chosen here.
+CHILD_ENV_DROPPED = (
+    "OTEL_SERVICE_NAME",
+    "OTEL_EXPORTER_PROMETHEUS_HOST",
+    "OTEL_EXPORTER_PROMETHEUS_PORT",
+)
+# Where the local collector forwards traces unless OTELCOL_TRACES_ENDPOINT says otherwise:
+# the OTLP/gRPC port of a trace backend you run yourself (nothing else listens there).
+LOCAL_TRACES_ENDPOINT = "127.0.0.1:14317"
+# Pushed at the live view's pace rather than the SDK's 60 s default.
+LOCAL_EXPORT_INTERVAL_MS = "2000"
+# How long the summary of a push path waits for the services' last export to show.
+FINAL_READ_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """The `up` command's settings."""
+
+    gateway_port: int = 8080
+    grpc_port: int = 50051
+    metrics_port: int = 8000
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    alert_sink_port: int = 9099
+    data_dir: Path = Path("var/stack")
+    duration: float | None = None
+    rate: float = 20.0
+    inject: tuple[str, ...] = ()
+    traffic: bool = True
+    prometheus: bool = True
+    alertmanager: bool = True
+    otlp: bool = False
+    # Push metrics straight into Prometheus' OTLP receiver (the third metrics path).
+    otlp_prometheus: bool = False
+    # The collector of `--otlp`, on 127.0.0.1: its standard ports unless OTELCOL_* say otherwise.
+    collector_ports: CollectorPorts = field(default_factory=local_collector.ports_from_environ)
+    refresh: float = 2.0
+    startup_timeout: float = 20.0
+    grace: float = 15.0
+    replicas: int = 1
+    # ORDER_API_DB for every order-api; None: a SQLite file in the data directory.
+    db: str | None = None
+
+    @property
+    def ports(self) -> StackPorts:
+        """The services' ports."""
+        return StackPorts(self.gateway_port, self.grpc_port, self.metrics_port)
+
+    @property
+    def gateway_url(self) -> str:
+        """Base URL of the (first) web-gateway."""
+        return self.ports.gateway_url
+
+    @property
+    def replica_ports(self) -> list[StackPorts]:
+        """Each replica's ports: the next port after its service's base port per replica."""
+        return [
+            StackPorts(self.gateway_port + i, self.grpc_port + i, self.metrics_port + i)
+            for i in range(self.replicas)
+        ]
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        """Base URL of every web-gateway."""
+        return [ports.gateway_url for ports in self.replica_ports]
+
+    @property
+    def grpc_targets(self) -> list[str]:
+        """The gRPC address of every order-api."""
+        return [ports.grpc_target for ports in self.replica_ports]
+
+    @property
+    def gateway_metrics_url(self) -> str:
+        """The (first) web-gateway's /metrics."""
+        return f"{self.gateway_url}/metrics"
+
+    @property
+    def order_api_metrics_url(self) -> str:
+        """The (first) order-api's /metrics."""
+        return self.ports.order_api_metrics_url
+
+    def service_targets(self) -> dict[str, list[str]]:
+        """Every service instance's metrics address (host:port) by Prometheus job."""
+        return {
+            prometheus_config.GATEWAY_JOB: [
+                url.removeprefix("http://") for url in self.gateway_urls
+            ],
+            prometheus_config.ORDER_API_JOB: [
+                f"127.0.0.1:{ports.metrics}" for ports in self.replica_ports
+            ],
+        }
+
+    def metrics_urls(self, job: str) -> list[str]:
+        """The /metrics URL of every instance of `job`."""
+        return [f"http://{address}/metrics" for address in self.service_targets()[job]]
+
+    @property
+    def collector_metrics_url(self) -> str:
+        """The collector's `prometheus` exporter: both services' metrics with --otlp."""
+        return f"http://{self.collector_ports.prometheus_target}/metrics"
+
+    @property
+    def live_urls(self) -> tuple[str, str]:
+        """Where the live view reads the gateway's and the order-api's metrics."""
+        if self.otlp:
+            return self.collector_metrics_url, self.collector_metrics_url
+        return self.gateway_metrics_url, self.order_api_metrics_url
+
+    @property
+    def pushes(self) -> bool:
+        """Whether the services push their metrics (--otlp, --otlp-prometheus)."""
+        return self.otlp or self.otlp_prometheus
+
+    def scrape_targets(self) -> dict[str, list[str]]:
+        """What the local Prometheus scrapes: the services, the collector with --otlp, or
+        only itself with --otlp-prometheus."""
+        if self.otlp_prometheus:
+            return prometheus_config.otlp_targets(self.prometheus_url.removeprefix("http://"))
+        if self.otlp:
+            ports = self.collector_ports
+            return prometheus_config.collector_targets(
+                ports.prometheus_target, ports.telemetry_target
+            )
+        return self.service_targets()
+
+    @property
+    def prometheus_url(self) -> str:
+        """The local Prometheus' web UI."""
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        """The local Alertmanager's web UI and API."""
+        return f"http://127.0.0.1:{self.alertmanager_port}"
+
+
+class ReplicasError(ValueError):
+    """Replicas asked for on a database that cannot be shared."""
+
+
+def check_replicas(replicas: int, db: str | None) -> None:
+    """Refuse N > 1 replicas without a PostgreSQL database, in one line."""
+    if replicas > 1 and (db is None or not is_postgres_url(db)):
+        raise ReplicasError(
+            f"--replicas {replicas} needs --db postgresql://…: replicas share one database,"
+            " and a SQLite file belongs to one process"
+        )
+
+
+def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
+    """How to run every order-api and then every web-gateway under the launcher, in start order."""
+    base = _child_environ()
+    if options.otlp:
+        base = _otlp_environ(base, options.collector_ports)
+    if options.otlp_prometheus:
+        base = otlp_prometheus.service_environ(base, options.prometheus_url)
+    if options.replicas == 1:
+        return running.service_specs(
+            options.ports, data_dir, base, launcher=True, faults=options.inject, db=options.db
+        )
+    order_api_target = "ipv4:" + ",".join(options.grpc_targets)
+    order_apis, gateways = [], []
+    for index, ports in enumerate(options.replica_ports):
+        order_api, gateway = running.service_specs(
+            ports,
+            data_dir,
+            base,
+            launcher=True,
+            faults=options.inject,
+            db=options.db,
+            order_api_target=order_api_target,
+        )
+        order_apis.append(_replica(order_api, index))
+        gateways.append(_replica(gateway, index))
+    return [*order_apis, *gateways]
+
+
+def _replica(spec: ServiceSpec, index: int) -> ServiceSpec:
+    """`spec` as replica `index`: named `<service>-<index + 1>`, with that service.instance.id."""
+    name = f"{spec.name}-{index + 1}"
+    existing = spec.env.get("OTEL_RESOURCE_ATTRIBUTES", "").strip().strip(",")
+    instance = f"service.instance.id={name}"
+    return dataclasses.replace(
+        spec,
+        name=name,
+        env={
+            **spec.env,
+            "OTEL_RESOURCE_ATTRIBUTES": f"{existing},{instance}" if existing else instance,
+        },
+        log_path=spec.log_path.with_name(f"{name}.log"),
+    )
+
+
+def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
+    """Run the stack until `stop` is set or the duration ends; return the exit code."""
+    stack = _StackRun(options, console, stop)
+    try:
+        stack.start_collector()
+        if options.otlp_prometheus:  # the services push to it from their start
+            stack.start_alerting()
+            stack.start_prometheus()
+            stack.start_services()
+        else:
+            stack.start_services()
+            stack.start_alerting()
+            stack.start_prometheus()
+        baseline = stack.read()
+        stack.start_traffic()
+        code, final, reason = stack.watch(baseline)
+        stack.stop_traffic()
+        if options.pushes:
+            final = stack.read_after_last_export()
+        stack.print_summary(baseline, final or stack.read(), reason)
+        return code
+    except StartupError as error:
+        console.error(f"otel-stack: {error}")
+        _print_log_tail(console, error.service, error.log_tail)
+        return 1
+    except TelemetryConfigError as error:  # raised before any child starts
+        console.error(f"otel-stack up: error: {error}")
+        return EXIT_USAGE
+    except StartupCancelledError as error:
+        console.error(f"otel-stack: {error}")
+        return EXIT_INTERRUPTED
+    except CollectorBuildError as error:
+        console.error(f"otel-stack: cannot build the collector: {error}")
+        return 1
+    except OSError as error:  # the data directory or a file in it
+        console.error(f"otel-stack: {error}")
+        return 1
+    finally:
+        stack.close()
+
+
+class _StackRun:
+    """One `up` run: the children started so far, the traffic generator, the live view."""
+
+    def __init__(self, options: UpOptions, console: Console, stop: threading.Event) -> None:
+        self.options = options
+        self.console = console
+        self.stop = stop
+        self.data_dir = options.data_dir.resolve()
+        self.services: list[Service] = []
+        # The order-apis and web-gateways among `services`.
+        self.app_services: list[Service] = []
+        self.generators: list[LoadGenerator] = []
+        self.prometheus_url: str | None = None
+        self.alertmanager_url: str | None = None
+        self.sink: AlertSink | None = None
+
+    def start_services(self) -> None:
+        """Start the order-api, then the web-gateway, each once the previous one is ready."""
+        specs = service_specs(self.options, self.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for spec in specs:
+            self.app_services.append(self._start(spec))
+
+    def start_alerting(self) -> None:
+        """Start the alert sink and Alertmanager (if Prometheus runs and Alertmanager is found)."""
+        wanted = self.options.prometheus and self.options.alertmanager
+        if not wanted or local_prometheus.find_binary() is None:
+            return  # without Prometheus nothing would send it alerts
+        binary = local_alertmanager.find_binary()
+        if binary is None:
+            self.console.line(local_alertmanager.INSTALL_HINT)
+            return
+        sink_log = self.data_dir / "alert-sink.log"
+        self.sink = AlertSink(
+            port=self.options.alert_sink_port,
+            on_notification=lambda item: _append_lines(sink_log, format_notification(item)),
+        ).start()
+        sink_urls = {name: self.sink.url(name) for name in local_alertmanager.RECEIVERS}
+        urls = local_alertmanager.webhook_urls(sink_urls)
+        config_path = local_alertmanager.write_config(
+            self.data_dir, local_alertmanager.render(urls)
+        )
+        port = self.options.alertmanager_port
+        self._start(
+            local_alertmanager.spec(binary, self.data_dir, port=port, config_path=config_path)
+        )
+        self.alertmanager_url = self.options.alertmanager_url
+        receivers = ", ".join(f"{name} -> {url}" for name, url in urls.items())
+        self.console.line(f"alertmanager at {self.alertmanager_url} ({receivers})")
+
+    def start_collector(self) -> None:
+        """With --otlp: build the collector if needed (one line while it builds), start it."""
+        if not self.options.otlp:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if local_collector.built_binary() is None:
+            self.console.line(
+                "building the OpenTelemetry Collector (make collector; the first build "
+                "takes minutes) ..."
+            )
+        binary = local_collector.build()
+        traces = os.environ.get("OTELCOL_TRACES_ENDPOINT", LOCAL_TRACES_ENDPOINT)
+        self._start(
+            local_collector.spec(
+                binary, self.data_dir, self.options.collector_ports, traces_endpoint=traces
+            )
+        )
+        self.console.line(f"collector forwards traces to {traces} (OTELCOL_TRACES_ENDPOINT)")
+
+    def start_prometheus(self) -> None:
+        """Start Prometheus if asked to and installed (else say how to get it)."""
+        if not self.options.prometheus:
+            return
+        binary = local_prometheus.find_binary()
+        if binary is None:
+            if self.options.otlp_prometheus:  # nowhere to push to
+                raise StartupError(local_prometheus.NAME, local_prometheus.INSTALL_HINT)
+            self.console.line(local_prometheus.INSTALL_HINT)
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        receiver = self.options.otlp_prometheus
+        config_path = local_prometheus.write_config(
+            self.data_dir,
+            self.options.scrape_targets(),
+            alertmanager_port=self.options.alertmanager_port if self.alertmanager_url else None,
+            otlp_receiver=receiver,
+        )
+        port = self.options.prometheus_port
+        self._start(
+            local_prometheus.spec(
+                binary, self.data_dir, port=port, config_path=config_path, otlp_receiver=receiver
+            )
+        )
+        self.prometheus_url = self.options.prometheus_url
+        self.console.line(f"prometheus at {self.prometheus_url} (config {config_path})")
+
+    def start_traffic(self) -> None:
+        """Start one load generator per gateway, splitting the rate, bounded by the duration."""
+        if not self.options.traffic:
+            return
+        for target in self.options.gateway_urls:
+            config = LoadConfig(
+                target=target,
+                rate=self.options.rate / self.options.replicas,
+                duration=self.options.duration or MAX_DURATION_SECONDS,
+                concurrency=LOAD_CONCURRENCY,
+            )
+            generator = LoadGenerator(config)
+            generator.start()
+            self.generators.append(generator)
+        targets = ", ".join(self.options.gateway_urls)
+        self.console.line(f"traffic: {self.options.rate:g} req/s against {targets}")
+
+    def read(self) -> liveview.Reading:
+        """Scrape every instance of both services now.
+
+        With --otlp, the collector's exposition, in the text format: its OpenMetrics
+        does not pass prometheus_client's strict parser.
+        """
+        if self.options.otlp_prometheus:
+            return prometheus_reading.read(self.options.prometheus_url, self._client_latency)
+        if self.options.otlp:
+            return liveview.read(*self.options.live_urls, self._client_latency, openmetrics=False)
+        return liveview.read(
+            self.options.metrics_urls(prometheus_config.GATEWAY_JOB),
+            self.options.metrics_urls(prometheus_config.ORDER_API_JOB),
+            self._client_latency,
+        )
+
+    def _client_latency(self) -> dict[str, list[Bucket]]:
+        """What the load generators timed so far, per route, all gateways together."""
+        return combine_cumulative(generator.latency_by_route() for generator in self.generators)
+
+    def watch(self, baseline: liveview.Reading) -> tuple[int, liveview.Reading | None, str]:
+        """Show the live view until stopped; return (exit code, last reading, why it ended)."""
+        options = self.options
+        self.console.line(f"live view every {options.refresh:g}s; Ctrl-C stops the stack")
+        started = time.monotonic()
+        deadline = None if options.duration is None else started + options.duration
+        previous = baseline
+        while True:
+            timeout = options.refresh
+            if deadline is not None:
+                timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+            if self.stop.wait(timeout):
+                return 0, None, "interrupted"
+            exited = next((s for s in self.services if s.exit_code() is not None), None)
+            if exited is not None:
+                self.console.error(
+                    f"otel-stack: {exited.name} exited unexpectedly with code {exited.exit_code()}"
+                )
+                _print_log_tail(self.console, exited.name, exited.log_tail())
+                return 1, None, f"{exited.name} exited"
+            current = self.read()
+            window = liveview.compare(previous, current)
+            title = (
+                f"otel-stack up | {time.strftime('%H:%M:%S')} | last {window.seconds:.1f}s"
+                f" | running {time.monotonic() - started:.0f}s"
+            )
+            lines = liveview.render(window, title=title, urls=self._urls())
+            self.console.block([*lines, *self._alert_lines()])
+            previous = current
+            if deadline is not None and time.monotonic() >= deadline:
+                return 0, current, f"duration of {options.duration:g}s reached"
+
+    def read_after_last_export(self) -> liveview.Reading:
+        """Stop the services (each pushes its last metrics as it exits), then read what arrived.
+
+        Reads until two readings a second apart agree (the collector batches what it
+        forwards), within FINAL_READ_SECONDS.
+        """
+        processes.stop_all(self.app_services, grace=self.options.grace)
+        deadline = time.monotonic() + FINAL_READ_SECONDS
+        reading = self.read()
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            again = self.read()
+            if _same_counts(reading, again):
+                return again
+            reading = again
+        return reading
+
+    def stop_traffic(self) -> None:
+        """Stop the load generators and wait for their in-flight requests."""
+        for generator in self.generators:
+            generator.stop()
+        for generator in self.generators:
+            generator.wait(timeout=self.options.grace)
+
+    def print_summary(
+        self, baseline: liveview.Reading, final: liveview.Reading, reason: str
+    ) -> None:
+        """Totals since the stack was ready, and what the traffic generator saw."""
+        window = liveview.compare(baseline, final)
+        title = f"summary: {window.seconds:.1f}s since the stack was ready ({reason})"
+        lines = liveview.render(window, title=title, urls=self._urls())
+        for target, generator in zip(self.options.gateway_urls, self.generators, strict=False):
+            heading = "traffic generator:" if len(self.generators) == 1 else f"traffic to {target}:"
+            lines += ["", heading, *reports.summary_lines(generator.summary())]
+        self.console.lines(["", *lines])
+
+    def close(self) -> None:
+        """Stop traffic, every child still running (last started first) and the alert sink."""
+        self.stop_traffic()
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
+        codes = processes.stop_all(self.services, grace=self.options.grace)
+        if codes:
+            stopped = ", ".join(f"{name} exit {code}" for name, code in codes.items())
+            self.console.line(f"stopped: {stopped}")
+
+    def _start(self, spec: ServiceSpec) -> Service:
+        self.console.line(f"starting {spec.name}: waiting for {spec.ready_description} ...")
+        began = time.monotonic()
+        service = processes.start(
+            spec, timeout=self.options.startup_timeout, cancelled=self.stop.is_set
+        )
+        self.services.append(service)
+        self.console.line(
+            f"{spec.name} ready in {time.monotonic() - began:.1f}s "
+            f"(pid {service.pid}, log {spec.log_path})"
+        )
+        return service
+
+    def _urls(self) -> dict[str, str]:
+        if self.options.otlp_prometheus:
+            return {
+                "prometheus (both services push to it)": self.prometheus_url or "not running",
+                "alertmanager": self.alertmanager_url or "not running",
+            }
+        if self.options.otlp:
+            return {
+                "collector (both services)": self.options.collector_metrics_url,
+                "prometheus": self.prometheus_url or "not running",
+            }
+        gateways = self.options.metrics_urls(prometheus_config.GATEWAY_JOB)
+        order_apis = self.options.metrics_urls(prometheus_config.ORDER_API_JOB)
+        return {
+            "web-gateway metrics": " ".join(gateways),
+            "order-api metrics": " ".join(order_apis),
+            "prometheus": self.prometheus_url or "not running",
+            "alertmanager": self.alertmanager_url or "not running",
+        }
+
+    def _alert_lines(self) -> list[str]:
+        if self.prometheus_url is None:
+            return []
+        try:
+            alerts: list[alert_status.ActiveAlert] | None = alert_status.read_alerts(
+                self.prometheus_url
+            )
+        except alert_status.AlertsUnavailableError:
+            alerts = None
+        notifications = self.sink.notifications() if self.sink is not None else []
+        return ["", *alert_status.render(alerts, notifications)]
+
+
+def _same_counts(first: liveview.Reading, second: liveview.Reading) -> bool:
+    """Whether two readings show the same request and order counts (and both succeeded)."""
+    if first.errors or second.errors:
+        return False
+    window = liveview.compare(first, second)
+    return not any(row.requests for row in [*window.routes, *window.rpcs]) and not (
+        window.orders_created
+    )
+
+
+def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:
+    if not tail:
+        return
+    console.error(f"last lines of the {service} log:")
+    for line in tail:
+        console.error(f"  | {line}")
+
+
+def _append_lines(path: Path, lines: list[str]) -> None:
+    with path.open("a", encoding="utf-8") as log:
+        log.writelines(f"{line}\n" for line in lines)
+
+
+def _otlp_environ(environ: dict[str, str], ports: CollectorPorts) -> dict[str, str]:
+    """`environ` set up to push metrics and traces to the local collector over OTLP/gRPC."""
+    return {
+        **environ,
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": ports.otlp_endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_METRIC_EXPORT_INTERVAL": environ.get(
+            "OTEL_METRIC_EXPORT_INTERVAL", LOCAL_EXPORT_INTERVAL_MS
+        ),
+    }
+
+
+def _child_environ() -> dict[str, str]:
+    """This process's environment, set up for the launcher and the services' own settings.
+
+    Raises TelemetryConfigError for an OTEL_METRICS_EXPORTER or
+    OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION the services would refuse.
+    """
+    environ = dict(os.environ)
+    for name in CHILD_ENV_DROPPED:
+        environ.pop(name, None)
+    # The live view and Prometheus read the services' /metrics: whatever else the user
+    # selects (`none` included), the services also export to Prometheus. The list is
+    # parsed by the services' own parser, so what it accepts here they accept too.
+    names = exporters.metrics_exporter_names(environ)
+    histogram_aggregation.default_histogram_aggregation(environ)  # refused here, not at start
+    if "prometheus" not in names:
+        environ[exporters.METRICS_EXPORTER] = ",".join([*names, "prometheus"])
+    environ.update(
+        OTEL_PYTHON_DISTRO="otel_stack",
+        OTEL_PYTHON_CONFIGURATOR="otel_stack",
+        PYTHONUNBUFFERED="1",
+    )
+    return environ

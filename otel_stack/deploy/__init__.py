@@ -1,0 +1,1 @@
+"""What is deployed, rendered and built: Prometheus config, Kubernetes manifests, Go tools."""

@@ -1,0 +1,141 @@
+"""Tests for otel_stack/deploy/go_tools.py: where releases are cached, found and built."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from otel_stack.__main__ import main
+from otel_stack.deploy import go_tools
+from otel_stack.deploy.go_tools import ALERTMANAGER, PROMETHEUS, BuildError
+from tests.prometheus_tools import require_release_binary
+
+
+def test_module_versions_name_the_prometheus_release() -> None:
+    # github.com/prometheus/prometheus v0.3xx.y is Prometheus 3.xx.y.
+    _, major_minor, patch = PROMETHEUS.module_version.removeprefix("v").split(".")
+    major, minor = divmod(int(major_minor), 100)
+    assert PROMETHEUS.version == f"{major}.{minor}.{patch}"
+    assert ALERTMANAGER.module_version == f"v{ALERTMANAGER.version}"
+
+
+def test_each_release_has_its_own_folder_in_the_tool_cache() -> None:
+    environ = {"OTEL_STACK_CACHE": "/tmp/cache"}
+    assert go_tools.binary_path(PROMETHEUS, "promtool", environ) == Path(
+        "/tmp/cache/prometheus-3.15.1/promtool"
+    )
+    assert go_tools.install_dir(ALERTMANAGER, environ) == Path("/tmp/cache/alertmanager-0.34.2")
+
+
+def test_an_unknown_command_is_refused() -> None:
+    with pytest.raises(ValueError, match="no command"):
+        go_tools.binary_path(PROMETHEUS, "amtool")
+
+
+def test_a_release_not_built_is_not_found(tmp_path: Path) -> None:
+    assert go_tools.find(PROMETHEUS, "prometheus", {"OTEL_STACK_CACHE": str(tmp_path)}) is None
+
+
+def test_a_built_executable_is_found(tmp_path: Path) -> None:
+    environ = {"OTEL_STACK_CACHE": str(tmp_path)}
+    path = go_tools.binary_path(ALERTMANAGER, "amtool", environ)
+    path.parent.mkdir(parents=True)
+    path.write_text("#!/bin/sh\n")
+    assert go_tools.find(ALERTMANAGER, "amtool", environ) is None  # not executable
+    path.chmod(0o755)
+    assert go_tools.find(ALERTMANAGER, "amtool", environ) == path
+
+
+def test_a_built_release_is_not_rebuilt_even_without_go(tmp_path: Path) -> None:
+    environ = {"OTEL_STACK_CACHE": str(tmp_path), "PATH": ""}
+    for command in ALERTMANAGER.commands:
+        path = go_tools.binary_path(ALERTMANAGER, command, environ)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+    assert go_tools.build(ALERTMANAGER, environ) == go_tools.install_dir(ALERTMANAGER, environ)
+
+
+def test_building_without_go_is_one_clear_error(tmp_path: Path) -> None:
+    environ = {"OTEL_STACK_CACHE": str(tmp_path), "PATH": str(tmp_path)}
+    with pytest.raises(BuildError, match="go is not on PATH"):
+        go_tools.build(PROMETHEUS, environ)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ldflags_set_the_version_that_version_prints() -> None:
+    assert "-X github.com/prometheus/common/version.Version=3.15.1" in PROMETHEUS.ldflags
+
+
+def test_images_are_tagged_with_the_release() -> None:
+    assert PROMETHEUS.image_reference == "prom/prometheus:v3.15.1"
+    assert ALERTMANAGER.image_reference == "prom/alertmanager:v0.34.2"
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize(
+    ("release", "command"),
+    [(PROMETHEUS, "prometheus"), (PROMETHEUS, "promtool"), (ALERTMANAGER, "amtool")],
+    ids=["prometheus", "promtool", "amtool"],
+)
+def test_the_built_binaries_say_their_release(release: go_tools.GoRelease, command: str) -> None:
+    variable = "REQUIRE_PROMETHEUS" if release is PROMETHEUS else "REQUIRE_ALERTMANAGER"
+    binary = require_release_binary(release, command, variable)
+    result = subprocess.run(
+        [binary, "--version"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"version {release.version}" in result.stdout + result.stderr
+
+
+def _fake_release(release: go_tools.GoRelease, cache: Path) -> None:
+    for command in release.commands:
+        path = go_tools.binary_path(release, command, {"OTEL_STACK_CACHE": str(cache)})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+
+
+def test_build_tools_prints_the_path_of_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OTEL_STACK_CACHE", str(tmp_path))
+    _fake_release(ALERTMANAGER, tmp_path)
+    assert main(["build-tools", "alertmanager"]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path}/alertmanager-0.34.2/alertmanager" in out
+    assert f"{tmp_path}/alertmanager-0.34.2/amtool" in out
+
+
+def test_build_tools_without_go_fails_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OTEL_STACK_CACHE", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["build-tools", "prometheus"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "otel-stack build-tools: cannot build prometheus: go is not on PATH (https://go.dev/dl/)"
+    ]
+
+
+def test_build_tools_without_a_name_builds_every_release(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OTEL_STACK_CACHE", str(tmp_path))
+    _fake_release(ALERTMANAGER, tmp_path)
+    _fake_release(PROMETHEUS, tmp_path)
+    assert main(["build-tools"]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path}/alertmanager-0.34.2/amtool" in out
+    assert f"{tmp_path}/prometheus-3.15.1/promtool" in out
+
+
+def test_build_tools_refuses_an_unknown_name_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["build-tools", "grafana"])
+    assert exit_info.value.code == 2
+    assert "expected alertmanager or prometheus, got 'grafana'" in capsys.readouterr().err

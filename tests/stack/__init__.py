@@ -1,1 +1,0 @@
-"""Tests of the otel-stack command (services/stack)."""
