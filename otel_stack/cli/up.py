@@ -324,6 +324,7 @@ class _StackRun:
         if binary is None:
             self.console.line(local_alertmanager.INSTALL_HINT)
             return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         sink_log = self.data_dir / "alert-sink.log"
         self.sink = AlertSink(
             port=self.options.alert_sink_port,
