@@ -7,7 +7,7 @@ from typing import Any
 METHOD = """\
 # Benchmarks: what the telemetry costs
 
-`make bench` (about 16 minutes on 2 cores, needs `wrk`; `python -m bench --quick` about 5)
+`make bench` (about 17 minutes on 2 cores, needs `wrk`; `python -m bench --quick` about 5)
 runs every suite below and rewrites this page and `bench/results/latest.json`. Every comparison is
 measured **in the same run, interleaved** (variants take turns, round after round) and
 reported as medians and ratios: absolute numbers depend on the machine, ratios much less.
