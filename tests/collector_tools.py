@@ -77,8 +77,12 @@ def running_collector(
     traces_endpoint: str,
     logs_endpoint: str = local_collector.NO_LOGS_BACKEND,
     overrides: tuple[str, ...] = (),
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[RunningCollector]:
-    """Run collector-config.yaml on free loopback ports until the block ends."""
+    """Run collector-config.yaml on free loopback ports until the block ends.
+
+    `environ` adds OTELCOL_* settings (say, OTELCOL_METRICS_EXPORTER) to this process's.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     ports = CollectorPorts.free()
     spec = local_collector.spec(
@@ -88,6 +92,7 @@ def running_collector(
         traces_endpoint=traces_endpoint,
         logs_endpoint=logs_endpoint,
         overrides=overrides,
+        environ={**os.environ, **(environ or {})},
     )
     running = RunningCollector(spec, ports)
     running.start()

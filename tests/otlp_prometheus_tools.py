@@ -59,18 +59,13 @@ class OtlpPrometheusPath:
 
 
 @contextmanager
-def running_otlp_prometheus_path(
-    directory: Path,
-    environ: Mapping[str, str],
-    *,
-    rule_files: Sequence[str] = (),
-    scrape_interval: str = "1s",
-) -> Iterator[OtlpPrometheusPath]:
-    """Start Prometheus (OTLP receiver on), then both services pushing to it (launcher)."""
+def running_receiving_prometheus(
+    directory: Path, *, rule_files: Sequence[str] = (), scrape_interval: str = "1s"
+) -> Iterator[ReceivingPrometheus]:
+    """Start Prometheus with its OTLP receiver (scraping only itself) until the block ends."""
     binary = require_binary("prometheus")
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
     config_path = local_prometheus.write_config(
         directory,
         prometheus_config.otlp_targets(f"127.0.0.1:{port}"),
@@ -81,14 +76,29 @@ def running_otlp_prometheus_path(
     spec = local_prometheus.spec(
         binary, directory, port=port, config_path=config_path, otlp_receiver=True
     )
-    prometheus = ReceivingPrometheus(spec, url)
+    prometheus = ReceivingPrometheus(spec, f"http://127.0.0.1:{port}")
     prometheus.start()
     try:
-        pushing = {**otlp_prometheus.service_environ({}, url), **environ}
+        yield prometheus
+    finally:
+        if prometheus.service is not None:
+            prometheus.stop()
+
+
+@contextmanager
+def running_otlp_prometheus_path(
+    directory: Path,
+    environ: Mapping[str, str],
+    *,
+    rule_files: Sequence[str] = (),
+    scrape_interval: str = "1s",
+) -> Iterator[OtlpPrometheusPath]:
+    """Start Prometheus (OTLP receiver on), then both services pushing to it (launcher)."""
+    with running_receiving_prometheus(
+        directory, rule_files=rule_files, scrape_interval=scrape_interval
+    ) as prometheus:
+        pushing = {**otlp_prometheus.service_environ({}, prometheus.url), **environ}
         services = directory / "services"
         services.mkdir(exist_ok=True)
         with running_stack(services, launcher=True, environ=pushing) as stack:
             yield OtlpPrometheusPath(stack, prometheus)
-    finally:
-        if prometheus.service is not None:
-            prometheus.stop()
