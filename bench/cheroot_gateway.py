@@ -7,21 +7,18 @@ and telemetry, so the two servers are compared on equal terms. SIGTERM stops it.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 
 from cheroot import wsgi
 
-from otel import grpc_interceptors
 from otel.sdk import build_and_install
 from services.web_gateway.__main__ import (
     DEFAULT_SERVICE_NAME,
     SERVER_MAX_BODY_BYTES,
     SERVER_MAX_HEADER_BYTES,
+    build,
 )
-from services.web_gateway.app import create_app
-from services.web_gateway.client import OrderClient
 from services.web_gateway.config import Config
 
 REQUEST_QUEUE_SIZE = 128
@@ -30,16 +27,13 @@ REQUEST_QUEUE_SIZE = 128
 def main() -> int:
     """Serve until SIGTERM; the cheroot settings the gateway used to have."""
     config = Config.from_env()
-    telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
-    client = OrderClient(
-        config.order_api_target,
-        config.order_api_timeout,
-        wrap_channel=lambda channel: grpc_interceptors.instrument_channel(channel, telemetry),
+    telemetry = build_and_install(
+        DEFAULT_SERVICE_NAME, config.telemetry, access_log_ratio=config.access_log
     )
-    host, _, port = config.listen.rpartition(":")
+    app, client = build(config, telemetry)
     server = wsgi.Server(
-        (host, int(port)),
-        create_app(config, client=client, telemetry=telemetry),
+        config.listen,
+        app,
         numthreads=config.threads,
         max=config.threads,
         request_queue_size=REQUEST_QUEUE_SIZE,

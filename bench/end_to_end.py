@@ -32,18 +32,12 @@ from typing import Any
 import psutil
 
 from otel_stack.harness import processes
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.http_call import create_order
 from otel_stack.harness.mix import EXAMPLE_ORDER
 from otel_stack.harness.processes import Service, ServiceSpec
 from otel_stack.harness.readiness import listening
-from otel_stack.harness.running import (
-    GATEWAY,
-    ORDER_API,
-    Stack,
-    clean_environ,
-    free_port,
-    running_stack,
-)
+from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, free_port, running_stack
 
 RECEIVER = "otlp-receiver"
 CONNECTIONS = 8
@@ -162,7 +156,7 @@ def _receiver(directory: Path) -> Iterator[tuple[Service, int]]:
     spec = ServiceSpec(
         name=RECEIVER,
         command=[*processes.module_command("otel_stack.harness.otlp_receiver"), str(port)],
-        env=clean_environ(),
+        env=child_environ(),
         log_path=directory / f"{RECEIVER}.log",
         ready=lambda: listening("127.0.0.1", port),
         ready_description=f"127.0.0.1:{port} accepting connections",

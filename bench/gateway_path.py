@@ -13,6 +13,7 @@ prometheus-flask-exporter on the same app.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -84,7 +85,7 @@ def _upstream_only(client: Any, meter_provider: MeterProvider) -> Flask:
 
 
 def _apps() -> tuple[dict[str, Flask], TracerProvider]:
-    settings.ensure_stable_http_semconv()
+    settings.ensure_stable_http_semconv(os.environ)
     client: Any = FakeClient()
     off = create_app(client=client)
 

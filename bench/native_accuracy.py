@@ -167,9 +167,7 @@ def _estimates(url: str, template: str, method_of: Any) -> dict[tuple[str, float
 
 
 def _provider(aggregation: str) -> tuple[MeterProvider, InMemoryMetricReader, RpcServerMetrics]:
-    reader = InMemoryMetricReader(
-        preferred_aggregation=otlp_preferred_aggregation({HISTOGRAM_AGGREGATION: aggregation})
-    )
+    reader = InMemoryMetricReader(preferred_aggregation=otlp_preferred_aggregation(aggregation))
     provider = MeterProvider(metric_readers=[reader], views=default_views())
     return provider, reader, RpcServerMetrics(provider, ["GetOrder", "ListOrders", "CreateOrder"])
 
@@ -215,7 +213,7 @@ def _export_cost(url: str, replay: Sequence[tuple[str, float]], quick: bool) -> 
     for name in (EXPONENTIAL, EXPLICIT):
         exporter = OTLPMetricExporter(
             endpoint=otlp_prometheus.metrics_endpoint(url),
-            preferred_aggregation=otlp_preferred_aggregation({HISTOGRAM_AGGREGATION: name}),
+            preferred_aggregation=otlp_preferred_aggregation(name),
         )
         reader = PeriodicExportingMetricReader(exporter, export_interval_millis=NEVER_MS)
         # A service of its own per variant: the two push the same series names.

@@ -62,7 +62,7 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
 """
 
 
-# The issue's goals: (variant, label, lowest throughput ratio to telemetry off).
+# The project's goals: (variant, label, lowest throughput ratio to telemetry off).
 END_TO_END_GOALS = (
     ("lean", "lean", 0.90),
     ("default", "default (metrics)", 0.80),

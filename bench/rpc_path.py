@@ -27,13 +27,8 @@ from otel.grpc_interceptors import RpcServerMetricsInterceptor
 from otel.instruments import RpcClientMetrics, RpcServerMetrics
 from otel.views import default_views
 from otel_stack.harness import processes
-from otel_stack.harness.running import (
-    ORDER_API,
-    STARTUP_TIMEOUT_SECONDS,
-    StackPorts,
-    clean_environ,
-    service_specs,
-)
+from otel_stack.harness.child_environ import child_environ
+from otel_stack.harness.running import ORDER_API, STARTUP_TIMEOUT_SECONDS, StackPorts, service_specs
 from services.order_api.server import SERVICE_NAME, create_server
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import Item
@@ -243,7 +238,7 @@ def _client_in_process(quick: bool) -> dict[str, float]:
 def _client_loopback(directory: Path, quick: bool) -> dict[str, float]:
     # Telemetry off in the order-api: its CPU is not this process's anyway.
     ports = StackPorts.free()
-    environ = clean_environ(OTEL_SDK_DISABLED="true")
+    environ = child_environ({"OTEL_SDK_DISABLED": "true"})
     specs = {spec.name: spec for spec in service_specs(ports, directory, environ)}
     order_api = processes.start(specs[ORDER_API], timeout=STARTUP_TIMEOUT_SECONDS)
     channel = grpc.insecure_channel(ports.grpc_target)

@@ -24,6 +24,7 @@ from typing import Any
 
 from bench.end_to_end import wrk
 from otel_stack.harness import processes, running
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.local_postgres import (
     PostgresNotFoundError,
     PostgresServer,
@@ -31,8 +32,9 @@ from otel_stack.harness.local_postgres import (
     running_postgres,
 )
 from otel_stack.harness.processes import Service
-from otel_stack.harness.running import StackPorts, clean_environ, free_ports
-from services.order_api.store import Item, OrderStore, open_store
+from otel_stack.harness.running import StackPorts, free_ports
+from services.order_api.backends import open_store
+from services.order_api.store import Item, OrderStore
 
 THREADS = 8
 ITEMS = (Item("sku-1", 2, 150),)
@@ -160,7 +162,7 @@ def _running(replicas: int, database_url: str, directory: Path) -> Iterator[list
         running.service_specs(
             ports,
             directory / f"replicas-{replicas}-{index}",
-            clean_environ(),
+            child_environ(),
             launcher=False,
             db=database_url,
             order_api_target=target,

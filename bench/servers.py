@@ -20,9 +20,10 @@ import psutil
 
 from bench.end_to_end import wrk
 from otel_stack.harness import processes, readiness
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.http_call import create_order
 from otel_stack.harness.mix import EXAMPLE_ORDER
-from otel_stack.harness.running import GATEWAY, clean_environ, free_port, running_stack
+from otel_stack.harness.running import GATEWAY, free_port, running_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVERS = ("waitress", "cheroot")
@@ -32,8 +33,8 @@ _OFF = {"OTEL_SDK_DISABLED": "true"}
 
 def _cheroot_gateway(directory: Path, order_api_target: str) -> processes.Service:
     port = free_port()
-    environ = clean_environ(
-        GATEWAY_LISTEN=f"127.0.0.1:{port}", ORDER_API_TARGET=order_api_target, **_OFF
+    environ = child_environ(
+        {"GATEWAY_LISTEN": f"127.0.0.1:{port}", "ORDER_API_TARGET": order_api_target, **_OFF}
     )
     url = f"http://127.0.0.1:{port}"
     spec = processes.ServiceSpec(

@@ -52,7 +52,7 @@ def _provider(exemplar_filter: ExemplarFilter) -> tuple[MeterProvider, Collector
 
 
 def _per_request(quick: bool) -> dict[str, Any]:
-    settings.ensure_stable_http_semconv()
+    settings.ensure_stable_http_semconv(os.environ)
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(
         BatchSpanProcessor(_DiscardingExporter(), schedule_delay_millis=3_600_000)

@@ -4,14 +4,14 @@ Written where the request metrics are recorded, so each line has exactly the
 metric's bounded fields (method, URL rule or RPC method, status, duration) and
 the current span's ids — never the raw path, query, headers or body.
 
-ACCESS_LOG turns them on (`on`, the default), off (`off`), or keeps a fraction
-(`0.1`). Sampling follows the trace id when there is one, in the same way as
-the SDK's trace-id ratio sampler, so with equal ratios the kept lines are
-those of the kept traces.
+The services' ACCESS_LOG setting turns them on (`on`, the default), off (`off`),
+or keeps a fraction (`0.1`): `AccessLog` receives the fraction. Sampling follows
+the trace id when there is one, in the same way as the SDK's trace-id ratio
+sampler, so with equal ratios the kept lines are those of the kept traces.
 
 The lines have the shape of `otel.logs.JsonLineFormatter` (logger `access`) but
 do not go through `logging`: a record, a handler lock and a write per line cost
-~130-250 µs of gateway CPU per request under load (README). Like nginx's
+gateway CPU on every request (README, "Logs that belong to traces"). Like nginx's
 buffered `access_log`, the request thread only queues what the line needs; a
 thread of the writer's own renders the queued lines and writes them in one call
 every FLUSH_INTERVAL_SECONDS, and on `close()`. At most MAX_PENDING_LINES wait:
@@ -39,10 +39,8 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.trace import SpanContext
 
-from otel.exporters import TelemetryConfigError
 from otel.logs import utc_timestamp
 
-ACCESS_LOG = "ACCESS_LOG"
 LOGGER_NAME = "access"
 FLUSH_INTERVAL_SECONDS = 0.1
 MAX_PENDING_LINES = 10_000
@@ -52,24 +50,6 @@ _MAX_TEMPLATES = 1024
 _TRACE_ID_LIMIT = 1 << 64
 
 logger = logging.getLogger(__name__)
-
-
-def access_log_ratio(environ: Mapping[str, str]) -> float:
-    """The fraction of requests ACCESS_LOG keeps; TelemetryConfigError if unusable."""
-    raw = environ.get(ACCESS_LOG, "").strip().lower()
-    if raw in ("", "on", "true", "1"):
-        return 1.0
-    if raw in ("off", "false"):
-        return 0.0
-    try:
-        ratio = float(raw)
-    except ValueError:
-        ratio = -1.0
-    if not 0.0 <= ratio <= 1.0:
-        raise TelemetryConfigError(
-            f"{ACCESS_LOG}={raw!r}: expected on, off or a fraction between 0 and 1"
-        )
-    return ratio
 
 
 class LineTemplate:

@@ -35,10 +35,13 @@ class StackDistro(BaseDistro):  # type: ignore[misc]
 
     def _configure(self, **kwargs: Any) -> None:
         os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", DISTRO_NAME)
-        settings.ensure_stable_http_semconv()
+        settings.ensure_stable_http_semconv(os.environ)
 
     def load_instrumentor(self, entry_point: EntryPoint, **kwargs: Any) -> None:
-        if settings.sdk_disabled() or entry_point.name in settings.SERVICE_INSTRUMENTATIONS:
+        if (
+            settings.sdk_disabled(os.environ)
+            or entry_point.name in settings.SERVICE_INSTRUMENTATIONS
+        ):
             return
         super().load_instrumentor(entry_point, **kwargs)
 

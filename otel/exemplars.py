@@ -37,9 +37,6 @@ from opentelemetry.util.types import AttributeValue
 from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.samples import Exemplar as PrometheusExemplar
 
-from otel.exporters import TelemetryConfigError
-
-EXEMPLAR_FILTER = "OTEL_METRICS_EXEMPLAR_FILTER"
 _FILTERS: dict[str, type[ExemplarFilter]] = {
     "trace_based": TraceBasedExemplarFilter,
     "always_on": AlwaysOnExemplarFilter,
@@ -51,20 +48,16 @@ _LabelKey = frozenset[tuple[str, str]]
 _Index = dict[tuple[str, _LabelKey], dict[float, PrometheusExemplar]]
 
 
-def exemplar_filter(environ: Mapping[str, str], tracing: bool) -> ExemplarFilter:
+def exemplar_filter(name: str | None, tracing: bool) -> ExemplarFilter:
     """The filter OTEL_METRICS_EXEMPLAR_FILTER names; unset: trace-based with tracing, else off.
 
     The specification's default is `trace_based`; without tracing no span is
     sampled, so nothing would pass it, and `always_off` skips the check on every
     measurement.
     """
-    raw = environ.get(EXEMPLAR_FILTER, "").strip().lower()
-    if not raw:
+    if name is None:
         return TraceBasedExemplarFilter() if tracing else AlwaysOffExemplarFilter()
-    if raw not in _FILTERS:
-        valid = ", ".join(_FILTERS)
-        raise TelemetryConfigError(f"{EXEMPLAR_FILTER}={raw!r}: unknown filter (valid: {valid})")
-    return _FILTERS[raw]()
+    return _FILTERS[name]()
 
 
 class ExemplarPrometheusReader(PrometheusMetricReader):

@@ -17,8 +17,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from opentelemetry.instrumentation.grpc import GrpcInstrumentorClient, client_interceptor, grpcext
 
+from otel import settings
 from otel.instruments import RpcClientMetrics
+from otel.sdk import Telemetry
 
 if TYPE_CHECKING:
     _UnaryUnaryMultiCallable = grpc.UnaryUnaryMultiCallable[Any, Any]
@@ -222,3 +225,20 @@ def _code_of_error(error: Exception) -> str:
 def _method_name(method: str | bytes) -> str:
     text = method.decode() if isinstance(method, bytes) else method
     return text.lstrip("/")
+
+
+def instrument_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Channel:
+    """Wrap a client channel: metrics, and tracing when `telemetry` uses it.
+
+    The upstream tracing interceptor has its own channel wrapper (it is not a
+    `grpc.UnaryUnaryClientInterceptor`); the metered channel goes around it, so
+    the recorded duration includes tracing.
+    """
+    if not telemetry.enabled:
+        return channel
+    if telemetry.uses(settings.GRPC_CLIENT) and not settings.already_instrumented(
+        GrpcInstrumentorClient
+    ):
+        tracing = client_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
+        channel = grpcext.intercept_channel(channel, tracing)  # type: ignore[no-untyped-call]
+    return MeteredChannel(channel, RpcClientMetrics(telemetry.meter_provider))

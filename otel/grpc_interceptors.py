@@ -17,17 +17,13 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor_pool
 from opentelemetry.instrumentation.grpc import (
-    GrpcInstrumentorClient,
     GrpcInstrumentorServer,
-    client_interceptor,
-    grpcext,
     server_interceptor,
 )
 
 from otel import settings
 from otel.access_log import AccessLog
-from otel.grpc_client import MeteredChannel
-from otel.instruments import RpcClientMetrics, RpcServerMetrics
+from otel.instruments import RpcServerMetrics
 from otel.sdk import Telemetry
 
 _Behavior = Callable[..., Any]
@@ -162,23 +158,6 @@ def server_interceptors(
     metrics = RpcServerMetrics(telemetry.meter_provider, _methods_of(services))
     interceptors.append(RpcServerMetricsInterceptor(metrics, services, telemetry.access_log))
     return interceptors
-
-
-def instrument_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Channel:
-    """Wrap a client channel: metrics, and tracing when `telemetry` uses it.
-
-    The upstream tracing interceptor has its own channel wrapper (it is not a
-    `grpc.UnaryUnaryClientInterceptor`); the metered channel goes around it, so
-    the recorded duration includes tracing.
-    """
-    if not telemetry.enabled:
-        return channel
-    if telemetry.uses(settings.GRPC_CLIENT) and not settings.already_instrumented(
-        GrpcInstrumentorClient
-    ):
-        tracing = client_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
-        channel = grpcext.intercept_channel(channel, tracing)  # type: ignore[no-untyped-call]
-    return MeteredChannel(channel, RpcClientMetrics(telemetry.meter_provider))
 
 
 def _methods_of(services: Sequence[str]) -> list[str]:

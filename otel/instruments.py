@@ -5,9 +5,9 @@ underscores, unit suffix, `_total` for counters): `http.requests` with unit
 `{request}` is published as `http_requests_total`.
 
 Request counters are observable counters over exact in-process counts rather
-than `Counter.add` calls: the SDK spends ~7 µs cleaning and hashing attributes
-on every synchronous measurement, and a counter that always moves with a
-histogram need not pay that twice. Label values come from bounded sets by
+than `Counter.add` calls: the SDK cleans and hashes the attributes of every
+synchronous measurement, and a counter that always moves with a histogram
+need not pay that twice (docs/benchmarks.md, section 1). Label values come from bounded sets by
 construction (method allow-list, URL rule, status code).
 """
 

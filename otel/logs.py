@@ -21,7 +21,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from opentelemetry import context as otel_context
@@ -48,14 +48,15 @@ _SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 _NOT_EXPORTED = ("opentelemetry",)
 
 
-def build_logger_provider(resource: Resource, environ: Mapping[str, str]) -> LoggerProvider | None:
+def build_logger_provider(
+    resource: Resource, names: Sequence[str], protocol: str = "grpc"
+) -> LoggerProvider | None:
     """A LoggerProvider exporting to OTEL_LOGS_EXPORTER's exporters; None when there are none."""
-    names = exporters.logs_exporter_names(environ)
     if not names:
         return None
     provider = LoggerProvider(resource=resource)
     for name in names:
-        exporter = exporters.log_exporter(name, environ)
+        exporter = exporters.log_exporter(name, protocol)
         provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     return provider
 

@@ -1,25 +1,18 @@
 """Serving the Prometheus registry: a listener of its own (order-api) or a route's body (gateway).
 
-The order-api listens on OTEL_EXPORTER_PROMETHEUS_HOST:OTEL_EXPORTER_PROMETHEUS_PORT,
-defaulting to 0.0.0.0:8000 (the specification's localhost:9464 would be
-unreachable from outside a container). Both ways answer in OpenMetrics when the
-scraper asks for it.
+The order-api listens where OTEL_EXPORTER_PROMETHEUS_HOST/PORT say
+(`otel.settings.TelemetrySettings.prometheus_address`). Both ways answer in
+OpenMetrics when the scraper asks for it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.exposition import choose_encoder
-
-from otel.exporters import TelemetryConfigError
-
-DEFAULT_HOST = "0.0.0.0"
-DEFAULT_PORT = 8000
 
 
 @dataclass(frozen=True)
@@ -39,20 +32,6 @@ class MetricsServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
-
-
-def listen_address(environ: Mapping[str, str]) -> tuple[str, int]:
-    """The metrics listener's host and port from OTEL_EXPORTER_PROMETHEUS_HOST/PORT.
-
-    Read once, by `otel.sdk.build_telemetry` (see `Telemetry.prometheus_address`).
-    """
-    host = environ.get("OTEL_EXPORTER_PROMETHEUS_HOST", "").strip() or DEFAULT_HOST
-    raw_port = environ.get("OTEL_EXPORTER_PROMETHEUS_PORT", "").strip()
-    if not raw_port:
-        return host, DEFAULT_PORT
-    if not raw_port.isdigit() or int(raw_port) > 65535:
-        raise TelemetryConfigError(f"OTEL_EXPORTER_PROMETHEUS_PORT={raw_port!r}: expected a port")
-    return host, int(raw_port)
 
 
 def serve(registry: CollectorRegistry, host: str, port: int) -> MetricsServer:

@@ -4,9 +4,9 @@ Two steps, called by each service's entry point, with or without the
 `opentelemetry-instrument` launcher (any other instrumentor it loads uses the
 global providers installed here):
 
-- `build_telemetry(service_name, environ)` reads the standard `OTEL_*`
-  variables from `environ` and builds providers and readers. It changes no
-  global state, so tests call it in process with the environment they want
+- `build_telemetry(service_name, settings)` builds providers and readers from
+  the `TelemetrySettings` the service parsed from its environment. It changes
+  no global state, so tests call it in process with the settings they want
   (the SDK's own components, such as the resource detector and the OTLP
   exporters, still read their settings from `os.environ`, as the SDK defines).
 - `install(telemetry)` makes them the process's global providers, opts in to
@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 
 from opentelemetry import metrics, trace
@@ -36,15 +36,15 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from prometheus_client import CollectorRegistry
 
-from otel import exporters, histogram_aggregation, logs, prometheus, settings
-from otel.access_log import AccessLineWriter, AccessLog, access_log_ratio
+from otel import exporters, histogram_aggregation, logs, settings
+from otel.access_log import AccessLineWriter, AccessLog
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
-from otel.exporters import TelemetryConfigError
+from otel.settings import ConfigError, TelemetrySettings
 from otel.views import default_views
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Telemetry", "TelemetryConfigError", "build_and_install", "build_telemetry", "install"]
+__all__ = ["Telemetry", "build_and_install", "build_telemetry", "install"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ class Telemetry:
     serves it (OTEL_EXPORTER_PROMETHEUS_HOST/PORT). `tracing` says whether spans
     go anywhere (otherwise tracing hooks are skipped). `disabled_instrumentations`
     holds the names of OTEL_PYTHON_DISABLED_INSTRUMENTATIONS; `uses` answers for
-    each upstream instrumentation the services add. `logger_provider` exports
+    each upstream instrumentation the services add; `flask_excluded_urls` is what
+    the Flask instrumentation leaves out. `logger_provider` exports
     log records (OTEL_LOGS_EXPORTER; None for `none`); `access_log` says which
     requests get an access line (ACCESS_LOG).
     """
@@ -67,8 +68,12 @@ class Telemetry:
     prometheus_registry: CollectorRegistry | None = None
     tracing: bool = False
     enabled: bool = True
-    prometheus_address: tuple[str, int] = (prometheus.DEFAULT_HOST, prometheus.DEFAULT_PORT)
+    prometheus_address: tuple[str, int] = (
+        settings.DEFAULT_PROMETHEUS_HOST,
+        settings.DEFAULT_PROMETHEUS_PORT,
+    )
     disabled_instrumentations: frozenset[str] = frozenset()
+    flask_excluded_urls: str = field(default_factory=lambda: settings.flask_excluded_urls({}))
     logger_provider: LoggerProvider | None = None
     access_log: AccessLog = field(default_factory=AccessLog)
     _shutdown: Callable[[], None] = field(default=lambda: None, repr=False)
@@ -101,39 +106,40 @@ class Telemetry:
         self._shutdown()
 
 
-def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
-    """Build providers and readers from the OTEL_* variables in `environ`; install nothing.
+def build_telemetry(
+    service_name: str, config: TelemetrySettings, *, access_log_ratio: float = 1.0
+) -> Telemetry:
+    """Build providers and readers as `config` says; install nothing.
 
-    Raises TelemetryConfigError (one clear line) for unusable values. Exporters
-    may start their export threads: call `shutdown()` on the result when done.
+    `access_log_ratio` is the fraction of requests with an access line (the
+    services' ACCESS_LOG). Exporters may start their export threads: call
+    `shutdown()` on the result when done.
     """
-    if settings.sdk_disabled(environ):
+    if config.sdk_disabled:
         return Telemetry.disabled(service_name)
-    metric_names = exporters.metrics_exporter_names(environ)
-    trace_names = exporters.traces_exporter_names(environ)
-    prometheus_address = prometheus.listen_address(environ)
-    access_log_fraction = access_log_ratio(environ)
-    exporters.logs_exporter_names(environ)  # an unusable value fails before anything starts
-    histogram_aggregation.default_histogram_aggregation(environ)  # likewise
+    metric_names = list(config.metrics_exporters)
+    trace_names = list(config.traces_exporters)
     resource = build_resource(service_name)
 
     registry = CollectorRegistry() if "prometheus" in metric_names else None
     meter_provider = SdkMeterProvider(
-        metric_readers=_metric_readers(metric_names, registry, environ),
+        metric_readers=_metric_readers(metric_names, registry, config),
         resource=resource,
         views=default_views(),
-        exemplar_filter=exemplar_filter(environ, tracing=bool(trace_names)),
+        exemplar_filter=exemplar_filter(config.exemplar_filter, tracing=bool(trace_names)),
     )
     tracer_provider: TracerProvider = NoOpTracerProvider()
     if trace_names:
         sdk_tracer_provider = SdkTracerProvider(resource=resource)
         for name in trace_names:
-            exporter = exporters.span_exporter(name, environ)
+            exporter = exporters.span_exporter(name, config.traces_protocol)
             sdk_tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
         tracer_provider = sdk_tracer_provider
-    logger_provider = logs.build_logger_provider(resource, environ)
+    logger_provider = logs.build_logger_provider(
+        resource, config.logs_exporters, config.logs_protocol
+    )
     access_log = AccessLog(
-        access_log_fraction,
+        access_log_ratio,
         AccessLineWriter(
             str(resource.attributes.get(SERVICE_NAME)), logger_provider=logger_provider
         ),
@@ -152,7 +158,7 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
         resource.attributes.get(SERVICE_NAME),
         ",".join(metric_names) or "none",
         ",".join(trace_names) or "none",
-        ",".join(exporters.logs_exporter_names(environ)) or "none",
+        ",".join(config.logs_exporters) or "none",
     )
     return Telemetry(
         service_name=str(resource.attributes.get(SERVICE_NAME, service_name)),
@@ -160,8 +166,9 @@ def build_telemetry(service_name: str, environ: Mapping[str, str]) -> Telemetry:
         tracer_provider=tracer_provider,
         prometheus_registry=registry,
         tracing=bool(trace_names),
-        prometheus_address=prometheus_address,
-        disabled_instrumentations=settings.disabled_instrumentations(environ),
+        prometheus_address=config.prometheus_address,
+        disabled_instrumentations=config.disabled_instrumentations,
+        flask_excluded_urls=config.flask_excluded_urls,
         logger_provider=logger_provider,
         access_log=access_log,
         _shutdown=shutdown,
@@ -172,14 +179,14 @@ def install(telemetry: Telemetry, environ: MutableMapping[str, str] = os.environ
     """Make `telemetry`'s providers the process's global ones and start the runtime metrics.
 
     Also opts `environ` in to the stable HTTP semantic conventions (read by the
-    Flask instrumentation when it first instruments). Raises TelemetryConfigError
+    Flask instrumentation when it first instruments). Raises ConfigError
     when another configurator already installed an SDK MeterProvider. A disabled
     `Telemetry` installs nothing.
     """
     if not telemetry.enabled:
         return
     if isinstance(metrics.get_meter_provider(), SdkMeterProvider):
-        raise TelemetryConfigError(
+        raise ConfigError(
             "an OpenTelemetry MeterProvider is already installed by another configurator; "
             "run with OTEL_PYTHON_DISTRO=otel_stack OTEL_PYTHON_CONFIGURATOR=otel_stack"
         )
@@ -191,16 +198,21 @@ def install(telemetry: Telemetry, environ: MutableMapping[str, str] = os.environ
         _instrument_runtime(telemetry.meter_provider)
 
 
-def build_and_install(service_name: str, environ: MutableMapping[str, str]) -> Telemetry:
+def build_and_install(
+    service_name: str,
+    config: TelemetrySettings,
+    *,
+    access_log_ratio: float = 1.0,
+    environ: MutableMapping[str, str] = os.environ,
+) -> Telemetry:
     """What a service's entry point does: `build_telemetry`, then `install`.
 
-    Raises TelemetryConfigError from either step; what was built is shut down
-    when installing it is refused.
+    Raises ConfigError when installing is refused, after shutting down what was built.
     """
-    telemetry = build_telemetry(service_name, environ)
+    telemetry = build_telemetry(service_name, config, access_log_ratio=access_log_ratio)
     try:
         install(telemetry, environ)
-    except TelemetryConfigError:
+    except ConfigError:
         telemetry.shutdown()
         raise
     return telemetry
@@ -222,20 +234,22 @@ def build_resource(default_service_name: str) -> Resource:
 
 
 def _metric_readers(
-    names: list[str], registry: CollectorRegistry | None, environ: Mapping[str, str]
+    names: list[str], registry: CollectorRegistry | None, config: TelemetrySettings
 ) -> list[MetricReader]:
     readers: list[MetricReader] = []
     for name in names:
         if name == "prometheus":
             assert registry is not None
-            # No otel_scope_* labels: every metric name here has one scope, and the
-            # three extra labels on every series make scrapes ~20% larger and slower.
+            # No otel_scope_* labels: every metric name here has one scope, and three
+            # extra labels on every series make scrapes larger and slower (docs/benchmarks.md).
             readers.append(ExemplarPrometheusReader(scope_info_enabled=False, registry=registry))
         else:
             exporter = exporters.metric_exporter(
                 name,
-                environ,
-                otlp_aggregation=histogram_aggregation.otlp_preferred_aggregation(environ),
+                config.metrics_protocol,
+                otlp_aggregation=histogram_aggregation.otlp_preferred_aggregation(
+                    config.histogram_aggregation
+                ),
             )
             readers.append(PeriodicExportingMetricReader(exporter))
     return readers

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
+from otel import settings
+from otel_stack import default_ports
 from otel_stack.cli import reports, up, verify
 from otel_stack.cli.console import Console
 from otel_stack.cli.up import MAX_REPLICAS
@@ -84,12 +86,19 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sub = commands.add_parser(
         "up", help="run both services (and Prometheus) with traffic and a live metrics view"
     )
-    sub.add_argument("--gateway-port", type=_port, default=8080)
-    sub.add_argument("--grpc-port", type=_port, default=50051)
-    sub.add_argument("--metrics-port", type=_port, default=8000, help="order-api /metrics port")
-    sub.add_argument("--prometheus-port", type=_port, default=9090)
-    sub.add_argument("--alertmanager-port", type=_port, default=9093)
-    sub.add_argument("--alert-sink-port", type=_port, default=9099, help="the local webhook sink")
+    sub.add_argument("--gateway-port", type=_port, default=default_ports.GATEWAY)
+    sub.add_argument("--grpc-port", type=_port, default=default_ports.GRPC)
+    sub.add_argument(
+        "--metrics-port", type=_port, default=default_ports.METRICS, help="order-api /metrics port"
+    )
+    sub.add_argument("--prometheus-port", type=_port, default=default_ports.PROMETHEUS)
+    sub.add_argument("--alertmanager-port", type=_port, default=default_ports.ALERTMANAGER)
+    sub.add_argument(
+        "--alert-sink-port",
+        type=_port,
+        default=default_ports.ALERT_SINK,
+        help="the local webhook sink",
+    )
     sub.add_argument("--data-dir", type=Path, default=Path("var/stack"), help="logs, DB, TSDB")
     sub.add_argument("--duration", type=_seconds, help="stop after this many seconds")
     sub.add_argument("--rate", type=_rate, default=20.0, help="generated requests per second")
@@ -134,7 +143,7 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def _add_load(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("load", help="send a realistic request mix to the web-gateway")
-    sub.add_argument("--target", default="http://127.0.0.1:8080", help="web-gateway base URL")
+    sub.add_argument("--target", default=default_ports.GATEWAY_URL, help="web-gateway base URL")
     sub.add_argument("--rate", type=_rate, default=50.0, help="requests/s (0: as fast as possible)")
     sub.add_argument("--duration", type=_seconds, default=10.0, help="seconds")
     sub.add_argument("--requests", type=_requests, help="stop after this many requests")
@@ -148,8 +157,8 @@ def _add_load(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("verify", help="check both /metrics endpoints against the contract")
-    sub.add_argument("--gateway", default="http://127.0.0.1:8080", help="web-gateway base URL")
-    sub.add_argument("--order-api-metrics", default="http://127.0.0.1:8000/metrics")
+    sub.add_argument("--gateway", default=default_ports.GATEWAY_URL, help="web-gateway base URL")
+    sub.add_argument("--order-api-metrics", default=default_ports.ORDER_API_METRICS_URL)
     sub.add_argument(
         "--no-probe",
         action="store_true",
@@ -170,8 +179,8 @@ def _add_render(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     where = sub.add_mutually_exclusive_group(required=True)
     where.add_argument("--compose", action="store_true", help="targets of the compose file")
     where.add_argument("--local", action="store_true", help="targets on 127.0.0.1")
-    sub.add_argument("--gateway-port", type=_port, default=8080)
-    sub.add_argument("--metrics-port", type=_port, default=8000)
+    sub.add_argument("--gateway-port", type=_port, default=default_ports.GATEWAY)
+    sub.add_argument("--metrics-port", type=_port, default=default_ports.METRICS)
     sub.add_argument("--alertmanager-port", type=_port, help="with --local: send alerts there")
     sub.set_defaults(command=_run_render)
 
@@ -181,7 +190,10 @@ def _add_alert_sink(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "alert-sink", help="receive Alertmanager webhooks on /page and /ticket and print them"
     )
     sub.add_argument(
-        "--listen", type=_address, default=("127.0.0.1", 9099), help="HOST:PORT to listen on"
+        "--listen",
+        type=_address,
+        default=("127.0.0.1", default_ports.ALERT_SINK),
+        help="HOST:PORT to listen on",
     )
     sub.set_defaults(command=_run_alert_sink)
 
@@ -304,9 +316,7 @@ def _run_load(args: argparse.Namespace, console: Console) -> int:
 def _run_verify(args: argparse.Namespace, console: Console) -> int:
     if not args.no_probe:
         console.line(f"probe: {verify.probe_gateway(args.gateway)}")
-    disabled = frozenset(
-        name.strip() for name in args.disabled_instrumentations.split(",") if name.strip()
-    )
+    disabled = settings.instrumentation_names(args.disabled_instrumentations)
     gateway, order_api = verify.GATEWAY.without(disabled), verify.ORDER_API.without(disabled)
     checks = verify.check_endpoint(gateway, args.gateway.rstrip("/") + "/metrics")
     checks += verify.check_endpoint(order_api, args.order_api_metrics)

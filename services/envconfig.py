@@ -1,24 +1,59 @@
 """Parsers for the services' own environment variables, with errors that name the variable.
 
-`OTEL_*` variables are not read here: they belong to the OpenTelemetry SDK.
+The `OTEL_*` variables are parsed by `otel.settings`, whose `ConfigError` is the
+one error of bad configuration for both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from otel.settings import ConfigError
 
-class ConfigError(ValueError):
-    """A configuration variable with a bad value; the message names it."""
+__all__ = [
+    "ConfigError",
+    "access_log",
+    "address",
+    "format_address",
+    "grpc_target",
+    "integer",
+    "seconds",
+]
+
+ACCESS_LOG = "ACCESS_LOG"
 
 
-def address(environ: Mapping[str, str], name: str, default: str) -> str:
-    """Return a HOST:PORT value (port 0 allowed: any free port)."""
-    value = environ.get(name) or default
+def address(environ: Mapping[str, str], name: str, default: tuple[str, int]) -> tuple[str, int]:
+    """Return a HOST:PORT value as (host, port), IPv6 brackets removed (port 0: any free port)."""
+    value = environ.get(name) or format_address(default)
     host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"{name}={value!r}: expected HOST:PORT, e.g. {default}")
-    return value
+        raise ConfigError(f"{name}={value!r}: expected HOST:PORT, e.g. {format_address(default)}")
+    return host, int(port)
+
+
+def format_address(address: tuple[str, int]) -> str:
+    """HOST:PORT, with an IPv6 host in brackets."""
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def access_log(environ: Mapping[str, str]) -> float:
+    """The fraction of requests ACCESS_LOG keeps an access line of: `on` (1), `off` (0) or 0-1."""
+    raw = environ.get(ACCESS_LOG, "").strip().lower()
+    if raw in ("", "on", "true", "1"):
+        return 1.0
+    if raw in ("off", "false"):
+        return 0.0
+    try:
+        ratio = float(raw)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        raise ConfigError(f"{ACCESS_LOG}={raw!r}: expected on, off or a fraction between 0 and 1")
+    return ratio
 
 
 def grpc_target(environ: Mapping[str, str], name: str, default: str) -> str:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import pytest
 import yaml
 
 from otel_stack.deploy import go_tools
-from otel_stack.harness.local_prometheus import FEATURE_FLAGS
+from otel_stack.harness import local_prometheus, processes
 from otel_stack.harness.running import free_port
 from tests.helpers import wait_until
 
@@ -106,40 +105,19 @@ def assert_promtool_clean(text: str) -> None:
 
 
 @contextmanager
-def running_prometheus(
-    directory: Path, config_text: str, *, flags: Sequence[str] = (), port: int | None = None
-) -> Iterator[Prometheus]:
-    """Run Prometheus with this configuration on a free loopback port until the block ends.
-
-    `flags` are added to the command line (e.g. `OTLP_RECEIVER_FLAGS`); `port`
-    is the port to listen on (a free one unless given).
-    """
+def running_prometheus(directory: Path, config_text: str) -> Iterator[Prometheus]:
+    """Run Prometheus with this configuration on a free loopback port until the block ends."""
     binary = require_binary("prometheus")
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "prometheus.yml"
     config_path.write_text(config_text)
-    log = directory / "prometheus.log"
-    command = [
-        binary,
-        f"--config.file={config_path}",
-        f"--storage.tsdb.path={directory / 'data'}",
-        *FEATURE_FLAGS,
-        *flags,
-        f"--web.listen-address=127.0.0.1:{port or free_port()}",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=directory, stdout=out, stderr=out)
-    server = Prometheus(command[-1].replace("--web.listen-address=", "http://"), process, log)
+    port = free_port()
+    spec = local_prometheus.spec(binary, directory, port=port, config_path=config_path)
+    service = processes.start(spec, timeout=30)
     try:
-        wait_until(lambda: _ready(server), 30, f"Prometheus ready (log: {log})")
-        yield server
+        yield Prometheus(f"http://127.0.0.1:{port}", service.process, spec.log_path)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        service.stop(grace=15)
 
 
 def wait_for_fresh_scrapes(server: Prometheus, jobs: list[str], timeout: float = 20) -> None:
@@ -150,16 +128,6 @@ def wait_for_fresh_scrapes(server: Prometheus, jobs: list[str], timeout: float =
         timeout,
         f"a scrape of {', '.join(jobs)} after the traffic",
     )
-
-
-def _ready(server: Prometheus) -> bool:
-    if server.process.poll() is not None:
-        raise AssertionError(f"Prometheus exited: {server.log.read_text(errors='replace')}")
-    try:
-        with urllib.request.urlopen(server.url + "/-/ready", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 # Range selectors and `for:` durations, e.g. [5m] and 10m.

@@ -31,8 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from otel import exporters, histogram_aggregation
-from otel.exporters import TelemetryConfigError
+from otel.settings import ConfigError
+from otel_stack import default_ports
 from otel_stack.cli import alert_status, liveview, prometheus_reading, reports
 from otel_stack.cli.console import Console
 from otel_stack.deploy import prometheus_config
@@ -45,6 +45,7 @@ from otel_stack.harness import (
     running,
 )
 from otel_stack.harness.alert_sink import AlertSink, format_notification
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.histograms import Bucket, combine_cumulative
 from otel_stack.harness.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
 from otel_stack.harness.local_collector import CollectorBuildError, CollectorPorts
@@ -57,12 +58,6 @@ LOAD_CONCURRENCY = 4
 MAX_REPLICAS = 8
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-# Settings for one service would apply to both, or clash with the ports chosen here.
-CHILD_ENV_DROPPED = (
-    "OTEL_SERVICE_NAME",
-    "OTEL_EXPORTER_PROMETHEUS_HOST",
-    "OTEL_EXPORTER_PROMETHEUS_PORT",
-)
 # Where the local collector forwards traces unless OTELCOL_TRACES_ENDPOINT says otherwise:
 # the OTLP/gRPC port of a trace backend you run yourself (nothing else listens there).
 LOCAL_TRACES_ENDPOINT = "127.0.0.1:14317"
@@ -76,12 +71,12 @@ FINAL_READ_SECONDS = 10.0
 class UpOptions:
     """The `up` command's settings."""
 
-    gateway_port: int = 8080
-    grpc_port: int = 50051
-    metrics_port: int = 8000
-    prometheus_port: int = 9090
-    alertmanager_port: int = 9093
-    alert_sink_port: int = 9099
+    gateway_port: int = default_ports.GATEWAY
+    grpc_port: int = default_ports.GRPC
+    metrics_port: int = default_ports.METRICS
+    prometheus_port: int = default_ports.PROMETHEUS
+    alertmanager_port: int = default_ports.ALERTMANAGER
+    alert_sink_port: int = default_ports.ALERT_SINK
     data_dir: Path = Path("var/stack")
     duration: float | None = None
     rate: float = 20.0
@@ -209,7 +204,7 @@ def check_replicas(replicas: int, db: str | None) -> None:
 
 def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
     """How to run every order-api and then every web-gateway under the launcher, in start order."""
-    base = _child_environ()
+    base = child_environ(user_settings=True)
     if options.otlp:
         base = _otlp_environ(base, options.collector_ports)
     if options.otlp_prometheus:
@@ -276,7 +271,7 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
         console.error(f"otel-stack: {error}")
         _print_log_tail(console, error.service, error.log_tail)
         return 1
-    except TelemetryConfigError as error:  # raised before any child starts
+    except ConfigError as error:  # raised before any child starts
         console.error(f"otel-stack up: error: {error}")
         return EXIT_USAGE
     except StartupCancelledError as error:
@@ -586,27 +581,3 @@ def _otlp_environ(environ: dict[str, str], ports: CollectorPorts) -> dict[str, s
             "OTEL_METRIC_EXPORT_INTERVAL", LOCAL_EXPORT_INTERVAL_MS
         ),
     }
-
-
-def _child_environ() -> dict[str, str]:
-    """This process's environment, set up for the launcher and the services' own settings.
-
-    Raises TelemetryConfigError for an OTEL_METRICS_EXPORTER or
-    OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION the services would refuse.
-    """
-    environ = dict(os.environ)
-    for name in CHILD_ENV_DROPPED:
-        environ.pop(name, None)
-    # The live view and Prometheus read the services' /metrics: whatever else the user
-    # selects (`none` included), the services also export to Prometheus. The list is
-    # parsed by the services' own parser, so what it accepts here they accept too.
-    names = exporters.metrics_exporter_names(environ)
-    histogram_aggregation.default_histogram_aggregation(environ)  # refused here, not at start
-    if "prometheus" not in names:
-        environ[exporters.METRICS_EXPORTER] = ",".join([*names, "prometheus"])
-    environ.update(
-        OTEL_PYTHON_DISTRO="otel_stack",
-        OTEL_PYTHON_CONFIGURATOR="otel_stack",
-        PYTHONUNBUFFERED="1",
-    )
-    return environ

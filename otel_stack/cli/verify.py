@@ -20,12 +20,12 @@ from dataclasses import dataclass, field, replace
 
 from prometheus_client.samples import Sample
 
+from otel.settings import FLASK, SYSTEM_METRICS, is_disabled
 from otel_stack.harness.scrape import Exposition, ScrapeError, own_labels, scrape
 
 BUCKETS = ("0.001", "0.01", "0.1", "0.5", "1.0", "2.0", "5.0", "+Inf")
 HISTOGRAM_SERIES = ("_bucket", "_count", "_sum")
 PROBE_PATH = "/orders/verify-probe"
-SYSTEM_METRICS = "system_metrics"
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,8 @@ class ServiceContract:
 
     def without(self, disabled: frozenset[str]) -> ServiceContract:
         """The contract of a deployment with these instrumentations disabled (`*`: all)."""
-        if "*" in disabled:
-            return replace(self, metrics=tuple(m for m in self.metrics if m.source is None))
-        return replace(self, metrics=tuple(m for m in self.metrics if m.source not in disabled))
+        kept = (m for m in self.metrics if m.source is None or not is_disabled(m.source, disabled))
+        return replace(self, metrics=tuple(kept))
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ GATEWAY = ServiceContract(
             "histogram",
             frozenset({"http_request_method", "http_route", "http_response_status_code"}),
             exact_labels=False,
-            source="flask",
+            source=FLASK,
         ),
         MetricContract(
             "rpc_client_call_duration_seconds",

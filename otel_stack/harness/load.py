@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from otel_stack import default_ports
 from otel_stack.harness.histograms import Bucket
 from otel_stack.harness.latency import LatencyRecorder, LatencyStats
 from otel_stack.harness.mix import Kind, KnownOrders, Request, created_order_id, next_request
@@ -53,7 +54,7 @@ class LoadConfigError(ValueError):
 class LoadConfig:
     """What to send, where, how fast and for how long."""
 
-    target: str = "http://127.0.0.1:8080"
+    target: str = default_ports.GATEWAY_URL
     rate: float = 50.0
     duration: float | None = 10.0
     max_requests: int | None = None

@@ -73,7 +73,7 @@ class PostgresServer:
     host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
     fsync: bool = False
-    process: subprocess.Popen[bytes] | None = None
+    service: Service | None = None
     # Where the server runs and where clients connect from (a network namespace in tests/scale).
     wrap_command: Callable[[list[str]], list[str]] = _direct
     run_client: Callable[[Callable[[], Any]], Any] = _here
@@ -116,7 +116,6 @@ class PostgresServer:
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections (StartupError if not)."""
-        log = (self.root / "postgres.log").open("ab")
         # Exec'd as the service user (setpriv, not runuser), so that signals
         # reach the postmaster itself.
         command = [
@@ -135,19 +134,18 @@ class PostgresServer:
             "-c",
             "max_connections=200",
         ]
-        argv = self.wrap_command(command)
-        self.process = subprocess.Popen(argv, stdout=log, stderr=log)
-        log.close()
         spec = ServiceSpec(
             name=NAME,
-            command=argv,
+            command=self.wrap_command(command),
             env=os.environ,
             log_path=self.root / "postgres.log",
             ready=self.accepts_connections,
             ready_description=f"a connection to {self.host}:{self.port} succeeds",
+            stop_signal=signal.SIGINT,  # fast shutdown: open connections are ended
         )
-        # The harness's wait: it fails fast, with the log's end, if the server exits.
-        processes.wait_ready(Service(spec, self.process), START_TIMEOUT)
+        # One log across restarts; the wait fails fast, with the log's end, if the server exits.
+        self.service = processes.spawn(spec, append_log=True)
+        processes.wait_ready(self.service, START_TIMEOUT)
 
     def accepts_connections(self) -> bool:
         """Whether a connection to the server succeeds now."""
@@ -159,16 +157,9 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Stop the server (fast shutdown: open connections are ended)."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+        if self.service is not None:
+            self.service.stop(grace=30)
+        self.service = None
 
     def create_database(self) -> str:
         """Create an empty database; return its URL."""

@@ -1,11 +1,14 @@
-"""Child processes of `otel-stack up`: start one, wait until it is ready, stop them all.
+"""The one way to run a child process: start it, wait until it is ready, stop it.
 
-Each child runs in a process group of its own (so a Ctrl-C in the terminal
-reaches only `otel-stack`, which then stops the children in order) and writes
-stdout and stderr to a log file. A child that exits or is not ready before a
-deadline raises `StartupError` carrying the cause and the end of its log;
-`stop_all` sends SIGTERM to each group, waits, and sends SIGKILL after a grace
-period, so nothing is left running whatever happened.
+`otel-stack up`, the tests and the benchmarks start every server they need
+(the services, Prometheus, Alertmanager, PostgreSQL, the collector) from a
+`ServiceSpec` through this module. Each child runs in a process group of its
+own (so a Ctrl-C in the terminal reaches only `otel-stack`, which then stops the
+children in order) and writes stdout and stderr to a log file. A child that
+exits or is not ready before a deadline raises `StartupError` carrying the cause
+and the end of its log; stopping sends the spec's stop signal (SIGTERM unless
+it says otherwise) to the group, waits, and sends SIGKILL after a grace period,
+so nothing is left running whatever happened.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class ServiceSpec:
     ready: Callable[[], bool]
     ready_description: str
     cwd: Path | None = None
+    # The signal that asks it to stop (PostgreSQL's fast shutdown is SIGINT).
+    stop_signal: signal.Signals = signal.SIGTERM
 
 
 @dataclass
@@ -93,8 +98,8 @@ class Service:
             os.killpg(self.process.pid, signum)
 
     def stop(self, grace: float) -> int:
-        """SIGTERM, wait up to `grace` seconds, then SIGKILL; return the exit code."""
-        self.signal(signal.SIGTERM)
+        """The stop signal, wait up to `grace` seconds, then SIGKILL; return the exit code."""
+        self.signal(self.spec.stop_signal)
         try:
             return self.process.wait(timeout=grace)
         except subprocess.TimeoutExpired:

@@ -10,7 +10,6 @@ both whatever happens.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,14 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from otel_stack.harness import processes
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.processes import Service, ServiceSpec
 from otel_stack.harness.readiness import grpc_serving, http_ok
 
 ORDER_API = "order-api"
 GATEWAY = "web-gateway"
 MODULES = {ORDER_API: "services.order_api", GATEWAY: "services.web_gateway"}
-# The services' own settings and the SDK's: a run decides them, the caller's shell does not.
-SERVICE_VARIABLE_PREFIXES = ("OTEL_", "ORDER_API_", "GATEWAY_", "ACCESS_LOG")
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_GRACE_SECONDS = 20.0
 
@@ -44,17 +42,6 @@ def free_ports(count: int) -> list[int]:
     while len(ports) < count:
         ports.add(free_port())
     return sorted(ports)
-
-
-def clean_environ(**overrides: str) -> dict[str, str]:
-    """This process's environment without the services' own and OTEL_* variables, plus overrides."""
-    environ = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(SERVICE_VARIABLE_PREFIXES)
-    }
-    environ.update(overrides)
-    return environ
 
 
 @dataclass(frozen=True)
@@ -86,6 +73,63 @@ class StackPorts:
         return f"http://127.0.0.1:{self.metrics}/metrics"
 
 
+def order_api_spec(
+    log_path: Path,
+    environ: Mapping[str, str],
+    *,
+    listen: str,
+    db: str,
+    metrics: tuple[str, int] | None = None,
+    launcher: bool = False,
+    faults: Sequence[str] = (),
+    name: str = ORDER_API,
+) -> ServiceSpec:
+    """How to run one order-api on top of `environ`: ready once gRPC health says SERVING.
+
+    `listen` is its ORDER_API_LISTEN (HOST:PORT), `db` its ORDER_API_DB, `metrics`
+    where its `/metrics` listens (OTEL_EXPORTER_PROMETHEUS_HOST/PORT; unset: the
+    variables of `environ`, else the default), `faults` its ORDER_API_FAULTS specs.
+    """
+    env = {**environ, "ORDER_API_LISTEN": listen, "ORDER_API_DB": db}
+    if metrics is not None:
+        host, port = metrics
+        env.update(OTEL_EXPORTER_PROMETHEUS_HOST=host, OTEL_EXPORTER_PROMETHEUS_PORT=str(port))
+    if faults:
+        env["ORDER_API_FAULTS"] = ",".join(faults)
+    return ServiceSpec(
+        name=name,
+        command=_command(MODULES[ORDER_API], launcher),
+        env=env,
+        log_path=log_path,
+        ready=lambda: grpc_serving(listen),
+        ready_description=f"gRPC health SERVING on {listen}",
+    )
+
+
+def gateway_spec(
+    log_path: Path,
+    environ: Mapping[str, str],
+    *,
+    listen: str,
+    order_api_target: str,
+    launcher: bool = False,
+    name: str = GATEWAY,
+) -> ServiceSpec:
+    """How to run one web-gateway on top of `environ`: ready once `GET /readyz` answers 200.
+
+    `listen` is its GATEWAY_LISTEN (HOST:PORT), `order_api_target` its ORDER_API_TARGET.
+    """
+    readyz = f"http://{listen}/readyz"
+    return ServiceSpec(
+        name=name,
+        command=_command(MODULES[GATEWAY], launcher),
+        env={**environ, "GATEWAY_LISTEN": listen, "ORDER_API_TARGET": order_api_target},
+        log_path=log_path,
+        ready=lambda: http_ok(readyz),
+        ready_description=f"GET {readyz} answering 200",
+    )
+
+
 def service_specs(
     ports: StackPorts,
     data_dir: Path,
@@ -101,40 +145,28 @@ def service_specs(
     `db` is the order-api's ORDER_API_DB (default: `orders.db` in `data_dir`);
     `order_api_target` the gateway's ORDER_API_TARGET (default: this order-api).
     """
-    command = processes.launcher_command if launcher else processes.module_command
-    order_env = {
-        **environ,
-        "ORDER_API_LISTEN": ports.grpc_target,
-        "ORDER_API_DB": db or str(data_dir / "orders.db"),
-        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-        "OTEL_EXPORTER_PROMETHEUS_PORT": str(ports.metrics),
-    }
-    if faults:
-        order_env["ORDER_API_FAULTS"] = ",".join(faults)
-    gateway_env = {
-        **environ,
-        "GATEWAY_LISTEN": f"127.0.0.1:{ports.gateway}",
-        "ORDER_API_TARGET": order_api_target or ports.grpc_target,
-    }
-    readyz = f"{ports.gateway_url}/readyz"
     return [
-        ServiceSpec(
-            name=ORDER_API,
-            command=command(MODULES[ORDER_API]),
-            env=order_env,
-            log_path=data_dir / f"{ORDER_API}.log",
-            ready=lambda: grpc_serving(ports.grpc_target),
-            ready_description=f"gRPC health SERVING on {ports.grpc_target}",
+        order_api_spec(
+            data_dir / f"{ORDER_API}.log",
+            environ,
+            listen=ports.grpc_target,
+            db=db or str(data_dir / "orders.db"),
+            metrics=("127.0.0.1", ports.metrics),
+            launcher=launcher,
+            faults=faults,
         ),
-        ServiceSpec(
-            name=GATEWAY,
-            command=command(MODULES[GATEWAY]),
-            env=gateway_env,
-            log_path=data_dir / f"{GATEWAY}.log",
-            ready=lambda: http_ok(readyz),
-            ready_description=f"GET {readyz} answering 200",
+        gateway_spec(
+            data_dir / f"{GATEWAY}.log",
+            environ,
+            listen=f"127.0.0.1:{ports.gateway}",
+            order_api_target=order_api_target or ports.grpc_target,
+            launcher=launcher,
         ),
     ]
+
+
+def _command(module: str, launcher: bool) -> list[str]:
+    return processes.launcher_command(module) if launcher else processes.module_command(module)
 
 
 @dataclass
@@ -189,12 +221,12 @@ def running_stack(
 ) -> Iterator[Stack]:
     """Start order-api then web-gateway on free ports, each once ready; stop both on exit.
 
-    `environ` adds to a clean environment (see `clean_environ`); `launcher`
+    `environ` adds to a test's environment (see `child_environ`); `launcher`
     runs both under `opentelemetry-instrument`. Raises StartupError naming the
     service that did not come up.
     """
     ports = StackPorts.free()
-    specs = service_specs(ports, data_dir, clean_environ(**(environ or {})), launcher=launcher)
+    specs = service_specs(ports, data_dir, child_environ(environ or {}), launcher=launcher)
     stack = Stack(ports, {})
     try:
         for spec in specs:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sqlite3
 import sys
@@ -13,10 +12,10 @@ import grpc
 from grpc_health.v1 import health
 
 from otel import grpc_interceptors, prometheus
-from otel.exporters import TelemetryConfigError
 from otel.logs import configure_logging
 from otel.sdk import Telemetry, build_and_install
-from services.envconfig import ConfigError
+from services.envconfig import ConfigError, format_address
+from services.order_api.backends import open_store
 from services.order_api.config import Config
 from services.order_api.db_health import DatabaseHealth
 from services.order_api.metrics import OrderMetrics
@@ -26,7 +25,6 @@ from services.order_api.store import (
     OrderStore,
     SchemaTooNewError,
     StoreUnavailableError,
-    open_store,
     redacted,
 )
 
@@ -40,8 +38,10 @@ def main() -> int:
     configure_logging(DEFAULT_SERVICE_NAME)
     try:
         config = Config.from_env()
-        telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
-    except (ConfigError, TelemetryConfigError) as error:
+        telemetry = build_and_install(
+            DEFAULT_SERVICE_NAME, config.telemetry, access_log_ratio=config.access_log
+        )
+    except ConfigError as error:
         print(f"order-api: {error}", file=sys.stderr)
         return 2
     configure_logging(telemetry.service_name, telemetry.logger_provider)
@@ -79,7 +79,7 @@ def _serve(config: Config, telemetry: Telemetry) -> int:
         signal.signal(signum, lambda _signum, _frame: stopping.set())
     server.start()
     database_health.start()
-    host = config.listen.rpartition(":")[0]
+    host = config.listen[0]
     metrics_note = (
         f", metrics on http://{metrics_address[0]}:{metrics_server.port}/metrics"
         if metrics_server
@@ -116,7 +116,7 @@ def build_server(
         on_order_created=OrderMetrics(telemetry.meter_provider).order_created,
     )
     return create_server(
-        config.listen,
+        format_address(config.listen),
         servicer=servicer,
         health_servicer=health_servicer,
         interceptors=grpc_interceptors.server_interceptors(telemetry, [SERVICE_NAME]),

@@ -1,4 +1,4 @@
-"""The order-api's configuration, read once from the environment."""
+"""The order-api's configuration, read once from the environment: its own and OTEL_* variables."""
 
 from __future__ import annotations
 
@@ -6,26 +6,32 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from otel.settings import ConfigError, TelemetrySettings
 from services import envconfig
-from services.envconfig import ConfigError
 from services.order_api.faults import FaultPlan, FaultSpecError
 from services.order_api.store import PoolSettings
+
+# gRPC's usual port.
+DEFAULT_PORT = 50051
 
 
 @dataclass(frozen=True)
 class Config:
     """Settings of one order-api process."""
 
-    listen: str = "0.0.0.0:50051"
+    listen: tuple[str, int] = ("0.0.0.0", DEFAULT_PORT)
     db_path: str = "var/orders.db"
     max_workers: int = 16
     grace_seconds: float = 10.0
     faults: FaultPlan = field(default_factory=FaultPlan)
     pool: PoolSettings = field(default_factory=PoolSettings)
+    # The fraction of RPCs with an access line (ACCESS_LOG).
+    access_log: float = 1.0
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
-        """Read ORDER_API_* variables; raise ConfigError naming the first bad one."""
+        """Read ORDER_API_*, ACCESS_LOG and OTEL_* variables; ConfigError names a bad one."""
         defaults = cls()
         try:
             faults = FaultPlan.parse(environ.get("ORDER_API_FAULTS", "").split(","))
@@ -42,6 +48,8 @@ class Config:
             ),
             faults=faults,
             pool=_pool_settings(environ, defaults.pool),
+            access_log=envconfig.access_log(environ),
+            telemetry=TelemetrySettings.from_env(environ),
         )
 
 

@@ -1,11 +1,9 @@
 """What every order store offers, whichever database holds the orders.
 
-The servicer sees only the `OrderStore` protocol defined here. `open_store`
-picks the backend from `ORDER_API_DB`: a file path opens SQLite (the embedded
-default, one process), a `postgresql://` URL opens PostgreSQL (shared by any
-number of replicas). Both keep the same promises: an order is committed before
-`create` returns, an idempotency key is unique in the database, and listings
-page by the order's sequence number.
+The servicer sees only the `OrderStore` protocol defined here;
+`services.order_api.backends.open_store` picks the backend. Both keep the same
+promises: an order is committed before `create` returns, an idempotency key is
+unique in the database, and listings page by the order's sequence number.
 """
 
 from __future__ import annotations
@@ -14,10 +12,7 @@ import hashlib
 import json
 import urllib.parse
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from opentelemetry.metrics import MeterProvider
+from typing import Any, Protocol
 
 STATUS_CREATED = "CREATED"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -120,23 +115,6 @@ def redacted(location: str) -> str:
         return location
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-
-
-def open_store(
-    location: str,
-    *,
-    pool: PoolSettings | None = None,
-    meter_provider: MeterProvider | None = None,
-) -> OrderStore:
-    """Open the store named by ORDER_API_DB: a `postgresql://` URL or a SQLite file path."""
-    if is_postgres_url(location):
-        # Imported here so that SQLite users need not load psycopg.
-        from services.order_api.store_postgres import PostgresOrderStore  # noqa: PLC0415
-
-        return PostgresOrderStore(location, pool=pool, meter_provider=meter_provider)
-    from services.order_api.store_sqlite import SqliteOrderStore  # noqa: PLC0415
-
-    return SqliteOrderStore(location)
 
 
 def order_total(items: tuple[Item, ...]) -> int:

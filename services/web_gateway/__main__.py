@@ -14,19 +14,17 @@ connection. Bodies from the app's 64 KiB limit up to 1 MiB get the app's JSON 41
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
 
 from flask import Flask
 
-from otel import grpc_interceptors
-from otel.exporters import TelemetryConfigError
+from otel import grpc_client
 from otel.instruments import HttpServerConnectionMetrics
 from otel.logs import configure_logging
 from otel.sdk import Telemetry, build_and_install
-from services.envconfig import ConfigError
+from services.envconfig import ConfigError, format_address
 from services.web_gateway.app import MAX_BODY_BYTES, create_app
 from services.web_gateway.client import OrderClient
 from services.web_gateway.config import Config
@@ -51,8 +49,10 @@ def main() -> int:
     try:
         config = Config.from_env()
         raise_descriptor_limit(config.max_connections)
-        telemetry = build_and_install(DEFAULT_SERVICE_NAME, os.environ)
-    except (ConfigError, TelemetryConfigError) as error:
+        telemetry = build_and_install(
+            DEFAULT_SERVICE_NAME, config.telemetry, access_log_ratio=config.access_log
+        )
+    except ConfigError as error:
         print(f"web-gateway: {error}", file=sys.stderr)
         return 2
     configure_logging(telemetry.service_name, telemetry.logger_provider)
@@ -60,7 +60,10 @@ def main() -> int:
     try:
         server = _listen(config, app)
     except OSError as error:
-        print(f"web-gateway: cannot listen on {config.listen}: {error}", file=sys.stderr)
+        print(
+            f"web-gateway: cannot listen on {format_address(config.listen)}: {error}",
+            file=sys.stderr,
+        )
         _close(client, telemetry)
         return 1
     if telemetry.enabled:
@@ -76,7 +79,7 @@ def build(config: Config, telemetry: Telemetry) -> tuple[Flask, OrderClient]:
     client = OrderClient(
         config.order_api_target,
         config.order_api_timeout,
-        wrap_channel=lambda channel: grpc_interceptors.instrument_channel(channel, telemetry),
+        wrap_channel=lambda channel: grpc_client.instrument_channel(channel, telemetry),
     )
     return create_app(config, client=client, telemetry=telemetry), client
 
@@ -98,7 +101,7 @@ def _listen(config: Config, app: Flask) -> GatewayServer:
         max_body_bytes=SERVER_MAX_BODY_BYTES,
         app_max_body_bytes=MAX_BODY_BYTES,
     )
-    return create_server(app, _bind_address(config.listen), settings)
+    return create_server(app, config.listen, settings)
 
 
 def _serve_until_stopped(server: GatewayServer, config: Config, client: OrderClient) -> None:
@@ -122,11 +125,6 @@ def _serve_until_stopped(server: GatewayServer, config: Config, client: OrderCli
     # to 60 s): closing the channel when the grace runs out ends such calls (answered 502).
     server.drain(config.grace_seconds, on_grace_expired=client.close)
     serving.join()
-
-
-def _bind_address(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 if __name__ == "__main__":

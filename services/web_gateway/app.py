@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from otel import flask_hooks
+from otel import wsgi_middleware
 from otel.sdk import Telemetry
 from services.web_gateway import errors, routes
 from services.web_gateway.client import OrderClient
@@ -41,5 +41,5 @@ def create_app(
     app.register_blueprint(routes.blueprint)
     errors.register_error_handlers(app)
     if telemetry is not None:
-        flask_hooks.instrument_app(app, telemetry)
+        wsgi_middleware.instrument_app(app, telemetry)
     return app

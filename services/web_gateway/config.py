@@ -1,4 +1,4 @@
-"""The web-gateway's configuration, read once from the environment."""
+"""The web-gateway's configuration, read once from the environment: its own and OTEL_* variables."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from otel.settings import TelemetrySettings
 from services import envconfig
 
 MAX_TIMEOUT_SECONDS = 60.0
@@ -13,13 +14,14 @@ MAX_THREADS = 1024
 MAX_CONNECTIONS = 100_000
 MAX_READ_TIMEOUT_SECONDS = 600.0
 MIN_TOKEN_LENGTH = 16
+DEFAULT_PORT = 8080
 
 
 @dataclass(frozen=True)
 class Config:
     """Settings of one web-gateway process."""
 
-    listen: str = "0.0.0.0:8080"
+    listen: tuple[str, int] = ("0.0.0.0", DEFAULT_PORT)
     order_api_target: str = "localhost:50051"
     order_api_timeout: float = 2.0
     threads: int = 64
@@ -34,10 +36,13 @@ class Config:
     keepalive_timeout: float = 75.0
     # When set, GET /metrics requires `Authorization: Bearer <token>` (kept out of repr and logs).
     metrics_token: str | None = field(default=None, repr=False)
+    # The fraction of requests with an access line (ACCESS_LOG).
+    access_log: float = 1.0
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
-        """Read GATEWAY_* and ORDER_API_* variables; raise ConfigError naming the first bad one."""
+        """Read GATEWAY_*, ORDER_API_*, ACCESS_LOG and OTEL_*; ConfigError names a bad one."""
         defaults = cls()
         return cls(
             listen=envconfig.address(environ, "GATEWAY_LISTEN", defaults.listen),
@@ -67,6 +72,8 @@ class Config:
                 MAX_READ_TIMEOUT_SECONDS,
             ),
             metrics_token=_metrics_token(environ),
+            access_log=envconfig.access_log(environ),
+            telemetry=TelemetrySettings.from_env(environ),
         )
 
 

@@ -2,7 +2,7 @@
 
 waitress's own `poll()` loop asks every connection whether it wants to read or
 write, on every turn of the loop: with hundreds of open connections that is
-most of the gateway's CPU (measured with `make bench`, suite 6). This loop keeps
+most of the gateway's CPU (`make bench`: docs/benchmarks.md, section 7). This loop keeps
 one epoll registration per descriptor and re-asks (with the same `readable()`
 and `writable()` questions, and the same event handling, `wasyncore.readwrite`)
 only for descriptors that had events on the previous turn, were added or

@@ -25,7 +25,7 @@ from services.web_gateway.errors import ApiError
 
 CLIENT_EXTENSION = "web_gateway.order_client"
 TELEMETRY_EXTENSION = "web_gateway.telemetry"
-METRICS_TOKEN_CONFIG = "WEB_GATEWAY_METRICS_TOKEN"  # noqa: S105 (a config key)
+METRICS_TOKEN_CONFIG = "GATEWAY_METRICS_TOKEN"  # noqa: S105 (a config key)
 JSON_MEDIA_TYPE = "application/json"
 
 blueprint = Blueprint("api", __name__)

@@ -14,7 +14,7 @@ def test_empty_environment_gives_the_defaults() -> None:
     config = Config.from_env({})
 
     assert config == Config(
-        listen="0.0.0.0:50051",
+        listen=("0.0.0.0", 50051),
         db_path="var/orders.db",
         max_workers=16,
         grace_seconds=10.0,
@@ -49,7 +49,7 @@ def test_every_variable_is_read() -> None:
     )
 
     assert config == Config(
-        listen="127.0.0.1:0",
+        listen=("127.0.0.1", 0),
         db_path="/data/orders.db",
         max_workers=4,
         grace_seconds=2.5,
@@ -65,7 +65,7 @@ def test_every_variable_is_read() -> None:
 
 
 def test_ipv6_listen_address_is_accepted() -> None:
-    assert Config.from_env({"ORDER_API_LISTEN": "[::]:50051"}).listen == "[::]:50051"
+    assert Config.from_env({"ORDER_API_LISTEN": "[::]:50051"}).listen == ("::", 50051)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -17,10 +18,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from otel_stack.harness import processes
+from otel_stack.harness import processes, running
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.local_postgres import PostgresServer
-from otel_stack.harness.processes import Service, ServiceSpec, module_command
-from otel_stack.harness.running import clean_environ, free_port
+from otel_stack.harness.processes import Service
+from otel_stack.harness.running import free_port
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
 from tests.helpers import REPO, wait_until
 from tests.order_api.support import create_request, health_status
@@ -67,7 +69,7 @@ def _serving(target: str, log_path: Path, channel: grpc.Channel) -> bool:
 
 
 def _environ(**overrides: str) -> dict[str, str]:
-    return clean_environ(**{"OTEL_SDK_DISABLED": "true", **overrides})
+    return child_environ({"OTEL_SDK_DISABLED": "true", **overrides})
 
 
 def _run(**overrides: str) -> subprocess.CompletedProcess[str]:
@@ -92,15 +94,14 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
 
     def start(**overrides: str) -> OrderApiProcess:
         target = f"127.0.0.1:{free_port()}"
-        environ = _environ(ORDER_API_LISTEN=target, ORDER_API_DB=str(tmp_path / "orders.db"))
-        environ.update(overrides)
         log_path = tmp_path / f"order-api-{len(launched)}.log"
         channel = grpc.insecure_channel(target, options=_FAST_RECONNECT)
-        spec = ServiceSpec(
-            name="order-api",
-            command=module_command("services.order_api"),
-            env=environ,
-            log_path=log_path,
+        spec = running.order_api_spec(
+            log_path, _environ(), listen=target, db=str(tmp_path / "orders.db")
+        )
+        spec = dataclasses.replace(
+            spec,
+            env={**spec.env, **overrides},
             ready=lambda: _serving(target, log_path, channel),
             ready_description=f"order-api on {target} to serve",
         )

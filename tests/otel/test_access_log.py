@@ -17,8 +17,7 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from otel.access_log import AccessLineWriter, AccessLog, access_log_ratio
-from otel.exporters import TelemetryConfigError
+from otel.access_log import AccessLineWriter, AccessLog
 from otel.logs import FIELDS, JsonLineFormatter
 
 SERVICE = "probe-service"
@@ -45,20 +44,6 @@ def writer(stream: io.StringIO) -> Iterator[AccessLineWriter]:
 
 def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
-
-
-@pytest.mark.parametrize(
-    ("value", "ratio"),
-    [("", 1.0), ("on", 1.0), ("OFF", 0.0), ("0", 0.0), ("0.25", 0.25), ("1", 1.0)],
-)
-def test_access_log_reads_on_off_or_a_fraction(value: str, ratio: float) -> None:
-    assert access_log_ratio({"ACCESS_LOG": value}) == ratio
-
-
-@pytest.mark.parametrize("value", ["sometimes", "1.5", "-0.1", "nan"])
-def test_an_unusable_access_log_value_is_one_clear_error(value: str) -> None:
-    with pytest.raises(TelemetryConfigError, match="ACCESS_LOG="):
-        access_log_ratio({"ACCESS_LOG": value})
 
 
 def test_a_request_line_has_the_metric_fields(

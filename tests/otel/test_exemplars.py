@@ -20,9 +20,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.samples import Sample
 
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
-from otel.exporters import TelemetryConfigError
 from otel.instruments import HttpServerMetrics
 from otel.prometheus import render
+from otel.settings import ConfigError, exemplar_filter_name
 from otel.views import default_views
 from otel_stack.harness.scrape import OPENMETRICS_FORMAT, Exposition
 
@@ -176,9 +176,9 @@ def test_shutdown_unregisters_the_reader_from_the_registry() -> None:
 def test_the_filter_follows_tracing_unless_the_standard_variable_names_one(
     environ: dict[str, str], tracing: bool, expected: type
 ) -> None:
-    assert isinstance(exemplar_filter(environ, tracing), expected)
+    assert isinstance(exemplar_filter(exemplar_filter_name(environ), tracing), expected)
 
 
 def test_an_unknown_filter_is_one_clear_error() -> None:
-    with pytest.raises(TelemetryConfigError, match="OTEL_METRICS_EXEMPLAR_FILTER='sometimes'"):
-        exemplar_filter({"OTEL_METRICS_EXEMPLAR_FILTER": "sometimes"}, tracing=True)
+    with pytest.raises(ConfigError, match="OTEL_METRICS_EXEMPLAR_FILTER='sometimes'"):
+        exemplar_filter_name({"OTEL_METRICS_EXEMPLAR_FILTER": "sometimes"})

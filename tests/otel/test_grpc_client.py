@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from otel import grpc_interceptors
+from otel import grpc_client
 from otel.grpc_client import MeteredChannel, MeteredUnaryUnary
 from otel.instruments import RpcClientMetrics
 from services.order_api.server import SERVICE_NAME
@@ -67,7 +67,7 @@ def order_api(tmp_path: Path) -> Iterator[RunningOrderApi]:
 
 @pytest.fixture
 def metered(recorded: Recorded, order_api: RunningOrderApi) -> Iterator[grpc.Channel]:
-    channel = grpc_interceptors.instrument_channel(
+    channel = grpc_client.instrument_channel(
         grpc.insecure_channel(order_api.target), recorded.telemetry
     )
     assert isinstance(channel, MeteredChannel)
@@ -136,9 +136,7 @@ def test_the_metered_channel_wraps_the_tracing_channel_and_both_see_the_call(
     telemetry = dataclasses.replace(
         recorded.telemetry, tracer_provider=tracer_provider, tracing=True
     )
-    channel = grpc_interceptors.instrument_channel(
-        grpc.insecure_channel(order_api.target), telemetry
-    )
+    channel = grpc_client.instrument_channel(grpc.insecure_channel(order_api.target), telemetry)
     try:
         with pytest.raises(grpc.RpcError):
             _call(_get_order(channel), orders_pb2.GetOrderRequest(id="no-such-order"))

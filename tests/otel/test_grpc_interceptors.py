@@ -11,7 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.sdk.metrics.export import HistogramDataPoint
 
-from otel import grpc_interceptors
+from otel import grpc_client, grpc_interceptors
 from otel.instruments import RpcServerMetrics
 from services.order_api.server import SERVICE_NAME, create_server
 from services.order_api.servicer import OrderServicer
@@ -44,7 +44,7 @@ def channel(recorded: Recorded, tmp_path: Path) -> Iterator[grpc.Channel]:
     )
     server.start()
     plain = grpc.insecure_channel(f"127.0.0.1:{port}")
-    intercepted = grpc_interceptors.instrument_channel(plain, recorded.telemetry)
+    intercepted = grpc_client.instrument_channel(plain, recorded.telemetry)
     yield intercepted
     plain.close()
     server.stop(None)
@@ -120,7 +120,7 @@ def test_health_checks_and_unknown_methods_are_not_recorded(
 
 
 def test_unreachable_server_is_recorded_as_unavailable(recorded: Recorded) -> None:
-    channel = grpc_interceptors.instrument_channel(
+    channel = grpc_client.instrument_channel(
         grpc.insecure_channel("127.0.0.1:1"), recorded.telemetry
     )
     stub = orders_pb2_grpc.OrderServiceStub(channel)

@@ -27,7 +27,6 @@ from otel.histogram_aggregation import (
     EXPLICIT,
     EXPONENTIAL,
     VARIABLE,
-    default_histogram_aggregation,
     otlp_preferred_aggregation,
 )
 from otel.instruments import (
@@ -36,10 +35,10 @@ from otel.instruments import (
     RpcClientMetrics,
     RpcServerMetrics,
 )
-from otel.sdk import TelemetryConfigError
+from otel.settings import ConfigError, TelemetrySettings, histogram_aggregation_name
 from otel.views import default_views
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.processes import launcher_path
-from otel_stack.harness.running import clean_environ
 from tests.helpers import REPO
 
 CONTRACT = ("http.request.duration", "grpc.request.duration")
@@ -47,16 +46,18 @@ SEMCONV = ("rpc.server.call.duration", "rpc.client.call.duration")
 
 
 def test_unset_means_explicit_buckets() -> None:
-    assert default_histogram_aggregation({}) == EXPLICIT
+    assert histogram_aggregation_name({}) == EXPLICIT
+    assert TelemetrySettings.from_env({}).histogram_aggregation == EXPLICIT
 
 
-def test_the_exponential_value_is_accepted() -> None:
-    assert default_histogram_aggregation({VARIABLE: EXPONENTIAL}) == EXPONENTIAL
+def test_the_exponential_value_is_read_with_the_other_settings() -> None:
+    settings = TelemetrySettings.from_env({VARIABLE: EXPONENTIAL})
+    assert settings.histogram_aggregation == EXPONENTIAL
 
 
 def test_an_unknown_value_names_the_variable_and_the_valid_ones() -> None:
-    with pytest.raises(TelemetryConfigError) as error:
-        default_histogram_aggregation({VARIABLE: "exponential"})
+    with pytest.raises(ConfigError) as error:
+        TelemetrySettings.from_env({VARIABLE: "exponential"})
     assert str(error.value) == (
         f"{VARIABLE}='exponential': unknown aggregation (valid: {EXPLICIT}, {EXPONENTIAL})"
     )
@@ -83,9 +84,7 @@ def _metrics(reader: InMemoryMetricReader) -> dict[str, Metric]:
 @pytest.fixture
 def exponential() -> Iterator[tuple[InMemoryMetricReader, CollectorRegistry]]:
     """A provider with an OTLP-like reader asked for exponential histograms, and a pull reader."""
-    pushed = InMemoryMetricReader(
-        preferred_aggregation=otlp_preferred_aggregation({VARIABLE: EXPONENTIAL})
-    )
+    pushed = InMemoryMetricReader(preferred_aggregation=otlp_preferred_aggregation(EXPONENTIAL))
     registry = CollectorRegistry()
     pulled = ExemplarPrometheusReader(scope_info_enabled=False, registry=registry)
     provider = MeterProvider(metric_readers=[pushed, pulled], views=default_views())
@@ -131,7 +130,7 @@ def test_the_pull_reader_keeps_explicit_buckets_for_every_histogram(
 
 
 def test_explicit_keeps_the_advisory_buckets_on_the_push_side() -> None:
-    pushed = InMemoryMetricReader(preferred_aggregation=otlp_preferred_aggregation({}))
+    pushed = InMemoryMetricReader(preferred_aggregation=otlp_preferred_aggregation(EXPLICIT))
     provider = MeterProvider(metric_readers=[pushed], views=default_views())
     _record_everything(provider)
     metrics = _metrics(pushed)
@@ -152,8 +151,8 @@ def test_an_unknown_value_stops_the_service_with_one_line(service: str, launcher
     command = [sys.executable, "-m", service]
     if launcher:
         command = [str(launcher_path()), *command]
-    environ = clean_environ(
-        **{
+    environ = child_environ(
+        {
             VARIABLE: "exponential",
             "OTEL_METRICS_EXPORTER": "otlp",
             "ORDER_API_LISTEN": "127.0.0.1:0",

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.processes import launcher_command, module_command
-from otel_stack.harness.running import clean_environ
 from tests.helpers import REPO
 
 PROBE = "tests.otel.wiring_probe"
-CONTRACT_MIDDLEWARE = "otel.flask_hooks.RequestMetricsMiddleware"
+CONTRACT_MIDDLEWARE = "otel.wsgi_middleware.RequestMetricsMiddleware"
 UPSTREAM_FLASK = "opentelemetry.instrumentation.flask._rewrapped_app.<locals>._wrapped_app"
 FLASK_APP = "flask.app.Flask.wsgi_app"
 CONTRACT_CLIENT = "otel.grpc_client.MeteredChannel"
@@ -94,7 +94,7 @@ CASES = [
 def _probe(command: list[str], environ: dict[str, str]) -> dict[str, Any]:
     result = subprocess.run(
         command,
-        env=clean_environ(**environ),
+        env=child_environ(environ),
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -14,8 +14,8 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel.exporters import TelemetryConfigError, logs_exporter_names
 from otel.logs import FIELDS, configure_logging
+from otel.settings import ConfigError, logs_exporter_names
 
 TRACER = TracerProvider().get_tracer("test")
 
@@ -125,5 +125,5 @@ def test_logs_export_nothing_unless_asked() -> None:
 
 
 def test_an_unknown_logs_exporter_is_one_clear_error() -> None:
-    with pytest.raises(TelemetryConfigError, match="OTEL_LOGS_EXPORTER='loki'"):
+    with pytest.raises(ConfigError, match="OTEL_LOGS_EXPORTER='loki'"):
         logs_exporter_names({"OTEL_LOGS_EXPORTER": "loki"})

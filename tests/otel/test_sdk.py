@@ -13,14 +13,18 @@ import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, TraceBasedExemplarFilter
 
-from otel.sdk import Telemetry, TelemetryConfigError, build_telemetry
+from otel.sdk import Telemetry, build_telemetry
+from otel.settings import ConfigError, TelemetrySettings
+from services import envconfig
 
 Build = Callable[..., Telemetry]
 
 
 @pytest.fixture
 def build(monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
-    """`build_telemetry("probe-service", environ)` for keyword variables; shut down afterwards.
+    """`build_telemetry("probe-service", …)` from keyword variables; shut down afterwards.
+
+    The variables are parsed as a service parses them (its OTEL_* settings and ACCESS_LOG).
 
     The SDK's own components (resource detector, OTLP exporters) read os.environ,
     so the variables are set there too, and the caller's OTEL_* are removed.
@@ -32,7 +36,11 @@ def build(monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
     def _build(**environ: str) -> Telemetry:
         for name, value in environ.items():
             monkeypatch.setenv(name, value)
-        telemetry = build_telemetry("probe-service", environ)
+        telemetry = build_telemetry(
+            "probe-service",
+            TelemetrySettings.from_env(environ),
+            access_log_ratio=envconfig.access_log(environ),
+        )
         built.append(telemetry)
         return telemetry
 
@@ -95,7 +103,7 @@ def test_sdk_disabled_gives_disabled_telemetry(build: Build) -> None:
 
 
 def test_unknown_exporter_is_a_clear_error(build: Build) -> None:
-    with pytest.raises(TelemetryConfigError, match="OTEL_METRICS_EXPORTER='statsd'"):
+    with pytest.raises(ConfigError, match="OTEL_METRICS_EXPORTER='statsd'"):
         build(OTEL_METRICS_EXPORTER="statsd")
 
 
@@ -106,7 +114,7 @@ def test_prometheus_listener_address_comes_from_the_variables(build: Build) -> N
 
 @pytest.mark.parametrize("port", ["http", "-1", "65536", "80.5"])
 def test_bad_prometheus_port_is_a_clear_error(build: Build, port: str) -> None:
-    with pytest.raises(TelemetryConfigError) as error:
+    with pytest.raises(ConfigError) as error:
         build(OTEL_EXPORTER_PROMETHEUS_PORT=port)
     assert str(error.value) == f"OTEL_EXPORTER_PROMETHEUS_PORT={port!r}: expected a port"
 
@@ -116,7 +124,8 @@ import json, os
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, TraceBasedExemplarFilter
 from otel.sdk import build_telemetry, install
-t = build_telemetry("probe-service", os.environ)
+from otel.settings import TelemetrySettings
+t = build_telemetry("probe-service", TelemetrySettings.from_env(os.environ))
 install(t)
 print(json.dumps({
     "meter_provider": metrics.get_meter_provider() is t.meter_provider,
@@ -124,7 +133,7 @@ print(json.dumps({
     "semconv": os.environ.get("OTEL_SEMCONV_STABILITY_OPT_IN"),
 }))
 try:
-    install(build_telemetry("second", os.environ))
+    install(build_telemetry("second", TelemetrySettings.from_env(os.environ)))
 except Exception as error:
     print(type(error).__name__)
 t.shutdown()
@@ -148,7 +157,7 @@ def test_install_sets_the_global_providers_once() -> None:
         "tracer_provider": True,
         "semconv": "database,http",
     }
-    assert second == "TelemetryConfigError"
+    assert second == "ConfigError"
 
 
 def test_disabled_instrumentations_come_from_the_standard_variable(build: Build) -> None:
@@ -186,7 +195,7 @@ def test_logs_are_exported_only_when_otel_logs_exporter_says_so(build: Build) ->
 def test_unusable_log_settings_fail_before_anything_starts(
     build: Build, variable: str, value: str
 ) -> None:
-    with pytest.raises(TelemetryConfigError, match=variable):
+    with pytest.raises(ConfigError, match=variable):
         build(**{variable: value})
 
 

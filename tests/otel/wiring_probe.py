@@ -25,6 +25,7 @@ from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrument
 from otel import settings
 from otel.grpc_client import MeteredChannel
 from otel.sdk import build_and_install
+from otel.settings import TelemetrySettings
 from services.order_api import __main__ as order_api_main
 from services.order_api.config import Config as OrderApiConfig
 from services.order_api.store_sqlite import SqliteOrderStore
@@ -75,11 +76,11 @@ def describe_server(server: grpc.Server) -> list[str]:
 
 def main() -> int:
     """Wire, describe, print."""
-    telemetry = build_and_install("wiring-probe", os.environ)
+    telemetry = build_and_install("wiring-probe", TelemetrySettings.from_env(os.environ))
     app, client = gateway_main.build(GatewayConfig(order_api_target="127.0.0.1:9"), telemetry)
     with tempfile.TemporaryDirectory() as directory:
         store = SqliteOrderStore(Path(directory) / "orders.db")
-        config = OrderApiConfig(listen="127.0.0.1:0", max_workers=1)
+        config = OrderApiConfig(listen=("127.0.0.1", 0), max_workers=1)
         server, _port = order_api_main.build_server(
             config, telemetry, store, health.HealthServicer()
         )

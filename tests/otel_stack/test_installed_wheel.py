@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from otel_stack.harness.running import clean_environ
+from otel_stack.harness.child_environ import child_environ
 from tests.helpers import REPO
 from tests.otel_stack.cli.stack_run import UpPorts, processes_using, up_command
 from tests.prometheus_tools import require_binary
@@ -111,7 +111,7 @@ def installed_run(tmp_path_factory: pytest.TempPathFactory) -> InstalledRun:
     result = subprocess.run(
         [str(python.parent / "otel-stack"), *up_arguments],
         cwd=directory,  # not the checkout: nothing may be imported from it
-        env=clean_environ(),
+        env=child_environ(),
         capture_output=True,
         text=True,
         timeout=120,

@@ -75,7 +75,7 @@ def _spans_resume(traces: OtlpReceiver, before: int) -> bool:
 def _stop_for(collector: RunningCollector, stack: Stack, rss_peak: dict[str, int]) -> None:
     collector.stop()
     deadline = time.monotonic() + OUTAGE_SECONDS
-    while time.monotonic() < deadline:  # the outage lasts as long as the issue says
+    while time.monotonic() < deadline:  # the collector stays down for the whole OUTAGE_SECONDS
         for name, process in stack.processes.items():
             rss_peak[name] = max(rss_peak[name], rss_bytes(process.pid))
         time.sleep(0.5)

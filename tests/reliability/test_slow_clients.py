@@ -34,7 +34,7 @@ ABUSE_SECONDS = 5.0
 TICK_SECONDS = 0.5  # an abusive connection sends its next byte this often
 READ_TIMEOUT_SECONDS = 2
 PROBE_INTERVAL = 0.25
-PROMPT_SECONDS = 1.0  # the line: no call of the well-behaved client takes longer
+PROMPT_SECONDS = 1.0  # the promise: no call of the well-behaved client takes longer
 # A deadline is checked about once a second, and the loop may be busy: time to cut allowed.
 CUT_MARGIN_SECONDS = 2.5
 MAX_REOPENS = 3 * ABUSERS

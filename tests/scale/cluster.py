@@ -13,19 +13,17 @@ from __future__ import annotations
 import dataclasses
 import re
 import signal
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from otel_stack.deploy import prometheus_config
-from otel_stack.harness import local_prometheus, processes
+from otel_stack.harness import local_prometheus, processes, running
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.local_postgres import PostgresServer, running_postgres
 from otel_stack.harness.processes import Service, ServiceSpec
 from otel_stack.harness.readiness import http_ok
-from otel_stack.harness.running import clean_environ
-from tests.helpers import REPO
 from tests.postgres_tools import require_postgres
 from tests.prometheus_tools import Prometheus, require_binary
 from tests.scale.netns import Host, network
@@ -86,40 +84,33 @@ def _in_host(host: Host, spec: ServiceSpec) -> ServiceSpec:
 
 def _start_app(host: Host, database_url: str, log_dir: Path) -> list[Service]:
     address = host.address
-    order_env = clean_environ(
-        ORDER_API_LISTEN=f"{address}:{GRPC_PORT}",
-        ORDER_API_DB=database_url,
-        ORDER_API_DB_CONNECT_TIMEOUT="2",
-        OTEL_EXPORTER_PROMETHEUS_HOST=address,
-        OTEL_EXPORTER_PROMETHEUS_PORT=str(METRICS_PORT),
-        OTEL_RESOURCE_ATTRIBUTES=f"service.instance.id=order-api@{host.name}",
-    )
-    gateway_env = clean_environ(
-        GATEWAY_LISTEN=f"{address}:{GATEWAY_PORT}",
-        ORDER_API_TARGET=f"{address}:{GRPC_PORT}",
-        OTEL_RESOURCE_ATTRIBUTES=f"service.instance.id=web-gateway@{host.name}",
-    )
-    metrics_url = f"http://{address}:{METRICS_PORT}/metrics"
-    readyz = f"http://{address}:{GATEWAY_PORT}/readyz"
-    specs = [
-        ServiceSpec(
-            name=f"order-api-{host.name}",
-            command=[sys.executable, "-m", "services.order_api"],
-            env=order_env,
-            log_path=log_dir / f"order-api-{host.name}.log",
-            ready=lambda: http_ok(metrics_url),
-            ready_description=f"GET {metrics_url}",
-            cwd=REPO,
+    order_api = running.order_api_spec(
+        log_dir / f"order-api-{host.name}.log",
+        child_environ(
+            {
+                "ORDER_API_DB_CONNECT_TIMEOUT": "2",
+                "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id=order-api@{host.name}",
+            }
         ),
-        ServiceSpec(
+        listen=f"{address}:{GRPC_PORT}",
+        db=database_url,
+        metrics=(address, METRICS_PORT),
+        name=f"order-api-{host.name}",
+    )
+    # Probed over plain HTTP: gRPC's own threads would not run inside the host's namespace.
+    metrics_url = f"http://{address}:{METRICS_PORT}/metrics"
+    specs = [
+        dataclasses.replace(
+            order_api, ready=lambda: http_ok(metrics_url), ready_description=f"GET {metrics_url}"
+        ),
+        running.gateway_spec(
+            log_dir / f"web-gateway-{host.name}.log",
+            child_environ(
+                {"OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id=web-gateway@{host.name}"}
+            ),
+            listen=f"{address}:{GATEWAY_PORT}",
+            order_api_target=f"{address}:{GRPC_PORT}",
             name=f"web-gateway-{host.name}",
-            command=[sys.executable, "-m", "services.web_gateway"],
-            env=gateway_env,
-            log_path=log_dir / f"web-gateway-{host.name}.log",
-            # /readyz answers 200 once the gateway reaches a SERVING order-api.
-            ready=lambda: http_ok(readyz),
-            ready_description=f"GET {readyz} answering 200",
-            cwd=REPO,
         ),
     ]
     started: list[Service] = []

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.http_call import create_order
 from otel_stack.harness.mix import EXAMPLE_ORDER
 from otel_stack.harness.otlp_receiver import counter_value, running_receiver
 from otel_stack.harness.processes import launcher_path
-from otel_stack.harness.running import Stack, clean_environ, free_port, running_stack
+from otel_stack.harness.running import Stack, free_port, running_stack
 from otel_stack.harness.scrape import scrape
 from tests.helpers import REPO, wait_until
 
@@ -105,12 +106,14 @@ def test_launcher_flags_work_like_the_variables(tmp_path: Path) -> None:
             "-m",
             "services.order_api",
         ]
-        environ = clean_environ(
-            ORDER_API_LISTEN=f"127.0.0.1:{grpc_port}",
-            ORDER_API_DB=str(tmp_path / "orders.db"),
-            OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port),
-            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
-            OTEL_METRIC_EXPORT_INTERVAL="300",
+        environ = child_environ(
+            {
+                "ORDER_API_LISTEN": f"127.0.0.1:{grpc_port}",
+                "ORDER_API_DB": str(tmp_path / "orders.db"),
+                "OTEL_EXPORTER_PROMETHEUS_PORT": str(metrics_port),
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+                "OTEL_METRIC_EXPORT_INTERVAL": "300",
+            }
         )
         process = subprocess.Popen(command, env=environ, cwd=REPO, stderr=subprocess.PIPE)
         try:
@@ -139,11 +142,13 @@ def test_unknown_exporter_stops_the_service_with_one_line(
     command = [sys.executable, "-m", module]
     if launcher:
         command = [str(launcher_path()), *command]
-    environ = clean_environ(
-        OTEL_METRICS_EXPORTER="prometheus,statsd",
-        ORDER_API_DB=str(tmp_path / "orders.db"),
-        ORDER_API_LISTEN=f"127.0.0.1:{free_port()}",
-        GATEWAY_LISTEN=f"127.0.0.1:{free_port()}",
+    environ = child_environ(
+        {
+            "OTEL_METRICS_EXPORTER": "prometheus,statsd",
+            "ORDER_API_DB": str(tmp_path / "orders.db"),
+            "ORDER_API_LISTEN": f"127.0.0.1:{free_port()}",
+            "GATEWAY_LISTEN": f"127.0.0.1:{free_port()}",
+        }
     )
     result = subprocess.run(
         command, env=environ, cwd=REPO, capture_output=True, text=True, timeout=60

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,12 +9,11 @@ import grpc
 import psutil
 import pytest
 
-from otel_stack.harness.processes import launcher_path
-from otel_stack.harness.readiness import grpc_serving
-from otel_stack.harness.running import clean_environ, free_port
+from otel_stack.harness import processes, running
+from otel_stack.harness.child_environ import child_environ
+from otel_stack.harness.running import free_port
 from otel_stack.harness.scrape import scrape
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from tests.helpers import REPO, wait_until
 from tests.prometheus_tools import assert_promtool_clean
 
 BUCKETS = ["0.001", "0.01", "0.1", "0.5", "1.0", "2.0", "5.0", "+Inf"]
@@ -24,27 +21,21 @@ BUCKETS = ["0.001", "0.01", "0.1", "0.5", "1.0", "2.0", "5.0", "+Inf"]
 
 @pytest.fixture(params=["plain", "launcher"])
 def order_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, int]]:
-    grpc_port, metrics_port = free_port(), free_port()
-    command = [sys.executable, "-m", "services.order_api"]
-    if request.param == "launcher":
-        command = [str(launcher_path()), *command]
-    environ = clean_environ(
-        ORDER_API_LISTEN=f"127.0.0.1:{grpc_port}",
-        ORDER_API_DB=str(tmp_path / "orders.db"),
-        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
-        OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port),
+    target, metrics_port = f"127.0.0.1:{free_port()}", free_port()
+    spec = running.order_api_spec(
+        tmp_path / "order-api.log",
+        child_environ(),
+        listen=target,
+        db=str(tmp_path / "orders.db"),
+        metrics=("127.0.0.1", metrics_port),
+        launcher=request.param == "launcher",
     )
-    log = tmp_path / "order-api.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=environ, cwd=REPO, stdout=out, stderr=out)
-    target = f"127.0.0.1:{grpc_port}"
+    service = processes.start(spec, timeout=30)
     try:
-        wait_until(lambda: grpc_serving(target), 30, "order-api health")
-        yield target, f"http://127.0.0.1:{metrics_port}/metrics", process.pid
+        yield target, f"http://127.0.0.1:{metrics_port}/metrics", service.pid
     finally:
-        process.terminate()
-        assert process.wait(timeout=30) == 0
-        text = log.read_text()
+        assert service.stop(grace=30) == 0
+        text = service.log()
         assert "Overriding" not in text and "Traceback" not in text, text
 
 

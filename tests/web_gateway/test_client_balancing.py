@@ -9,7 +9,6 @@ idempotency key is never sent twice.
 from __future__ import annotations
 
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +16,12 @@ import grpc
 import psycopg
 import pytest
 
-from otel_stack.harness import processes, readiness, scrape
-from otel_stack.harness.processes import Service, ServiceSpec
-from otel_stack.harness.running import clean_environ, free_port
+from otel_stack.harness import processes, running, scrape
+from otel_stack.harness.child_environ import child_environ
+from otel_stack.harness.processes import Service
+from otel_stack.harness.running import free_port
 from services.web_gateway.client import OrderClient
-from tests.helpers import REPO, wait_until
+from tests.helpers import wait_until
 from tests.order_api.support import create_request
 
 CALLS = 40
@@ -31,25 +31,17 @@ def _start_order_api(
     name: str, database_url: str, log_dir: Path, **extra: str
 ) -> tuple[Service, str, str]:
     target = f"127.0.0.1:{free_port()}"
-    metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
-    environ = clean_environ(
-        ORDER_API_LISTEN=target,
-        ORDER_API_DB=database_url,
-        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
-        OTEL_EXPORTER_PROMETHEUS_PORT=metrics_url.split(":")[2].split("/", maxsplit=1)[0],
-        OTEL_SERVICE_NAME="order-api",
-        **extra,
-    )
-    spec = ServiceSpec(
+    metrics_port = free_port()
+    spec = running.order_api_spec(
+        log_dir / f"{name}.log",
+        child_environ({"OTEL_SERVICE_NAME": "order-api", **extra}),
+        listen=target,
+        db=database_url,
+        metrics=("127.0.0.1", metrics_port),
         name=name,
-        command=[sys.executable, "-m", "services.order_api"],
-        env=environ,
-        log_path=log_dir / f"{name}.log",
-        ready=lambda: readiness.grpc_serving(target),
-        ready_description=f"gRPC health SERVING on {target}",
-        cwd=REPO,
     )
-    return processes.start(spec, timeout=30), target, metrics_url
+    service = processes.start(spec, timeout=30)
+    return service, target, f"http://127.0.0.1:{metrics_port}/metrics"
 
 
 @pytest.fixture

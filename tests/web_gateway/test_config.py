@@ -22,7 +22,7 @@ VARIABLES = (
 
 def test_empty_environment_gives_the_defaults() -> None:
     assert Config.from_env({}) == Config(
-        listen="0.0.0.0:8080",
+        listen=("0.0.0.0", 8080),
         order_api_target="localhost:50051",
         order_api_timeout=2.0,
         threads=64,
@@ -54,7 +54,7 @@ def test_every_variable_is_read() -> None:
     )
 
     assert config == Config(
-        listen="127.0.0.1:0",
+        listen=("127.0.0.1", 0),
         order_api_target="order-api:50051",
         order_api_timeout=0.5,
         threads=8,

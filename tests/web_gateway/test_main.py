@@ -17,15 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.http_call import Answer, call
 from otel_stack.harness.readiness import grpc_serving
-from otel_stack.harness.running import (
-    GATEWAY,
-    ORDER_API,
-    Stack,
-    clean_environ,
-    running_stack,
-)
+from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, running_stack
 from services.web_gateway.__main__ import SERVER_MAX_BODY_BYTES
 from services.web_gateway.app import MAX_BODY_BYTES
 from tests.helpers import REPO, wait_until
@@ -73,7 +68,7 @@ def run_gateway(**environ: str) -> subprocess.CompletedProcess[str]:
     """Run the gateway to completion (for start-up failures) and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "services.web_gateway"],
-        env=clean_environ(OTEL_SDK_DISABLED="true", **environ),
+        env=child_environ({"OTEL_SDK_DISABLED": "true", **environ}),
         cwd=REPO,
         capture_output=True,
         text=True,

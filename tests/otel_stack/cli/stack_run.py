@@ -13,8 +13,9 @@ from pathlib import Path
 import psutil
 
 from otel_stack.harness import local_alertmanager
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.local_prometheus import find_binary
-from otel_stack.harness.running import clean_environ, free_ports
+from otel_stack.harness.running import free_ports
 from tests.helpers import REPO
 
 
@@ -71,7 +72,7 @@ def run_cli(
     return subprocess.run(
         list(command),
         cwd=REPO,
-        env=clean_environ(**(environ or {})),
+        env=child_environ(environ or {}),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_stack.harness.running import clean_environ
+from otel_stack.harness.child_environ import child_environ
 from tests.helpers import REPO, wait_until
 from tests.otel_stack.cli.stack_run import (
     UpPorts,
@@ -164,7 +164,7 @@ def _start_up(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
     command = up_command(ports, data_dir, "--refresh", "0.5", "--no-prometheus")
     with out.open("w") as stdout:
         process = subprocess.Popen(
-            command, cwd=REPO, env=clean_environ(), stdout=stdout, stderr=subprocess.PIPE, text=True
+            command, cwd=REPO, env=child_environ(), stdout=stdout, stderr=subprocess.PIPE, text=True
         )
     try:
         wait_until(lambda: "GATEWAY ROUTE" in out.read_text(), 40, "the first live view")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from otel.exporters import metrics_exporter_names
 from otel.histogram_aggregation import EXPLICIT, EXPONENTIAL
 from otel.histogram_aggregation import VARIABLE as HISTOGRAM_AGGREGATION
+from otel.settings import metrics_exporter_names
 from otel_stack.cli import up
 from tests.otel_stack.cli.stack_run import UpPorts, run_cli, up_command
 

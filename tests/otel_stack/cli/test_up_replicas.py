@@ -10,7 +10,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from otel_stack.harness.running import clean_environ, free_port
+from otel_stack.harness.child_environ import child_environ
+from otel_stack.harness.running import free_port
 from tests.helpers import REPO, wait_until
 from tests.otel_stack.cli.stack_run import (
     UpPorts,
@@ -74,7 +75,7 @@ def test_every_replica_is_discovered_by_prometheus_and_counted_in_the_view(
     process = subprocess.Popen(
         command,
         cwd=REPO,
-        env=clean_environ(),
+        env=child_environ(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -19,8 +19,9 @@ from otel_stack.harness.alert_sink import (
     format_notification,
     parse_notification,
 )
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.processes import ServiceSpec, module_command, spawn
-from otel_stack.harness.running import clean_environ, free_port
+from otel_stack.harness.running import free_port
 from tests.helpers import REPO, wait_until
 
 PAYLOAD = {
@@ -140,7 +141,7 @@ def test_the_alert_sink_command_prints_each_alert_and_stops_on_sigterm(tmp_path:
                 "--listen",
                 f"127.0.0.1:{port}",
             ],
-            env=clean_environ(PYTHONUNBUFFERED="1"),
+            env=child_environ({"PYTHONUNBUFFERED": "1"}),
             log_path=out,
             ready=lambda: True,
             ready_description="started",

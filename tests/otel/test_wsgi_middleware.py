@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from opentelemetry import context
 
-from otel import flask_hooks
+from otel import wsgi_middleware
 from otel.sdk import Telemetry
 from tests.otel.conftest import Recorded
 
@@ -35,7 +35,7 @@ def _app(recorded: Recorded) -> Flask:
     def metrics() -> str:
         return ""
 
-    flask_hooks.instrument_app(app, recorded.telemetry)
+    wsgi_middleware.instrument_app(app, recorded.telemetry)
     return app
 
 
@@ -112,7 +112,7 @@ def test_disabled_telemetry_adds_nothing() -> None:
     app = Flask("disabled")
     original = app.wsgi_app
 
-    flask_hooks.instrument_app(app, Telemetry.disabled("x"))
+    wsgi_middleware.instrument_app(app, Telemetry.disabled("x"))
 
     assert app.wsgi_app == original  # no recording middleware
     assert not getattr(app, "_is_instrumented_by_opentelemetry", False)  # no upstream hooks
@@ -124,9 +124,9 @@ def test_enabled_telemetry_wraps_the_wsgi_app(recorded: Recorded) -> None:
     app = Flask("enabled")
     original = app.wsgi_app
 
-    flask_hooks.instrument_app(app, recorded.telemetry)
+    wsgi_middleware.instrument_app(app, recorded.telemetry)
 
-    assert isinstance(app.wsgi_app, flask_hooks.RequestMetricsMiddleware)
+    assert isinstance(app.wsgi_app, wsgi_middleware.RequestMetricsMiddleware)
     assert app.wsgi_app != original
 
 

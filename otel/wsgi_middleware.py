@@ -1,4 +1,4 @@
-"""Flask instrumentation: the upstream instrumentation plus the contract's request metrics.
+"""The WSGI middleware recording the contract's HTTP metrics, plus upstream Flask instrumentation.
 
 `instrument_app` adds `opentelemetry-instrumentation-flask` for spans and the
 semconv `http_server_request_duration_seconds` (unless
@@ -10,11 +10,12 @@ when not a standard one), and writes the request's access line. Scrapes of
 
 A middleware rather than before/after-request hooks: it reads the environ and
 the status line directly instead of going through Flask's context-local
-proxies, which halves the project's own cost per request.
+proxies, which costs less per request (docs/benchmarks.md, section 1).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -97,13 +98,13 @@ class RequestMetricsMiddleware:
 def _add_upstream_instrumentation(app: Flask, telemetry: Telemetry) -> None:
     if settings.already_instrumented(FlaskInstrumentor):
         return  # something replaced flask.Flask (another distro, say): `app` has it already
-    settings.ensure_stable_http_semconv()
+    settings.ensure_stable_http_semconv(os.environ)
     FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]
         app,
         meter_provider=telemetry.meter_provider,
         tracer_provider=telemetry.tracer_provider,
-        excluded_urls=settings.flask_excluded_urls(),
+        excluded_urls=telemetry.flask_excluded_urls,
         # The sqlcommenter context is for ORMs; the gateway has no database, and building
-        # it costs ~10 µs per request (docs/benchmarks.md).
+        # it costs CPU on every request (docs/benchmarks.md, section 1).
         enable_commenter=False,
     )
