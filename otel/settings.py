@@ -3,7 +3,8 @@
 `TelemetrySettings.from_env` parses, once, every OTEL_* variable the project
 itself acts on (the SDK's own components, such as the resource detector and the
 OTLP exporters, still read theirs, as the SDK defines): which exporters, the OTLP
-protocols, the Prometheus listener, the exemplar filter, OTEL_SDK_DISABLED and
+protocols, the Prometheus listener, the exemplar filter, the OTLP default histogram
+aggregation, OTEL_SDK_DISABLED and
 OTEL_PYTHON_DISABLED_INSTRUMENTATIONS (with the launcher's entry-point names).
 `ConfigError` is the one error of bad configuration, the services' own
 variables included. Keeping these choices here is also what makes the two start
