@@ -53,8 +53,9 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+# No test that starts a process (tests/conftest.py marks those e2e).
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests --ignore=tests/reliability -x -q
+	$(BIN)/python -m pytest tests -m "not e2e" -x -q
 
 proto: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -I . \

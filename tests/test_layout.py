@@ -12,7 +12,7 @@ import ast
 
 import pytest
 
-from tests.helpers import REPO
+from tests.support import REPO
 
 NOT_IMPORTING_TESTS = ("bench", "services", "otel", "otel_stack")
 # What services/ holds: the two services, their generated protocol and their shared contract.

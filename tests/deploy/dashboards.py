@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.deploy.support import DASHBOARDS_DIR
+from tests.deploy.stack_files import DASHBOARDS_DIR
 
 # What each template variable stands for in a query run outside Grafana: every job and
 # instance, and a rate window of four 15 s scrape intervals ($__rate_interval's floor).

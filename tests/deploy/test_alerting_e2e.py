@@ -16,7 +16,6 @@ ticket webhooks. The scenario:
 
 from __future__ import annotations
 
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,14 +23,16 @@ from pathlib import Path
 
 import pytest
 
-from otel_stack.cli import up
+from otel_stack.cli import up_plan
 from otel_stack.harness import local_alertmanager, local_prometheus, processes
 from otel_stack.harness.alert_sink import AlertSink, Notification
 from otel_stack.harness.load import LoadConfig, LoadGenerator
 from otel_stack.harness.processes import Service
 from otel_stack.harness.running import free_port
-from tests.alertmanager_tools import Alertmanager, running_alertmanager
-from tests.prometheus_tools import Prometheus, require_binary, write_scaled_rules
+from tests.support.alertmanager import Alertmanager, running_alertmanager
+from tests.support.polling import wait_until
+from tests.support.prometheus import Prometheus, write_scaled_rules
+from tests.support.tools import require_tool
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.alertmanager]
 
@@ -66,12 +67,11 @@ def _received(
 
 def _wait(predicate: Callable[[], bool], timeout: float = PHASE_SECONDS) -> bool:
     """Poll until `predicate` holds or `timeout` passes; the tests assert on what was seen."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
+    try:
+        wait_until(predicate, timeout, "the alerting phase")
+    except AssertionError:
+        return False
+    return True
 
 
 def _alertmanager_state(alertmanager: Alertmanager, **labels: str) -> str:
@@ -83,9 +83,9 @@ def _alertmanager_state(alertmanager: Alertmanager, **labels: str) -> str:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    prometheus_binary = require_binary("prometheus")
+    prometheus_binary = require_tool("prometheus")
     tmp: Path = tmp_path_factory.mktemp("alerting-e2e")
-    options = up.UpOptions(
+    options = up_plan.UpOptions(
         gateway_port=free_port(),
         grpc_port=free_port(),
         metrics_port=free_port(),
@@ -100,7 +100,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         urls = {name: sink.url(name) for name in local_alertmanager.RECEIVERS}
         config = local_alertmanager.render(urls, timings=TIMINGS)
         with running_alertmanager(tmp / "alertmanager", config) as alertmanager:
-            order_api, gateway = up.service_specs(options, tmp)
+            order_api, gateway = up_plan.service_specs(options, tmp)
             started.append(processes.start(order_api, timeout=30))
             started.append(processes.start(gateway, timeout=30))
             rules = write_scaled_rules(local_prometheus.rule_files(), tmp / "rules", TIME_FACTOR)
@@ -134,7 +134,7 @@ def _run(
     prometheus: Prometheus,
     alertmanager: Alertmanager,
     started: list[Service],
-    options: up.UpOptions,
+    options: up_plan.UpOptions,
 ) -> Scenario:
     scenario = Scenario(sink)
 
@@ -163,8 +163,8 @@ def _run(
     scenario.phases["stopped"] = sink.notifications()
 
     # 3. It comes back without the fault: resolved notifications.
-    healthy = up.service_specs(
-        up.UpOptions(
+    healthy = up_plan.service_specs(
+        up_plan.UpOptions(
             gateway_port=options.gateway_port,
             grpc_port=options.grpc_port,
             metrics_port=options.metrics_port,

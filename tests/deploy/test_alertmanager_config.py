@@ -14,15 +14,15 @@ import yaml
 
 from otel_stack.harness import local_alertmanager
 from otel_stack.harness.alert_sink import AlertSink
-from tests.alertmanager_tools import Alertmanager, amtool, running_alertmanager
-from tests.deploy.support import (
+from tests.deploy.stack_files import (
     ALERTMANAGER_CONFIG,
     alert_rules,
     compose,
     compose_service,
     load_yaml,
 )
-from tests.helpers import wait_until
+from tests.support.alertmanager import Alertmanager, amtool, running_alertmanager
+from tests.support.polling import wait_until
 
 RECEIVER_OF_SEVERITY = {"critical": "page", "warning": "ticket"}
 

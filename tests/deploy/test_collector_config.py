@@ -14,7 +14,7 @@ import pytest
 from otel_stack.deploy import prometheus_config
 from otel_stack.harness import local_collector as collector
 from otel_stack.harness.local_collector import BUILDER_VERSION
-from tests.deploy.support import (
+from tests.deploy.stack_files import (
     COLLECTOR_MANIFEST,
     collector_config,
     collector_service,

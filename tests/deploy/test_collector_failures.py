@@ -21,9 +21,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from otel_stack.harness.running import free_port
 from otel_stack.harness.scrape import fetch
-from tests.collector_tools import running_collector
 from tests.deploy.promql import FAILURE_ONLY_SERIES
-from tests.helpers import wait_until
+from tests.support.collector import running_collector
+from tests.support.polling import wait_until
 
 EXPORTER = "otlp_grpc/jaeger"
 OVERRIDES = (

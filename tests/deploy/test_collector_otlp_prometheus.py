@@ -24,12 +24,12 @@ from otel_stack.harness.local_prometheus import rule_files
 from otel_stack.harness.otlp_receiver import running_receiver
 from otel_stack.harness.running import Stack, running_stack
 from otel_stack.harness.scrape import scrape
-from tests.collector_tools import running_collector
-from tests.deploy import prometheus_checks as checks
-from tests.helpers import wait_until
-from tests.otlp_prometheus_tools import running_receiving_prometheus
-from tests.prometheus_tools import Prometheus
-from tests.telemetry.traffic import send_known_mix
+from tests.support import prometheus_expectations as checks
+from tests.support.collector import running_collector
+from tests.support.known_traffic import send_known_mix
+from tests.support.otlp_prometheus import running_receiving_prometheus
+from tests.support.polling import wait_until
+from tests.support.prometheus import Prometheus
 
 SERVICE_ENVIRON = {
     "ORDER_API_FAULTS": checks.FAULTS,

@@ -26,8 +26,6 @@ from otel_stack.harness.local_prometheus import rule_files
 from otel_stack.harness.otlp_receiver import OtlpReceiver
 from otel_stack.harness.running import Stack
 from otel_stack.harness.scrape import Exposition, fetch, scrape
-from tests.collector_tools import RunningCollector, running_collector_path
-from tests.deploy import prometheus_checks as checks
 from tests.deploy.dashboards import classic_dashboard_paths
 from tests.deploy.promql import (
     COLLECTOR_SERIES,
@@ -37,9 +35,11 @@ from tests.deploy.promql import (
     RUNTIME_METRICS,
     metric_names,
 )
-from tests.helpers import wait_until
-from tests.prometheus_tools import Prometheus, wait_for_fresh_scrapes
-from tests.telemetry.traffic import ORDER_API_COUNTS, send_known_mix
+from tests.support import prometheus_expectations as checks
+from tests.support.collector import RunningCollector, running_collector_path
+from tests.support.known_traffic import ORDER_API_COUNTS, send_known_mix
+from tests.support.polling import wait_until
+from tests.support.prometheus import Prometheus, wait_for_fresh_scrapes
 
 JOBS = [prometheus_config.COLLECTOR_JOB, prometheus_config.COLLECTOR_INTERNAL_JOB]
 # Labels the collector's `prometheus` exporter puts on every series that the services'

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from otel_stack.harness.local_collector import CONFIG
-from tests.collector_tools import require_collector
+from tests.support.tools import require_tool
 
 
 def _validate(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(require_collector()), "validate", f"--config={config}"],
+        [str(Path(require_tool("collector"))), "validate", f"--config={config}"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from otel_stack.__main__ import build_parser
+from otel_stack.cli.parsers import build_parser
 from otel_stack.deploy import prometheus_config
 from otel_stack.harness.load import MAX_DURATION_SECONDS
 from otel_stack.harness.local_prometheus import FEATURE_FLAGS
-from tests.deploy.support import (
+from tests.deploy.stack_files import (
     COMPOSE_FILE,
     DASHBOARD_PROVIDERS,
     DATASOURCES,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from otel_stack.__main__ import build_parser
+from otel_stack.cli.parsers import build_parser
 from otel_stack.deploy import go_tools, prometheus_config
-from tests.deploy.support import (
+from tests.deploy.stack_files import (
     ALERTMANAGER_CONFIG,
     bind_mounts,
     compose,

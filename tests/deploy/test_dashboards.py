@@ -21,7 +21,7 @@ from tests.deploy.promql import (
     range_windows,
     selectors,
 )
-from tests.deploy.support import DATASOURCES, load_yaml, run_promtool
+from tests.deploy.stack_files import DATASOURCES, load_yaml, run_promtool
 
 __all__ = ["dashboard_queries"]  # reused by end-to-end tests against a real Prometheus
 

@@ -21,10 +21,11 @@ import pytest
 import yaml
 
 from otel_stack.deploy import kubernetes, kustomize, prometheus_config
-from tests.deploy import kubernetes_checks as checks
-from tests.deploy.kubernetes_checks import Manifest, named, of_kind
-from tests.deploy.support import collector_config
-from tests.prometheus_tools import promtool
+from tests.deploy.stack_files import collector_config
+from tests.support import kubernetes as checks
+from tests.support.kubernetes import Manifest, named, of_kind
+from tests.support.prometheus import promtool
+from tests.support.tools import require_tool
 
 REPO = checks.REPO
 OVERLAYS = kubernetes.OVERLAYS
@@ -375,13 +376,8 @@ def test_the_collector_config_in_the_resource_passes_the_collectors_validate(
 
 
 def _collector_binary() -> Path:
-    """The project's collector (tests/collector_tools.py), once this checkout builds one."""
-    try:
-        from tests.collector_tools import require_collector
-    except ImportError:
-        pytest.skip("this checkout builds no collector yet (tests/collector_tools.py)")
-    binary: Path = require_collector()
-    return binary
+    """The project's collector, built once into the tool cache."""
+    return Path(require_tool("collector"))
 
 
 # --- the overlays ------------------------------------------------------------------------

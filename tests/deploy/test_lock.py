@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.tools import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIREMENTS = REPO / "requirements"
@@ -19,21 +20,14 @@ EXPORTS = {
 }
 
 
-def _uv() -> str:
-    """The venv's uv (make installs it from the lock); skip without it, fail when REQUIRE_UV=1."""
-    beside_python = Path(sys.executable).parent / "uv"
-    path = str(beside_python) if beside_python.exists() else shutil.which("uv")
-    if path is None:
-        reason = "uv not installed: `make venv` installs it from requirements/uv.txt"
-        if os.environ.get("REQUIRE_UV") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
 def _run_uv(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_uv(), *args], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+        [require_tool("uv"), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -94,7 +88,7 @@ def test_lock_check_fails_when_pyproject_changes_a_locked_requirement(tmp_path: 
     assert '"waitress>=3.0.1"' in text
     pyproject.write_text(text.replace('"waitress>=3.0.1"', f'"waitress>={locked}"', 1))
     result = subprocess.run(
-        [_uv(), "lock", "--check", "--offline", "--verbose"],
+        [require_tool("uv"), "lock", "--check", "--offline", "--verbose"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -112,7 +106,7 @@ def test_lock_check_fails_when_pyproject_changes_a_locked_requirement(tmp_path: 
 def test_lock_check_passes_with_an_empty_cache(tmp_path: Path) -> None:
     """The unchanged lock is checked from the lock alone: no cache, no network."""
     result = subprocess.run(
-        [_uv(), "lock", "--check", "--offline"],
+        [require_tool("uv"), "lock", "--check", "--offline"],
         cwd=REPO,
         capture_output=True,
         text=True,

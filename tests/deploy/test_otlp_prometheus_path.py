@@ -22,14 +22,14 @@ from otel.histogram_aggregation import VARIABLE as HISTOGRAM_AGGREGATION
 from otel.instruments import DURATION_BUCKETS
 from otel_stack.harness.local_prometheus import rule_files
 from otel_stack.harness.scrape import scrape
-from tests.deploy import prometheus_checks as checks
 from tests.deploy.dashboards import native_dashboard_path, service_dashboard_paths
 from tests.deploy.promql import NATIVE_HISTOGRAMS, metric_names
-from tests.deploy.support import load_yaml
-from tests.helpers import wait_until
-from tests.otlp_prometheus_tools import OtlpPrometheusPath, running_otlp_prometheus_path
-from tests.prometheus_tools import Prometheus
-from tests.telemetry.traffic import send_known_mix
+from tests.deploy.stack_files import load_yaml
+from tests.support import prometheus_expectations as checks
+from tests.support.known_traffic import send_known_mix
+from tests.support.otlp_prometheus import OtlpPrometheusPath, running_otlp_prometheus_path
+from tests.support.polling import wait_until
+from tests.support.prometheus import Prometheus
 
 SERVICE_ENVIRON = {
     "ORDER_API_FAULTS": checks.FAULTS,

@@ -11,7 +11,7 @@ import yaml
 
 from otel_stack.deploy import prometheus_config
 from otel_stack.harness import local_prometheus
-from tests.deploy.support import PROMETHEUS_DIR, RULES_DIR, run_promtool
+from tests.deploy.stack_files import PROMETHEUS_DIR, RULES_DIR, run_promtool
 
 RULE_FILE_COUNT = len(list(RULES_DIR.glob("*.yml")))
 

@@ -17,10 +17,10 @@ import pytest
 from otel_stack.deploy.prometheus_config import local_targets, render
 from otel_stack.harness.local_prometheus import rule_files
 from otel_stack.harness.running import Stack, running_stack
-from tests.deploy import prometheus_checks as checks
 from tests.deploy.dashboards import service_dashboard_paths
-from tests.prometheus_tools import Prometheus, running_prometheus, wait_for_fresh_scrapes
-from tests.telemetry.traffic import send_known_mix
+from tests.support import prometheus_expectations as checks
+from tests.support.known_traffic import send_known_mix
+from tests.support.prometheus import Prometheus, running_prometheus, wait_for_fresh_scrapes
 
 JOBS = ["web-gateway", "order-api"]
 

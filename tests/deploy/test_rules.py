@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.deploy.promql import KNOWN_SERIES, metric_names
-from tests.deploy.support import (
+from tests.deploy.stack_files import (
     ALERTS_DOC,
     RULE_TESTS_DIR,
     RULES_DIR,

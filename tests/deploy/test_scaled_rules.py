@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from otel_stack.harness.local_prometheus import rule_files
-from tests.deploy.support import load_yaml, rules, run_promtool
-from tests.prometheus_tools import scaled_duration, write_scaled_rules
+from tests.deploy.stack_files import load_yaml, rules, run_promtool
+from tests.support.prometheus import scaled_duration, write_scaled_rules
 
 
 def test_durations_are_scaled_to_whole_seconds_of_at_least_one() -> None:

@@ -11,7 +11,7 @@ from services.order_api.backends import open_store
 from services.order_api.faults import FaultPlan
 from services.order_api.store import OrderStore
 from services.proto.orders.v1 import orders_pb2_grpc
-from tests.order_api.support import RunningOrderApi, StartOrderApi, start_order_api
+from tests.support.order_api import RunningOrderApi, StartOrderApi, start_order_api
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from services.order_api.faults import (
     MethodFaults,
 )
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from tests.order_api.support import StartOrderApi, create_request
+from tests.support.order_api import StartOrderApi, create_request
 
 # --- Parsing -----------------------------------------------------------------------------------
 

@@ -24,8 +24,9 @@ from otel_stack.harness.local_postgres import PostgresServer
 from otel_stack.harness.processes import Service
 from otel_stack.harness.running import free_port
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from tests.helpers import REPO, wait_until
-from tests.order_api.support import create_request, health_status
+from tests.support import REPO
+from tests.support.order_api import create_request, health_status
+from tests.support.polling import wait_until
 
 START_TIMEOUT = 20.0
 # Reconnect quickly while polling a process that is still starting (gRPC's default backoff is 1 s).

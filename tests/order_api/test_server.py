@@ -18,7 +18,7 @@ from services.order_api.server import (
 from services.order_api.servicer import OrderServicer
 from services.order_api.store_sqlite import SqliteOrderStore
 from services.proto.orders.v1 import orders_pb2
-from tests.order_api.support import RunningOrderApi, create_request, health_status
+from tests.support.order_api import RunningOrderApi, create_request, health_status
 
 
 @pytest.fixture
@@ -71,7 +71,9 @@ def test_request_under_the_receive_limit_reaches_the_servicer(order_api: Running
 
 
 def test_port_zero_binds_a_free_port(order_api: RunningOrderApi) -> None:
-    assert order_api.port > 0
+    assert 0 < order_api.port <= 65535
+    with socket.socket() as probe:  # the port is taken: by this server
+        assert probe.connect_ex(("127.0.0.1", order_api.port)) == 0
     assert order_api.stub.ListOrders(orders_pb2.ListOrdersRequest()).next_page_token == ""
 
 

@@ -15,7 +15,7 @@ from services.order_api.store import Item, Order
 from services.order_api.store_sqlite import SqliteOrderStore
 from services.orders_contract import DEFAULT_PAGE_SIZE, MAX_ID_LENGTH, MAX_PAGE_SIZE
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from tests.order_api.support import (
+from tests.support.order_api import (
     INVALID_CREATE_REQUESTS,
     TOO_LONG,
     RunningOrderApi,

@@ -27,7 +27,7 @@ from services.order_api.store import (
     StoreUnavailableError,
 )
 from services.order_api.store_postgres import MIGRATIONS, PostgresOrderStore
-from tests.helpers import wait_until
+from tests.support.polling import wait_until
 
 ITEMS = (Item("sku-1", 2, 150),)
 REPLICAS = 6

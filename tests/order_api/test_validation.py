@@ -15,7 +15,7 @@ from services.orders_contract import (
     ValidationError,
 )
 from services.proto.orders.v1 import orders_pb2
-from tests.order_api.support import INVALID_CREATE_REQUESTS, create_request, item
+from tests.support.order_api import INVALID_CREATE_REQUESTS, create_request, item
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from otel.access_log import AccessLineWriter, AccessLog
 from otel.logs import FIELDS, JsonLineFormatter
+from tests.support.polling import wait_until
 
 SERVICE = "probe-service"
 # Long enough that only an explicit flush (or close) writes, unless a test says otherwise.
@@ -26,7 +27,12 @@ NEVER = 3600.0
 
 
 class BrokenStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
     def write(self, text: str) -> int:
+        self.attempts += 1
         raise OSError("stderr is gone")
 
 
@@ -125,9 +131,7 @@ def test_queued_lines_are_written_by_the_writers_thread(stream: io.StringIO) -> 
     writer = AccessLineWriter(SERVICE, stream, interval=0.01)
     try:
         AccessLog(1.0, writer).request("GET", "/orders", 200, 0.01)
-        deadline = time.monotonic() + 10
-        while not stream.getvalue() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: bool(stream.getvalue()), 10, "the writer thread's line")
         assert len(_lines(stream)) == 1
     finally:
         writer.close()
@@ -157,9 +161,11 @@ def test_lines_beyond_the_queue_limit_are_dropped_and_reported(
 
 
 def test_a_broken_stream_does_not_reach_the_request(caplog: pytest.LogCaptureFixture) -> None:
-    writer = AccessLineWriter(SERVICE, BrokenStream(), interval=NEVER)
+    broken = BrokenStream()
+    writer = AccessLineWriter(SERVICE, broken, interval=NEVER)
     AccessLog(1.0, writer).request("GET", "/orders", 200, 0.01)
-    writer.close()  # nothing raised
+    writer.close()  # writes the queued line: the stream's error stays in the writer
+    assert broken.attempts == 1
 
 
 def test_with_a_logger_provider_the_record_reaches_the_sdk_with_its_span(

@@ -21,8 +21,8 @@ from otel.grpc_client import MeteredChannel, MeteredUnaryUnary
 from otel.instruments import RpcClientMetrics
 from services.order_api.server import SERVICE_NAME
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from tests.order_api.support import RunningOrderApi, create_request, start_order_api
 from tests.otel.conftest import Recorded
+from tests.support.order_api import RunningOrderApi, create_request, start_order_api
 
 GET_ORDER = f"{SERVICE_NAME}/GetOrder"
 WAIT_SECONDS = 5.0

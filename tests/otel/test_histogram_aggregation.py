@@ -39,7 +39,7 @@ from otel.settings import ConfigError, TelemetrySettings, histogram_aggregation_
 from otel.views import default_views
 from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.processes import launcher_path
-from tests.helpers import REPO
+from tests.support import REPO
 
 CONTRACT = ("http.request.duration", "grpc.request.duration")
 SEMCONV = ("rpc.server.call.duration", "rpc.client.call.duration")

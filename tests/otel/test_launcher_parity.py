@@ -17,7 +17,7 @@ import pytest
 
 from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.processes import launcher_command, module_command
-from tests.helpers import REPO
+from tests.support import REPO
 
 PROBE = "tests.otel.wiring_probe"
 CONTRACT_MIDDLEWARE = "otel.wsgi_middleware.RequestMetricsMiddleware"

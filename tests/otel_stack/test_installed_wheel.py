@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from otel_stack.harness.child_environ import child_environ
-from tests.helpers import REPO
 from tests.otel_stack.cli.stack_run import UpPorts, processes_using, up_command
-from tests.prometheus_tools import require_binary
+from tests.support import REPO
+from tests.support.tools import require_tool
 
 LAUNCHER = "opentelemetry-instrument"
 PIP = (sys.executable, "-m", "pip", "--quiet")
@@ -95,7 +95,7 @@ def _add_launcher(python: Path) -> None:
 
 @pytest.fixture(scope="module")
 def installed_run(tmp_path_factory: pytest.TempPathFactory) -> InstalledRun:
-    require_binary("prometheus")
+    require_tool("prometheus")
     directory = tmp_path_factory.mktemp("wheel")
     wheel = _build_wheel(directory)
     python, site_packages = _fresh_venv(directory)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from otel_stack.harness.running import Stack, running_stack
-from tests.reliability.client import HttpClient
+from tests.support.http_client import HttpClient
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from otel_stack.deploy.prometheus_config import local_targets, render
 from otel_stack.harness.mix import RpcLabels
 from otel_stack.harness.running import Stack
 from otel_stack.harness.scrape import scrape
-from tests.prometheus_tools import Prometheus, running_prometheus
 from tests.reliability.traffic import HttpLabels
+from tests.support.prometheus import Prometheus, running_prometheus
 
 
 def http_requests(url: str) -> Counter[HttpLabels]:

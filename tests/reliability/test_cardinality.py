@@ -22,9 +22,9 @@ import pytest
 
 from otel_stack.harness.running import GATEWAY, Stack
 from otel_stack.harness.scrape import scrape
-from tests.reliability.client import HttpClient
 from tests.reliability.counts import sample_lines
 from tests.reliability.processes import rss_bytes
+from tests.support.http_client import HttpClient
 
 DISTINCT_REQUESTS = 10_000
 REPEATED_REQUESTS = 1_000

@@ -22,11 +22,11 @@ from otel_stack.deploy import prometheus_config
 from otel_stack.harness.load import LoadConfig, LoadGenerator, LoadSummary
 from otel_stack.harness.otlp_receiver import OtlpReceiver
 from otel_stack.harness.running import Stack
-from tests.collector_tools import RunningCollector, running_collector_path
-from tests.deploy import prometheus_checks as checks
-from tests.helpers import wait_until
-from tests.prometheus_tools import Prometheus, wait_for_fresh_scrapes
 from tests.reliability.processes import rss_bytes
+from tests.support import prometheus_expectations as checks
+from tests.support.collector import RunningCollector, running_collector_path
+from tests.support.polling import wait_until
+from tests.support.prometheus import Prometheus, wait_for_fresh_scrapes
 
 OUTAGE_SECONDS = 20.0
 RATE = 20.0

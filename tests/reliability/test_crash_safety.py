@@ -18,8 +18,8 @@ import pytest
 
 from otel_stack.harness.readiness import grpc_serving
 from otel_stack.harness.running import ORDER_API, Stack, running_stack
-from tests.helpers import wait_until
-from tests.reliability.client import HttpClient, assert_json_error, order_body
+from tests.support.http_client import HttpClient, assert_json_error, order_body
+from tests.support.polling import wait_until
 
 CLIENTS = 4
 MAX_REQUESTS_PER_CLIENT = 400

@@ -19,10 +19,10 @@ import pytest
 
 from otel_stack.harness.readiness import grpc_serving
 from otel_stack.harness.running import ORDER_API, Stack, running_stack
-from tests.helpers import wait_until
-from tests.reliability.client import HttpClient, Reply, assert_json_error, order_body
 from tests.reliability.counts import delta, http_requests
 from tests.reliability.traffic import HttpLabels
+from tests.support.http_client import HttpClient, Reply, assert_json_error, order_body
+from tests.support.polling import wait_until
 
 FAIL_FAST_SECONDS = 1.0
 RECOVERY_SECONDS = 5.0

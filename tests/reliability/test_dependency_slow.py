@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from otel_stack.harness.running import Stack, running_stack
-from tests.helpers import wait_until
-from tests.reliability.client import HttpClient, assert_json_error
 from tests.reliability.counts import delta, grpc_requests, http_requests
+from tests.support.http_client import HttpClient, assert_json_error
+from tests.support.polling import wait_until
 
 DEADLINE_SECONDS = 0.5
 SLOW_PATH = "/orders/slow-order-1"

@@ -20,8 +20,6 @@ import pytest
 from otel_stack.harness.mix import RpcLabels
 from otel_stack.harness.running import GATEWAY, ORDER_API, Stack
 from otel_stack.harness.scrape import Exposition, scrape
-from tests.helpers import wait_until
-from tests.prometheus_tools import Prometheus, require_binary
 from tests.reliability.counts import (
     delta,
     grpc_requests,
@@ -32,6 +30,9 @@ from tests.reliability.counts import (
     prometheus_scraping,
 )
 from tests.reliability.traffic import Tally, run_mixed_traffic
+from tests.support.polling import wait_until
+from tests.support.prometheus import Prometheus
+from tests.support.tools import require_tool
 
 CLIENTS = 16
 REQUESTS_PER_CLIENT = 500
@@ -128,7 +129,7 @@ def test_orders_created_total_counts_exactly_the_orders_created(run: Run) -> Non
 
 
 def test_prometheus_stores_exactly_the_counts_sent(run: Run) -> None:
-    require_binary("prometheus")
+    require_tool("prometheus")
     prometheus = run.prometheus
     assert prometheus is not None
     wait_until(

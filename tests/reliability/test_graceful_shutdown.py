@@ -25,9 +25,9 @@ import pytest
 from otel_stack.harness.otlp_receiver import OtlpReceiver, counter_value, running_receiver
 from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, running_stack
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from tests.helpers import wait_until
-from tests.reliability.client import HttpClient, order_body
 from tests.reliability.processes import wait_for_exit
+from tests.support.http_client import HttpClient, order_body
+from tests.support.polling import wait_until
 
 GRACE_SECONDS = 5.0
 SLOW_SECONDS = 1.0

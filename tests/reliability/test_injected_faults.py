@@ -11,7 +11,7 @@ from otel_stack.harness.mix import EXAMPLE_ORDER
 from otel_stack.harness.running import Stack, running_stack
 from otel_stack.harness.scrape import scrape
 from services.web_gateway.client import RETRY_ATTEMPTS
-from tests.helpers import wait_until
+from tests.support.polling import wait_until
 
 CALLS = 12
 

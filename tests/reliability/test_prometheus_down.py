@@ -26,11 +26,11 @@ from otel.histogram_aggregation import VARIABLE as HISTOGRAM_AGGREGATION
 from otel_stack.harness.access_durations import exact_quantile, relative_error, rpc_durations
 from otel_stack.harness.load import LoadConfig, LoadGenerator, LoadSummary
 from otel_stack.harness.running import Stack
-from tests.deploy import prometheus_checks as checks
-from tests.helpers import wait_until
-from tests.otlp_prometheus_tools import ReceivingPrometheus, running_otlp_prometheus_path
-from tests.prometheus_tools import Prometheus
 from tests.reliability.processes import rss_bytes
+from tests.support import prometheus_expectations as checks
+from tests.support.otlp_prometheus import ReceivingPrometheus, running_otlp_prometheus_path
+from tests.support.polling import wait_until
+from tests.support.prometheus import Prometheus
 
 OUTAGE_SECONDS = 20.0
 RATE = 20.0

@@ -26,8 +26,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_stack.harness.running import GATEWAY, Stack, running_stack
-from tests.helpers import wait_until
-from tests.reliability.client import HttpClient, order_body
+from tests.support.http_client import HttpClient, order_body
+from tests.support.polling import wait_until
 
 ABUSERS = 300
 ABUSE_SECONDS = 5.0

@@ -23,7 +23,7 @@ from otel_stack.harness.mix import (
     created_order_id,
     next_request,
 )
-from tests.reliability.client import HttpClient
+from tests.support.http_client import HttpClient
 
 # (method, route, status_code) of http_requests_total.
 HttpLabels = tuple[str, str, str]

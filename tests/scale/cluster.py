@@ -24,9 +24,9 @@ from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.local_postgres import PostgresServer, running_postgres
 from otel_stack.harness.processes import Service, ServiceSpec
 from otel_stack.harness.readiness import http_ok
-from tests.postgres_tools import require_postgres
-from tests.prometheus_tools import Prometheus, require_binary
 from tests.scale.netns import Host, network
+from tests.support.prometheus import Prometheus
+from tests.support.tools import require_tool
 
 GRPC_PORT = 50051
 METRICS_PORT = 8000
@@ -143,8 +143,8 @@ def _rules_with_short_target_down(directory: Path) -> list[str]:
 @contextmanager
 def running_cluster(tmp_path: Path) -> Iterator[Cluster]:
     """The four hosts with everything started; all of it stopped and removed afterwards."""
-    binary = require_binary("prometheus")
-    require_postgres()
+    binary = require_tool("prometheus")
+    require_tool("postgres")
     with ExitStack() as stack:
         hosts = stack.enter_context(network(["client", "a", "b", "c"]))
         c = hosts["c"]

@@ -16,8 +16,6 @@ with REQUIRE_NETNS=1 (as in CI) they fail instead.
 from __future__ import annotations
 
 import ctypes
-import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -26,27 +24,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import pytest
+from tests.support.tools import require_tool
 
 T = TypeVar("T")
 SUBNET_PREFIX = "10.213.77"
 PREFIX_LENGTH = 24
 CLONE_NEWNET = 0x40000000
 CALL_TIMEOUT = 120.0
-
-
-def require_netns() -> None:
-    """Skip unless this process may create network namespaces; fail when REQUIRE_NETNS=1."""
-    reason = None
-    if shutil.which("ip") is None:
-        reason = "iproute2's `ip` is not on PATH: apt-get install iproute2"
-    elif os.geteuid() != 0:
-        reason = "creating network namespaces needs root"
-    if reason is None:
-        return
-    if os.environ.get("REQUIRE_NETNS") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def _ip(*args: str) -> None:
@@ -109,7 +93,7 @@ def _enter_namespace(namespace: str) -> None:
 @contextmanager
 def network(names: Sequence[str]) -> Iterator[dict[str, Host]]:
     """Hosts `names` on one bridge (addresses .10, .11, … of the test subnet); removed after."""
-    require_netns()
+    require_tool("netns")
     tag = uuid.uuid4().hex[:6]
     switch = f"otel-sw-{tag}"
     created: list[str] = []

@@ -20,11 +20,10 @@ import pytest
 from otel_stack.harness.load import LoadConfig, LoadGenerator, LoadSummary
 from otel_stack.harness.mix import EXAMPLE_ORDER
 from services.web_gateway.convert import IDEMPOTENCY_KEY_HEADER
-from tests.helpers import wait_until
-from tests.prometheus_tools import require_binary
-from tests.reliability.client import HttpClient
 from tests.scale.cluster import APP_HOSTS, Cluster, running_cluster
-from tests.scale.netns import require_netns
+from tests.support.http_client import HttpClient
+from tests.support.polling import wait_until
+from tests.support.tools import require_tool
 
 LOAD_REQUESTS = 150
 LOAD_SECONDS = 20.0
@@ -46,8 +45,8 @@ NOT_TRAFFIC = 'route!~"/healthz|/readyz"'
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    require_netns()
-    require_binary("prometheus")
+    require_tool("netns")
+    require_tool("prometheus")
     with running_cluster(tmp_path_factory.mktemp("scale")) as running:
         yield running
 

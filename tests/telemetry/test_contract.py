@@ -9,8 +9,8 @@ import pytest
 
 from otel_stack.harness.running import Stack, running_stack
 from otel_stack.harness.scrape import Exposition, scrape
-from tests.prometheus_tools import assert_promtool_clean
-from tests.telemetry.traffic import GATEWAY_COUNTS, ORDER_API_COUNTS, send_known_mix
+from tests.support.known_traffic import GATEWAY_COUNTS, ORDER_API_COUNTS, send_known_mix
+from tests.support.prometheus import assert_promtool_clean
 
 BUCKETS = ["0.001", "0.01", "0.1", "0.5", "1.0", "2.0", "5.0", "+Inf"]
 

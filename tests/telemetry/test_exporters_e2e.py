@@ -18,7 +18,8 @@ from otel_stack.harness.otlp_receiver import counter_value, running_receiver
 from otel_stack.harness.processes import launcher_path
 from otel_stack.harness.running import Stack, free_port, running_stack
 from otel_stack.harness.scrape import scrape
-from tests.helpers import REPO, wait_until
+from tests.support import REPO
+from tests.support.polling import wait_until
 
 
 def _post_order(stack: Stack) -> str:

@@ -14,7 +14,7 @@ from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.running import free_port
 from otel_stack.harness.scrape import scrape
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
-from tests.prometheus_tools import assert_promtool_clean
+from tests.support.prometheus import assert_promtool_clean
 
 BUCKETS = ["0.001", "0.01", "0.1", "0.5", "1.0", "2.0", "5.0", "+Inf"]
 

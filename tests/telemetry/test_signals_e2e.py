@@ -26,8 +26,8 @@ from otel_stack.harness.local_prometheus import rule_files
 from otel_stack.harness.otlp_receiver import OtlpReceiver, running_receiver
 from otel_stack.harness.running import GATEWAY, ORDER_API, running_stack
 from otel_stack.harness.scrape import Exposition, scrape
-from tests.prometheus_tools import running_prometheus, wait_for_fresh_scrapes
-from tests.telemetry.traffic import send_known_mix
+from tests.support.known_traffic import send_known_mix
+from tests.support.prometheus import running_prometheus, wait_for_fresh_scrapes
 
 JOBS = ["web-gateway", "order-api"]
 ORDER_SERVICE = "orders.v1.OrderService"

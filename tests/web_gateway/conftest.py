@@ -13,9 +13,9 @@ from services.order_api.store import OrderStore
 from services.web_gateway.app import create_app
 from services.web_gateway.client import OrderClient
 from services.web_gateway.config import Config
-from tests.order_api import support as order_api_support
-from tests.order_api.support import RunningOrderApi
-from tests.web_gateway.support import MakeGateway, StartOrderApi
+from tests.support import order_api as order_api_support
+from tests.support.order_api import RunningOrderApi
+from tests.web_gateway.bodies import MakeGateway, StartOrderApi
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.processes import Service
 from otel_stack.harness.running import free_port
 from services.web_gateway.client import OrderClient
-from tests.helpers import wait_until
-from tests.order_api.support import create_request
+from tests.support.order_api import create_request
+from tests.support.polling import wait_until
 
 CALLS = 40
 

@@ -9,7 +9,7 @@ from services.orders_contract import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_QUANT
 from services.proto.orders.v1 import orders_pb2
 from services.web_gateway import convert
 from services.web_gateway.errors import ApiError
-from tests.web_gateway.support import ITEM, MALFORMED_BODIES, body, with_item
+from tests.web_gateway.bodies import ITEM, MALFORMED_BODIES, body, with_item
 
 
 def rejection(raw: bytes) -> ApiError:

@@ -14,7 +14,7 @@ from services.order_api.faults import FaultPlan, MethodFaults
 from services.order_api.servicer import OrderServicer
 from services.web_gateway.app import MAX_BODY_BYTES
 from services.web_gateway.errors import ApiError, from_rpc_error
-from tests.web_gateway.support import MakeGateway, StartOrderApi, error_of
+from tests.web_gateway.bodies import MakeGateway, StartOrderApi, error_of
 
 INJECTED = "injected fault on GetOrder"
 

@@ -23,8 +23,9 @@ from otel_stack.harness.readiness import grpc_serving
 from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, running_stack
 from services.web_gateway.__main__ import SERVER_MAX_BODY_BYTES
 from services.web_gateway.app import MAX_BODY_BYTES
-from tests.helpers import REPO, wait_until
-from tests.web_gateway.support import order
+from tests.support import REPO
+from tests.support.polling import wait_until
+from tests.web_gateway.bodies import order
 
 START_TIMEOUT = 20.0
 # gRPC's C core logs its own errors to stderr as e.g. "E1129 04:04:53.375951 11583 file.cc:83] ...".

@@ -23,7 +23,7 @@ from services.orders_contract import (
     MAX_UNIT_PRICE_CENTS,
 )
 from services.web_gateway.app import MAX_BODY_BYTES
-from tests.web_gateway.support import MakeGateway, order
+from tests.web_gateway.bodies import MakeGateway, order
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 AUTOMATIC_METHODS = {"HEAD", "OPTIONS"}

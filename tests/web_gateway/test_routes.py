@@ -25,8 +25,8 @@ from services.proto.orders.v1 import orders_pb2
 from services.web_gateway.app import create_app
 from services.web_gateway.client import OrderClient
 from services.web_gateway.config import Config
-from tests.helpers import wait_until
-from tests.web_gateway.support import (
+from tests.support.polling import wait_until
+from tests.web_gateway.bodies import (
     ITEM,
     MALFORMED_BODIES,
     MakeGateway,

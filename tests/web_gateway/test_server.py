@@ -25,6 +25,7 @@ from services.web_gateway.server import (
     raise_descriptor_limit,
     serve,
 )
+from tests.support.polling import wait_until
 
 SETTINGS = ServerSettings(
     threads=2,
@@ -149,9 +150,7 @@ def test_drain_runs_the_grace_callback_when_a_request_outlasts_it() -> None:
     answers: list[int] = []
     caller = threading.Thread(target=lambda: answers.append(_post(gateway.port, b"")[0]))
     caller.start()
-    deadline = time.monotonic() + 5
-    while gateway.connection_counts()[0] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: gateway.connection_counts()[0] > 0, 5, "the request to reach a worker")
     started = time.monotonic()
     gateway.drain(0.5, on_grace_expired=release.set)
     thread.join(timeout=5)

@@ -16,7 +16,8 @@ from otel_stack.harness import local_alertmanager
 from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.local_prometheus import find_binary
 from otel_stack.harness.running import free_ports
-from tests.helpers import REPO
+from tests.support import REPO
+from tests.support.tools import required
 
 
 @dataclass(frozen=True)
@@ -81,13 +82,13 @@ def run_cli(
 
 def prometheus_expected() -> bool:
     """Whether `up` should start Prometheus here (installed, or required by the environment)."""
-    return find_binary() is not None or os.environ.get("REQUIRE_PROMETHEUS") == "1"
+    return find_binary() is not None or required("prometheus")
 
 
 def alertmanager_expected() -> bool:
     """Whether `up` should start Alertmanager here (with Prometheus, and found or required)."""
     found = local_alertmanager.find_binary() is not None
-    return prometheus_expected() and (found or os.environ.get("REQUIRE_ALERTMANAGER") == "1")
+    return prometheus_expected() and (found or required("alertmanager"))
 
 
 def processes_using(data_dir: Path) -> list[str]:

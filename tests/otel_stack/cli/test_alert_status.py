@@ -9,7 +9,7 @@ import pytest
 
 from otel_stack.cli import alert_status
 from otel_stack.harness.alert_sink import Notification, ReceivedAlert
-from tests.helpers import serving_http
+from tests.support.http_server import serving_http
 
 ALERTS = {
     "status": "success",

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from otel_stack.harness.child_environ import child_environ
-from tests.helpers import REPO, wait_until
 from tests.otel_stack.cli.stack_run import (
     UpPorts,
     alertmanager_expected,
@@ -23,6 +22,8 @@ from tests.otel_stack.cli.stack_run import (
     run_cli,
     up_command,
 )
+from tests.support import REPO
+from tests.support.polling import wait_until
 
 ROW = re.compile(
     r"^(?P<name>(?:GET|POST) \S+|CreateOrder|GetOrder|ListOrders)\s+(?P<rate>\d+\.\d)\s"

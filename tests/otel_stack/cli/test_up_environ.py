@@ -9,7 +9,7 @@ import pytest
 from otel.histogram_aggregation import EXPLICIT, EXPONENTIAL
 from otel.histogram_aggregation import VARIABLE as HISTOGRAM_AGGREGATION
 from otel.settings import metrics_exporter_names
-from otel_stack.cli import up
+from otel_stack.cli import up_plan
 from tests.otel_stack.cli.stack_run import UpPorts, run_cli, up_command
 
 
@@ -17,7 +17,7 @@ def _exporters_given_to_children(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
 ) -> list[list[str]]:
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", value)
-    specs = up.service_specs(up.UpOptions(), tmp_path)
+    specs = up_plan.service_specs(up_plan.UpOptions(), tmp_path)
     # Parsed by the services' own parser: a value it refuses would stop them at start.
     return [metrics_exporter_names(spec.env) for spec in specs]
 
@@ -40,7 +40,7 @@ def test_a_list_with_prometheus_is_passed_unchanged(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "console,prometheus")
-    specs = up.service_specs(up.UpOptions(), tmp_path)
+    specs = up_plan.service_specs(up_plan.UpOptions(), tmp_path)
     assert {spec.env["OTEL_METRICS_EXPORTER"] for spec in specs} == {"console,prometheus"}
 
 
@@ -61,8 +61,8 @@ def test_otlp_prometheus_pushes_exponential_histograms_over_http_to_prometheus(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv(HISTOGRAM_AGGREGATION, raising=False)
-    options = up.UpOptions(otlp_prometheus=True, prometheus_port=9191)
-    for spec in up.service_specs(options, tmp_path):
+    options = up_plan.UpOptions(otlp_prometheus=True, prometheus_port=9191)
+    for spec in up_plan.service_specs(options, tmp_path):
         assert metrics_exporter_names(spec.env) == ["otlp"], spec.name
         assert spec.env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] == (
             "http://127.0.0.1:9191/api/v1/otlp/v1/metrics"
@@ -75,7 +75,7 @@ def test_otlp_prometheus_keeps_a_users_explicit_aggregation(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(HISTOGRAM_AGGREGATION, EXPLICIT)
-    specs = up.service_specs(up.UpOptions(otlp_prometheus=True), tmp_path)
+    specs = up_plan.service_specs(up_plan.UpOptions(otlp_prometheus=True), tmp_path)
     assert {spec.env[HISTOGRAM_AGGREGATION] for spec in specs} == {EXPLICIT}
 
 

@@ -15,7 +15,6 @@ from otel_stack.deploy import prometheus_config
 from otel_stack.harness import local_collector
 from otel_stack.harness.local_collector import CollectorPorts
 from otel_stack.harness.otlp_receiver import OtlpReceiver, running_receiver
-from tests.collector_tools import require_collector
 from tests.otel_stack.cli.stack_run import (
     UpPorts,
     processes_using,
@@ -23,6 +22,7 @@ from tests.otel_stack.cli.stack_run import (
     run_cli,
     up_command,
 )
+from tests.support.tools import require_tool
 
 ROW = re.compile(r"^(?P<name>GET /orders/<order_id>|CreateOrder)\s+(?P<rate>\d+\.\d)\s", re.M)
 
@@ -37,7 +37,7 @@ class OtlpRun:
 
 @pytest.fixture(scope="module")
 def otlp_run(tmp_path_factory: pytest.TempPathFactory) -> OtlpRun:
-    require_collector()  # built once here, not inside `up`'s startup timeout
+    Path(require_tool("collector"))  # built once here, not inside `up`'s startup timeout
     ports, collector_ports = UpPorts.free(), CollectorPorts.free()
     data_dir = tmp_path_factory.mktemp("up-otlp") / "stack"
     with running_receiver() as (traces, traces_port):

@@ -19,7 +19,7 @@ import yaml
 
 from otel_stack.deploy import prometheus_config
 from tests.otel_stack.cli.stack_run import UpPorts, processes_using, run_cli, up_command
-from tests.prometheus_tools import require_binary
+from tests.support.tools import require_tool
 
 NATIVE_NOTE = "order-api latency like 7.3ms: the service's native histogram"
 # A measured latency in the live view: 850us, 12.3ms, 1.25s.
@@ -35,7 +35,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    require_binary("prometheus")
+    require_tool("prometheus")
     ports = UpPorts.free()
     data_dir = tmp_path_factory.mktemp("up-otlp-prometheus") / "stack"
     command = up_command(

@@ -12,7 +12,6 @@ from typing import Any
 
 from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.running import free_port
-from tests.helpers import REPO, wait_until
 from tests.otel_stack.cli.stack_run import (
     UpPorts,
     port_is_free,
@@ -20,7 +19,9 @@ from tests.otel_stack.cli.stack_run import (
     run_cli,
     up_command,
 )
-from tests.prometheus_tools import require_binary
+from tests.support import REPO
+from tests.support.polling import wait_until
+from tests.support.tools import require_tool
 
 REPLICAS = 2
 
@@ -58,7 +59,7 @@ def test_replicas_on_sqlite_are_refused_in_one_line(tmp_path: Path) -> None:
 def test_every_replica_is_discovered_by_prometheus_and_counted_in_the_view(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    require_binary("prometheus")
+    require_tool("prometheus")
     # Replicas take consecutive ports after each base; Prometheus, Alertmanager, sink one each.
     ports = UpPorts(*_free_runs(6, REPLICAS))
     gateway, metrics = ports.gateway, ports.metrics

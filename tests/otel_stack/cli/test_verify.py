@@ -13,8 +13,8 @@ import pytest
 from otel_stack.cli.verify import GATEWAY, ORDER_API, check_exposition
 from otel_stack.harness.running import running_stack
 from otel_stack.harness.scrape import Exposition
-from tests.helpers import serving_http
 from tests.otel_stack.cli.stack_run import run_cli
+from tests.support.http_server import serving_http
 
 # A gateway exposition with the SDK's default buckets instead of the contract's,
 # and an order-api exposition without grpc_requests_total.

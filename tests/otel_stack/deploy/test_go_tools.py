@@ -10,7 +10,7 @@ import pytest
 from otel_stack.__main__ import main
 from otel_stack.deploy import go_tools
 from otel_stack.deploy.go_tools import ALERTMANAGER, PROMETHEUS, BuildError
-from tests.prometheus_tools import require_release_binary
+from tests.support.tools import require_tool
 
 
 def test_module_versions_name_the_prometheus_release() -> None:
@@ -81,8 +81,7 @@ def test_images_are_tagged_with_the_release() -> None:
     ids=["prometheus", "promtool", "amtool"],
 )
 def test_the_built_binaries_say_their_release(release: go_tools.GoRelease, command: str) -> None:
-    variable = "REQUIRE_PROMETHEUS" if release is PROMETHEUS else "REQUIRE_ALERTMANAGER"
-    binary = require_release_binary(release, command, variable)
+    binary = require_tool("prometheus" if release is PROMETHEUS else "alertmanager", command)
     result = subprocess.run(
         [binary, "--version"], capture_output=True, text=True, timeout=30, check=False
     )

@@ -10,7 +10,7 @@ import yaml
 
 from otel_stack.deploy import kustomize
 from otel_stack.deploy.kustomize import KustomizeError
-from tests.deploy.kubernetes_checks import kustomize_command
+from tests.support.kubernetes import kustomize_command
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1",

@@ -22,7 +22,8 @@ from otel_stack.harness.alert_sink import (
 from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.processes import ServiceSpec, module_command, spawn
 from otel_stack.harness.running import free_port
-from tests.helpers import REPO, wait_until
+from tests.support import REPO
+from tests.support.polling import wait_until
 
 PAYLOAD = {
     "version": "4",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from otel_stack.harness.histograms import bucket_increase, increase, quantile, quantile_bucket, rate
-from tests.prometheus_tools import promtool
+from tests.support.prometheus import promtool
 
 INF = math.inf
 # 10 observations <= 0.1, 20 in (0.1, 0.5], 10 in (0.5, 1], none above.

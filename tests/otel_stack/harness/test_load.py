@@ -24,8 +24,9 @@ from otel_stack.harness.mix import (
 )
 from otel_stack.harness.running import running_stack
 from otel_stack.harness.scrape import scrape
-from tests.helpers import serving_http, wait_until
 from tests.otel_stack.cli.stack_run import run_cli
+from tests.support.http_server import serving_http
+from tests.support.polling import wait_until
 
 REQUESTS = 300
 
@@ -122,11 +123,16 @@ def test_rate_paces_requests_open_loop(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "target",
-    ["http://127.0.0.1:8080", "http://127.1.2.3:1", "http://localhost:80", "http://[::1]:8080"],
+    ("target", "address"),
+    [
+        ("http://127.0.0.1:8080", ("127.0.0.1", 8080)),
+        ("http://127.1.2.3:1", ("127.1.2.3", 1)),
+        ("http://localhost:80", ("localhost", 80)),
+        ("http://[::1]:8080", ("::1", 8080)),
+    ],
 )
-def test_loopback_targets_are_allowed(target: str) -> None:
-    check_target(target, allow_remote=False)
+def test_loopback_targets_are_allowed(target: str, address: tuple[str, int]) -> None:
+    assert check_target(target, allow_remote=False) == address
 
 
 @pytest.mark.parametrize("target", ["http://web-gateway:8080", "http://10.0.0.5:8080"])

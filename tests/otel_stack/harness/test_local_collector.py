@@ -10,8 +10,8 @@ import pytest
 
 from otel_stack.harness import local_collector
 from otel_stack.harness.local_collector import DEFAULT_PORTS, CollectorBuildError
-from tests.collector_tools import require_collector
-from tests.helpers import REPO
+from tests.support import REPO
+from tests.support.tools import require_tool
 
 
 def _manifest(tmp_path: Path, text: str) -> Path:
@@ -54,7 +54,7 @@ def test_the_config_reads_every_port_variable() -> None:
 
 
 def test_make_collectors_entry_point_prints_the_binary_path_last() -> None:
-    binary = require_collector()
+    binary = Path(require_tool("collector"))
     result = subprocess.run(
         [sys.executable, "-m", "otel_stack.harness.local_collector"],
         cwd=REPO,

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from services.orders_contract import MAX_ITEMS
-from tests.order_api.support import RunningOrderApi
+from tests.support.order_api import RunningOrderApi
 
 # start_order_api(port=0, servicer=OrderServicer) -> OrderApi; `servicer` builds one from a store.
 StartOrderApi = Callable[..., RunningOrderApi]

@@ -19,7 +19,8 @@ from otel_stack.deploy import prometheus_config
 from otel_stack.harness import local_prometheus, otlp_prometheus, processes
 from otel_stack.harness.processes import Service, ServiceSpec
 from otel_stack.harness.running import Stack, free_port, running_stack
-from tests.prometheus_tools import Prometheus, require_binary
+from tests.support.prometheus import Prometheus
+from tests.support.tools import require_tool
 
 START_TIMEOUT_SECONDS = 60.0
 
@@ -45,7 +46,7 @@ class ReceivingPrometheus:
 
     @property
     def api(self) -> Prometheus:
-        """The query helpers of `tests.prometheus_tools`."""
+        """The query helpers of `tests.support.prometheus`."""
         assert self.service is not None
         return Prometheus(self.url, self.service.process, self.spec.log_path)
 
@@ -63,7 +64,7 @@ def running_receiving_prometheus(
     directory: Path, *, rule_files: Sequence[str] = (), scrape_interval: str = "1s"
 ) -> Iterator[ReceivingPrometheus]:
     """Start Prometheus with its OTLP receiver (scraping only itself) until the block ends."""
-    binary = require_binary("prometheus")
+    binary = require_tool("prometheus")
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config_path = local_prometheus.write_config(

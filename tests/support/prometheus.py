@@ -9,7 +9,6 @@ Without them a test skips, saying how to build them; with REQUIRE_PROMETHEUS=1
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -21,32 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from otel_stack.deploy import go_tools
 from otel_stack.harness import local_prometheus, processes
 from otel_stack.harness.running import free_port
-from tests.helpers import wait_until
-
-
-def require_release_binary(release: go_tools.GoRelease, command: str, variable: str) -> str:
-    """Path of `command` of the built `release`; skip without it, fail when `variable`=1."""
-    path = go_tools.find(release, command)
-    if path is None:
-        reason = (
-            f"{command} {release.version} not built "
-            f"({go_tools.binary_path(release, command)}): {go_tools.build_hint(release)}"
-        )
-        if os.environ.get(variable) == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return str(path)
-
-
-def require_binary(name: str) -> str:
-    """Path of `prometheus` or `promtool`; skip without it, fail when REQUIRE_PROMETHEUS=1."""
-    return require_release_binary(go_tools.PROMETHEUS, name, "REQUIRE_PROMETHEUS")
+from tests.support.polling import wait_until
+from tests.support.tools import require_tool
 
 
 def promtool(
@@ -54,7 +33,7 @@ def promtool(
 ) -> subprocess.CompletedProcess[str]:
     """Run `promtool ARGS…` and return its result (not checked)."""
     return subprocess.run(
-        [require_binary("promtool"), *args],
+        [require_tool("prometheus", "promtool"), *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -107,7 +86,7 @@ def assert_promtool_clean(text: str) -> None:
 @contextmanager
 def running_prometheus(directory: Path, config_text: str) -> Iterator[Prometheus]:
     """Run Prometheus with this configuration on a free loopback port until the block ends."""
-    binary = require_binary("prometheus")
+    binary = require_tool("prometheus")
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "prometheus.yml"
     config_path.write_text(config_text)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from services.web_gateway.client import RETRY_ATTEMPTS
 from tests.deploy.dashboards import dashboard_queries
-from tests.helpers import wait_until
-from tests.prometheus_tools import Prometheus
-from tests.telemetry.traffic import GATEWAY_COUNTS, ORDER_API_COUNTS
+from tests.support.known_traffic import GATEWAY_COUNTS, ORDER_API_COUNTS
+from tests.support.polling import wait_until
+from tests.support.prometheus import Prometheus
 
 # ListOrders fails with a server fault, so the error panels and ratios have data too.
 FAULTS = "error:ListOrders=1.0:UNAVAILABLE"

@@ -16,21 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from otel_stack.deploy import go_tools
 from otel_stack.harness import local_alertmanager, processes
 from otel_stack.harness.running import free_port
-from tests.prometheus_tools import require_release_binary
-
-
-def require_binary(name: str) -> str:
-    """Path of `alertmanager` or `amtool`; skip without it, fail when REQUIRE_ALERTMANAGER=1."""
-    return require_release_binary(go_tools.ALERTMANAGER, name, "REQUIRE_ALERTMANAGER")
+from tests.support.tools import require_tool
 
 
 def amtool(*args: str) -> subprocess.CompletedProcess[str]:
     """Run `amtool ARGS…` and return its result (not checked)."""
     return subprocess.run(
-        [require_binary("amtool"), *args], capture_output=True, text=True, timeout=60, check=False
+        [require_tool("alertmanager", "amtool"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -62,7 +60,7 @@ class Alertmanager:
 @contextmanager
 def running_alertmanager(directory: Path, config_text: str) -> Iterator[Alertmanager]:
     """Run Alertmanager with this configuration on a free loopback port until the block ends."""
-    binary = require_binary("alertmanager")
+    binary = require_tool("alertmanager", "alertmanager")
     directory.mkdir(parents=True, exist_ok=True)
     config_path = local_alertmanager.write_config(directory, config_text)
     port = free_port()

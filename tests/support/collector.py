@@ -8,42 +8,22 @@ nothing skips silently there.
 
 from __future__ import annotations
 
-import functools
 import os
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from otel_stack.deploy import prometheus_config
 from otel_stack.harness import local_collector, processes
-from otel_stack.harness.local_collector import CollectorBuildError, CollectorPorts
+from otel_stack.harness.local_collector import CollectorPorts
 from otel_stack.harness.otlp_receiver import OtlpReceiver, running_receiver, serving_otlp_http
 from otel_stack.harness.processes import Service, ServiceSpec
 from otel_stack.harness.running import Stack, running_stack
-from tests.prometheus_tools import Prometheus, running_prometheus
+from tests.support.prometheus import Prometheus, running_prometheus
+from tests.support.tools import require_tool
 
 START_TIMEOUT_SECONDS = 30.0
-
-
-def require_collector() -> Path:
-    """The otelcol-stack binary; skip without Go, fail when REQUIRE_COLLECTOR=1."""
-    try:
-        return _binary()
-    except CollectorBuildError as error:
-        reason = f"no OpenTelemetry Collector: {error} (then: make collector)"
-        if os.environ.get("REQUIRE_COLLECTOR") == "1" or local_collector.find_go() is not None:
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
-@functools.cache
-def _binary() -> Path:
-    # A cold build takes minutes: say so on the terminal rather than look stuck.
-    return local_collector.build(progress=lambda line: print(f"\n{line}", file=sys.stderr))
 
 
 @dataclass
@@ -86,7 +66,7 @@ def running_collector(
     directory.mkdir(parents=True, exist_ok=True)
     ports = CollectorPorts.free()
     spec = local_collector.spec(
-        require_collector(),
+        Path(require_tool("collector")),
         directory,
         ports,
         traces_endpoint=traces_endpoint,

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from otel_stack.harness import local_collector
-from tests.prometheus_tools import promtool
+from tests.support.prometheus import promtool
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTOR_MANIFEST = local_collector.MANIFEST

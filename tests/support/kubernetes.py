@@ -10,9 +10,7 @@ objects (Kubernetes `KUBERNETES_VERSION`, strict), the CRDs in
 from __future__ import annotations
 
 import functools
-import os
 import re
-import shutil
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from otel.sdk import build_resource
 from services.envconfig import ConfigError
 from services.order_api.config import Config as OrderApiConfig
 from services.web_gateway.config import Config as GatewayConfig
+from tests.support.tools import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO.parent / "shared" / "reference" / "kubernetes-crds"
@@ -83,15 +82,8 @@ def containers(manifests: list[Manifest]) -> Iterator[tuple[Manifest, Manifest, 
 
 def kustomize_command() -> list[str]:
     """`kustomize build` or `kubectl kustomize`; skip without either (fail: REQUIRE_KUSTOMIZE=1)."""
-    kustomize_path = shutil.which("kustomize")
-    if kustomize_path is not None:
-        return [kustomize_path, "build"]
-    kubectl_path = shutil.which("kubectl")
-    if kubectl_path is not None:
-        return [kubectl_path, "kustomize"]
-    if os.environ.get("REQUIRE_KUSTOMIZE") == "1":
-        pytest.fail(KUSTOMIZE_HINT)
-    pytest.skip(KUSTOMIZE_HINT)
+    path = require_tool("kustomize")
+    return [path, "kustomize"] if Path(path).name == "kubectl" else [path, "build"]
 
 
 # --- schemas ---------------------------------------------------------------------------

@@ -1,0 +1,249 @@
+"""The `otel-stack` argument parser: every subcommand's options and the checks on their values.
+
+Each subcommand's parser names the function of `otel_stack.cli.commands` that
+runs it; unusable values are argparse errors (exit 2, one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import NoReturn
+
+from otel_stack import default_ports
+from otel_stack.cli import commands
+from otel_stack.cli.up_plan import MAX_REPLICAS
+from otel_stack.deploy import go_tools, kubernetes
+from otel_stack.harness.load import (
+    MAX_CONCURRENCY,
+    MAX_DURATION_SECONDS,
+    MAX_RATE,
+    MAX_REQUESTS,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="otel-stack", description="Run, load, watch and verify the two services locally."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
+    subcommands = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+    _add_up(subcommands)
+    _add_load(subcommands)
+    _add_verify(subcommands)
+    _add_render(subcommands)
+    _add_alert_sink(subcommands)
+    _add_build_tools(subcommands)
+    _add_render_kubernetes(subcommands)
+    return parser
+
+
+def _add_up(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = subcommands.add_parser(
+        "up", help="run both services (and Prometheus) with traffic and a live metrics view"
+    )
+    sub.add_argument("--gateway-port", type=_port, default=default_ports.GATEWAY)
+    sub.add_argument("--grpc-port", type=_port, default=default_ports.GRPC)
+    sub.add_argument(
+        "--metrics-port", type=_port, default=default_ports.METRICS, help="order-api /metrics port"
+    )
+    sub.add_argument("--prometheus-port", type=_port, default=default_ports.PROMETHEUS)
+    sub.add_argument("--alertmanager-port", type=_port, default=default_ports.ALERTMANAGER)
+    sub.add_argument(
+        "--alert-sink-port",
+        type=_port,
+        default=default_ports.ALERT_SINK,
+        help="the local webhook sink",
+    )
+    sub.add_argument("--data-dir", type=Path, default=Path("var/stack"), help="logs, DB, TSDB")
+    sub.add_argument("--duration", type=_seconds, help="stop after this many seconds")
+    sub.add_argument("--rate", type=_rate, default=20.0, help="generated requests per second")
+    sub.add_argument(
+        "--inject",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="order-api fault, e.g. latency:GetOrder=300ms or error:CreateOrder=0.05 (repeatable)",
+    )
+    sub.add_argument("--no-traffic", action="store_true", help="do not generate traffic")
+    sub.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    sub.add_argument(
+        "--no-alertmanager", action="store_true", help="do not start Alertmanager and the sink"
+    )
+    sub.add_argument(
+        "--otlp",
+        action="store_true",
+        help="push metrics and traces over OTLP to a local OpenTelemetry Collector "
+        "(built on first use; needs Go), which Prometheus and the live view read",
+    )
+    sub.add_argument(
+        "--otlp-prometheus",
+        action="store_true",
+        help="push metrics over OTLP straight into Prometheus' OTLP receiver, semantic-"
+        "convention durations as native histograms; the live view reads Prometheus",
+    )
+    sub.add_argument("--refresh", type=_refresh, default=2.0, help="live view interval (s)")
+    sub.add_argument(
+        "--replicas",
+        type=_replicas,
+        default=1,
+        help=f"instances of each service, on consecutive ports (1-{MAX_REPLICAS}; >1 needs --db)",
+    )
+    sub.add_argument(
+        "--db",
+        metavar="URL",
+        help="ORDER_API_DB of every order-api: postgresql://… (default: a SQLite file)",
+    )
+    sub.set_defaults(command=commands.run_up)
+
+
+def _add_load(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = subcommands.add_parser("load", help="send a realistic request mix to the web-gateway")
+    sub.add_argument("--target", default=default_ports.GATEWAY_URL, help="web-gateway base URL")
+    sub.add_argument("--rate", type=_rate, default=50.0, help="requests/s (0: as fast as possible)")
+    sub.add_argument("--duration", type=_seconds, default=10.0, help="seconds")
+    sub.add_argument("--requests", type=_requests, help="stop after this many requests")
+    sub.add_argument("--concurrency", type=_concurrency, default=4, help="worker connections")
+    sub.add_argument("--seed", type=int, help="seed of the request mix")
+    sub.add_argument(
+        "--allow-remote", action="store_true", help="allow a target that is not loopback"
+    )
+    sub.set_defaults(command=commands.run_load)
+
+
+def _add_verify(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = subcommands.add_parser(
+        "verify", help="check both /metrics endpoints against the contract"
+    )
+    sub.add_argument("--gateway", default=default_ports.GATEWAY_URL, help="web-gateway base URL")
+    sub.add_argument("--order-api-metrics", default=default_ports.ORDER_API_METRICS_URL)
+    sub.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="do not send one GET of an unknown order first (request metrics appear on use)",
+    )
+    sub.add_argument(
+        "--disabled-instrumentations",
+        default="",
+        metavar="NAMES",
+        help="the deployment's OTEL_PYTHON_DISABLED_INSTRUMENTATIONS (e.g. flask): "
+        "their series are not expected",
+    )
+    sub.set_defaults(command=commands.run_verify)
+
+
+def _add_render(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = subcommands.add_parser("render-prometheus-config", help="print a prometheus.yml")
+    where = sub.add_mutually_exclusive_group(required=True)
+    where.add_argument("--compose", action="store_true", help="targets of the compose file")
+    where.add_argument("--local", action="store_true", help="targets on 127.0.0.1")
+    sub.add_argument("--gateway-port", type=_port, default=default_ports.GATEWAY)
+    sub.add_argument("--metrics-port", type=_port, default=default_ports.METRICS)
+    sub.add_argument("--alertmanager-port", type=_port, help="with --local: send alerts there")
+    sub.set_defaults(command=commands.run_render)
+
+
+def _add_alert_sink(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = subcommands.add_parser(
+        "alert-sink", help="receive Alertmanager webhooks on /page and /ticket and print them"
+    )
+    sub.add_argument(
+        "--listen",
+        type=_address,
+        default=("127.0.0.1", default_ports.ALERT_SINK),
+        help="HOST:PORT to listen on",
+    )
+    sub.set_defaults(command=commands.run_alert_sink)
+
+
+def _add_build_tools(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = subcommands.add_parser(
+        "build-tools", help="build the Prometheus/Alertmanager releases into the tool cache"
+    )
+    # A `type` instead of `choices`: Python 3.11's argparse rejects an empty list
+    # against choices, so `build-tools` with no name (all of them) would fail.
+    sub.add_argument(
+        "names",
+        nargs="*",
+        type=_release_name,
+        metavar="NAME",
+        help=f"which ({', '.join(sorted(go_tools.RELEASES))}; default: all)",
+    )
+    sub.set_defaults(command=commands.run_build_tools)
+
+
+def _add_render_kubernetes(
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    sub = subcommands.add_parser(
+        "render-kubernetes",
+        help="print the Kubernetes manifests of an overlay (for kubectl apply -f -)",
+    )
+    what = sub.add_mutually_exclusive_group(required=True)
+    what.add_argument("--overlay", choices=kubernetes.OVERLAYS, help="the overlay to render")
+    what.add_argument(
+        "--write-generated",
+        action="store_true",
+        help=f"rewrite {kubernetes.GENERATED}/ from the project's files (make kubernetes)",
+    )
+    sub.set_defaults(command=commands.run_render_kubernetes)
+
+
+def _number(text: str, low: float, high: float, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{what} between {low:g} and {high:g}, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    return int(_number(text, 1, 65535, "a port")) if text.isdigit() else _bad(text, "a port")
+
+
+def _replicas(text: str) -> int:
+    return int(_number(text, 1, MAX_REPLICAS, "replicas"))
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        _bad(text, "HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _release_name(text: str) -> str:
+    return text if text in go_tools.RELEASES else _bad(text, " or ".join(sorted(go_tools.RELEASES)))
+
+
+def _seconds(text: str) -> float:
+    value = _number(text, 0, MAX_DURATION_SECONDS, "seconds")
+    return value if value > 0 else _bad(text, "a positive number of seconds")
+
+
+def _refresh(text: str) -> float:
+    return _number(text, 0.1, 3600, "seconds")
+
+
+def _rate(text: str) -> float:
+    return _number(text, 0, MAX_RATE, "requests per second")
+
+
+def _requests(text: str) -> int:
+    if not text.isdigit():
+        return _bad(text, "a whole number of requests")
+    return int(_number(text, 1, MAX_REQUESTS, "requests"))
+
+
+def _concurrency(text: str) -> int:
+    if not text.isdigit():
+        return _bad(text, "a whole number of workers")
+    return int(_number(text, 1, MAX_CONCURRENCY, "workers"))
+
+
+def _bad(text: str, what: str) -> NoReturn:
+    raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
