@@ -5,7 +5,8 @@ every instrumentor not named in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS. The
 distro pins the configurator to this project's (so another installed
 configurator cannot install providers behind the services' back), opts in to
 stable HTTP semantic conventions, and instruments nothing when
-OTEL_SDK_DISABLED=true.
+OTEL_SDK_DISABLED=true (with OTEL_CONFIG_FILE: when the file says `disabled: true`;
+a file with errors is left to the service, which stops with one line).
 
 It leaves the instrumentations the services add themselves (Flask, the gRPC
 client and server, the runtime metrics: `settings.SERVICE_INSTRUMENTATIONS`)
@@ -38,12 +39,18 @@ class StackDistro(BaseDistro):  # type: ignore[misc]
         settings.ensure_stable_http_semconv(os.environ)
 
     def load_instrumentor(self, entry_point: EntryPoint, **kwargs: Any) -> None:
-        if (
-            settings.sdk_disabled(os.environ)
-            or entry_point.name in settings.SERVICE_INSTRUMENTATIONS
-        ):
+        if _telemetry_disabled() or entry_point.name in settings.SERVICE_INSTRUMENTATIONS:
             return
         super().load_instrumentor(entry_point, **kwargs)
+
+
+def _telemetry_disabled() -> bool:
+    path = settings.config_file(os.environ)
+    if path is None:
+        return settings.sdk_disabled(os.environ)
+    from otel import config_file  # noqa: PLC0415 - only with a file: its parser costs start-up time
+
+    return config_file.disabled(path)
 
 
 class StackConfigurator(_BaseConfigurator):

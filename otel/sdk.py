@@ -24,9 +24,10 @@ import uuid
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 
-from opentelemetry import metrics, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -59,7 +60,9 @@ class Telemetry:
     each upstream instrumentation the services add; `flask_excluded_urls` is what
     the Flask instrumentation leaves out. `logger_provider` exports
     log records (OTEL_LOGS_EXPORTER; None for `none`); `access_log` says which
-    requests get an access line (ACCESS_LOG).
+    requests get an access line (ACCESS_LOG). `propagator` replaces the
+    global one when set (a configuration file's; the variables leave
+    OTEL_PROPAGATORS to the API).
     """
 
     service_name: str
@@ -76,6 +79,7 @@ class Telemetry:
     flask_excluded_urls: str = field(default_factory=lambda: settings.flask_excluded_urls({}))
     logger_provider: LoggerProvider | None = None
     access_log: AccessLog = field(default_factory=AccessLog)
+    propagator: TextMapPropagator | None = None
     _shutdown: Callable[[], None] = field(default=lambda: None, repr=False)
 
     @classmethod
@@ -113,8 +117,16 @@ def build_telemetry(
 
     `access_log_ratio` is the fraction of requests with an access line (the
     services' ACCESS_LOG). Exporters may start their export threads: call
-    `shutdown()` on the result when done.
+    `shutdown()` on the result when done. With OTEL_CONFIG_FILE set
+    (`config.config_file`), the file decides instead (`otel.config_file`).
     """
+    if config.config_file is not None:
+        # Imported here: the file's parser and schema cost start-up time only where used.
+        from otel import config_file  # noqa: PLC0415
+
+        return config_file.build_telemetry(
+            service_name, config.config_file, config, access_log_ratio=access_log_ratio
+        )
     if config.sdk_disabled:
         return Telemetry.disabled(service_name)
     metric_names = list(config.metrics_exporters)
@@ -192,6 +204,8 @@ def install(telemetry: Telemetry, environ: MutableMapping[str, str] = os.environ
         )
     settings.ensure_stable_http_semconv(environ)
     metrics.set_meter_provider(telemetry.meter_provider)
+    if telemetry.propagator is not None:
+        propagate.set_global_textmap(telemetry.propagator)
     if telemetry.tracing:
         trace.set_tracer_provider(telemetry.tracer_provider)
     if telemetry.uses(settings.SYSTEM_METRICS):

@@ -29,6 +29,7 @@ SEMCONV_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
 FLASK_EXCLUDED_URLS = "OTEL_PYTHON_FLASK_EXCLUDED_URLS"
 EXCLUDED_URLS = "OTEL_PYTHON_EXCLUDED_URLS"
 DISABLED_INSTRUMENTATIONS = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+CONFIG_FILE = "OTEL_CONFIG_FILE"
 # The launcher's wildcard: no instrumentor at all.
 ALL_INSTRUMENTATIONS = "*"
 SDK_DISABLED = "OTEL_SDK_DISABLED"
@@ -82,7 +83,8 @@ class TelemetrySettings:
     Exporter lists are empty for `none`; each signal's OTLP protocol is read only
     when that signal has an `otlp` exporter; `exemplar_filter` is None when unset
     (then trace-based with tracing, else off). With OTEL_SDK_DISABLED=true nothing
-    else is read: the settings say only that telemetry is off.
+    else is read: the settings say only that telemetry is off. `config_file` is
+    OTEL_CONFIG_FILE's file, which then decides instead of the SDK's variables.
     """
 
     sdk_disabled: bool = False
@@ -98,10 +100,23 @@ class TelemetrySettings:
     histogram_aggregation: str = EXPLICIT_BUCKET_HISTOGRAM
     disabled_instrumentations: frozenset[str] = frozenset()
     flask_excluded_urls: str = field(default_factory=lambda: flask_excluded_urls({}))
+    config_file: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> TelemetrySettings:
-        """Parse the OTEL_* variables in `environ`; raise ConfigError naming the first bad one."""
+        """Parse the OTEL_* variables in `environ`; raise ConfigError naming the first bad one.
+
+        With OTEL_CONFIG_FILE set, the file replaces the SDK's variables (`otel.config_file`
+        reads it): only the launcher's and the instrumentations' are read here.
+        """
+        path = config_file(environ)
+        if path is not None:
+            return cls(
+                metrics_exporters=(),
+                disabled_instrumentations=disabled_instrumentations(environ),
+                flask_excluded_urls=flask_excluded_urls(environ),
+                config_file=path,
+            )
         if sdk_disabled(environ):
             return cls(sdk_disabled=True, metrics_exporters=())
         metrics = metrics_exporter_names(environ)
@@ -128,6 +143,11 @@ class TelemetrySettings:
 def sdk_disabled(environ: Mapping[str, str]) -> bool:
     """Whether OTEL_SDK_DISABLED turns all telemetry off."""
     return environ.get(SDK_DISABLED, "").strip().lower() == "true"
+
+
+def config_file(environ: Mapping[str, str]) -> str | None:
+    """The configuration file OTEL_CONFIG_FILE names (None when unset or empty)."""
+    return environ.get(CONFIG_FILE, "").strip() or None
 
 
 def exporter_names(

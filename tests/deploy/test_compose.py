@@ -358,3 +358,13 @@ def test_dockerignore_lets_in_what_the_dockerfile_copies() -> None:
     packages = {"services", "otel", "otel_stack"}
     assert copied == {"pyproject.toml", "README.md", "requirements/runtime.txt"} | packages | linked
     assert copied <= allowed
+
+
+def test_services_can_use_the_example_configuration_files() -> None:
+    # Unset OTEL_CONFIG_FILE leaves it empty (the variables decide); any example named
+    # /etc/otel/<file> is there, and builds (tests/otel/test_config_file.py).
+    examples = sorted(path.name for path in (REPO / "config" / "otel").glob("*.yaml"))
+    assert examples == ["exponential.yaml", "otlp.yaml", "prometheus.yaml"]
+    for name in APP_SERVICES:
+        assert compose_env(name)["OTEL_CONFIG_FILE"] == "${OTEL_CONFIG_FILE:-}", name
+        assert bind_mounts(name)["/etc/otel"] == "./config/otel", name

@@ -155,6 +155,48 @@ def test_a_bad_environment_value_fails(
     assert expected in problem
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("example", ["prometheus.yaml", "otlp.yaml", "exponential.yaml"])
+def test_every_example_configuration_file_is_mounted_and_builds(overlay: str, example: str) -> None:
+    manifests = rendered(overlay)
+    for deployment in ("web-gateway", "order-api"):
+        _env_entry(manifests, deployment, "OTEL_CONFIG_FILE")["value"] = f"/etc/otel/{example}"
+    assert checks.env_problems(manifests) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/etc/otel/absent.yaml", "not in a mounted ConfigMap"),
+        ("/etc/otel/prometheus.yaml", "Unsupported file_format '2.0'"),
+    ],
+)
+def test_a_configuration_file_that_is_not_there_or_not_usable_fails(
+    path: str, expected: str
+) -> None:
+    manifests = rendered("dev")
+    (config_map,) = [
+        each
+        for each in checks.of_kind(manifests, "ConfigMap")
+        if each["metadata"]["name"] == kubernetes.SDK_CONFIG_MAP
+    ]
+    config_map["data"]["prometheus.yaml"] = 'file_format: "2.0"\n'
+    _env_entry(manifests, "order-api", "OTEL_CONFIG_FILE")["value"] = path
+    (problem,) = checks.env_problems(manifests)
+    assert "Deployment/order-api" in problem
+    assert expected in problem
+
+
+def test_the_configuration_files_config_map_holds_config_otel() -> None:
+    (config_map,) = [
+        each
+        for each in checks.of_kind(rendered("production"), "ConfigMap")
+        if each["metadata"]["name"] == kubernetes.SDK_CONFIG_MAP
+    ]
+    examples = sorted((REPO / "config" / "otel").glob("*.yaml"))
+    assert config_map["data"] == {path.name: path.read_text() for path in examples}
+
+
 def test_a_bad_metrics_token_from_the_secret_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(checks.SAMPLE_SECRETS, ("web-gateway-metrics-token", "token"), "short")
     (problem,) = checks.env_problems(rendered("production"))

@@ -19,6 +19,8 @@ from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.processes import launcher_command, module_command
 from tests.support import REPO
 
+EXAMPLES = REPO / "config" / "otel"
+
 PROBE = "tests.otel.wiring_probe"
 CONTRACT_MIDDLEWARE = "otel.wsgi_middleware.RequestMetricsMiddleware"
 UPSTREAM_FLASK = "opentelemetry.instrumentation.flask._rewrapped_app.<locals>._wrapped_app"
@@ -43,10 +45,15 @@ class Case:
     server_tracing: bool
     runtime: bool
     contract: bool = True
+    config_file: str = ""  # an example of config/otel/, which replaces the OTEL_* variables
 
     def environ(self) -> dict[str, str]:
         """The variables of this case."""
+        config_file = (
+            {"OTEL_CONFIG_FILE": str(EXAMPLES / self.config_file)} if self.config_file else {}
+        )
         return {
+            **config_file,
             "OTEL_TRACES_EXPORTER": self.traces,
             "OTEL_METRICS_EXPORTER": self.metrics,
             "OTEL_SDK_DISABLED": self.sdk_disabled,
@@ -88,6 +95,37 @@ CASES = [
     Case("nothing-exported", "none", "none", "false", "", True, False, False, True),
     Case("all-disabled", "otlp", "otlp", "false", "*", False, False, False, False),
     Case("sdk-disabled", "otlp", "prometheus", "true", "", False, False, False, False, False),
+    # The file sends spans although OTEL_TRACES_EXPORTER says none.
+    Case(
+        "file-traces", "none", "prometheus", "false", "", True, True, True, True, True, "otlp.yaml"
+    ),
+    Case(
+        "file-lean",
+        "otlp",
+        "none",
+        "false",
+        "flask",
+        False,
+        False,
+        False,
+        True,
+        True,
+        "prometheus.yaml",
+    ),
+    # The example's `disabled: ${OTEL_SDK_DISABLED:-false}`.
+    Case(
+        "file-disabled",
+        "otlp",
+        "otlp",
+        "true",
+        "",
+        False,
+        False,
+        False,
+        False,
+        False,
+        "prometheus.yaml",
+    ),
 ]
 
 

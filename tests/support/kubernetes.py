@@ -10,7 +10,9 @@ objects (Kubernetes `KUBERNETES_VERSION`, strict), the CRDs in
 from __future__ import annotations
 
 import functools
+import os
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import pytest
 import yaml
 
 from otel import settings
-from otel.sdk import build_resource
+from otel.sdk import build_resource, build_telemetry
 from services.envconfig import ConfigError
 from services.order_api.config import Config as OrderApiConfig
 from services.web_gateway.config import Config as GatewayConfig
@@ -280,9 +282,13 @@ def resolved_env(deployment: Manifest, container: Manifest) -> dict[str, str]:
 
 
 def env_problems(manifests: list[Manifest]) -> list[str]:
-    """Environments that the services' own parsers refuse, or that lose the pod's identity."""
+    """Environments that the services' own parsers refuse, or that lose the pod's identity.
+
+    With OTEL_CONFIG_FILE set, the file must be mounted from a ConfigMap of the
+    render and build the service's telemetry with this environment.
+    """
     problems = []
-    for deployment, _spec, container in containers(manifests):
+    for deployment, spec, container in containers(manifests):
         env = resolved_env(deployment, container)
         module = container["args"][-1]
         owner = _name(deployment)
@@ -293,8 +299,63 @@ def env_problems(manifests: list[Manifest]) -> list[str]:
                 settings.otlp_protocol(env, signal)
         except ConfigError as error:
             problems.append(f"{owner}: {error}")
-        problems.extend(f"{owner}: {problem}" for problem in _otel_env_problems(env))
+        if settings.config_file(env):
+            problems.extend(
+                f"{owner}: {problem}"
+                for problem in _config_file_problems(manifests, spec, container, env)
+            )
+        else:
+            problems.extend(f"{owner}: {problem}" for problem in _otel_env_problems(env))
     return problems
+
+
+def mounted_file(
+    manifests: list[Manifest], spec: Manifest, container: Manifest, path: str
+) -> str | None:
+    """The text a pod would read at `path` from a ConfigMap volume of the render, if any."""
+    volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        directory = mount["mountPath"].rstrip("/") + "/"
+        source = volumes.get(mount["name"], {}).get("configMap")
+        if source is None or not path.startswith(directory):
+            continue
+        config_maps = of_kind(manifests, "ConfigMap")
+        data: dict[str, str] = next(
+            (
+                each.get("data", {})
+                for each in config_maps
+                if each["metadata"]["name"] == source["name"]
+            ),
+            {},
+        )
+        text: str | None = data.get(path[len(directory) :])
+        return text
+    return None
+
+
+def _config_file_problems(
+    manifests: list[Manifest], spec: Manifest, container: Manifest, env: Mapping[str, str]
+) -> list[str]:
+    path = settings.config_file(env) or ""
+    text = mounted_file(manifests, spec, container, path)
+    if text is None:
+        return [f"OTEL_CONFIG_FILE={path}: not in a mounted ConfigMap"]
+    with tempfile.TemporaryDirectory() as directory, pytest.MonkeyPatch.context() as patch:
+        local = Path(directory) / Path(path).name
+        local.write_text(text, encoding="utf-8")
+        for name in [name for name in os.environ if name.startswith("OTEL_")]:
+            patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        try:
+            config = settings.TelemetrySettings.from_env({**env, "OTEL_CONFIG_FILE": str(local)})
+            telemetry = build_telemetry("unset", config)
+        except ConfigError as error:
+            return [str(error).replace(str(local), path)]
+    telemetry.shutdown()
+    if telemetry.service_name != env.get("OTEL_SERVICE_NAME"):
+        return [f"service.name is {telemetry.service_name!r}"]
+    return []
 
 
 def _otel_env_problems(env: Mapping[str, str]) -> list[str]:
