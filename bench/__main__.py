@@ -27,6 +27,7 @@ from bench import (
     scrape,
     servers,
     signals,
+    workers,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +48,7 @@ def main() -> int:
             "servers",
             "scaling",
             "signals",
+            "workers",
             "native",
         ],
         action="append",
@@ -69,13 +71,14 @@ def main() -> int:
         "servers": servers.run,
         "scaling": scaling.run,
         "signals": signals.run,
+        "workers": workers.run,
         "native": native_accuracy.run,
     }
     started = time.time()
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": _cpus(), "quick": args.quick}
     }
-    wrk_suites = {"end_to_end", "servers", "scaling"}
+    wrk_suites = {"end_to_end", "servers", "scaling", "workers"}
     if shutil.which("wrk") is None and (not args.only or wrk_suites & set(args.only)):
         print("bench: wrk is not on PATH; the end-to-end suites need it: apt-get install wrk")
         return 2

@@ -1,4 +1,4 @@
-"""Suite 10: latency quantiles from native histograms against the exact ones, and their cost.
+"""Suite 11: latency quantiles from native histograms against the exact ones, and their cost.
 
 Accuracy. Both services run under the launcher pushing OTLP/HTTP every second
 into the tested Prometheus with its OTLP receiver, with

@@ -48,7 +48,12 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    with exemplars off, with the trace-based exemplar filter, and with JSON access lines
    written to /dev/null; and render time of N series with one exemplar each in OpenMetrics,
    against the same series without exemplars, and in the classic text format.
-10. **Native histograms: accuracy and cost** — both services pushing OTLP/HTTP into the
+9. **Worker processes** (section 10) — both services under the launcher with
+   `GATEWAY_PROCESSES` = `ORDER_API_PROCESSES` = 1 and = 2, telemetry off, lean and default,
+   six pairs; closed-loop `wrk` (16 connections) on `GET /orders/<id>` takes turns between
+   them; CPU per request counts the supervisor and every worker. Then the scrape time and
+   size of each service's `/metrics` at 1 and at 4 processes (the merged endpoint).
+11. **Native histograms: accuracy and cost** — both services pushing OTLP/HTTP into the
    tested Prometheus with its OTLP receiver, the semantic-convention durations as
    exponential histograms (`otel-stack up --otlp-prometheus`); injected latency spreads the
    RPC methods (`latency:ListOrders=5ms`, `latency:CreateOrder=20ms`, GetOrder as is) under
@@ -118,8 +123,10 @@ def render(results: dict[str, Any]) -> str:
         parts.append(_scaling(results["scaling"]))
     if "signals" in results:
         parts.append(_signals(results["signals"]))
+    if "workers" in results:
+        parts.append(_workers(results["workers"]))
     if "native" in results:
-        parts.append(native_table(results["native"], heading="## 10. Native histograms"))
+        parts.append(native_table(results["native"], heading="## 11. Native histograms"))
     parts.append(_goals(results))
     return "\n".join(parts)
 
@@ -561,8 +568,63 @@ def _scaling(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _workers(figures: dict[str, Any]) -> str:
+    throughput = figures["throughput_rps"]
+    cpu = figures["cpu_us_per_request"]
+    lines = [
+        "## 10. Worker processes: 2 per service against 1\n",
+        f"`GET /orders/<id>` end to end (wrk, {figures['connections']} connections), both"
+        " services under the launcher with GATEWAY_PROCESSES = ORDER_API_PROCESSES = N;"
+        " CPU per request counts the supervisor and every worker:\n",
+        _row(
+            "profile",
+            "N=1 requests/s",
+            "N=2 requests/s",
+            "2 vs 1",
+            "vs off, N=1",
+            "vs off, N=2",
+            "gateway CPU µs, N=1 / N=2",
+        ),
+        _row("---", "---:", "---:", "---:", "---:", "---:", "---:"),
+    ]
+    for profile, two_to_one in figures["two_to_one"].items():
+        one, two = f"{profile}_1", f"{profile}_2"
+        lines.append(
+            _row(
+                profile,
+                _f(throughput[one]),
+                _f(throughput[two]),
+                f"{_f(two_to_one, 2)}×",
+                f"{_f(figures['ratio_to_off']['1'][profile], 2)}×",
+                f"{_f(figures['ratio_to_off']['2'][profile], 2)}×",
+                f"{_f(cpu[one]['web-gateway'])} / {_f(cpu[two]['web-gateway'])}",
+            )
+        )
+    workers = figures["scrape_workers"]
+    lines += [
+        "",
+        f"Scrape of each service's `/metrics` at 1 and {workers} processes (the merged"
+        " endpoint: every worker's series, each labelled `worker`), median of 20 idle scrapes:\n",
+        _row("service", "1 process: ms", "bytes", f"{workers} processes: ms", "bytes"),
+        _row("---", "---:", "---:", "---:", "---:"),
+    ]
+    for service, by_count in figures["scrape"].items():
+        single, merged = by_count["1"], by_count[str(workers)]
+        lines.append(
+            _row(
+                service,
+                _f(single["ms"]),
+                f"{single['bytes']:,}",
+                _f(merged["ms"]),
+                f"{merged['bytes']:,}",
+            )
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
 def native_table(figures: dict[str, Any], *, heading: str) -> str:
-    """Suite 10's tables (the README shows the same)."""
+    """Suite 11's tables (the README shows the same)."""
     if "skipped" in figures:
         return f"{heading}\n\nSkipped: {figures['skipped']}.\n"
     lines = [
@@ -676,5 +738,27 @@ def _goals(results: dict[str, Any]) -> str:
                 _verdict(ratio >= 0.95),
             )
         )
+    if "workers" in results:
+        lines += _worker_goals(results["workers"])
     lines.append("")
     return "\n".join(lines)
+
+
+def _worker_goals(figures: dict[str, Any]) -> list[str]:
+    two_to_one = figures["two_to_one"]
+    ratios = figures["ratio_to_off"]
+    profiles = ("lean", "default")
+    return [
+        _row(
+            "gateway: 2 processes ≥ 1.6× of 1, telemetry off / default",
+            f"{_f(two_to_one['off'], 2)}× / {_f(two_to_one['default'], 2)}×",
+            _verdict(min(two_to_one["off"], two_to_one["default"]) >= 1.6),
+        ),
+        _row(
+            "telemetry ratios at N=2 no worse than at N=1 (lean, default)",
+            ", ".join(
+                f"{p} {_f(ratios['2'][p], 2)}× vs {_f(ratios['1'][p], 2)}×" for p in profiles
+            ),
+            _verdict(all(ratios["2"][p] >= ratios["1"][p] for p in profiles)),
+        ),
+    ]

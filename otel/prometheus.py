@@ -8,11 +8,17 @@ OpenMetrics when the scraper asks for it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.exposition import choose_encoder
+
+# (Accept header) -> (exposition body, content type)
+Render = Callable[[str | None], tuple[bytes, str]]
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,11 @@ class Telemetry:
 
 
 def build_telemetry(
-    service_name: str, config: TelemetrySettings, *, access_log_ratio: float = 1.0
+    service_name: str,
+    config: TelemetrySettings,
+    *,
+    access_log_ratio: float = 1.0,
+    worker_index: int | None = None,
 ) -> Telemetry:
     """Build providers and readers as `config` says; install nothing.
 
@@ -119,6 +123,8 @@ def build_telemetry(
     services' ACCESS_LOG). Exporters may start their export threads: call
     `shutdown()` on the result when done. With OTEL_CONFIG_FILE set
     (`config.config_file`), the file decides instead (`otel.config_file`).
+    `worker_index` is set in a worker process of a service run as several
+    (see `build_resource`; not applied to a configuration file's resource).
     """
     if config.config_file is not None:
         # Imported here: the file's parser and schema cost start-up time only where used.
@@ -131,7 +137,7 @@ def build_telemetry(
         return Telemetry.disabled(service_name)
     metric_names = list(config.metrics_exporters)
     trace_names = list(config.traces_exporters)
-    resource = build_resource(service_name)
+    resource = build_resource(service_name, worker_index=worker_index)
 
     registry = CollectorRegistry() if "prometheus" in metric_names else None
     meter_provider = SdkMeterProvider(
@@ -217,13 +223,16 @@ def build_and_install(
     config: TelemetrySettings,
     *,
     access_log_ratio: float = 1.0,
+    worker_index: int | None = None,
     environ: MutableMapping[str, str] = os.environ,
 ) -> Telemetry:
     """What a service's entry point does: `build_telemetry`, then `install`.
 
     Raises ConfigError when installing is refused, after shutting down what was built.
     """
-    telemetry = build_telemetry(service_name, config, access_log_ratio=access_log_ratio)
+    telemetry = build_telemetry(
+        service_name, config, access_log_ratio=access_log_ratio, worker_index=worker_index
+    )
     try:
         install(telemetry, environ)
     except ConfigError:
@@ -232,18 +241,26 @@ def build_and_install(
     return telemetry
 
 
-def build_resource(default_service_name: str) -> Resource:
+def build_resource(default_service_name: str, *, worker_index: int | None = None) -> Resource:
     """The resource from OTEL_RESOURCE_ATTRIBUTES/OTEL_SERVICE_NAME, with the service's defaults.
 
     The variables win; `service.name` defaults to the service's own name (the
     SDK's default would be `unknown_service`) and `service.instance.id` to a random id.
+    In a worker process (`worker_index` set) `service.instance.id` gets `-<index>`
+    appended: every worker is a fresh interpreter reading the same variables, so a
+    user-set id (the pod's name, say) would otherwise be shared by all of them.
     """
     detected = Resource.create()
     defaults: dict[str, str] = {}
     if str(detected.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         defaults[SERVICE_NAME] = default_service_name
+    instance_id = str(detected.attributes.get(SERVICE_INSTANCE_ID) or uuid.uuid4())
+    if worker_index is not None:
+        return detected.merge(
+            Resource({**defaults, SERVICE_INSTANCE_ID: f"{instance_id}-{worker_index}"})
+        )
     if SERVICE_INSTANCE_ID not in detected.attributes:
-        defaults[SERVICE_INSTANCE_ID] = str(uuid.uuid4())
+        defaults[SERVICE_INSTANCE_ID] = instance_id
     return detected.merge(Resource(defaults))
 
 

@@ -2,8 +2,9 @@
 
 `bench/`, `services/`, `otel/` and `otel_stack/` import nothing from `tests/`: what
 tests and benchmarks both need lives in `otel_stack/harness/`, and only
-pytest-specific helpers stay under `tests/`. `services/` holds the two services and
-their shared contract, nothing else; `otel/` imports nothing from `services/`.
+pytest-specific helpers stay under `tests/`. `services/` holds the two services,
+their shared contract and what runs either as worker processes, nothing else;
+`otel/` imports nothing from `services/`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ import pytest
 from tests.support import REPO
 
 NOT_IMPORTING_TESTS = ("bench", "services", "otel", "otel_stack")
-# What services/ holds: the two services, their generated protocol and their shared contract.
+# What services/ holds: the two services and their generated protocol.
 SERVICES = ["order_api", "proto", "web_gateway"]
-SERVICES_MODULES = ["__init__.py", "envconfig.py", "orders_contract.py"]
+# What both share at run time: configuration parsing, the contract, and running either as
+# several worker processes (the supervisor and a worker's role).
+SERVICES_MODULES = [
+    "__init__.py",
+    "envconfig.py",
+    "orders_contract.py",
+    "supervisor.py",
+    "workers.py",
+]
 
 
 def imports_of_tests(source: str) -> list[str]:

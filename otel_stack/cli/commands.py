@@ -83,6 +83,7 @@ def run_up(args: argparse.Namespace, console: Console) -> int:
         otlp_prometheus=args.otlp_prometheus,
         refresh=args.refresh,
         replicas=args.replicas,
+        processes=args.processes,
         db=args.db,
     )
     with _stop_on_signals() as stop:

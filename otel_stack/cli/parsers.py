@@ -21,6 +21,7 @@ from otel_stack.harness.load import (
     MAX_RATE,
     MAX_REQUESTS,
 )
+from services.workers import MAX_PROCESSES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +91,13 @@ def _add_up(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_replicas,
         default=1,
         help=f"instances of each service, on consecutive ports (1-{MAX_REPLICAS}; >1 needs --db)",
+    )
+    sub.add_argument(
+        "--processes",
+        type=_processes,
+        default=1,
+        help="worker processes of each service instance, sharing its ports "
+        f"(GATEWAY_PROCESSES, ORDER_API_PROCESSES; 1-{MAX_PROCESSES})",
     )
     sub.add_argument(
         "--db",
@@ -207,6 +215,12 @@ def _port(text: str) -> int:
 
 def _replicas(text: str) -> int:
     return int(_number(text, 1, MAX_REPLICAS, "replicas"))
+
+
+def _processes(text: str) -> int:
+    if not text.isdigit():
+        _bad(text, "a whole number of processes")
+    return int(_number(text, 1, MAX_PROCESSES, "processes"))
 
 
 def _address(text: str) -> tuple[str, int]:

@@ -44,6 +44,7 @@ from otel_stack.harness import (
     local_collector,
     local_prometheus,
     processes,
+    running,
 )
 from otel_stack.harness.alert_sink import AlertSink, format_notification
 from otel_stack.harness.histograms import Bucket, combine_cumulative
@@ -314,9 +315,10 @@ class _StackRun:
     def _start(self, spec: ServiceSpec) -> Service:
         self.console.line(f"starting {spec.name}: waiting for {spec.ready_description} ...")
         began = time.monotonic()
-        service = processes.start(
-            spec, timeout=self.options.startup_timeout, cancelled=self.stop.is_set
+        timeout = self.options.startup_timeout + running.STARTUP_SECONDS_PER_WORKER * (
+            self.options.processes - 1
         )
+        service = processes.start(spec, timeout=timeout, cancelled=self.stop.is_set)
         self.services.append(service)
         self.console.line(
             f"{spec.name} ready in {time.monotonic() - began:.1f}s "

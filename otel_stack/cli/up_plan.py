@@ -60,6 +60,8 @@ class UpOptions:
     startup_timeout: float = 20.0
     grace: float = 15.0
     replicas: int = 1
+    # Worker processes of each service instance (GATEWAY_PROCESSES, ORDER_API_PROCESSES).
+    processes: int = 1
     # ORDER_API_DB for every order-api; None: a SQLite file in the data directory.
     db: str | None = None
 
@@ -178,7 +180,13 @@ def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
         base = otlp_prometheus.service_environ(base, options.prometheus_url)
     if options.replicas == 1:
         return running.service_specs(
-            options.ports, data_dir, base, launcher=True, faults=options.inject, db=options.db
+            options.ports,
+            data_dir,
+            base,
+            launcher=True,
+            faults=options.inject,
+            db=options.db,
+            worker_processes=options.processes,
         )
     order_api_target = "ipv4:" + ",".join(options.grpc_targets)
     order_apis, gateways = [], []
@@ -191,6 +199,7 @@ def service_specs(options: UpOptions, data_dir: Path) -> list[ServiceSpec]:
             faults=options.inject,
             db=options.db,
             order_api_target=order_api_target,
+            worker_processes=options.processes,
         )
         order_apis.append(_replica(order_api, index))
         gateways.append(_replica(gateway, index))

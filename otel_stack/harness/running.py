@@ -21,11 +21,16 @@ from otel_stack.harness import processes
 from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.processes import Service, ServiceSpec
 from otel_stack.harness.readiness import grpc_serving, http_ok
+from services.supervisor import ALL_WORKERS_SERVING
 
 ORDER_API = "order-api"
 GATEWAY = "web-gateway"
 MODULES = {ORDER_API: "services.order_api", GATEWAY: "services.web_gateway"}
+GATEWAY_PROCESSES = "GATEWAY_PROCESSES"
+ORDER_API_PROCESSES = "ORDER_API_PROCESSES"
 STARTUP_TIMEOUT_SECONDS = 30.0
+# Each further worker process: a fresh interpreter importing the SDK on a shared machine.
+STARTUP_SECONDS_PER_WORKER = 15.0
 STOP_GRACE_SECONDS = 20.0
 
 
@@ -83,14 +88,18 @@ def order_api_spec(
     launcher: bool = False,
     faults: Sequence[str] = (),
     name: str = ORDER_API,
+    worker_processes: int = 1,
 ) -> ServiceSpec:
     """How to run one order-api on top of `environ`: ready once gRPC health says SERVING.
 
     `listen` is its ORDER_API_LISTEN (HOST:PORT), `db` its ORDER_API_DB, `metrics`
     where its `/metrics` listens (OTEL_EXPORTER_PROMETHEUS_HOST/PORT; unset: the
-    variables of `environ`, else the default), `faults` its ORDER_API_FAULTS specs.
+    variables of `environ`, else the default), `faults` its ORDER_API_FAULTS specs,
+    `worker_processes` its ORDER_API_PROCESSES unless `environ` sets it (ready then
+    also waits for every worker to serve).
     """
     env = {**environ, "ORDER_API_LISTEN": listen, "ORDER_API_DB": db}
+    env.setdefault(ORDER_API_PROCESSES, str(worker_processes))
     if metrics is not None:
         host, port = metrics
         env.update(OTEL_EXPORTER_PROMETHEUS_HOST=host, OTEL_EXPORTER_PROMETHEUS_PORT=str(port))
@@ -101,7 +110,7 @@ def order_api_spec(
         command=_command(MODULES[ORDER_API], launcher),
         env=env,
         log_path=log_path,
-        ready=lambda: grpc_serving(listen),
+        ready=lambda: workers_serving(log_path, env[ORDER_API_PROCESSES]) and grpc_serving(listen),
         ready_description=f"gRPC health SERVING on {listen}",
     )
 
@@ -114,18 +123,23 @@ def gateway_spec(
     order_api_target: str,
     launcher: bool = False,
     name: str = GATEWAY,
+    worker_processes: int = 1,
 ) -> ServiceSpec:
     """How to run one web-gateway on top of `environ`: ready once `GET /readyz` answers 200.
 
-    `listen` is its GATEWAY_LISTEN (HOST:PORT), `order_api_target` its ORDER_API_TARGET.
+    `listen` is its GATEWAY_LISTEN (HOST:PORT), `order_api_target` its ORDER_API_TARGET,
+    `worker_processes` its GATEWAY_PROCESSES unless `environ` sets it (ready then also
+    waits for every worker to serve).
     """
     readyz = f"http://{listen}/readyz"
+    env = {**environ, "GATEWAY_LISTEN": listen, "ORDER_API_TARGET": order_api_target}
+    env.setdefault(GATEWAY_PROCESSES, str(worker_processes))
     return ServiceSpec(
         name=name,
         command=_command(MODULES[GATEWAY], launcher),
-        env={**environ, "GATEWAY_LISTEN": listen, "ORDER_API_TARGET": order_api_target},
+        env=env,
         log_path=log_path,
-        ready=lambda: http_ok(readyz),
+        ready=lambda: workers_serving(log_path, env[GATEWAY_PROCESSES]) and http_ok(readyz),
         ready_description=f"GET {readyz} answering 200",
     )
 
@@ -139,11 +153,14 @@ def service_specs(
     faults: Sequence[str] = (),
     db: str | None = None,
     order_api_target: str | None = None,
+    worker_processes: int = 1,
 ) -> list[ServiceSpec]:
     """How to run the order-api and the web-gateway, in start order, on top of `environ`.
 
     `db` is the order-api's ORDER_API_DB (default: `orders.db` in `data_dir`);
-    `order_api_target` the gateway's ORDER_API_TARGET (default: this order-api).
+    `order_api_target` the gateway's ORDER_API_TARGET (default: this order-api);
+    `worker_processes` each service's worker processes (ORDER_API_PROCESSES,
+    GATEWAY_PROCESSES: ready once every worker serves), unless `environ` sets them.
     """
     return [
         order_api_spec(
@@ -154,6 +171,7 @@ def service_specs(
             metrics=("127.0.0.1", ports.metrics),
             launcher=launcher,
             faults=faults,
+            worker_processes=worker_processes,
         ),
         gateway_spec(
             data_dir / f"{GATEWAY}.log",
@@ -161,8 +179,19 @@ def service_specs(
             listen=f"127.0.0.1:{ports.gateway}",
             order_api_target=order_api_target or ports.grpc_target,
             launcher=launcher,
+            worker_processes=worker_processes,
         ),
     ]
+
+
+def workers_serving(log_path: Path, count: str) -> bool:
+    """Whether a service run as several workers has logged that every one serves (or runs one)."""
+    if not count.isdigit() or int(count) <= 1:
+        return True
+    try:
+        return ALL_WORKERS_SERVING in log_path.read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def _command(module: str, launcher: bool) -> list[str]:
@@ -217,20 +246,32 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    data_dir: Path, *, launcher: bool = False, environ: Mapping[str, str] | None = None
+    data_dir: Path,
+    *,
+    launcher: bool = False,
+    environ: Mapping[str, str] | None = None,
+    worker_processes: int = 1,
 ) -> Iterator[Stack]:
     """Start order-api then web-gateway on free ports, each once ready; stop both on exit.
 
     `environ` adds to a test's environment (see `child_environ`); `launcher`
-    runs both under `opentelemetry-instrument`. Raises StartupError naming the
-    service that did not come up.
+    runs both under `opentelemetry-instrument`; `worker_processes` runs each as that
+    many workers (unless `environ` sets GATEWAY_PROCESSES/ORDER_API_PROCESSES).
+    Raises StartupError naming the service that did not come up.
     """
     ports = StackPorts.free()
-    specs = service_specs(ports, data_dir, child_environ(environ or {}), launcher=launcher)
+    specs = service_specs(
+        ports,
+        data_dir,
+        child_environ(environ or {}),
+        launcher=launcher,
+        worker_processes=worker_processes,
+    )
     stack = Stack(ports, {})
     try:
         for spec in specs:
-            stack.services[spec.name] = processes.start(spec, timeout=STARTUP_TIMEOUT_SECONDS)
+            timeout = STARTUP_TIMEOUT_SECONDS + STARTUP_SECONDS_PER_WORKER * (worker_processes - 1)
+            stack.services[spec.name] = processes.start(spec, timeout=timeout)
         yield stack
     finally:
         processes.stop_all(list(stack.services.values()), grace=STOP_GRACE_SECONDS)

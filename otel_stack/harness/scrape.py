@@ -24,7 +24,11 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Exemplar, Sample
 
+from otel.worker_metrics import WORKER_LABEL
+
 SCOPE_LABELS = frozenset({"otel_scope_name", "otel_scope_version", "otel_scope_schema_url"})
+# A service run as several worker processes labels each one's series (otel.worker_metrics).
+IGNORED_LABELS = SCOPE_LABELS | {WORKER_LABEL}
 
 TEXT_FORMAT = "text/plain"
 OPENMETRICS_FORMAT = "application/openmetrics-text; version=1.0.0"
@@ -37,8 +41,8 @@ class ScrapeError(Exception):
 
 
 def own_labels(sample: Sample) -> dict[str, str]:
-    """A sample's labels without the exporter's `otel_scope_*` labels."""
-    return {key: value for key, value in sample.labels.items() if key not in SCOPE_LABELS}
+    """A sample's labels without the exporter's `otel_scope_*` labels and the `worker` label."""
+    return {key: value for key, value in sample.labels.items() if key not in IGNORED_LABELS}
 
 
 @dataclass(frozen=True)
@@ -100,11 +104,15 @@ class Exposition:
         ]
 
     def value(self, name: str, **labels: str) -> float:
-        """The value of the one series `name` whose own labels are exactly `labels` (0 if none)."""
-        matches = [sample.value for sample in self.samples(name) if own_labels(sample) == labels]
-        if len(matches) > 1:
+        """The value of the series `name` whose own labels are exactly `labels` (0 if none).
+
+        Summed over worker processes: one series per worker is still one series of the service.
+        """
+        matches = [sample for sample in self.samples(name) if own_labels(sample) == labels]
+        workers = {sample.labels.get(WORKER_LABEL) for sample in matches}
+        if len(matches) > 1 and (None in workers or len(workers) < len(matches)):
             raise ScrapeError(f"{name}{labels} matches {len(matches)} series")
-        return matches[0] if matches else 0.0
+        return sum((sample.value for sample in matches), 0.0)
 
     def label_sets(self, name: str) -> list[dict[str, str]]:
         """The own labels of every series called `name`."""

@@ -27,6 +27,8 @@ from services.order_api.store import (
     StoreUnavailableError,
     redacted,
 )
+from services.supervisor import SupervisorError, SupervisorSettings, supervise
+from services.workers import WorkerRole, serve_as_worker
 
 logger = logging.getLogger("services.order_api")
 
@@ -34,19 +36,29 @@ DEFAULT_SERVICE_NAME = "order-api"
 
 
 def main() -> int:
-    """Serve until SIGTERM/SIGINT, then drain in-flight RPCs; return the exit code."""
+    """Serve until SIGTERM/SIGINT, then drain in-flight RPCs; return the exit code.
+
+    With ORDER_API_PROCESSES above 1 this process supervises that many workers
+    (`services.supervisor`) and answers the metrics port for all of them.
+    """
     configure_logging(DEFAULT_SERVICE_NAME)
     try:
         config = Config.from_env()
+        role = WorkerRole.from_env()
+        if role is None and config.processes > 1:
+            return _supervise(config)
         telemetry = build_and_install(
-            DEFAULT_SERVICE_NAME, config.telemetry, access_log_ratio=config.access_log
+            DEFAULT_SERVICE_NAME,
+            config.telemetry,
+            access_log_ratio=config.access_log,
+            worker_index=role.index if role else None,
         )
     except ConfigError as error:
         print(f"order-api: {error}", file=sys.stderr)
         return 2
     configure_logging(telemetry.service_name, telemetry.logger_provider)
     try:
-        return _serve(config, telemetry)
+        return _serve(config, telemetry, role)
     except (ListenError, OSError) as error:
         print(f"order-api: {error}", file=sys.stderr)
         telemetry.shutdown()
@@ -61,13 +73,32 @@ def main() -> int:
         return 1
 
 
-def _serve(config: Config, telemetry: Telemetry) -> int:
+def _supervise(config: Config) -> int:
+    """Run the workers; the supervisor answers the metrics port (when Prometheus is selected)."""
+    telemetry = config.telemetry
+    pulled = not telemetry.sdk_disabled and "prometheus" in telemetry.metrics_exporters
+    settings = SupervisorSettings(
+        DEFAULT_SERVICE_NAME,
+        config.processes,
+        config.grace_seconds,
+        metrics_listen=telemetry.prometheus_address if pulled else None,
+    )
+    try:
+        return supervise(settings)
+    except SupervisorError as error:
+        print(f"order-api: {error}", file=sys.stderr)
+        return 1
+
+
+def _serve(config: Config, telemetry: Telemetry, role: WorkerRole | None = None) -> int:
     store = open_store(config.db_path, pool=config.pool, meter_provider=telemetry.meter_provider)
     health_servicer = health.HealthServicer()
-    server, port = build_server(config, telemetry, store, health_servicer)
+    server, port = build_server(config, telemetry, store, health_servicer, role is not None)
     metrics_server = None
+    exposition = None
     metrics_address = telemetry.prometheus_address
-    if telemetry.prometheus_registry is not None:
+    # A worker's supervisor answers the metrics port, with this worker's series among the others'.
+    if role is None and telemetry.prometheus_registry is not None:
         host, metrics_port = metrics_address
         try:
             metrics_server = prometheus.serve(telemetry.prometheus_registry, host, metrics_port)
@@ -79,6 +110,8 @@ def _serve(config: Config, telemetry: Telemetry) -> int:
         signal.signal(signum, lambda _signum, _frame: stopping.set())
     server.start()
     database_health.start()
+    if role is not None:
+        exposition = serve_as_worker(role, telemetry.prometheus_registry)
     host = config.listen[0]
     metrics_note = (
         f", metrics on http://{metrics_address[0]}:{metrics_server.port}/metrics"
@@ -101,13 +134,19 @@ def _serve(config: Config, telemetry: Telemetry) -> int:
     store.close()
     if metrics_server is not None:
         metrics_server.stop()
+    if exposition is not None:
+        exposition.stop()
     logger.info("order-api stopped")
     telemetry.shutdown()  # after the last log line: it flushes the log exporter too
     return 0
 
 
 def build_server(
-    config: Config, telemetry: Telemetry, store: OrderStore, health_servicer: health.HealthServicer
+    config: Config,
+    telemetry: Telemetry,
+    store: OrderStore,
+    health_servicer: health.HealthServicer,
+    reuse_port: bool = False,
 ) -> tuple[grpc.Server, int]:
     """The instrumented gRPC server (bound, not started) and its port, as `main` serves it."""
     servicer = OrderServicer(
@@ -121,6 +160,7 @@ def build_server(
         health_servicer=health_servicer,
         interceptors=grpc_interceptors.server_interceptors(telemetry, [SERVICE_NAME]),
         max_workers=config.max_workers,
+        reuse_port=reuse_port,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from otel.settings import ConfigError, TelemetrySettings
-from services import envconfig
+from services import envconfig, workers
 from services.order_api.faults import FaultPlan, FaultSpecError
 from services.order_api.store import PoolSettings
 
@@ -28,6 +28,8 @@ class Config:
     # The fraction of RPCs with an access line (ACCESS_LOG).
     access_log: float = 1.0
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    # Worker processes sharing the gRPC port (1: this process serves, no supervisor).
+    processes: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -37,9 +39,22 @@ class Config:
             faults = FaultPlan.parse(environ.get("ORDER_API_FAULTS", "").split(","))
         except FaultSpecError as error:
             raise ConfigError(f"ORDER_API_FAULTS: {error}") from None
+        processes = workers.processes(environ, "ORDER_API_PROCESSES")
+        listen = workers.single_port(
+            envconfig.address(environ, "ORDER_API_LISTEN", defaults.listen),
+            "ORDER_API_LISTEN",
+            processes,
+            "ORDER_API_PROCESSES",
+        )
+        db_path = environ.get("ORDER_API_DB") or defaults.db_path
+        if processes > 1 and db_path == ":memory:":
+            raise ConfigError(
+                "ORDER_API_DB=':memory:': each worker would have its own database; "
+                "use a file or PostgreSQL when ORDER_API_PROCESSES is above 1"
+            )
         return cls(
-            listen=envconfig.address(environ, "ORDER_API_LISTEN", defaults.listen),
-            db_path=environ.get("ORDER_API_DB") or defaults.db_path,
+            listen=listen,
+            db_path=db_path,
             max_workers=envconfig.integer(
                 environ, "ORDER_API_WORKERS", defaults.max_workers, 1, 256
             ),
@@ -50,6 +65,7 @@ class Config:
             pool=_pool_settings(environ, defaults.pool),
             access_log=envconfig.access_log(environ),
             telemetry=TelemetrySettings.from_env(environ),
+            processes=processes,
         )
 
 

@@ -29,14 +29,20 @@ def create_server(
     health_servicer: health.HealthServicer | None = None,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
     max_workers: int = 16,
+    reuse_port: bool = False,
 ) -> tuple[grpc.Server, int]:
-    """Create (not start) the server bound to `address`; return it and the bound port."""
+    """Create (not start) the server bound to `address`; return it and the bound port.
+
+    `reuse_port` lets worker processes of one order-api share the port (SO_REUSEPORT,
+    grpc's multiprocessing pattern); off otherwise, so a second order-api started on
+    a taken port fails instead of silently sharing it.
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="order-api"),
         interceptors=list(interceptors),
         maximum_concurrent_rpcs=max_workers * MAX_CONCURRENT_RPCS_PER_WORKER,
         options=[
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(reuse_port)),
             ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],

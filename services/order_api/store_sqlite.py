@@ -1,6 +1,9 @@
 """Durable order storage in one SQLite file: the embedded default for a single process.
 
-One connection guarded by a lock serves all gRPC worker threads; the database
+One connection guarded by a lock serves all gRPC worker threads of a process;
+worker processes of one order-api each open their own connection to the same
+file, and SQLite's own locking (WAL mode, a busy timeout, an immediate
+transaction around the idempotency check) keeps them consistent. The database
 runs in WAL mode with synchronous=FULL, so an order is on disk before the
 caller hears about it and survives a crash of the process (or the machine).
 All SQL is parameterised.
@@ -44,16 +47,17 @@ CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, seq);
 
 
 class SqliteOrderStore:
-    """Orders in one SQLite file; safe to share between threads, not between processes."""
+    """Orders in one SQLite file; safe to share between threads and worker processes."""
 
     def __init__(self, path: str | Path) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        # First: worker processes opening the file together wait for each other's locks.
+        self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -72,31 +76,47 @@ class SqliteOrderStore:
         order_fingerprint = fingerprint(customer_id, items)
         with self._lock:
             if idempotency_key:
-                existing = self._by_idempotency_key(idempotency_key)
-                if existing is not None:
-                    order, stored_fingerprint = existing
-                    if stored_fingerprint != order_fingerprint:
-                        raise IdempotencyConflictError(idempotency_key)
-                    return order, False
-            order_id = uuid.uuid4().hex
-            created_at_us = time.time_ns() // 1000
-            total = order_total(items)
-            cursor = self._db.execute(
-                "INSERT INTO orders (id, customer_id, items, total_cents, status,"
-                " created_at_us, idempotency_key, fingerprint)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    order_id,
-                    customer_id,
-                    items_to_json(items),
-                    total,
-                    STATUS_CREATED,
-                    created_at_us,
-                    idempotency_key or None,
-                    order_fingerprint,
-                ),
-            )
-            seq = cursor.lastrowid
+                # The key's check and the insert in one write transaction: another worker
+                # process cannot insert the same key in between.
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    existing = self._by_idempotency_key(idempotency_key)
+                    if existing is not None:
+                        order, stored_fingerprint = existing
+                        if stored_fingerprint != order_fingerprint:
+                            raise IdempotencyConflictError(idempotency_key)
+                        return order, False
+                    created = self._insert(customer_id, items, idempotency_key, order_fingerprint)
+                    self._db.execute("COMMIT")
+                    return created
+                finally:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+            return self._insert(customer_id, items, idempotency_key, order_fingerprint)
+
+    def _insert(
+        self, customer_id: str, items: tuple[Item, ...], idempotency_key: str, fingerprint: str
+    ) -> tuple[Order, bool]:
+        """Insert a new order (the caller holds the lock)."""
+        order_id = uuid.uuid4().hex
+        created_at_us = time.time_ns() // 1000
+        total = order_total(items)
+        cursor = self._db.execute(
+            "INSERT INTO orders (id, customer_id, items, total_cents, status,"
+            " created_at_us, idempotency_key, fingerprint)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                order_id,
+                customer_id,
+                items_to_json(items),
+                total,
+                STATUS_CREATED,
+                created_at_us,
+                idempotency_key or None,
+                fingerprint,
+            ),
+        )
+        seq = cursor.lastrowid
         assert seq is not None
         order = Order(order_id, customer_id, items, total, STATUS_CREATED, created_at_us, seq)
         return order, True

@@ -24,7 +24,9 @@ from otel import grpc_client
 from otel.instruments import HttpServerConnectionMetrics
 from otel.logs import configure_logging
 from otel.sdk import Telemetry, build_and_install
+from otel.worker_metrics import MergedMetrics
 from services.envconfig import ConfigError, format_address
+from services.supervisor import SupervisorSettings, supervise
 from services.web_gateway.app import MAX_BODY_BYTES, create_app
 from services.web_gateway.client import OrderClient
 from services.web_gateway.config import Config
@@ -35,6 +37,7 @@ from services.web_gateway.server import (
     raise_descriptor_limit,
     serve,
 )
+from services.workers import WorkerRole, serve_as_worker
 
 logger = logging.getLogger("services.web_gateway")
 
@@ -44,21 +47,35 @@ DEFAULT_SERVICE_NAME = "web-gateway"
 
 
 def main() -> int:
-    """Serve until SIGTERM/SIGINT, then drain in-flight requests; return the exit code."""
+    """Serve until SIGTERM/SIGINT, then drain in-flight requests; return the exit code.
+
+    With GATEWAY_PROCESSES above 1 this process supervises that many workers
+    (`services.supervisor`) instead, each serving as described above.
+    """
     configure_logging(DEFAULT_SERVICE_NAME)
     try:
         config = Config.from_env()
+        role = WorkerRole.from_env()
+        if role is None and config.processes > 1:
+            raise_descriptor_limit(config.max_connections)
+            settings = SupervisorSettings(
+                DEFAULT_SERVICE_NAME, config.processes, config.grace_seconds
+            )
+            return supervise(settings)
         raise_descriptor_limit(config.max_connections)
         telemetry = build_and_install(
-            DEFAULT_SERVICE_NAME, config.telemetry, access_log_ratio=config.access_log
+            DEFAULT_SERVICE_NAME,
+            config.telemetry,
+            access_log_ratio=config.access_log,
+            worker_index=role.index if role else None,
         )
     except ConfigError as error:
         print(f"web-gateway: {error}", file=sys.stderr)
         return 2
     configure_logging(telemetry.service_name, telemetry.logger_provider)
-    app, client = build(config, telemetry)
+    app, client = build(config, telemetry, role)
     try:
-        server = _listen(config, app)
+        server = _listen(config, app, reuse_port=role is not None)
     except OSError as error:
         print(
             f"web-gateway: cannot listen on {format_address(config.listen)}: {error}",
@@ -68,20 +85,30 @@ def main() -> int:
         return 1
     if telemetry.enabled:
         HttpServerConnectionMetrics(telemetry.meter_provider, server)
+    exposition = serve_as_worker(role, telemetry.prometheus_registry) if role is not None else None
     _serve_until_stopped(server, config, client)
+    if exposition is not None:
+        exposition.stop()
     logger.info("web-gateway stopped")
     _close(client, telemetry)  # after the last log line: it flushes the log exporter too
     return 0
 
 
-def build(config: Config, telemetry: Telemetry) -> tuple[Flask, OrderClient]:
-    """The instrumented app and its instrumented order-api client, as `main` serves them."""
+def build(
+    config: Config, telemetry: Telemetry, role: WorkerRole | None = None
+) -> tuple[Flask, OrderClient]:
+    """The instrumented app and its instrumented order-api client, as `main` serves them.
+
+    A worker's `/metrics` answers with every worker's series (`otel.worker_metrics`).
+    """
     client = OrderClient(
         config.order_api_target,
         config.order_api_timeout,
         wrap_channel=lambda channel: grpc_client.instrument_channel(channel, telemetry),
     )
-    return create_app(config, client=client, telemetry=telemetry), client
+    render_metrics = MergedMetrics(role.directory).render if role is not None else None
+    app = create_app(config, client=client, telemetry=telemetry, render_metrics=render_metrics)
+    return app, client
 
 
 def _close(client: OrderClient, telemetry: Telemetry) -> None:
@@ -89,7 +116,7 @@ def _close(client: OrderClient, telemetry: Telemetry) -> None:
     telemetry.shutdown()  # exports the last spans and metrics
 
 
-def _listen(config: Config, app: Flask) -> GatewayServer:
+def _listen(config: Config, app: Flask, *, reuse_port: bool = False) -> GatewayServer:
     """Create the HTTP server and bind its socket; OSError when the address is taken."""
     settings = ServerSettings(
         threads=config.threads,
@@ -100,6 +127,7 @@ def _listen(config: Config, app: Flask) -> GatewayServer:
         max_header_bytes=SERVER_MAX_HEADER_BYTES,
         max_body_bytes=SERVER_MAX_BODY_BYTES,
         app_max_body_bytes=MAX_BODY_BYTES,
+        reuse_port=reuse_port,
     )
     return create_server(app, config.listen, settings)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from otel import wsgi_middleware
+from otel import prometheus, wsgi_middleware
 from otel.sdk import Telemetry
 from services.web_gateway import errors, routes
 from services.web_gateway.client import OrderClient
@@ -24,12 +24,14 @@ def create_app(
     *,
     client: OrderClient | None = None,
     telemetry: Telemetry | None = None,
+    render_metrics: prometheus.Render | None = None,
 ) -> Flask:
     """Build the gateway app; without `client`, one is made from `config` (closed by the caller).
 
     The client is kept in `app.extensions[routes.CLIENT_EXTENSION]`. Without
     `telemetry` (or with disabled telemetry) nothing is instrumented and
-    `/metrics` answers 404.
+    `/metrics` answers 404. `render_metrics` answers `/metrics` instead of the
+    telemetry's own registry (a worker process answering for all of them).
     """
     config = config or Config()
     client = client or OrderClient(config.order_api_target, config.order_api_timeout)
@@ -38,6 +40,7 @@ def create_app(
     app.config[routes.METRICS_TOKEN_CONFIG] = config.metrics_token
     app.extensions[routes.CLIENT_EXTENSION] = client
     app.extensions[routes.TELEMETRY_EXTENSION] = telemetry
+    app.extensions[routes.RENDER_METRICS_EXTENSION] = render_metrics
     app.register_blueprint(routes.blueprint)
     errors.register_error_handlers(app)
     if telemetry is not None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from otel.settings import TelemetrySettings
-from services import envconfig
+from services import envconfig, workers
 
 MAX_TIMEOUT_SECONDS = 60.0
 MAX_THREADS = 1024
@@ -39,13 +39,17 @@ class Config:
     # The fraction of requests with an access line (ACCESS_LOG).
     access_log: float = 1.0
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    # Worker processes sharing the listening port (1: this process serves, no supervisor).
+    processes: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
         """Read GATEWAY_*, ORDER_API_*, ACCESS_LOG and OTEL_*; ConfigError names a bad one."""
         defaults = cls()
+        processes = workers.processes(environ, "GATEWAY_PROCESSES")
+        listen = envconfig.address(environ, "GATEWAY_LISTEN", defaults.listen)
         return cls(
-            listen=envconfig.address(environ, "GATEWAY_LISTEN", defaults.listen),
+            listen=workers.single_port(listen, "GATEWAY_LISTEN", processes, "GATEWAY_PROCESSES"),
             order_api_target=envconfig.grpc_target(
                 environ, "ORDER_API_TARGET", defaults.order_api_target
             ),
@@ -74,6 +78,7 @@ class Config:
             metrics_token=_metrics_token(environ),
             access_log=envconfig.access_log(environ),
             telemetry=TelemetrySettings.from_env(environ),
+            processes=processes,
         )
 
 

@@ -25,6 +25,7 @@ from services.web_gateway.errors import ApiError
 
 CLIENT_EXTENSION = "web_gateway.order_client"
 TELEMETRY_EXTENSION = "web_gateway.telemetry"
+RENDER_METRICS_EXTENSION = "web_gateway.render_metrics"
 METRICS_TOKEN_CONFIG = "GATEWAY_METRICS_TOKEN"  # noqa: S105 (a config key)
 JSON_MEDIA_TYPE = "application/json"
 
@@ -102,9 +103,12 @@ def metrics() -> ResponseReturnValue:
         raise ApiError(
             404, "not_found", "metrics are not exported to Prometheus (see OTEL_METRICS_EXPORTER)"
         )
-    body, content_type = prometheus.render(
-        telemetry.prometheus_registry, request.headers.get("Accept")
-    )
+    render: prometheus.Render | None = current_app.extensions.get(RENDER_METRICS_EXTENSION)
+    accept = request.headers.get("Accept")
+    if render is not None:
+        body, content_type = render(accept)
+    else:
+        body, content_type = prometheus.render(telemetry.prometheus_registry, accept)
     return Response(body, content_type=content_type)
 
 

@@ -35,6 +35,7 @@ import json
 import logging
 import resource
 import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -92,6 +93,8 @@ class ServerSettings:
     max_header_bytes: int  # larger headers: the server's plain-text 431
     max_body_bytes: int  # larger bodies: the server's plain-text 413
     app_max_body_bytes: int  # larger declared bodies go to the app unread (see below)
+    # SO_REUSEPORT: worker processes of one gateway listen on the same port.
+    reuse_port: bool = False
 
 
 class _VersionNotSupportedError(WaitressError):  # type: ignore[misc]
@@ -234,6 +237,12 @@ class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
             self._poller = Poller(self._map)
             for fd in self._map:  # the listening socket and the trigger
                 self._poller.ask_every_turn(fd)
+
+    def bind_server_socket(self) -> None:
+        if self.settings.reuse_port:
+            # The kernel then spreads new connections over every worker's listening socket.
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().bind_server_socket()
 
     def run(self) -> None:
         """Run the I/O loop until the server is closed."""

@@ -87,11 +87,16 @@ COLLECTOR_SERIES = frozenset(
 FAILURE_ONLY_SERIES = frozenset(
     {"otelcol_exporter_send_failed_metric_points", "otelcol_exporter_send_failed_spans"}
 )
+# Published by the supervisor of a service run as several worker processes (pull only).
+SUPERVISOR_SERIES = frozenset({"service_worker_restarts_total"})
+
 # Prometheus' own metrics about its OTLP receiver (job prometheus).
 PROMETHEUS_SERIES = frozenset(
     {"prometheus_http_requests_total", "prometheus_api_otlp_translation_warnings_total"}
 )
-KNOWN_SERIES = SERIES_NAMES | NATIVE_HISTOGRAMS | COLLECTOR_SERIES | PROMETHEUS_SERIES
+KNOWN_SERIES = (
+    SERIES_NAMES | NATIVE_HISTOGRAMS | COLLECTOR_SERIES | PROMETHEUS_SERIES | SUPERVISOR_SERIES
+)
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^{}]*\}")

@@ -107,6 +107,7 @@ def test_the_expected_alerts_are_defined() -> None:
         "GatewayHighLatencyP99",
         "OrderApiServerFaultRatio",
         "TargetDown",
+        "ServiceWorkersRestarting",
         "GatewayErrorBudgetBurn",
         "CollectorRefusingData",
         "CollectorExportFailing",

@@ -45,6 +45,7 @@ def test_every_variable_is_read() -> None:
             "ORDER_API_WORKERS": "4",
             "ORDER_API_GRACE_SECONDS": "2.5",
             "ORDER_API_FAULTS": "latency:GetOrder=300ms,error:CreateOrder=0.05:UNAVAILABLE",
+            "ORDER_API_PROCESSES": "1",
         }
     )
 
@@ -61,6 +62,7 @@ def test_every_variable_is_read() -> None:
                 ),
             }
         ),
+        processes=1,
     )
 
 
@@ -89,6 +91,9 @@ def test_ipv6_listen_address_is_accepted() -> None:
         ("ORDER_API_GRACE_SECONDS", "inf"),
         ("ORDER_API_FAULTS", "latency:GetOrder"),
         ("ORDER_API_FAULTS", "latency:GetOrder=300ms,error:Nope=0.1"),
+        ("ORDER_API_PROCESSES", "0"),
+        ("ORDER_API_PROCESSES", "abc"),
+        ("ORDER_API_PROCESSES", "33"),
     ],
 )
 def test_bad_variable_raises_config_error_naming_it(name: str, value: str) -> None:
@@ -115,3 +120,29 @@ def test_pool_size_and_connect_timeout_are_read() -> None:
 def test_bad_pool_setting_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Config.from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"ORDER_API_PROCESSES": "2", "ORDER_API_LISTEN": "127.0.0.1:0"}, "ORDER_API_LISTEN"),
+        ({"ORDER_API_PROCESSES": "2", "ORDER_API_DB": ":memory:"}, "ORDER_API_DB"),
+    ],
+)
+def test_several_processes_refuse_what_each_would_have_alone(
+    environ: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env(environ)
+
+    assert str(raised.value).startswith(f"{named}=")
+
+
+def test_processes_are_read_with_a_named_port_and_a_shared_database() -> None:
+    config = Config.from_env({"ORDER_API_PROCESSES": "4", "ORDER_API_DB": "/data/orders.db"})
+
+    assert (config.processes, config.listen, config.db_path) == (
+        4,
+        ("0.0.0.0", 50051),
+        "/data/orders.db",
+    )

@@ -180,6 +180,8 @@ def test_unknown_order_in_flight_during_sigterm_is_still_not_found(launch: Launc
         ("ORDER_API_WORKERS", "0"),
         ("ORDER_API_GRACE_SECONDS", "soon"),
         ("ORDER_API_FAULTS", "latency:GetOrder"),
+        ("ORDER_API_PROCESSES", "0"),
+        ("ORDER_API_PROCESSES", "33"),
     ],
 )
 def test_bad_variable_exits_2_with_one_line_naming_it(name: str, value: str) -> None:

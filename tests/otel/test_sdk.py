@@ -13,7 +13,7 @@ import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, TraceBasedExemplarFilter
 
-from otel.sdk import Telemetry, build_telemetry
+from otel.sdk import Telemetry, build_resource, build_telemetry
 from otel.settings import ConfigError, TelemetrySettings
 from services import envconfig
 
@@ -205,3 +205,28 @@ def test_exemplars_follow_tracing(build: Build) -> None:
     traced: Any = build(OTEL_TRACES_EXPORTER="console").meter_provider
     assert isinstance(untraced._sdk_config.exemplar_filter, AlwaysOffExemplarFilter)
     assert isinstance(traced._sdk_config.exemplar_filter, TraceBasedExemplarFilter)
+
+
+def test_a_worker_appends_its_index_to_a_user_set_instance_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.instance.id=pod-a")
+
+    assert build_resource("probe", worker_index=3).attributes["service.instance.id"] == "pod-a-3"
+    assert build_resource("probe").attributes["service.instance.id"] == "pod-a"
+
+
+def test_workers_without_a_user_set_instance_id_get_distinct_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    ids = {
+        str(build_resource("probe", worker_index=index).attributes["service.instance.id"])
+        for index in range(4)
+    }
+
+    assert {instance_id.rsplit("-", 1)[1] for instance_id in ids} == {"0", "1", "2", "3"}
+    assert len(ids) == 4

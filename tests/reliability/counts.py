@@ -37,9 +37,10 @@ def grpc_requests(url: str) -> Counter[RpcLabels]:
 
 
 def _counts(url: str, name: str, labels: tuple[str, ...]) -> Counter[Any]:
+    """Summed over every other label: the worker processes of one service, say."""
     counts: Counter[tuple[str, ...]] = Counter()
     for sample in scrape(url).samples(name):
-        counts[tuple(sample.labels[label] for label in labels)] = int(sample.value)
+        counts[tuple(sample.labels[label] for label in labels)] += int(sample.value)
     return counts
 
 
@@ -69,11 +70,11 @@ def prometheus_scraping(directory: Path, stack: Stack) -> Iterator[Prometheus]:
 
 
 def prometheus_counts(prometheus: Prometheus, expr: str, labels: tuple[str, ...]) -> Counter[Any]:
-    """The value of each series of `expr`, keyed by the values of `labels`."""
+    """The value of each series of `expr`, keyed by the values of `labels` (summed over others)."""
     counts: Counter[tuple[str, ...]] = Counter()
     for series in prometheus.query(expr):
         key = tuple(series["metric"].get(label, "") for label in labels)
-        counts[key] = int(float(series["value"][1]))
+        counts[key] += int(float(series["value"][1]))
     return counts
 
 

@@ -50,6 +50,7 @@ def test_every_variable_is_read() -> None:
             "GATEWAY_HEADER_TIMEOUT": "5",
             "GATEWAY_BODY_TIMEOUT": "12.5",
             "GATEWAY_KEEPALIVE_TIMEOUT": "65",
+            "GATEWAY_PROCESSES": "1",
         }
     )
 
@@ -63,6 +64,7 @@ def test_every_variable_is_read() -> None:
         header_timeout=5.0,
         body_timeout=12.5,
         keepalive_timeout=65.0,
+        processes=1,
     )
 
 
@@ -87,6 +89,10 @@ def test_every_variable_is_read() -> None:
         ("GATEWAY_HEADER_TIMEOUT", "0"),
         ("GATEWAY_BODY_TIMEOUT", "601"),
         ("GATEWAY_KEEPALIVE_TIMEOUT", "forever"),
+        ("GATEWAY_PROCESSES", "0"),
+        ("GATEWAY_PROCESSES", "abc"),
+        ("GATEWAY_PROCESSES", "33"),
+        ("GATEWAY_PROCESSES", "-2"),
     ],
 )
 def test_bad_value_raises_config_error_naming_the_variable(name: str, value: str) -> None:
@@ -123,3 +129,16 @@ def test_short_metrics_token_is_refused_without_showing_it() -> None:
         Config.from_env({"GATEWAY_METRICS_TOKEN": "short-secret"})
     assert "GATEWAY_METRICS_TOKEN" in str(error.value)
     assert "short-secret" not in str(error.value)
+
+
+def test_several_processes_need_a_port_of_their_own_choosing() -> None:
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({"GATEWAY_PROCESSES": "2", "GATEWAY_LISTEN": "127.0.0.1:0"})
+
+    assert str(raised.value).startswith("GATEWAY_LISTEN='127.0.0.1:0': port 0")
+
+
+def test_processes_are_read_with_a_named_port() -> None:
+    config = Config.from_env({"GATEWAY_PROCESSES": "32", "GATEWAY_LISTEN": "127.0.0.1:8081"})
+
+    assert (config.processes, config.listen) == (32, ("127.0.0.1", 8081))

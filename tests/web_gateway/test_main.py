@@ -153,6 +153,9 @@ def test_body_over_the_server_limit_is_refused_by_the_server_as_plain_text(
         ("ORDER_API_TIMEOUT", "61"),
         ("GATEWAY_THREADS", "0"),
         ("GATEWAY_GRACE_SECONDS", "soon"),
+        ("GATEWAY_PROCESSES", "0"),
+        ("GATEWAY_PROCESSES", "abc"),
+        ("GATEWAY_PROCESSES", "33"),
     ],
 )
 def test_bad_variable_exits_2_with_one_line_naming_it(name: str, value: str) -> None:
