@@ -19,6 +19,7 @@ from typing import Any
 from bench import (
     end_to_end,
     gateway_path,
+    native_accuracy,
     otlp_push,
     report,
     rpc_path,
@@ -50,6 +51,7 @@ def main() -> int:
             "signals",
             "tls",
             "workers",
+            "native",
         ],
         action="append",
     )
@@ -73,6 +75,7 @@ def main() -> int:
         "signals": signals.run,
         "tls": tls.run,
         "workers": workers.run,
+        "native": native_accuracy.run,
     }
     started = time.time()
     results: dict[str, Any] = {

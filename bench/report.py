@@ -7,7 +7,7 @@ from typing import Any
 METHOD = """\
 # Benchmarks: what the telemetry costs
 
-`make bench` (about 16 minutes on 2 cores, needs `wrk`; `python -m bench --quick` about 5)
+`make bench` (about 17 minutes on 2 cores, needs `wrk`; `python -m bench --quick` about 5)
 runs every suite below and rewrites this page and `bench/results/latest.json`. Every comparison is
 measured **in the same run, interleaved** (variants take turns, round after round) and
 reported as medians and ratios: absolute numbers depend on the machine, ratios much less.
@@ -53,6 +53,17 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    six pairs; closed-loop `wrk` (16 connections) on `GET /orders/<id>` takes turns between
    them; CPU per request counts the supervisor and every worker. Then the scrape time and
    size of each service's `/metrics` at 1 and at 4 processes (the merged endpoint).
+11. **Native histograms: accuracy and cost** — both services pushing OTLP/HTTP into the
+   tested Prometheus with its OTLP receiver, the semantic-convention durations as
+   exponential histograms (`otel-stack up --otlp-prometheus`); injected latency spreads the
+   RPC methods (`latency:ListOrders=5ms`, `latency:CreateOrder=20ms`, GetOrder as is) under
+   the realistic mix. Per method, p50/p90/p99 by `histogram_quantile` over the whole run from
+   the native `rpc_server_call_duration_seconds` and from the classic
+   `grpc_request_duration_seconds` buckets of the same run, against the exact nearest-rank
+   quantiles of every RPC's `duration_ms` in the order-api's access lines (the values the
+   histograms recorded). Cost, interleaved in process: CPU µs to record one RPC with an
+   exponential versus an explicit-bucket reader, and per export of this run's durations
+   (replayed) to the same Prometheus, CPU µs and bytes of the OTLP request.
 """
 
 
@@ -114,6 +125,8 @@ def render(results: dict[str, Any]) -> str:
         parts.append(_signals(results["signals"]))
     if "workers" in results:
         parts.append(_workers(results["workers"]))
+    if "native" in results:
+        parts.append(native_table(results["native"], heading="## 11. Native histograms"))
     if "tls" in results:
         parts.append(_tls(results["tls"]))
     parts.append(_goals(results))
@@ -489,7 +502,7 @@ def _tls(figures: dict[str, Any]) -> str:
         "mtls_new_connection": "mTLS, a new connection (handshake) per call",
     }
     lines = [
-        "## 11. TLS on the gateway → order-api hop\n",
+        "## 12. TLS on the gateway → order-api hop\n",
         "GetOrder from this process to an order-api process (telemetry off); CPU per call of",
         "the client (as the gateway pays it) and of the order-api, medians of interleaved",
         "rounds; ratios and differences paired by round.\n",
@@ -653,6 +666,60 @@ def _workers(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def native_table(figures: dict[str, Any], *, heading: str) -> str:
+    """Suite 11's tables (the README shows the same)."""
+    if "skipped" in figures:
+        return f"{heading}\n\nSkipped: {figures['skipped']}.\n"
+    lines = [
+        f"{heading}: accuracy and cost\n",
+        f"{figures['rate']:g} requests/s of the realistic mix for {figures['seconds']:g} s, "
+        f"faults `{figures['faults']}`; errors relative to the exact quantile.\n",
+        _row("RPC", "RPCs", "quantile", "exact", "native", "error", "classic buckets", "error"),
+        _row("---", "---:", "---", "---:", "---:", "---:", "---:", "---:"),
+    ]
+    for method, row in figures["methods"].items():
+        for name, q in row["quantiles"].items():
+            lines.append(
+                _row(
+                    method,
+                    row["rpcs"],
+                    name,
+                    f"{q['exact_ms']:.3f} ms",
+                    f"{q['native_ms']:.3f} ms",
+                    f"{q['native_error'] * 100:.1f}%",
+                    f"{q['classic_ms']:.3f} ms",
+                    f"{q['classic_error'] * 100:.0f}%",
+                )
+            )
+    record, export, size = figures["record_us"], figures["export_us"], figures["export_bytes"]
+    exponential, explicit = "base2_exponential_bucket_histogram", "explicit_bucket_histogram"
+    lines += [
+        "",
+        _row("cost", "exponential", "explicit", "ratio"),
+        _row("---", "---:", "---:", "---:"),
+        _row(
+            "record one RPC, CPU µs",
+            _f(record[exponential], 2),
+            _f(record[explicit], 2),
+            f"{_f(record[exponential] / record[explicit], 2)}×",
+        ),
+        _row(
+            "one export to Prometheus, CPU µs",
+            _f(export[exponential]),
+            _f(export[explicit]),
+            f"{_f(figures['export_ratio'], 2)}×",
+        ),
+        _row(
+            "one export, bytes",
+            size[exponential],
+            size[explicit],
+            f"{_f(figures['export_bytes_ratio'], 2)}×",
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def _goals(results: dict[str, Any]) -> str:
     lines = ["## Goals\n", _row("goal", "this run", "verdict"), _row("---", "---", "---")]
     if "gateway" in results:
@@ -694,6 +761,15 @@ def _goals(results: dict[str, Any]) -> str:
                 "scrape ≤ 1.0× prometheus_client",
                 f"{_f(worst, 3)}× (worst)",  # three places: it sits at 1.0
                 _verdict(worst <= 1.0),
+            )
+        )
+    if "native" in results and "skipped" not in results["native"]:
+        worst = results["native"]["native_worst_error"]
+        lines.append(
+            _row(
+                "native histogram quantiles within 5% of the exact ones",
+                f"{_f(worst * 100)}% (worst)",
+                _verdict(worst <= results["native"]["goal_relative_error"]),
             )
         )
     if "servers" in results:

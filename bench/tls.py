@@ -1,4 +1,4 @@
-"""Suite 10: what TLS costs on the gateway → order-api hop, per call and per handshake.
+"""Suite 12: what TLS costs on the gateway → order-api hop, per call and per handshake.
 
 Three order-api processes (telemetry off) serve the same database: plaintext,
 TLS, and mTLS (client certificate required), with certificates made for the

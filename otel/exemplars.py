@@ -30,7 +30,9 @@ from opentelemetry.sdk.metrics import (
     ExemplarFilter,
     TraceBasedExemplarFilter,
 )
+from opentelemetry.sdk.metrics._internal.instrument import _Histogram
 from opentelemetry.sdk.metrics.export import Histogram, MetricsData
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 from opentelemetry.util.types import AttributeValue
 from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.samples import Exemplar as PrometheusExemplar
@@ -72,6 +74,12 @@ class ExemplarPrometheusReader(PrometheusMetricReader):
     def __init__(self, *, registry: CollectorRegistry, **kwargs: Any) -> None:
         self._translated = CollectorRegistry(auto_describe=False)
         super().__init__(registry=self._translated, **kwargs)
+        # Upstream's reader takes no preferred aggregation and drops exponential
+        # histograms: pin explicit (advisory) buckets, whatever the OTLP side aggregates.
+        # (Keyed by the SDK's private instrument class, as MetricReader keys it; its
+        # annotation narrows the values to the DefaultAggregation it starts with.)
+        explicit = ExplicitBucketHistogramAggregation()
+        self._instrument_class_aggregation[_Histogram] = explicit  # type: ignore[assignment]
         self._outer_registry = registry
         self._index: _Index = {}
         self._lock = threading.Lock()

@@ -11,11 +11,18 @@ from __future__ import annotations
 
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter
+from opentelemetry.sdk.metrics.view import Aggregation
 from opentelemetry.sdk.trace.export import SpanExporter
 
 
-def metric_exporter(name: str, protocol: str) -> MetricExporter:
-    """A push exporter for metrics (`otlp` or `console`); it reads its own OTEL_* settings."""
+def metric_exporter(
+    name: str, protocol: str, *, otlp_aggregation: dict[type, Aggregation] | None = None
+) -> MetricExporter:
+    """A push exporter for metrics (`otlp` or `console`); it reads its own OTEL_* settings.
+
+    `otlp_aggregation` is the OTLP exporter's preferred aggregation per instrument
+    type (see `otel.histogram_aggregation`); None leaves the exporter's own choice.
+    """
     if name == "console":
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
@@ -23,12 +30,12 @@ def metric_exporter(name: str, protocol: str) -> MetricExporter:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
-        return OTLPMetricExporter()
+        return OTLPMetricExporter(preferred_aggregation=otlp_aggregation)
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
         OTLPMetricExporter as HttpOTLPMetricExporter,
     )
 
-    return HttpOTLPMetricExporter()
+    return HttpOTLPMetricExporter(preferred_aggregation=otlp_aggregation)
 
 
 def span_exporter(name: str, protocol: str) -> SpanExporter:

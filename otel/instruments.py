@@ -48,6 +48,7 @@ UNMATCHED_ROUTE = "unmatched"
 # The attributes of both RPC duration histograms (RPC semantic conventions).
 RPC_ATTRIBUTES = frozenset((RPC_SYSTEM_NAME, RPC_METHOD, RPC_RESPONSE_STATUS_CODE))
 GRPC_REQUEST_DURATION = "grpc.request.duration"
+HTTP_REQUEST_DURATION = "http.request.duration"
 
 
 def project_meter(meter_provider: MeterProvider) -> Meter:
@@ -89,7 +90,7 @@ class HttpServerMetrics:
             description="HTTP requests served, by method, matched route and status code.",
         )
         self._duration = meter.create_histogram(
-            "http.request.duration",
+            HTTP_REQUEST_DURATION,
             unit="s",
             description="Time to serve an HTTP request, by method, matched route and status code.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,

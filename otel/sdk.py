@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from prometheus_client import CollectorRegistry
 
-from otel import exporters, logs, otlp_tls, settings
+from otel import exporters, histogram_aggregation, logs, otlp_tls, settings
 from otel.access_log import AccessLineWriter, AccessLog
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
 from otel.settings import ConfigError, TelemetrySettings
@@ -148,7 +148,7 @@ def build_telemetry(
 
     registry = CollectorRegistry() if "prometheus" in metric_names else None
     meter_provider = SdkMeterProvider(
-        metric_readers=_metric_readers(metric_names, registry, config.metrics_protocol),
+        metric_readers=_metric_readers(metric_names, registry, config),
         resource=resource,
         views=default_views(),
         exemplar_filter=exemplar_filter(config.exemplar_filter, tracing=bool(trace_names)),
@@ -272,7 +272,7 @@ def build_resource(default_service_name: str, *, worker_index: int | None = None
 
 
 def _metric_readers(
-    names: list[str], registry: CollectorRegistry | None, protocol: str
+    names: list[str], registry: CollectorRegistry | None, config: TelemetrySettings
 ) -> list[MetricReader]:
     readers: list[MetricReader] = []
     for name in names:
@@ -282,7 +282,14 @@ def _metric_readers(
             # extra labels on every series make scrapes larger and slower (docs/benchmarks.md).
             readers.append(ExemplarPrometheusReader(scope_info_enabled=False, registry=registry))
         else:
-            readers.append(PeriodicExportingMetricReader(exporters.metric_exporter(name, protocol)))
+            exporter = exporters.metric_exporter(
+                name,
+                config.metrics_protocol,
+                otlp_aggregation=histogram_aggregation.otlp_preferred_aggregation(
+                    config.histogram_aggregation
+                ),
+            )
+            readers.append(PeriodicExportingMetricReader(exporter))
     return readers
 
 

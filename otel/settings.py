@@ -3,7 +3,8 @@
 `TelemetrySettings.from_env` parses, once, every OTEL_* variable the project
 itself acts on (the SDK's own components, such as the resource detector and the
 OTLP exporters, still read theirs, as the SDK defines): which exporters, the OTLP
-protocols, the Prometheus listener, the exemplar filter, OTEL_SDK_DISABLED and
+protocols, the Prometheus listener, the exemplar filter, the OTLP default histogram
+aggregation, OTEL_SDK_DISABLED and
 OTEL_PYTHON_DISABLED_INSTRUMENTATIONS (with the launcher's entry-point names).
 `ConfigError` is the one error of bad configuration, the services' own
 variables included. Keeping these choices here is also what makes the two start
@@ -38,12 +39,16 @@ LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
 PROMETHEUS_HOST = "OTEL_EXPORTER_PROMETHEUS_HOST"
 PROMETHEUS_PORT = "OTEL_EXPORTER_PROMETHEUS_PORT"
 EXEMPLAR_FILTER = "OTEL_METRICS_EXEMPLAR_FILTER"
+HISTOGRAM_AGGREGATION = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"
 
 METRICS_EXPORTERS = ("prometheus", "otlp", "console", "none")
 TRACES_EXPORTERS = ("otlp", "console", "none")
 LOGS_EXPORTERS = ("otlp", "console", "none")
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 EXEMPLAR_FILTERS = ("trace_based", "always_on", "always_off")
+EXPLICIT_BUCKET_HISTOGRAM = "explicit_bucket_histogram"
+EXPONENTIAL_BUCKET_HISTOGRAM = "base2_exponential_bucket_histogram"
+HISTOGRAM_AGGREGATIONS = (EXPLICIT_BUCKET_HISTOGRAM, EXPONENTIAL_BUCKET_HISTOGRAM)
 # The order-api's metrics listener unless OTEL_EXPORTER_PROMETHEUS_HOST/PORT say otherwise
 # (the specification's localhost:9464 would be unreachable from outside a container).
 DEFAULT_PROMETHEUS_HOST = "0.0.0.0"
@@ -91,6 +96,8 @@ class TelemetrySettings:
     logs_protocol: str = "grpc"
     prometheus_address: tuple[str, int] = (DEFAULT_PROMETHEUS_HOST, DEFAULT_PROMETHEUS_PORT)
     exemplar_filter: str | None = None
+    # The OTLP exporter's default histogram aggregation (see otel.histogram_aggregation).
+    histogram_aggregation: str = EXPLICIT_BUCKET_HISTOGRAM
     disabled_instrumentations: frozenset[str] = frozenset()
     flask_excluded_urls: str = field(default_factory=lambda: flask_excluded_urls({}))
     config_file: str | None = None
@@ -117,6 +124,7 @@ class TelemetrySettings:
         address = prometheus_address(environ)
         logs = logs_exporter_names(environ)
         exemplars = exemplar_filter_name(environ)
+        aggregation = histogram_aggregation_name(environ)
         return cls(
             metrics_exporters=tuple(metrics),
             traces_exporters=tuple(traces),
@@ -126,6 +134,7 @@ class TelemetrySettings:
             logs_protocol=_protocol(environ, "logs", logs),
             prometheus_address=address,
             exemplar_filter=exemplars,
+            histogram_aggregation=aggregation,
             disabled_instrumentations=disabled_instrumentations(environ),
             flask_excluded_urls=flask_excluded_urls(environ),
         )
@@ -259,3 +268,17 @@ def already_instrumented(instrumentor_class: type) -> bool:
     """
     instance = getattr(instrumentor_class, "_instance", None)
     return bool(instance is not None and instance.is_instrumented_by_opentelemetry)
+
+
+def histogram_aggregation_name(environ: Mapping[str, str]) -> str:
+    """OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION (explicit buckets unless set).
+
+    Upstream's exporter only warns about an unknown value; the services refuse it.
+    """
+    raw = environ.get(HISTOGRAM_AGGREGATION, "").strip()
+    if not raw:
+        return EXPLICIT_BUCKET_HISTOGRAM
+    if raw.lower() not in HISTOGRAM_AGGREGATIONS:
+        valid = ", ".join(HISTOGRAM_AGGREGATIONS)
+        raise ConfigError(f"{HISTOGRAM_AGGREGATION}={raw!r}: unknown aggregation (valid: {valid})")
+    return raw.lower()

@@ -53,6 +53,10 @@ def run_up(args: argparse.Namespace, console: Console) -> int:
         ports.append(args.prometheus_port)
         if not args.no_alertmanager:
             ports += [args.alertmanager_port, args.alert_sink_port]
+    if args.otlp and args.otlp_prometheus:
+        raise UsageError("--otlp and --otlp-prometheus are two ways to push metrics: pick one")
+    if args.otlp_prometheus and args.no_prometheus:
+        raise UsageError("--otlp-prometheus pushes metrics to Prometheus: drop --no-prometheus")
     if args.otlp:
         ports.extend(dataclasses.astuple(local_collector.ports_from_environ()))
     if len(set(ports)) != len(ports) or max(ports) > 65535:
@@ -77,6 +81,7 @@ def run_up(args: argparse.Namespace, console: Console) -> int:
         alertmanager=not args.no_alertmanager,
         otlp=args.otlp,
         tls=args.tls,
+        otlp_prometheus=args.otlp_prometheus,
         refresh=args.refresh,
         replicas=args.replicas,
         processes=args.processes,

@@ -13,6 +13,9 @@ decade-wide buckets (1 ms, 10 ms, 100 ms, ...), so interpolating inside one, as
 histogram is shown as the bucket it lies in (`1-10ms`). Where the traffic
 generator timed the requests itself (`otel-stack up` passes its timings in the
 reading), a gateway route's quantiles are those client-side measurements.
+Where the reading holds native histograms (services pushing exponential
+histograms to Prometheus: `prometheus_reading`), a row's quantiles come from
+them instead, as numbers: their buckets are about 9% wide, not a decade.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Exemplar
 
+from otel_stack.harness import native_histograms
 from otel_stack.harness.histograms import (
     Bucket,
     bucket_increase,
@@ -55,6 +59,9 @@ class Reading:
 
     `client` holds the latencies the traffic generator measured so far, as
     cumulative buckets per `METHOD /route` (empty without a traffic generator).
+    `native_routes` (by method and route) and `native_rpcs` (by method) hold the
+    cumulative buckets of the services' native duration histograms, where
+    Prometheus has them (empty otherwise).
     """
 
     at: float
@@ -63,6 +70,8 @@ class Reading:
     errors: tuple[str, ...] = ()
     client: Mapping[str, Sequence[Bucket]] = field(default_factory=dict)
     wall_time: float = 0.0  # time.time() of the reading: exemplars carry wall-clock stamps
+    native_routes: Mapping[LabelKey, Mapping[float, float]] = field(default_factory=dict)
+    native_rpcs: Mapping[LabelKey, Mapping[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,8 @@ class RowStats:
     error_ratio: float | None
     quantiles: tuple[Latency | None, ...]
     slowest_trace: str | None = None
+    # The quantiles come from the service's native histogram (else: client timings or buckets).
+    native: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,7 +174,11 @@ def compare(before: Reading, after: Reading) -> Window:
             exemplars_since=since,
         )
         routes = [
-            _measured_by_client(row, before.client, after.client)
+            _from_native(
+                _measured_by_client(row, before.client, after.client),
+                before.native_routes,
+                after.native_routes,
+            )
             for row in routes
             if row.name.partition(" ")[2] not in PROBE_ROUTES
         ]
@@ -180,6 +195,7 @@ def compare(before: Reading, after: Reading) -> Window:
             is_error=lambda code: code in SERVER_FAULT_CODES,
             exemplars_since=since,
         )
+        rpcs = [_from_native(row, before.native_rpcs, after.native_rpcs) for row in rpcs]
         orders_total = after.order_api.total("orders_created_total")
         previous = before.order_api.total("orders_created_total") if before.order_api else 0.0
         orders_created = increase(previous, orders_total)
@@ -251,11 +267,35 @@ def _measured_by_client(
     return replace(row, quantiles=tuple(quantile(q, grown) for q in QUANTILES))
 
 
+def _from_native(
+    row: RowStats,
+    before: Mapping[LabelKey, Mapping[float, float]],
+    after: Mapping[LabelKey, Mapping[float, float]],
+) -> RowStats:
+    """The row with its quantiles from the native histogram of the interval, where there is one."""
+    key = tuple(row.name.split(" "))
+    if key not in after:
+        return row
+    grown = native_histograms.increase(before.get(key, {}), after[key])
+    quantiles = tuple(quantile(q, grown) for q in QUANTILES)
+    if all(value is None for value in quantiles):
+        return row
+    return replace(row, quantiles=quantiles, native=True)
+
+
 def _latency_notes(window: Window) -> list[str]:
     rows = [*window.routes, *window.rpcs]
-    measured = any(isinstance(value, float) for row in rows for value in row.quantiles)
+    measured = any(
+        isinstance(value, float) for row in rows if not row.native for value in row.quantiles
+    )
     buckets = any(isinstance(value, tuple) for row in rows for value in row.quantiles)
     notes = []
+    for service, table in (("gateway", window.routes), ("order-api", window.rpcs)):
+        if any(row.native for row in table):
+            notes.append(
+                f"{service} latency like 7.3ms: the service's native histogram "
+                "(server side, buckets ~9% wide)"
+            )
     if measured:
         notes.append("latency like 3.3ms: timed by the traffic generator (client side)")
     if buckets:

@@ -85,6 +85,12 @@ def _add_up(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="every hop over TLS (mTLS between the services, to the collector and for the "
         "order-api's metrics), with a throwaway CA made under the data dir",
     )
+    sub.add_argument(
+        "--otlp-prometheus",
+        action="store_true",
+        help="push metrics over OTLP straight into Prometheus' OTLP receiver, semantic-"
+        "convention durations as native histograms; the live view reads Prometheus",
+    )
     sub.add_argument("--refresh", type=_refresh, default=2.0, help="live view interval (s)")
     sub.add_argument(
         "--replicas",

@@ -12,7 +12,11 @@ instances. Replicas share one database, so N > 1 needs `--db postgresql://…`
 `otlp`, the OpenTelemetry Collector (built first if it is not in the tool
 cache) starts before the services, which push metrics and traces to it over
 OTLP; Prometheus and the live view then read the collector's `prometheus`
-exporter instead of the services' own /metrics. Every
+exporter instead of the services' own /metrics. With `otlp_prometheus`, Prometheus
+(with its OTLP receiver) starts before the services, which push metrics to it
+(`otlp_prometheus`); the live view then reads Prometheus (`prometheus_reading`).
+On both push paths the summary is read after the services have stopped, so it
+holds their last export. Every
 child is stopped in a `finally`, whatever happens; a child that does not come
 up, or exits while the stack runs, ends the command with exit code 1 and the
 end of its log.
@@ -26,7 +30,7 @@ import time
 from pathlib import Path
 
 from otel.settings import ConfigError
-from otel_stack.cli import alert_status, liveview, reports
+from otel_stack.cli import alert_status, liveview, prometheus_reading, reports
 from otel_stack.cli.console import Console
 from otel_stack.cli.up_plan import (
     LOAD_CONCURRENCY,
@@ -51,6 +55,8 @@ from otel_stack.harness.processes import Service, ServiceSpec, StartupCancelledE
 from otel_stack.harness.stack_tls import StackTls
 
 EXIT_USAGE = 2
+# How long the summary of a push path waits for the services' last export to show.
+FINAL_READ_SECONDS = 10.0
 EXIT_INTERRUPTED = 130
 
 
@@ -59,13 +65,20 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
     stack = _StackRun(options, console, stop)
     try:
         stack.start_collector()
-        stack.start_services()
-        stack.start_alerting()
-        stack.start_prometheus()
+        if options.otlp_prometheus:  # the services push to it from their start
+            stack.start_alerting()
+            stack.start_prometheus()
+            stack.start_services()
+        else:
+            stack.start_services()
+            stack.start_alerting()
+            stack.start_prometheus()
         baseline = stack.read()
         stack.start_traffic()
         code, final, reason = stack.watch(baseline)
         stack.stop_traffic()
+        if options.pushes:
+            final = stack.read_after_last_export()
         stack.print_summary(baseline, final or stack.read(), reason)
         return code
     except StartupError as error:
@@ -97,6 +110,8 @@ class _StackRun:
         self.stop = stop
         self.data_dir = options.data_dir.resolve()
         self.services: list[Service] = []
+        # The order-apis and web-gateways among `services`.
+        self.app_services: list[Service] = []
         self.generators: list[LoadGenerator] = []
         self.prometheus_url: str | None = None
         self.alertmanager_url: str | None = None
@@ -109,7 +124,7 @@ class _StackRun:
         specs = service_specs(self.options, self.data_dir, self.tls)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for spec in specs:
-            self._start(spec)
+            self.app_services.append(self._start(spec))
 
     def start_alerting(self) -> None:
         """Start the alert sink and Alertmanager (if Prometheus runs and Alertmanager is found)."""
@@ -120,6 +135,7 @@ class _StackRun:
         if binary is None:
             self.console.line(local_alertmanager.INSTALL_HINT)
             return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         sink_log = self.data_dir / "alert-sink.log"
         self.sink = AlertSink(
             port=self.options.alert_sink_port,
@@ -169,8 +185,12 @@ class _StackRun:
             return
         binary = local_prometheus.find_binary()
         if binary is None:
+            if self.options.otlp_prometheus:  # nowhere to push to
+                raise StartupError(local_prometheus.NAME, local_prometheus.INSTALL_HINT)
             self.console.line(local_prometheus.INSTALL_HINT)
             return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        receiver = self.options.otlp_prometheus
         tls_configs = {}
         if self.tls is not None and not self.options.otlp:
             files = self.tls.prometheus
@@ -182,10 +202,13 @@ class _StackRun:
             self.options.scrape_targets(),
             alertmanager_port=self.options.alertmanager_port if self.alertmanager_url else None,
             tls_configs=tls_configs,
+            otlp_receiver=receiver,
         )
         port = self.options.prometheus_port
         self._start(
-            local_prometheus.spec(binary, self.data_dir, port=port, config_path=config_path)
+            local_prometheus.spec(
+                binary, self.data_dir, port=port, config_path=config_path, otlp_receiver=receiver
+            )
         )
         self.prometheus_url = self.options.prometheus_url
         self.console.line(f"prometheus at {self.prometheus_url} (config {config_path})")
@@ -213,6 +236,8 @@ class _StackRun:
         With --otlp, the collector's exposition, in the text format: its OpenMetrics
         does not pass prometheus_client's strict parser.
         """
+        if self.options.otlp_prometheus:
+            return prometheus_reading.read(self.options.prometheus_url, self._client_latency)
         if self.options.otlp:
             return liveview.read(*self.options.live_urls, self._client_latency, openmetrics=False)
         return liveview.read(
@@ -264,6 +289,23 @@ class _StackRun:
             if deadline is not None and time.monotonic() >= deadline:
                 return 0, current, f"duration of {options.duration:g}s reached"
 
+    def read_after_last_export(self) -> liveview.Reading:
+        """Stop the services (each pushes its last metrics as it exits), then read what arrived.
+
+        Reads until two readings a second apart agree (the collector batches what it
+        forwards), within FINAL_READ_SECONDS.
+        """
+        processes.stop_all(self.app_services, grace=self.options.grace)
+        deadline = time.monotonic() + FINAL_READ_SECONDS
+        reading = self.read()
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            again = self.read()
+            if _same_counts(reading, again):
+                return again
+            reading = again
+        return reading
+
     def stop_traffic(self) -> None:
         """Stop the load generators and wait for their in-flight requests."""
         for generator in self.generators:
@@ -294,7 +336,7 @@ class _StackRun:
             stopped = ", ".join(f"{name} exit {code}" for name, code in codes.items())
             self.console.line(f"stopped: {stopped}")
 
-    def _start(self, spec: ServiceSpec) -> None:
+    def _start(self, spec: ServiceSpec) -> Service:
         self.console.line(f"starting {spec.name}: waiting for {spec.ready_description} ...")
         began = time.monotonic()
         timeout = self.options.startup_timeout + running.STARTUP_SECONDS_PER_WORKER * (
@@ -306,8 +348,14 @@ class _StackRun:
             f"{spec.name} ready in {time.monotonic() - began:.1f}s "
             f"(pid {service.pid}, log {spec.log_path})"
         )
+        return service
 
     def _urls(self) -> dict[str, str]:
+        if self.options.otlp_prometheus:
+            return {
+                "prometheus (both services push to it)": self.prometheus_url or "not running",
+                "alertmanager": self.alertmanager_url or "not running",
+            }
         if self.options.otlp:
             return {
                 "collector (both services)": self.options.collector_metrics_url,
@@ -333,6 +381,16 @@ class _StackRun:
             alerts = None
         notifications = self.sink.notifications() if self.sink is not None else []
         return ["", *alert_status.render(alerts, notifications)]
+
+
+def _same_counts(first: liveview.Reading, second: liveview.Reading) -> bool:
+    """Whether two readings show the same request and order counts (and both succeeded)."""
+    if first.errors or second.errors:
+        return False
+    window = liveview.compare(first, second)
+    return not any(row.requests for row in [*window.routes, *window.rpcs]) and not (
+        window.orders_created
+    )
 
 
 def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:

@@ -15,6 +15,7 @@ from otel_stack import default_ports
 from otel_stack.deploy import prometheus_config
 from otel_stack.harness import (
     local_collector,
+    otlp_prometheus,
     running,
 )
 from otel_stack.harness.child_environ import child_environ
@@ -52,6 +53,8 @@ class UpOptions:
     prometheus: bool = True
     alertmanager: bool = True
     otlp: bool = False
+    # Push metrics straight into Prometheus' OTLP receiver (the third metrics path).
+    otlp_prometheus: bool = False
     # The collector of `--otlp`, on 127.0.0.1: its standard ports unless OTELCOL_* say otherwise.
     collector_ports: CollectorPorts = field(default_factory=local_collector.ports_from_environ)
     refresh: float = 2.0
@@ -131,8 +134,16 @@ class UpOptions:
             return self.collector_metrics_url, self.collector_metrics_url
         return self.gateway_metrics_url, self.order_api_metrics_url
 
+    @property
+    def pushes(self) -> bool:
+        """Whether the services push their metrics (--otlp, --otlp-prometheus)."""
+        return self.otlp or self.otlp_prometheus
+
     def scrape_targets(self) -> dict[str, list[str]]:
-        """What the local Prometheus scrapes: the services, or the collector with --otlp."""
+        """What the local Prometheus scrapes: the services, the collector with --otlp, or
+        only itself with --otlp-prometheus."""
+        if self.otlp_prometheus:
+            return prometheus_config.otlp_targets(self.prometheus_url.removeprefix("http://"))
         if self.otlp:
             ports = self.collector_ports
             return prometheus_config.collector_targets(
@@ -174,6 +185,8 @@ def service_specs(
     base = child_environ(user_settings=True)
     if options.otlp:
         base = _otlp_environ(base, options.collector_ports)
+    if options.otlp_prometheus:
+        base = otlp_prometheus.service_environ(base, options.prometheus_url)
     if tls is None:
         return _specs_on(options, data_dir, base)
     specs = _specs_on(options, data_dir, tls.services_environ(base))

@@ -9,6 +9,14 @@ keeps the two from drifting apart. Rule files are found relative to the
 config file, so one path serves both the repository (`prometheus/rules/`) and
 the container (`/etc/prometheus/rules/`).
 
+With `otlp_receiver`, the configuration is also that of a Prometheus started
+with `--web.enable-otlp-receiver` (`OTLP_RECEIVER_FLAGS`): the `otlp:` block
+(which resource attributes become labels, `target_info` keeping the identifying
+ones), an out-of-order window for pushed samples, and a `prometheus` job
+scraping Prometheus itself, whose `prometheus_*` metrics show what the receiver
+accepted and refused. Pushed series get `job` from `service.name` (prefixed by
+`service.namespace/` when set) and `instance` from `service.instance.id`.
+
 With `file_sd_dir`, jobs are discovered instead of listed: each job reads
 `<dir>/<job>.json` (written by `write_file_sd`), which Prometheus re-reads
 when it changes, so replicas can come and go without a restart. The
@@ -40,6 +48,24 @@ DEFAULT_RULE_FILES = ("rules/*.yml",)
 COMPOSE_ALERTMANAGERS = ("alertmanager:9093",)
 # Jobs whose samples carry their own job/instance labels (set from the OTel resource).
 DEFAULT_HONOR_LABELS_JOBS = (COLLECTOR_JOB,)
+# Prometheus scraping itself (its OTLP receiver's metrics).
+PROMETHEUS_JOB = "prometheus"
+COMPOSE_PROMETHEUS = "localhost:9090"
+
+# Prometheus 3's OTLP receiver: POST <prometheus>/api/v1/otlp/v1/metrics, OTLP/HTTP protobuf.
+OTLP_RECEIVER_FLAGS = ("--web.enable-otlp-receiver",)
+OTLP_METRICS_PATH = "/api/v1/otlp/v1/metrics"
+# Resource attributes copied onto every pushed series as labels (dots become
+# underscores: `deployment_environment_name`), when a service's resource has them.
+# service.name and service.instance.id are already job and instance.
+OTLP_PROMOTED_RESOURCE_ATTRIBUTES = (
+    "deployment.environment.name",
+    "k8s.namespace.name",
+    "service.version",
+)
+# Pushed samples carry the sender's timestamps: a retried or delayed export may land
+# behind newer samples of the same series, which Prometheus refuses outside this window.
+OTLP_OUT_OF_ORDER_WINDOW = "30m"
 
 HEADER = (
     "# Rendered by otel_stack.deploy.prometheus_config (make prometheus-config): do not edit.\n"
@@ -57,6 +83,7 @@ def render(
     alertmanagers: Sequence[str] = (),
     file_sd_dir: Path | None = None,
     tls_configs: Mapping[str, Mapping[str, str]] | None = None,
+    otlp_receiver: bool = False,
 ) -> str:
     """Return prometheus.yml text with one scrape job per entry of `targets`.
 
@@ -66,6 +93,9 @@ def render(
     discovers its targets from `file_sd_path(dir, job)` instead of listing
     `targets` (write them with `write_file_sd`). Jobs in `tls_configs` are
     scraped over https with that `tls_config` (`ca_file`, `cert_file`, `key_file`, …).
+    `targets` (write them with `write_file_sd`). `otlp_receiver` adds the OTLP
+    receiver's settings (see the module docstring); `targets` should then hold
+    the `prometheus` job (Prometheus' own address).
     """
     config: dict[str, Any] = {
         "global": {
@@ -73,6 +103,8 @@ def render(
             "evaluation_interval": evaluation_interval or scrape_interval,
         },
     }
+    if otlp_receiver:
+        config |= otlp_settings()
     if alertmanagers:
         config["alerting"] = {
             "alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]
@@ -93,6 +125,19 @@ def render(
     return HEADER + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
 
 
+def otlp_settings() -> dict[str, Any]:
+    """The `otlp:` block and the out-of-order window of a Prometheus receiving OTLP."""
+    return {
+        "storage": {"tsdb": {"out_of_order_time_window": OTLP_OUT_OF_ORDER_WINDOW}},
+        "otlp": {
+            "promote_resource_attributes": list(OTLP_PROMOTED_RESOURCE_ATTRIBUTES),
+            # target_info keeps service.name/service.instance.id as labels, as on the
+            # pull path, so joins on them work whichever way metrics arrived.
+            "keep_identifying_resource_attributes": True,
+        },
+    }
+
+
 def compose_targets() -> dict[str, list[str]]:
     """Scrape targets on the Docker Compose network (hostnames are compose service names)."""
     return {
@@ -101,6 +146,7 @@ def compose_targets() -> dict[str, list[str]]:
         ORDER_API_JOB: [f"{name}:8000" for name in COMPOSE_ORDER_API_REPLICAS],
         COLLECTOR_JOB: ["otel-collector:8889"],
         COLLECTOR_INTERNAL_JOB: ["otel-collector:8888"],
+        PROMETHEUS_JOB: [COMPOSE_PROMETHEUS],
     }
 
 
@@ -110,6 +156,11 @@ def local_targets(gateway_port: int, metrics_port: int) -> dict[str, list[str]]:
         GATEWAY_JOB: [f"127.0.0.1:{gateway_port}"],
         ORDER_API_JOB: [f"127.0.0.1:{metrics_port}"],
     }
+
+
+def otlp_targets(prometheus: str) -> dict[str, list[str]]:
+    """Scrape targets when the services push straight to Prometheus: only Prometheus itself."""
+    return {PROMETHEUS_JOB: [prometheus]}
 
 
 def collector_targets(exporter: str, telemetry: str) -> dict[str, list[str]]:
@@ -127,7 +178,7 @@ def write_compose_config(path: Path) -> None:
 
 def render_compose() -> str:
     """The Compose configuration: compose targets, rules, the compose Alertmanager."""
-    return render(compose_targets(), alertmanagers=COMPOSE_ALERTMANAGERS)
+    return render(compose_targets(), alertmanagers=COMPOSE_ALERTMANAGERS, otlp_receiver=True)
 
 
 def file_sd_path(directory: Path, job: str) -> Path:

@@ -40,13 +40,15 @@ def child_environ(
 ) -> dict[str, str]:
     """A service child's environment from `environ`, as the module docstring says, plus overrides.
 
-    With `user_settings`, raises ConfigError for an OTEL_METRICS_EXPORTER the
-    services would refuse (it is parsed by their own parser).
+    With `user_settings`, raises ConfigError for an OTEL_METRICS_EXPORTER or
+    OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION the services would
+    refuse (each is parsed by their own parser).
     """
     dropped = PER_CHILD_VARIABLES if user_settings else SERVICE_VARIABLE_PREFIXES
     child = {name: value for name, value in environ.items() if not name.startswith(dropped)}
     if user_settings:
         names = settings.metrics_exporter_names(child)
+        settings.histogram_aggregation_name(child)  # refused here, not at each child's start
         if "prometheus" not in names:
             child[settings.METRICS_EXPORTER] = ",".join([*names, "prometheus"])
         child.update(

@@ -39,6 +39,12 @@ BUILDER_MODULE = "go.opentelemetry.io/collector/cmd/builder"
 # The builder's release is the collector core's release the manifest pins.
 BUILDER_VERSION = "v0.165.0"
 DISTRIBUTION = "otelcol-stack"
+# The metrics pipeline's exporter, chosen by OTELCOL_METRICS_EXPORTER: the `prometheus`
+# exporter (scraped), or pushing on into Prometheus' OTLP receiver.
+METRICS_EXPORTER_VARIABLE = "OTELCOL_METRICS_EXPORTER"
+SCRAPED_METRICS_EXPORTER = "prometheus"
+PUSHED_METRICS_EXPORTER = "otlp_http/prometheus"
+METRICS_EXPORTERS = (SCRAPED_METRICS_EXPORTER, PUSHED_METRICS_EXPORTER)
 # Where the logs pipeline sends when no log backend is given: a loopback port nothing serves.
 NO_LOGS_BACKEND = "http://127.0.0.1:9"
 GO_INSTALL_HINT = "Go is needed to build the collector: install it from https://go.dev/dl/"

@@ -53,6 +53,7 @@ def write_config(
     scrape_interval: str = "5s",
     rules: Sequence[str] | None = None,
     tls_configs: Mapping[str, Mapping[str, str]] | None = None,
+    otlp_receiver: bool = False,
 ) -> Path:
     """Write the configuration and each job's file_sd targets into the data directory.
 
@@ -60,6 +61,8 @@ def write_config(
     (`write_targets`) adds or removes instances without restarting it. Alerts go to
     the local Alertmanager on `alertmanager_port` when given; `rules` defaults to the
     project's rule files; jobs in `tls_configs` are scraped over https.
+    project's rule files. `otlp_receiver` adds the settings of a Prometheus the
+    services push to (`prometheus_config.otlp_settings`).
     """
     text = prometheus_config.render(
         targets,
@@ -68,6 +71,7 @@ def write_config(
         alertmanagers=[f"127.0.0.1:{alertmanager_port}"] if alertmanager_port else [],
         file_sd_dir=targets_dir(data_dir),
         tls_configs=tls_configs,
+        otlp_receiver=otlp_receiver,
     )
     write_targets(data_dir, targets)
     path = data_dir / "prometheus.yml"
@@ -87,8 +91,13 @@ def write_targets(data_dir: Path, targets: Mapping[str, Sequence[str]]) -> None:
         prometheus_config.write_file_sd(path, addresses)
 
 
-def spec(binary: str, data_dir: Path, *, port: int, config_path: Path) -> ServiceSpec:
-    """How to run Prometheus on 127.0.0.1:`port` with its TSDB in the data directory."""
+def spec(
+    binary: str, data_dir: Path, *, port: int, config_path: Path, otlp_receiver: bool = False
+) -> ServiceSpec:
+    """How to run Prometheus on 127.0.0.1:`port` with its TSDB in the data directory.
+
+    `otlp_receiver` enables the OTLP receiver (`prometheus_config.OTLP_RECEIVER_FLAGS`).
+    """
     url = f"http://127.0.0.1:{port}"
     return ServiceSpec(
         name=NAME,
@@ -98,6 +107,7 @@ def spec(binary: str, data_dir: Path, *, port: int, config_path: Path) -> Servic
             f"--storage.tsdb.path={data_dir / 'prometheus'}",
             f"--web.listen-address=127.0.0.1:{port}",
             *FEATURE_FLAGS,
+            *(prometheus_config.OTLP_RECEIVER_FLAGS if otlp_receiver else ()),
         ],
         env=dict(os.environ),
         log_path=data_dir / "prometheus.log",

@@ -27,6 +27,9 @@ _VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
 # The collector's own health: it has data only where metrics go through a collector.
 COLLECTOR_DASHBOARD = "otel-collector"
+# Latency from native histograms: it has data only where metrics are pushed over OTLP
+# with exponential histograms into Prometheus (the OTLP receiver path).
+NATIVE_DASHBOARD = "latency-native"
 
 
 def dashboard_paths() -> list[Path]:
@@ -35,8 +38,22 @@ def dashboard_paths() -> list[Path]:
 
 
 def service_dashboard_paths() -> list[Path]:
-    """The dashboards of the services' metrics (every one but the collector's)."""
-    return [path for path in dashboard_paths() if path.stem != COLLECTOR_DASHBOARD]
+    """The dashboards of the services' classic metrics (not the collector's, not the native one)."""
+    return [
+        path
+        for path in dashboard_paths()
+        if path.stem not in (COLLECTOR_DASHBOARD, NATIVE_DASHBOARD)
+    ]
+
+
+def classic_dashboard_paths() -> list[Path]:
+    """Every dashboard but the native-histogram one."""
+    return [path for path in dashboard_paths() if path.stem != NATIVE_DASHBOARD]
+
+
+def native_dashboard_path() -> Path:
+    """The dashboard of the native-histogram latencies."""
+    return next(path for path in dashboard_paths() if path.stem == NATIVE_DASHBOARD)
 
 
 def load_dashboard(path: Path) -> dict[str, Any]:

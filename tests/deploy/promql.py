@@ -50,6 +50,15 @@ HISTOGRAMS = frozenset(
         "rpc_server_call_duration_seconds",
     }
 )
+# The semantic-convention durations, pushed over OTLP as exponential histograms, are native
+# histograms in Prometheus: one series by the base name, no _bucket/_count/_sum.
+NATIVE_HISTOGRAMS = frozenset(
+    {
+        "http_server_request_duration_seconds",
+        "rpc_client_call_duration_seconds",
+        "rpc_server_call_duration_seconds",
+    }
+)
 CONTRACT = GATEWAY_METRICS | ORDER_API_METRICS | RUNTIME_METRICS
 # Every series name the contract allows: histograms expose _bucket, _count and _sum.
 SERIES_NAMES = (CONTRACT - HISTOGRAMS) | frozenset(
@@ -80,7 +89,14 @@ FAILURE_ONLY_SERIES = frozenset(
 )
 # Published by the supervisor of a service run as several worker processes (pull only).
 SUPERVISOR_SERIES = frozenset({"service_worker_restarts_total"})
-KNOWN_SERIES = SERIES_NAMES | COLLECTOR_SERIES | SUPERVISOR_SERIES
+
+# Prometheus' own metrics about its OTLP receiver (job prometheus).
+PROMETHEUS_SERIES = frozenset(
+    {"prometheus_http_requests_total", "prometheus_api_otlp_translation_warnings_total"}
+)
+KNOWN_SERIES = (
+    SERIES_NAMES | NATIVE_HISTOGRAMS | COLLECTOR_SERIES | PROMETHEUS_SERIES | SUPERVISOR_SERIES
+)
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^{}]*\}")

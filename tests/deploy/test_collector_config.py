@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from otel_stack.deploy import prometheus_config
+from otel_stack.harness import local_collector as collector
 from otel_stack.harness.local_collector import BUILDER_VERSION
 from tests.deploy.stack_files import (
     COLLECTOR_MANIFEST,
@@ -73,7 +74,26 @@ def test_every_component_in_a_pipeline_is_defined(kind: str) -> None:
 @pytest.mark.parametrize("kind", PIPELINE_KINDS)
 def test_every_defined_component_is_used_in_a_pipeline(kind: str) -> None:
     defined = set(_config().get(kind) or {})
-    assert defined <= _used(kind), defined - _used(kind)
+    # The metrics pipeline uses one of two exporters (OTELCOL_METRICS_EXPORTER).
+    choices = set(collector.METRICS_EXPORTERS) if kind == "exporters" else set()
+    assert defined <= _used(kind) | choices, defined - _used(kind) - choices
+
+
+def test_the_metrics_exporter_is_chosen_by_a_variable_defaulting_to_prometheus() -> None:
+    text = collector.CONFIG.read_text(encoding="utf-8")
+    placeholder = (
+        f"${{env:{collector.METRICS_EXPORTER_VARIABLE}:-{collector.SCRAPED_METRICS_EXPORTER}}}"
+    )
+    assert f"- {placeholder}\n" in text
+    assert _config()["service"]["pipelines"]["metrics"]["exporters"] == ["prometheus"]
+    assert set(collector.METRICS_EXPORTERS) <= set(_config()["exporters"])
+
+
+def test_the_pushed_metrics_go_to_the_prometheus_otlp_receiver() -> None:
+    endpoint = _config()["exporters"][collector.PUSHED_METRICS_EXPORTER]["endpoint"]
+    # The otlp_http exporter appends /v1/metrics.
+    compose_prometheus = "http://prometheus:9090"
+    assert endpoint + "/v1/metrics" == compose_prometheus + prometheus_config.OTLP_METRICS_PATH
 
 
 def test_every_defined_extension_is_enabled_and_vice_versa() -> None:

@@ -26,7 +26,7 @@ from otel_stack.harness.local_prometheus import rule_files
 from otel_stack.harness.otlp_receiver import OtlpReceiver
 from otel_stack.harness.running import Stack
 from otel_stack.harness.scrape import Exposition, fetch, scrape
-from tests.deploy.dashboards import dashboard_paths
+from tests.deploy.dashboards import classic_dashboard_paths
 from tests.deploy.promql import (
     COLLECTOR_SERIES,
     FAILURE_ONLY_SERIES,
@@ -119,11 +119,11 @@ def test_job_and_instance_are_service_name_and_instance_id(observed: Observed) -
 
 def test_every_rule_group_loads_and_evaluates_healthy(observed: Observed) -> None:
     files, unhealthy = checks.unhealthy_rules(observed.prometheus)
-    assert files == {"alerts.yml", "recording.yml"}
+    assert files == {"alerts.yml", "native.yml", "recording.yml"}
     assert unhealthy == []
 
 
-@pytest.mark.parametrize("dashboard", dashboard_paths(), ids=lambda path: path.stem)
+@pytest.mark.parametrize("dashboard", classic_dashboard_paths(), ids=lambda path: path.stem)
 def test_every_dashboard_query_returns_data(observed: Observed, dashboard: Path) -> None:
     # Export failures have no series until the first one; the forced-failure test
     # below reads those names from the collector.

@@ -229,6 +229,21 @@ def test_prometheus_keeps_exemplars_like_the_local_one() -> None:
     assert set(FEATURE_FLAGS) <= set(command)
 
 
+def test_prometheus_receives_otlp_from_the_collector_when_chosen() -> None:
+    command = compose_service("prometheus")["command"]
+    assert set(prometheus_config.OTLP_RECEIVER_FLAGS) <= set(command)
+    environment = compose_service("otel-collector")["environment"]
+    assert environment["OTELCOL_METRICS_EXPORTER"] == "${OTELCOL_METRICS_EXPORTER:-prometheus}"
+
+
+def test_services_pass_on_the_histogram_aggregation_explicit_by_default() -> None:
+    for name in APP_SERVICES:
+        value = compose_env(name)["OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"]
+        assert value == (
+            "${OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION:-explicit_bucket_histogram}"
+        ), name
+
+
 def test_services_export_their_logs_over_otlp() -> None:
     for name in APP_SERVICES:
         assert compose_env(name)["OTEL_LOGS_EXPORTER"] == "otlp", name

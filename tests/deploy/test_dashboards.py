@@ -26,6 +26,7 @@ from tests.deploy.stack_files import DATASOURCES, load_yaml, run_promtool
 __all__ = ["dashboard_queries"]  # reused by end-to-end tests against a real Prometheus
 
 EXPECTED_DASHBOARDS = (
+    "latency-native.json",
     "order-api.json",
     "otel-collector.json",
     "runtime.json",

@@ -79,13 +79,37 @@ def test_only_the_collector_exporter_job_honors_labels() -> None:
     assert honoring == ["otel-collector"]
 
 
-def test_compose_targets_scrape_both_services_and_the_collector() -> None:
+def test_compose_targets_scrape_both_services_the_collector_and_prometheus() -> None:
     assert prometheus_config.compose_targets() == {
         "web-gateway": ["web-gateway:8080"],
         "order-api": ["order-api-1:8000", "order-api-2:8000"],
         "otel-collector": ["otel-collector:8889"],
         "otel-collector-internal": ["otel-collector:8888"],
+        "prometheus": ["localhost:9090"],
     }
+
+
+def test_the_otlp_receiver_settings_promote_attributes_and_allow_late_samples() -> None:
+    config = yaml.safe_load(prometheus_config.render({}, otlp_receiver=True))
+    assert config["otlp"] == {
+        "promote_resource_attributes": [
+            "deployment.environment.name",
+            "k8s.namespace.name",
+            "service.version",
+        ],
+        "keep_identifying_resource_attributes": True,
+    }
+    assert config["storage"] == {"tsdb": {"out_of_order_time_window": "30m"}}
+
+
+def test_without_the_otlp_receiver_there_are_no_otlp_settings() -> None:
+    config = yaml.safe_load(prometheus_config.render({}))
+    assert "otlp" not in config and "storage" not in config
+
+
+def test_the_compose_prometheus_receives_otlp() -> None:
+    config = yaml.safe_load(prometheus_config.render_compose())
+    assert config["otlp"] == prometheus_config.otlp_settings()["otlp"]
 
 
 def test_compose_config_sends_alerts_to_the_compose_alertmanager() -> None:

@@ -71,7 +71,7 @@ def test_both_targets_are_up(observed: Observed) -> None:
 
 def test_every_rule_group_loads_and_evaluates_healthy(observed: Observed) -> None:
     files, unhealthy = checks.unhealthy_rules(observed.prometheus)
-    assert files == {"alerts.yml", "recording.yml"}
+    assert files == {"alerts.yml", "native.yml", "recording.yml"}
     assert unhealthy == []
 
 

@@ -56,7 +56,7 @@ def _doc_anchors() -> set[str]:
 
 
 def test_there_are_rule_files_and_rule_tests() -> None:
-    assert [path.name for path in RULE_FILES] == ["alerts.yml", "recording.yml"]
+    assert [path.name for path in RULE_FILES] == ["alerts.yml", "native.yml", "recording.yml"]
     assert RULE_TEST_FILES
 
 
@@ -111,6 +111,7 @@ def test_the_expected_alerts_are_defined() -> None:
         "GatewayErrorBudgetBurn",
         "CollectorRefusingData",
         "CollectorExportFailing",
+        "PrometheusOtlpReceiverFailing",
     }
 
 

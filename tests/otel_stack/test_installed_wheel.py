@@ -130,7 +130,7 @@ def test_installed_otel_stack_up_runs_to_its_end(installed_run: InstalledRun) ->
 def test_prometheus_loads_the_rules_shipped_in_the_wheel(installed_run: InstalledRun) -> None:
     config = yaml.safe_load((installed_run.data_dir / "prometheus.yml").read_text())
     rule_files = [Path(path) for path in config["rule_files"]]
-    assert sorted(path.name for path in rule_files) == ["alerts.yml", "recording.yml"]
+    assert sorted(path.name for path in rule_files) == ["alerts.yml", "native.yml", "recording.yml"]
     for path in rule_files:
         assert path.is_file() and path.is_relative_to(installed_run.site_packages), path
 

@@ -61,7 +61,8 @@ def running_collector(
 ) -> Iterator[RunningCollector]:
     """Run collector-config.yaml on free loopback ports until the block ends.
 
-    `environ` adds variables (its receivers' TLS, say) to this process's environment.
+    `environ` adds variables (OTELCOL_METRICS_EXPORTER, its receivers' TLS, say) to this
+    process's.
     """
     directory.mkdir(parents=True, exist_ok=True)
     ports = CollectorPorts.free()

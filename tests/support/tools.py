@@ -113,7 +113,11 @@ TOOLS = {
     "prometheus": Tool(
         "REQUIRE_PROMETHEUS",
         _go_release(go_tools.PROMETHEUS, "prometheus"),
-        ("tests.support.prometheus", "tests.support.prometheus_expectations"),
+        (
+            "tests.support.prometheus",
+            "tests.support.prometheus_expectations",
+            "tests.support.otlp_prometheus",
+        ),
     ),
     "alertmanager": Tool(
         "REQUIRE_ALERTMANAGER",

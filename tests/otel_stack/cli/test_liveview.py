@@ -323,3 +323,32 @@ def test_the_trace_column_appears_only_when_there_are_traces() -> None:
     assert lines[2].endswith("SLOWEST TRACE") and lines[3].endswith("  ccc")
     untraced = render(compare(*_window()), title="t", urls={})
     assert "SLOWEST TRACE" not in "\n".join(untraced)
+
+
+def test_native_histograms_give_measured_quantiles_and_say_so() -> None:
+    # GetOrder: 100 RPCs before, 120 after, the 20 new ones all in (7 ms, 7.6 ms].
+    before = replace(
+        _reading(0.0, GATEWAY_BEFORE, ORDER_API_BEFORE),
+        native_rpcs={("GetOrder",): {0.007: 0.0, 0.0076: 100.0, float("inf"): 100.0}},
+    )
+    after = replace(
+        _reading(2.0, GATEWAY_AFTER, ORDER_API_AFTER),
+        native_rpcs={("GetOrder",): {0.007: 0.0, 0.0076: 120.0, float("inf"): 120.0}},
+    )
+    window = compare(before, after)
+    get_order = next(row for row in window.rpcs if row.name == "GetOrder")
+    assert get_order.native
+    p50 = get_order.quantiles[0]
+    assert isinstance(p50, float) and 0.007 < p50 < 0.0076
+    text = "\n".join(render(window, title="t", urls={}))
+    assert "order-api latency like 7.3ms: the service's native histogram" in text
+    assert "7.3ms" in text
+
+
+def test_without_native_histograms_rows_keep_the_bucket() -> None:
+    window = compare(
+        _reading(0.0, GATEWAY_BEFORE, ORDER_API_BEFORE),
+        _reading(2.0, GATEWAY_AFTER, ORDER_API_AFTER),
+    )
+    assert not any(row.native for row in [*window.routes, *window.rpcs])
+    assert "native histogram" not in "\n".join(render(window, title="t", urls={}))

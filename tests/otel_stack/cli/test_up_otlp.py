@@ -83,3 +83,12 @@ def test_prometheus_scrapes_the_collector_instead_of_the_services(otlp_run: Otlp
 
 def test_traces_go_through_the_collector(otlp_run: OtlpRun) -> None:
     assert otlp_run.traces.spans("web-gateway") and otlp_run.traces.spans("order-api")
+
+
+def test_the_summary_counts_every_order_the_generator_got_a_201_for(otlp_run: OtlpRun) -> None:
+    # Read after the services stopped: their last export has reached the collector.
+    summary = otlp_run.result.stdout.split("\nsummary:", maxsplit=1)[1]
+    created = re.search(r"orders created: (\d+) total", summary)
+    answered = re.search(r"^\s+POST\s+/orders\s+201\s+(\d+)$", summary, re.MULTILINE)
+    assert created is not None and answered is not None, summary
+    assert int(created[1]) == int(answered[1]) > 0
