@@ -46,6 +46,7 @@ NEW_REPLICA_DEADLINE = CONNECTION_AGE + 20.0
 NO_CONNECTION_AGE = 86400.0
 # How long the control test watches a published replica stay unused: many times CONNECTION_AGE.
 CONTROL_SECONDS = 5 * CONNECTION_AGE
+CONTROL_PAUSE = 0.1
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +162,12 @@ def test_0_without_a_connection_age_a_replica_added_to_the_name_gets_no_call(
         deadline = time.monotonic() + CONTROL_SECONDS
         sent = 0
         while time.monotonic() < deadline:
-            sent += sum(_send(control, 20).values())
+            sent += sum(_send(control, CONCURRENCY).values())
+            time.sleep(CONTROL_PAUSE)
 
+        logger.info(
+            "control: %d calls in %gs, r2 served %d", sent, CONTROL_SECONDS, control.served("r2")
+        )
         assert sent > 0 and control.served("r1") >= sent
         assert control.served("r2") == 0
 
@@ -186,6 +191,7 @@ def test_1_each_of_three_replicas_serves_a_share(cluster: DnsCluster) -> None:
 
     assert sum(n for s, n in statuses.items() if _answered(s)) == CALLS, statuses
     served = _served(cluster, replicas) - before
+    logger.info("three replicas served %s of %d calls", dict(served), CALLS)
     # Gateway retries would add calls; none were needed.
     assert served.total() == CALLS, served
     for name in replicas:
@@ -211,7 +217,7 @@ def test_2_a_replica_added_to_the_name_receives_calls(
     wait_until(
         lambda: cluster.served("r4") > 0, NEW_REPLICA_DEADLINE, "a call on the fourth replica"
     )
-    logger.warning(
+    logger.info(
         "fourth replica served its first call %.1fs after its record (connection age %gs)",
         time.monotonic() - published,
         CONNECTION_AGE,
@@ -220,6 +226,7 @@ def test_2_a_replica_added_to_the_name_receives_calls(
     before = _served(cluster, ["r1", "r2", "r3", "r4"])
     _send(cluster, 200)
     served = _served(cluster, ["r1", "r2", "r3", "r4"]) - before
+    logger.info("four replicas served %s of 200 calls (and the steady client's)", dict(served))
     assert served["r4"] > 0, served
     so_far = dict(steady.statuses)
     assert all(_answered(status) for status in so_far), so_far
@@ -232,9 +239,14 @@ def test_3_a_replica_removed_costs_no_request_and_its_share_moves(
     cluster: DnsCluster, steady: SteadyClient
 ) -> None:
     remaining = ["r1", "r3", "r4"]
+    bursts: list[Counter[int]] = []
+    burst = threading.Thread(target=lambda: bursts.append(_send(cluster, 200)))
+    burst.start()  # calls in flight while r2 leaves, besides the steady client's
     cluster.publish(remaining)
     assert cluster.stop_replica("r2") == 0
-    _send(cluster, 100)
+    burst.join(timeout=120)
+    (during,) = bursts
+    assert all(_answered(status) for status in during), during
     answered = steady.finish()
     assert sum(answered.values()) > 0
     assert all(_answered(status) for status in answered), answered
@@ -245,6 +257,13 @@ def test_3_a_replica_removed_costs_no_request_and_its_share_moves(
 
     assert sum(n for s, n in statuses.items() if _answered(s)) == CALLS // 2, statuses
     served = _served(cluster, remaining) - before
+    logger.info(
+        "r2 removed during a burst answered %s; then %s of %d calls; steady client %s",
+        dict(during),
+        dict(served),
+        CALLS // 2,
+        dict(answered),
+    )
     assert served.total() == CALLS // 2, served
     for name in remaining:
         assert served[name] >= LEAST_SHARE * (CALLS // 2), served
