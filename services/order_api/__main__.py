@@ -145,7 +145,9 @@ def _serve(
         except OSError as error:
             raise ListenError(f"cannot serve metrics on {host}:{metrics_port}: {error}") from None
     health_server = (
-        create_health_server(format_address(config.health_listen), health_servicer)[0]
+        create_health_server(
+            format_address(config.health_listen), health_servicer, reuse_port=role is not None
+        )[0]
         if config.health_listen
         else None
     )

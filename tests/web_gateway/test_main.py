@@ -158,6 +158,7 @@ def test_body_over_the_server_limit_is_refused_by_the_server_as_plain_text(
         ("GATEWAY_PROCESSES", "0"),
         ("GATEWAY_PROCESSES", "abc"),
         ("GATEWAY_PROCESSES", "33"),
+        ("GATEWAY_HEALTH_LISTEN", "nonsense"),
     ],
 )
 def test_bad_variable_exits_2_with_one_line_naming_it(name: str, value: str) -> None:
@@ -181,6 +182,20 @@ def test_port_in_use_exits_1_with_one_line_naming_the_address() -> None:
     ours = [line for line in result.stderr.splitlines() if not _GRPC_CORE_LOG_LINE.match(line)]
     assert len(ours) == 1, result.stderr
     assert ours[0].startswith(f"web-gateway: cannot listen on {address}")
+    assert "Traceback" not in result.stderr
+
+
+def test_health_port_in_use_exits_1_with_one_line_naming_the_variable() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = run_gateway(GATEWAY_LISTEN="127.0.0.1:0", GATEWAY_HEALTH_LISTEN=address)
+
+    assert result.returncode == 1
+    ours = [line for line in result.stderr.splitlines() if not _GRPC_CORE_LOG_LINE.match(line)]
+    assert len(ours) == 1, result.stderr
+    assert ours[0].startswith(f"web-gateway: GATEWAY_HEALTH_LISTEN: cannot listen on {address}")
     assert "Traceback" not in result.stderr
 
 
