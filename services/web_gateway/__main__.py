@@ -15,7 +15,6 @@ connection. Bodies from the app's 64 KiB limit up to 1 MiB get the app's JSON 41
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 
@@ -24,9 +23,10 @@ from flask import Flask
 from otel import grpc_client
 from otel.instruments import HttpServerConnectionMetrics
 from otel.logs import configure_logging
-from otel.sdk import Telemetry, build_and_install
+from otel.sdk import Telemetry
 from otel.worker_metrics import MergedMetrics
 from services.envconfig import ConfigError, format_address
+from services.startup import install_telemetry, stop_signal
 from services.supervisor import SupervisorSettings, supervise
 from services.web_gateway.app import MAX_BODY_BYTES, create_app
 from services.web_gateway.client import OrderClient
@@ -69,16 +69,12 @@ def main() -> int:
             )
             return supervise(settings)
         raise_descriptor_limit(config.max_connections)
-        telemetry = build_and_install(
-            DEFAULT_SERVICE_NAME,
-            config.telemetry,
-            access_log_ratio=config.access_log,
-            worker_index=role.index if role else None,
+        telemetry = install_telemetry(
+            DEFAULT_SERVICE_NAME, config.telemetry, access_log_ratio=config.access_log, role=role
         )
     except ConfigError as error:
         print(f"web-gateway: {error}", file=sys.stderr)
         return 2
-    configure_logging(telemetry.service_name, telemetry.logger_provider)
     app, client = build(config, telemetry, role, credentials)
     reuse_port = role is not None
     try:
@@ -163,9 +159,7 @@ def _serve_until_stopped(
     client: OrderClient,
     health_server: GatewayServer | None = None,
 ) -> None:
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda _signum, _frame: stopping.set())
+    stopping = stop_signal()
     serving = serve(server)
     health_serving = serve(health_server) if health_server is not None else None
     logger.info(

@@ -22,7 +22,7 @@ from otel_stack.harness.certificates import new_authority, write_identity
 from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.http_call import Answer, call
 from otel_stack.harness.readiness import grpc_serving
-from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, running_stack
+from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, free_port, running_stack
 from services.web_gateway.__main__ import SERVER_MAX_BODY_BYTES
 from services.web_gateway.app import MAX_BODY_BYTES
 from tests.support import REPO
@@ -93,6 +93,19 @@ def test_orders_are_created_and_read_over_http_and_both_exit_0_on_sigterm(
     assert stack.stop(GATEWAY) == 0
     assert stack.stop(ORDER_API) == 0
     assert "web-gateway stopped" in stack.log(GATEWAY)
+    assert "Traceback" not in stack.log(GATEWAY)
+
+
+def test_health_listener_serves_probes_and_closes_on_sigterm(launch_stack: LaunchStack) -> None:
+    port = free_port()
+    health = f"127.0.0.1:{port}"
+    stack = launch_stack(GATEWAY_HEALTH_LISTEN=health)
+
+    assert call("GET", f"http://{health}/readyz").json() == {"status": "ready"}
+    assert f"health on {health}" in stack.log(GATEWAY)
+    assert stack.stop(GATEWAY) == 0
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
     assert "Traceback" not in stack.log(GATEWAY)
 
 
