@@ -234,7 +234,7 @@ def with_replica_dns(options: UpOptions) -> tuple[UpOptions, str | None]:
             "the order-apis as a fixed ipv4: list instead of one DNS name"
         )
     return dataclasses.replace(
-        options, replica_dns=ReplicaDns(binary, local_dns.free_udp_port())
+        options, replica_dns=ReplicaDns(binary, local_dns.free_port())
     ), None
 
 

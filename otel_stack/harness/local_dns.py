@@ -33,11 +33,18 @@ def find_binary() -> str | None:
     return shutil.which("dnsmasq", path=os.pathsep.join(_SEARCH_PATH))
 
 
-def free_udp_port(host: str = "127.0.0.1") -> int:
-    """A UDP port on `host` that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free a moment ago on `host` for both UDP and TCP (dnsmasq listens on both)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((host, port))
+                except OSError:
+                    continue
+                return port
 
 
 def can_bind(host: str) -> bool:

@@ -36,7 +36,7 @@ def hosts_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def dnsmasq(tmp_path: Path, hosts_file: Path) -> Iterator[tuple[Service, tuple[str, int]]]:
     binary = require_tool("dnsmasq")
-    listen = ("127.0.0.1", local_dns.free_udp_port())
+    listen = ("127.0.0.1", local_dns.free_port())
     argv = local_dns.command(binary, listen, NAME, hosts_file=hosts_file)
     service = processes.start(local_dns.spec(argv, listen, NAME, tmp_path / "dnsmasq.log"))
     yield service, listen
@@ -73,7 +73,7 @@ def test_sighup_reads_the_hosts_file_again(
 
 def test_host_records_need_no_file(tmp_path: Path) -> None:
     binary = require_tool("dnsmasq")
-    listen = ("127.0.0.1", local_dns.free_udp_port())
+    listen = ("127.0.0.1", local_dns.free_port())
     argv = local_dns.command(binary, listen, NAME, addresses=["127.0.0.7", "127.0.0.8"])
     service = processes.start(local_dns.spec(argv, listen, NAME, tmp_path / "dnsmasq.log"))
     try:
