@@ -174,7 +174,7 @@ def _add_alert_sink(subcommands: argparse._SubParsersAction[argparse.ArgumentPar
 
 def _add_build_tools(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = subcommands.add_parser(
-        "build-tools", help="build the Prometheus/Alertmanager releases into the tool cache"
+        "build-tools", help="build the tested Go releases (Prometheus, …) into the tool cache"
     )
     # A `type` instead of `choices`: Python 3.11's argparse rejects an empty list
     # against choices, so `build-tools` with no name (all of them) would fail.
@@ -183,7 +183,10 @@ def _add_build_tools(subcommands: argparse._SubParsersAction[argparse.ArgumentPa
         nargs="*",
         type=_release_name,
         metavar="NAME",
-        help=f"which ({', '.join(sorted(go_tools.RELEASES))}; default: all)",
+        help=(
+            f"which ({', '.join(sorted(go_tools.RELEASES))}; "
+            f"default: {' and '.join(go_tools.DEFAULT_RELEASES)})"
+        ),
     )
     sub.set_defaults(command=commands.run_build_tools)
 
