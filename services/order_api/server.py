@@ -66,7 +66,7 @@ def create_server(
 
 
 def create_health_server(
-    address: str, health_servicer: health.HealthServicer
+    address: str, health_servicer: health.HealthServicer, *, reuse_port: bool = False
 ) -> tuple[grpc.Server, int]:
     """A plaintext server answering only grpc.health.v1 from `health_servicer`, bound to `address`.
 
@@ -76,7 +76,8 @@ def create_health_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="order-api-health"),
         maximum_concurrent_rpcs=16,
-        options=[("grpc.so_reuseport", 0)],
+        # Worker processes (ORDER_API_PROCESSES) each serve the health port, as the gRPC one.
+        options=[("grpc.so_reuseport", int(reuse_port))],
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:

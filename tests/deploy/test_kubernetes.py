@@ -263,11 +263,19 @@ def test_a_root_or_writable_or_short_lived_pod_fails() -> None:
     assert len(checks.hardening_problems(manifests)) == 3
 
 
-def test_probes_use_the_services_health_endpoints() -> None:
-    manifests = rendered("dev")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_probes_use_the_services_health_endpoints(overlay: str) -> None:
+    manifests = rendered(overlay)
     gateway = _container(manifests, "web-gateway")
     assert gateway["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # On the health-only listener, which GATEWAY_MAX_CONNECTIONS does not count.
+    health_listen = _env_entry(manifests, "web-gateway", "GATEWAY_HEALTH_LISTEN")["value"]
+    ports = {port["name"]: port["containerPort"] for port in gateway["ports"]}
+    for probe in ("livenessProbe", "readinessProbe"):
+        port_name = gateway[probe]["httpGet"]["port"]
+        assert health_listen.endswith(f":{ports[port_name]}"), probe
+        assert ports[port_name] != ports["http"], probe
     order_api = _container(manifests, "order-api")
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert set(order_api[probe]) >= {"grpc"}, probe
