@@ -1,18 +1,22 @@
 """The `otel-stack` argument parser: every subcommand's options and the checks on their values.
 
-Each subcommand's parser names the function of `otel_stack.cli.commands` that
-runs it; unusable values are argparse errors (exit 2, one line on stderr).
+`SUBCOMMANDS` is the table of subcommands: each one's options and the function
+of `otel_stack.cli.commands` that runs it. Unusable values are argparse errors
+(exit 2, one line on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 from otel_stack import default_ports
 from otel_stack.cli import commands
+from otel_stack.cli.console import Console
 from otel_stack.cli.up_plan import MAX_REPLICAS
 from otel_stack.deploy import go_tools, kubernetes
 from otel_stack.harness.load import (
@@ -31,20 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
     subcommands = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
-    _add_up(subcommands)
-    _add_load(subcommands)
-    _add_verify(subcommands)
-    _add_render(subcommands)
-    _add_alert_sink(subcommands)
-    _add_build_tools(subcommands)
-    _add_render_kubernetes(subcommands)
+    for subcommand in SUBCOMMANDS:  # in this order in --help
+        sub = subcommands.add_parser(subcommand.name, help=subcommand.help)
+        subcommand.add_arguments(sub)
+        sub.set_defaults(command=subcommand.run)
     return parser
 
 
-def _add_up(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub = subcommands.add_parser(
-        "up", help="run both services (and Prometheus) with traffic and a live metrics view"
-    )
+def _up_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--gateway-port", type=_port, default=default_ports.GATEWAY)
     sub.add_argument("--grpc-port", type=_port, default=default_ports.GRPC)
     sub.add_argument(
@@ -110,11 +108,9 @@ def _add_up(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="URL",
         help="ORDER_API_DB of every order-api: postgresql://… (default: a SQLite file)",
     )
-    sub.set_defaults(command=commands.run_up)
 
 
-def _add_load(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub = subcommands.add_parser("load", help="send a realistic request mix to the web-gateway")
+def _load_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--target", default=default_ports.GATEWAY_URL, help="web-gateway base URL")
     sub.add_argument("--rate", type=_rate, default=50.0, help="requests/s (0: as fast as possible)")
     sub.add_argument("--duration", type=_seconds, default=10.0, help="seconds")
@@ -124,13 +120,9 @@ def _add_load(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     sub.add_argument(
         "--allow-remote", action="store_true", help="allow a target that is not loopback"
     )
-    sub.set_defaults(command=commands.run_load)
 
 
-def _add_verify(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub = subcommands.add_parser(
-        "verify", help="check both /metrics endpoints against the contract"
-    )
+def _verify_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--gateway", default=default_ports.GATEWAY_URL, help="web-gateway base URL")
     sub.add_argument("--order-api-metrics", default=default_ports.ORDER_API_METRICS_URL)
     sub.add_argument(
@@ -145,37 +137,27 @@ def _add_verify(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
         help="the deployment's OTEL_PYTHON_DISABLED_INSTRUMENTATIONS (e.g. flask): "
         "their series are not expected",
     )
-    sub.set_defaults(command=commands.run_verify)
 
 
-def _add_render(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub = subcommands.add_parser("render-prometheus-config", help="print a prometheus.yml")
+def _render_arguments(sub: argparse.ArgumentParser) -> None:
     where = sub.add_mutually_exclusive_group(required=True)
     where.add_argument("--compose", action="store_true", help="targets of the compose file")
     where.add_argument("--local", action="store_true", help="targets on 127.0.0.1")
     sub.add_argument("--gateway-port", type=_port, default=default_ports.GATEWAY)
     sub.add_argument("--metrics-port", type=_port, default=default_ports.METRICS)
     sub.add_argument("--alertmanager-port", type=_port, help="with --local: send alerts there")
-    sub.set_defaults(command=commands.run_render)
 
 
-def _add_alert_sink(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub = subcommands.add_parser(
-        "alert-sink", help="receive Alertmanager webhooks on /page and /ticket and print them"
-    )
+def _alert_sink_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--listen",
         type=_address,
         default=("127.0.0.1", default_ports.ALERT_SINK),
         help="HOST:PORT to listen on",
     )
-    sub.set_defaults(command=commands.run_alert_sink)
 
 
-def _add_build_tools(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub = subcommands.add_parser(
-        "build-tools", help="build the Prometheus/Alertmanager releases into the tool cache"
-    )
+def _build_tools_arguments(sub: argparse.ArgumentParser) -> None:
     # A `type` instead of `choices`: Python 3.11's argparse rejects an empty list
     # against choices, so `build-tools` with no name (all of them) would fail.
     sub.add_argument(
@@ -183,18 +165,14 @@ def _add_build_tools(subcommands: argparse._SubParsersAction[argparse.ArgumentPa
         nargs="*",
         type=_release_name,
         metavar="NAME",
-        help=f"which ({', '.join(sorted(go_tools.RELEASES))}; default: all)",
+        help=(
+            f"which ({', '.join(sorted(go_tools.RELEASES))}; "
+            f"default: {' and '.join(go_tools.DEFAULT_RELEASES)})"
+        ),
     )
-    sub.set_defaults(command=commands.run_build_tools)
 
 
-def _add_render_kubernetes(
-    subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    sub = subcommands.add_parser(
-        "render-kubernetes",
-        help="print the Kubernetes manifests of an overlay (for kubectl apply -f -)",
-    )
+def _render_kubernetes_arguments(sub: argparse.ArgumentParser) -> None:
     what = sub.add_mutually_exclusive_group(required=True)
     what.add_argument("--overlay", choices=kubernetes.OVERLAYS, help="the overlay to render")
     what.add_argument(
@@ -202,7 +180,62 @@ def _add_render_kubernetes(
         action="store_true",
         help=f"rewrite {kubernetes.GENERATED}/ from the project's files (make kubernetes)",
     )
-    sub.set_defaults(command=commands.run_render_kubernetes)
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One `otel-stack` subcommand: its name, its line in --help, its options, what runs it."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Console], int]
+
+
+SUBCOMMANDS = (
+    Subcommand(
+        "up",
+        "run both services (and Prometheus) with traffic and a live metrics view",
+        _up_arguments,
+        commands.run_up,
+    ),
+    Subcommand(
+        "load",
+        "send a realistic request mix to the web-gateway",
+        _load_arguments,
+        commands.run_load,
+    ),
+    Subcommand(
+        "verify",
+        "check both /metrics endpoints against the contract",
+        _verify_arguments,
+        commands.run_verify,
+    ),
+    Subcommand(
+        "render-prometheus-config",
+        "print a prometheus.yml",
+        _render_arguments,
+        commands.run_render,
+    ),
+    Subcommand(
+        "alert-sink",
+        "receive Alertmanager webhooks on /page and /ticket and print them",
+        _alert_sink_arguments,
+        commands.run_alert_sink,
+    ),
+    Subcommand(
+        "build-tools",
+        "build the tested Go releases (Prometheus, …) into the tool cache",
+        _build_tools_arguments,
+        commands.run_build_tools,
+    ),
+    Subcommand(
+        "render-kubernetes",
+        "print the Kubernetes manifests of an overlay (for kubectl apply -f -)",
+        _render_kubernetes_arguments,
+        commands.run_render_kubernetes,
+    ),
+)
 
 
 def _number(text: str, low: float, high: float, what: str) -> float:

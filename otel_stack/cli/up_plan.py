@@ -233,9 +233,7 @@ def with_replica_dns(options: UpOptions) -> tuple[UpOptions, str | None]:
             f"cannot listen on {last} (loopback is 127.0.0.1 only here): the gateways dial "
             "the order-apis as a fixed ipv4: list instead of one DNS name"
         )
-    return dataclasses.replace(
-        options, replica_dns=ReplicaDns(binary, local_dns.free_port())
-    ), None
+    return dataclasses.replace(options, replica_dns=ReplicaDns(binary, local_dns.free_port())), None
 
 
 def dns_spec(options: UpOptions, data_dir: Path) -> ServiceSpec | None:

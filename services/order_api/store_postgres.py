@@ -41,10 +41,10 @@ from services.order_api.store import (
     StoreUnavailableError,
     fingerprint,
     items_to_json,
-    list_query,
     order_from_row,
     order_total,
 )
+from services.order_api.store_reads import Row, Rows, SqlReads
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +76,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 T = TypeVar("T")
 
 
-class PostgresOrderStore:
+class PostgresOrderStore(SqlReads):
     """Orders in a PostgreSQL database, through a connection pool; safe across threads."""
+
+    placeholder = "%s"
 
     def __init__(
         self,
@@ -173,30 +175,11 @@ class PostgresOrderStore:
 
         return self._run(insert)
 
-    def get(self, order_id: str) -> Order | None:
-        """Return the order with this id, or None."""
-        row = self._run(
-            lambda conn: conn.execute(
-                f"SELECT {COLUMNS} FROM orders WHERE id = %s", (order_id,)
-            ).fetchone()
-        )
-        return None if row is None else order_from_row(row)
+    def _fetch_one(self, query: str, params: tuple[object, ...] | None) -> Row | None:
+        return self._run(lambda conn: conn.execute(query, params).fetchone())
 
-    def list(self, customer_id: str, limit: int, after_seq: int = 0) -> tuple[list[Order], bool]:
-        """Return up to `limit` orders after `after_seq` in sequence order, and whether more follow.
-
-        An empty customer_id lists every customer's orders.
-        """
-        query, params = list_query(customer_id, limit, after_seq, "%s")
-        rows = self._run(lambda conn: conn.execute(query, params).fetchall())
-        orders = [order_from_row(row) for row in rows[:limit]]
-        return orders, len(rows) > limit
-
-    def count(self) -> int:
-        """Return the number of stored orders."""
-        row = self._run(lambda conn: conn.execute("SELECT COUNT(*) FROM orders").fetchone())
-        assert row is not None
-        return int(row[0])
+    def _fetch_all(self, query: str, params: tuple[object, ...]) -> Rows:
+        return self._run(lambda conn: conn.execute(query, params).fetchall())
 
     def _run(
         self, work: Callable[[psycopg.Connection[Any]], T], *, timeout: float | None = None

@@ -25,10 +25,10 @@ from services.order_api.store import (
     Order,
     fingerprint,
     items_to_json,
-    list_query,
     order_from_row,
     order_total,
 )
+from services.order_api.store_reads import Row, Rows, SqlReads
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -46,7 +46,7 @@ CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, seq);
 """
 
 
-class SqliteOrderStore:
+class SqliteOrderStore(SqlReads):
     """Orders in one SQLite file; safe to share between threads and worker processes."""
 
     def __init__(self, path: str | Path) -> None:
@@ -121,30 +121,14 @@ class SqliteOrderStore:
         order = Order(order_id, customer_id, items, total, STATUS_CREATED, created_at_us, seq)
         return order, True
 
-    def get(self, order_id: str) -> Order | None:
-        """Return the order with this id, or None."""
+    def _fetch_one(self, query: str, params: tuple[object, ...] | None) -> Row | None:
         with self._lock:
-            row = self._db.execute(
-                f"SELECT {COLUMNS} FROM orders WHERE id = ?", (order_id,)
-            ).fetchone()
-        return None if row is None else order_from_row(row)
+            row: Row | None = self._db.execute(query, params or ()).fetchone()
+        return row
 
-    def list(self, customer_id: str, limit: int, after_seq: int = 0) -> tuple[list[Order], bool]:
-        """Return up to `limit` orders after `after_seq` in creation order, and whether more follow.
-
-        An empty customer_id lists every customer's orders.
-        """
-        query, params = list_query(customer_id, limit, after_seq, "?")
+    def _fetch_all(self, query: str, params: tuple[object, ...]) -> Rows:
         with self._lock:
-            rows = self._db.execute(query, params).fetchall()
-        orders = [order_from_row(row) for row in rows[:limit]]
-        return orders, len(rows) > limit
-
-    def count(self) -> int:
-        """Return the number of stored orders."""
-        with self._lock:
-            (count,) = self._db.execute("SELECT COUNT(*) FROM orders").fetchone()
-        return int(count)
+            return self._db.execute(query, params).fetchall()
 
     def _by_idempotency_key(self, key: str) -> tuple[Order, str] | None:
         row = self._db.execute(

@@ -23,7 +23,13 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, free_port, running_stack
-from tests.support.flood import close_all, fill, open_connections, refusals
+from tests.support.flood import (
+    close_all,
+    fill,
+    hold_after_a_request,
+    open_connections,
+    refusals,
+)
 from tests.support.http_client import HttpClient, order_body
 from tests.support.order_api import health_status
 from tests.support.polling import wait_until
@@ -121,7 +127,8 @@ def test_probes_answer_on_the_health_port_while_the_main_port_is_full(gateway: G
 def test_a_flood_on_the_health_port_is_refused_there_and_the_api_keeps_serving(
     gateway: Gateway,
 ) -> None:
-    held = fill(gateway.health_port, HEALTH_LIMIT)
+    # Held for the health port's keep-alive timeout (10 s): its header deadline is 2 s.
+    held = hold_after_a_request(gateway.health_port, HEALTH_LIMIT)
     try:
         excess = refusals(open_connections(gateway.health_port, 5), 5, 5.0)
         assert len(excess.answers) == 5

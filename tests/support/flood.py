@@ -4,7 +4,8 @@
 the gateway's connection slots until its header deadline); `refusals` reads what
 the gateway answered on the ones it refused (at its connection limit: a `503` and
 the connection closed at once), leaving the accepted ones waiting; `fill` holds
-every slot of a server.
+every slot of a server; `hold_after_a_request` holds slots with connections idle
+after one answered request (kept for the keep-alive timeout, not the header deadline).
 """
 
 from __future__ import annotations
@@ -81,3 +82,24 @@ def close_all(sockets: list[socket.socket]) -> None:
     """Close every socket of a flood."""
     for sock in sockets:
         sock.close()
+
+
+def hold_after_a_request(port: int, count: int, path: str = "/healthz") -> list[socket.socket]:
+    """`count` keep-alive connections, each idle after one `GET path` answered 200.
+
+    A connection the server refuses (one of its slots still taken by a closed
+    client's connection) is replaced; at most `count` replacements.
+    """
+    held: list[socket.socket] = []
+    request = f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    for _ in range(2 * count):
+        if len(held) == count:
+            break
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(request)
+        if sock.recv(65536).startswith(b"HTTP/1.1 200 "):
+            held.append(sock)
+        else:
+            sock.close()
+    assert len(held) == count, f"only {len(held)} of {count} connections were served"
+    return held

@@ -1,9 +1,10 @@
 """The one rule for the real components a test needs: skip without them, fail when required.
 
 `require_tool(tool)` finds a component (Prometheus, Alertmanager, the collector,
-PostgreSQL, network namespaces, dnsmasq, kustomize, uv) and returns where it is. Without
-it a test skips, saying how to get it; with the component's REQUIRE_* flag set to
-1 (as `.ci/run` does) it fails instead, so nothing skips silently in CI.
+PostgreSQL, network namespaces, dnsmasq, kustomize, uv, kube-apiserver with its etcd)
+and returns where it is. Without it a test skips, saying how to get it; with the
+component's REQUIRE_* flag set to 1 (as `.ci/run` does) it fails instead, so nothing
+skips silently in CI.
 
 Markers follow from the same table: `tests/conftest.py` gives a test the marker
 of every component whose support code it uses (directly or through a fixture),
@@ -66,6 +67,12 @@ def _go_release(release: go_tools.GoRelease, default: str) -> Callable[[str | No
         return str(path)
 
     return find
+
+
+def _kube_apiserver(command: str | None) -> str:
+    """kube-apiserver, or with `etcd` the etcd it stores in: both are needed together."""
+    release = go_tools.ETCD if command == "etcd" else go_tools.KUBE_APISERVER
+    return _go_release(release, release.name)(command)
 
 
 def _collector(_command: str | None) -> str:
@@ -142,6 +149,9 @@ TOOLS = {
     ),
     "kustomize": Tool("REQUIRE_KUSTOMIZE", _kustomize, ("tests.support.kubernetes",)),
     "uv": Tool("REQUIRE_UV", _uv, ("tests.deploy.test_lock",)),
+    "kube_apiserver": Tool(
+        "REQUIRE_KUBE_APISERVER", _kube_apiserver, ("tests.support.kube_apiserver",)
+    ),
 }
 # Code that starts child processes: a test using it is end to end (`make unit` leaves it out).
 STARTS_PROCESSES = (

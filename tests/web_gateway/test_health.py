@@ -18,7 +18,7 @@ from services.web_gateway.app import create_app
 from services.web_gateway.config import Config
 from services.web_gateway.health import HEALTH_SETTINGS, create_health_server
 from services.web_gateway.server import GatewayServer, serve
-from tests.support.flood import close_all, open_connections, refusals
+from tests.support.flood import close_all, hold_after_a_request, open_connections, refusals
 
 
 @pytest.fixture
@@ -67,13 +67,13 @@ def test_head_of_a_probe_is_answered_without_a_body(health: GatewayServer) -> No
 
 def test_connections_beyond_its_own_bound_are_refused(health: GatewayServer) -> None:
     excess = 8
-    held = open_connections(health.port, HEALTH_SETTINGS.max_connections + excess)
+    held = hold_after_a_request(health.port, HEALTH_SETTINGS.max_connections)
+    extra = open_connections(health.port, excess)
     try:
-        refused = refusals(held, excess, 5.0)
-        assert refused.silent == HEALTH_SETTINGS.max_connections
+        refused = refusals(extra, excess, 5.0)
         assert [answer[:13] for answer in refused.answers] == [b"HTTP/1.1 503 "] * excess
     finally:
-        close_all(held)
+        close_all(held + extra)
 
 
 def test_it_binds_with_so_reuseport_when_asked() -> None:
