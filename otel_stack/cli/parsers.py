@@ -165,7 +165,10 @@ def _build_tools_arguments(sub: argparse.ArgumentParser) -> None:
         nargs="*",
         type=_release_name,
         metavar="NAME",
-        help=f"which ({', '.join(sorted(go_tools.RELEASES))}; default: all)",
+        help=(
+            f"which ({', '.join(sorted(go_tools.RELEASES))}; "
+            f"default: {' and '.join(go_tools.DEFAULT_RELEASES)})"
+        ),
     )
 
 
@@ -222,7 +225,7 @@ SUBCOMMANDS = (
     ),
     Subcommand(
         "build-tools",
-        "build the Prometheus/Alertmanager releases into the tool cache",
+        "build the tested Go releases (Prometheus, …) into the tool cache",
         _build_tools_arguments,
         commands.run_build_tools,
     ),
