@@ -216,6 +216,8 @@ def build_server(
         max_workers=config.max_workers,
         reuse_port=reuse_port,
         credentials=credentials,
+        max_connection_age=config.connection_age.seconds,
+        max_connection_age_grace=config.connection_age.grace_seconds,
     )
 
 

@@ -13,22 +13,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
-import uuid
 from pathlib import Path
 
 from services.order_api.store import (
-    COLUMNS,
-    STATUS_CREATED,
     IdempotencyConflictError,
     Item,
     Order,
     fingerprint,
-    items_to_json,
-    order_from_row,
-    order_total,
 )
-from services.order_api.store_reads import Row, Rows, SqlReads
+from services.order_api.store_sql import NewOrder, Row, Rows, SqlReads
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -98,28 +91,11 @@ class SqliteOrderStore(SqlReads):
         self, customer_id: str, items: tuple[Item, ...], idempotency_key: str, fingerprint: str
     ) -> tuple[Order, bool]:
         """Insert a new order (the caller holds the lock)."""
-        order_id = uuid.uuid4().hex
-        created_at_us = time.time_ns() // 1000
-        total = order_total(items)
-        cursor = self._db.execute(
-            "INSERT INTO orders (id, customer_id, items, total_cents, status,"
-            " created_at_us, idempotency_key, fingerprint)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                order_id,
-                customer_id,
-                items_to_json(items),
-                total,
-                STATUS_CREATED,
-                created_at_us,
-                idempotency_key or None,
-                fingerprint,
-            ),
-        )
+        new = NewOrder.make(customer_id, items, idempotency_key, fingerprint)
+        cursor = self._db.execute(NewOrder.insert_sql("?"), new.values())
         seq = cursor.lastrowid
         assert seq is not None
-        order = Order(order_id, customer_id, items, total, STATUS_CREATED, created_at_us, seq)
-        return order, True
+        return new.stored(seq), True
 
     def _fetch_one(self, query: str, params: tuple[object, ...] | None) -> Row | None:
         with self._lock:
@@ -131,9 +107,5 @@ class SqliteOrderStore(SqlReads):
             return self._db.execute(query, params).fetchall()
 
     def _by_idempotency_key(self, key: str) -> tuple[Order, str] | None:
-        row = self._db.execute(
-            f"SELECT {COLUMNS}, fingerprint FROM orders WHERE idempotency_key = ?", (key,)
-        ).fetchone()
-        if row is None:
-            return None
-        return order_from_row(row[:-1]), str(row[-1])
+        row = self._db.execute(self._by_idempotency_key_sql(), (key,)).fetchone()
+        return None if row is None else self._order_and_fingerprint(row)

@@ -1,10 +1,10 @@
 """The one rule for the real components a test needs: skip without them, fail when required.
 
 `require_tool(tool)` finds a component (Prometheus, Alertmanager, the collector,
-PostgreSQL, network namespaces, kustomize, uv, kube-apiserver with its etcd) and returns
-where it is. Without it a test skips, saying how to get it; with the component's
-REQUIRE_* flag set to 1 (as `.ci/run` does) it fails instead, so nothing skips silently
-in CI.
+PostgreSQL, network namespaces, dnsmasq, kustomize, uv, kube-apiserver with its etcd)
+and returns where it is. Without it a test skips, saying how to get it; with the
+component's REQUIRE_* flag set to 1 (as `.ci/run` does) it fails instead, so nothing
+skips silently in CI.
 
 Markers follow from the same table: `tests/conftest.py` gives a test the marker
 of every component whose support code it uses (directly or through a fixture),
@@ -26,7 +26,7 @@ from typing import NoReturn
 import pytest
 
 from otel_stack.deploy import go_tools
-from otel_stack.harness import local_collector
+from otel_stack.harness import local_collector, local_dns
 from otel_stack.harness.local_collector import CollectorBuildError
 from otel_stack.harness.local_postgres import PostgresNotFoundError, find_binaries
 
@@ -101,6 +101,13 @@ def _netns(_command: str | None) -> str:
     return ip
 
 
+def _dnsmasq(_command: str | None) -> str:
+    found = local_dns.find_binary()
+    if found is None:
+        raise ToolMissingError(f"dnsmasq not installed: {local_dns.INSTALL_HINT}")
+    return found
+
+
 def _kustomize(_command: str | None) -> str:
     found = shutil.which("kustomize") or shutil.which("kubectl")
     if found is None:
@@ -134,6 +141,12 @@ TOOLS = {
     "collector": Tool("REQUIRE_COLLECTOR", _collector, ("tests.support.collector",)),
     "postgres": Tool("REQUIRE_POSTGRES", _postgres, ("otel_stack.harness.local_postgres",)),
     "netns": Tool("REQUIRE_NETNS", _netns, ("tests.scale.netns", "tests.scale.cluster")),
+    # Not otel_stack.harness.local_dns itself: the `up` planning tests import it without running it.
+    "dnsmasq": Tool(
+        "REQUIRE_DNSMASQ",
+        _dnsmasq,
+        ("tests.scale.dns_cluster", "tests.otel_stack.harness.test_local_dns"),
+    ),
     "kustomize": Tool("REQUIRE_KUSTOMIZE", _kustomize, ("tests.support.kubernetes",)),
     "uv": Tool("REQUIRE_UV", _uv, ("tests.deploy.test_lock",)),
     "kube_apiserver": Tool(
