@@ -37,14 +37,7 @@ from services.order_api.store import (
     StoreUnavailableError,
     fingerprint,
 )
-from services.order_api.store_sql import (
-    COLUMNS,
-    NewOrder,
-    Row,
-    Rows,
-    SqlReads,
-    order_from_row,
-)
+from services.order_api.store_sql import NewOrder, Row, Rows, SqlReads
 
 logger = logging.getLogger(__name__)
 
@@ -148,14 +141,12 @@ class PostgresOrderStore(SqlReads):
             if row is not None:
                 return new.stored(row[0]), True
             # The key is taken (ON CONFLICT waited for the other writer to commit).
-            existing = conn.execute(
-                f"SELECT {COLUMNS}, fingerprint FROM orders WHERE idempotency_key = %s",
-                (idempotency_key,),
-            ).fetchone()
+            existing = conn.execute(self._by_idempotency_key_sql(), (idempotency_key,)).fetchone()
             assert existing is not None
-            if existing[-1] != order_fingerprint:
+            order, stored_fingerprint = self._order_and_fingerprint(existing)
+            if stored_fingerprint != order_fingerprint:
                 raise IdempotencyConflictError(idempotency_key)
-            return order_from_row(existing[:-1]), False
+            return order, False
 
         return self._run(insert)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from services.order_api.store import (
@@ -58,13 +58,9 @@ INSERT_COLUMNS = (
 
 @dataclass(frozen=True)
 class NewOrder:
-    """An order about to be inserted: a fresh id and creation time, its total, its row."""
+    """An order about to be inserted (its `seq` 0 until the database gives it one), and its row."""
 
-    order_id: str
-    customer_id: str
-    items: tuple[Item, ...]
-    total: int
-    created_at_us: int
+    order: Order
     idempotency_key: str
     fingerprint: str
 
@@ -72,16 +68,17 @@ class NewOrder:
     def make(
         cls, customer_id: str, items: tuple[Item, ...], idempotency_key: str, fingerprint: str
     ) -> NewOrder:
-        """The new order, with its id and creation time taken now."""
-        return cls(
+        """The new order, with a fresh id and its creation time taken now."""
+        order = Order(
             uuid.uuid4().hex,
             customer_id,
             items,
             order_total(items),
+            STATUS_CREATED,
             time.time_ns() // 1000,
-            idempotency_key,
-            fingerprint,
+            0,
         )
+        return cls(order, idempotency_key, fingerprint)
 
     @staticmethod
     def insert_sql(placeholder: str) -> str:
@@ -91,28 +88,21 @@ class NewOrder:
 
     def values(self) -> tuple[object, ...]:
         """The row's values, in INSERT_COLUMNS order (no idempotency key: NULL)."""
+        order = self.order
         return (
-            self.order_id,
-            self.customer_id,
-            items_to_json(self.items),
-            self.total,
-            STATUS_CREATED,
-            self.created_at_us,
+            order.id,
+            order.customer_id,
+            items_to_json(order.items),
+            order.total_cents,
+            order.status,
+            order.created_at_us,
             self.idempotency_key or None,
             self.fingerprint,
         )
 
     def stored(self, seq: int) -> Order:
         """The order as stored, with the sequence number the database gave it."""
-        return Order(
-            self.order_id,
-            self.customer_id,
-            self.items,
-            self.total,
-            STATUS_CREATED,
-            self.created_at_us,
-            seq,
-        )
+        return replace(self.order, seq=seq)
 
 
 class SqlReads:
@@ -144,6 +134,17 @@ class SqlReads:
         row = self._fetch_one("SELECT COUNT(*) FROM orders", None)
         assert row is not None
         return int(row[0])
+
+    def _by_idempotency_key_sql(self) -> str:
+        """The SELECT of the order stored under an idempotency key, with its fingerprint."""
+        return (
+            f"SELECT {COLUMNS}, fingerprint FROM orders WHERE idempotency_key = {self.placeholder}"
+        )
+
+    @staticmethod
+    def _order_and_fingerprint(row: Row) -> tuple[Order, str]:
+        """An order and its fingerprint from a row of `_by_idempotency_key_sql`."""
+        return order_from_row(row[:-1]), str(row[-1])
 
     def _fetch_one(self, query: str, params: tuple[object, ...] | None) -> Row | None:
         """The query's first row (None when there is none)."""

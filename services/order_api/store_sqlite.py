@@ -21,14 +21,7 @@ from services.order_api.store import (
     Order,
     fingerprint,
 )
-from services.order_api.store_sql import (
-    COLUMNS,
-    NewOrder,
-    Row,
-    Rows,
-    SqlReads,
-    order_from_row,
-)
+from services.order_api.store_sql import NewOrder, Row, Rows, SqlReads
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -114,9 +107,5 @@ class SqliteOrderStore(SqlReads):
             return self._db.execute(query, params).fetchall()
 
     def _by_idempotency_key(self, key: str) -> tuple[Order, str] | None:
-        row = self._db.execute(
-            f"SELECT {COLUMNS}, fingerprint FROM orders WHERE idempotency_key = ?", (key,)
-        ).fetchone()
-        if row is None:
-            return None
-        return order_from_row(row[:-1]), str(row[-1])
+        row = self._db.execute(self._by_idempotency_key_sql(), (key,)).fetchone()
+        return None if row is None else self._order_and_fingerprint(row)

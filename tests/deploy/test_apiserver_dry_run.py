@@ -58,7 +58,7 @@ def test_the_api_server_accepts_every_object_of_the_overlay(api: ApiClient, over
     refusals = {
         f"{m['kind']}/{m['metadata']['name']}": refusal
         for m in manifests
-        if (refusal := api.dry_run_apply(m)) is not None
+        if (refusal := api.apply(m)) is not None
     }
     assert refusals == {}
     kinds = {m["kind"] for m in manifests}
@@ -69,7 +69,7 @@ def test_the_api_server_accepts_every_object_of_the_overlay(api: ApiClient, over
 def test_a_pod_monitor_field_of_the_wrong_type_is_refused(api: ApiClient) -> None:
     monitor = _first(_prepared(api, "production"), "PodMonitor")
     monitor["spec"]["podMetricsEndpoints"][0]["interval"] = 30  # a duration string
-    refusal = api.dry_run_apply(monitor)
+    refusal = api.apply(monitor)
     assert refusal is not None
     assert "spec.podMetricsEndpoints[0].interval" in refusal
     assert "must be of type string" in refusal or "string" in refusal
@@ -78,7 +78,7 @@ def test_a_pod_monitor_field_of_the_wrong_type_is_refused(api: ApiClient) -> Non
 def test_a_deployment_whose_selector_misses_its_pods_is_refused(api: ApiClient) -> None:
     deployment = _first(_prepared(api, "production"), "Deployment")
     deployment["spec"]["selector"]["matchLabels"] = {"app.kubernetes.io/name": "nothing"}
-    refusal = api.dry_run_apply(deployment)
+    refusal = api.apply(deployment)
     assert refusal is not None
     assert "`selector` does not match template `labels`" in refusal
 
@@ -86,14 +86,27 @@ def test_a_deployment_whose_selector_misses_its_pods_is_refused(api: ApiClient) 
 def test_an_unknown_field_is_refused_by_strict_field_validation(api: ApiClient) -> None:
     service = _first(_prepared(api, "dev"), "Service")
     service["spec"]["clusterIp"] = "None"  # clusterIP, misspelt
-    refusal = api.dry_run_apply(service)
+    refusal = api.apply(service)
     assert refusal is not None
     assert ".spec.clusterIp: field not declared in schema" in refusal
 
 
 def test_the_dry_run_leaves_nothing_behind(api: ApiClient) -> None:
     deployment = _first(_prepared(api, "dev"), "Deployment")
-    assert api.dry_run_apply(deployment) is None
+    assert api.apply(deployment) is None
     path = api.object_path(deployment)
     with pytest.raises(Exception, match="404"):
         api.request("GET", path)
+
+
+def test_changing_an_immutable_field_of_an_applied_object_is_refused(api: ApiClient) -> None:
+    deployment = _first(_prepared(api, "dev"), "Deployment")
+    deployment["metadata"]["name"] = "immutable-check"  # an object of its own, really stored
+    assert api.apply(deployment, dry_run=False) is None
+    labels = {"app.kubernetes.io/name": "renamed"}
+    deployment["spec"]["selector"]["matchLabels"] = labels
+    deployment["spec"]["template"]["metadata"]["labels"] = labels
+    refusal = api.apply(deployment)
+    assert refusal is not None
+    assert "spec.selector" in refusal
+    assert "field is immutable" in refusal

@@ -6,9 +6,10 @@ throwaway serving certificate, a service-account key pair, one static token in
 `system:masters`, `AlwaysAllow`), waits for `/readyz` and stops both however
 the test ends. `ApiClient` speaks the REST API with `urllib`, so no kubectl is
 needed: `install_crds` creates CustomResourceDefinitions and waits until they
-are Established, `dry_run_apply` sends one object as a server-side apply with
-`dryRun=All` and strict field validation, and returns the API server's refusal
-(admission, defaulting, schema and CRD structural validation) or None.
+are Established, `apply` sends one object as a server-side apply with
+`dryRun=All` (unless told otherwise) and strict field validation, and returns
+the API server's refusal (admission, defaulting, schema and CRD structural
+validation, immutable fields) or None.
 """
 
 from __future__ import annotations
@@ -133,20 +134,16 @@ class ApiClient:
         namespace = f"/namespaces/{metadata.get('namespace', 'default')}" if namespaced else ""
         return f"{prefix}{namespace}/{plural}/{metadata['name']}"
 
-    def dry_run_apply(self, manifest: Manifest) -> str | None:
-        """Server-side apply of `manifest` with dryRun=All: None if accepted, else the refusal."""
+    def apply(self, manifest: Manifest, *, dry_run: bool = True) -> str | None:
+        """Server-side apply (dryRun=All unless told): None if accepted, else the refusal."""
+        query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict", "force": "true"}
         try:
             self.request(
                 "PATCH",
                 self.object_path(manifest),
                 manifest,
                 content_type="application/apply-patch+yaml",  # JSON is YAML
-                query={
-                    "dryRun": "All",
-                    "fieldManager": FIELD_MANAGER,
-                    "fieldValidation": "Strict",
-                    "force": "true",
-                },
+                query={"dryRun": "All", **query} if dry_run else query,
             )
         except ApiError as error:
             return error.message
