@@ -8,23 +8,27 @@ of `otel_stack.cli.commands` that runs it. Unusable values are argparse errors
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 from otel_stack import default_ports
 from otel_stack.cli import commands
+from otel_stack.cli.arg_types import (
+    address,
+    concurrency,
+    port,
+    processes,
+    rate,
+    refresh,
+    release_name,
+    replicas,
+    requests,
+    seconds,
+)
 from otel_stack.cli.console import Console
 from otel_stack.cli.up_plan import MAX_REPLICAS
 from otel_stack.deploy import go_tools, kubernetes
-from otel_stack.harness.load import (
-    MAX_CONCURRENCY,
-    MAX_DURATION_SECONDS,
-    MAX_RATE,
-    MAX_REQUESTS,
-)
 from services.workers import MAX_PROCESSES
 
 
@@ -43,22 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _up_arguments(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--gateway-port", type=_port, default=default_ports.GATEWAY)
-    sub.add_argument("--grpc-port", type=_port, default=default_ports.GRPC)
+    sub.add_argument("--gateway-port", type=port, default=default_ports.GATEWAY)
+    sub.add_argument("--grpc-port", type=port, default=default_ports.GRPC)
     sub.add_argument(
-        "--metrics-port", type=_port, default=default_ports.METRICS, help="order-api /metrics port"
+        "--metrics-port", type=port, default=default_ports.METRICS, help="order-api /metrics port"
     )
-    sub.add_argument("--prometheus-port", type=_port, default=default_ports.PROMETHEUS)
-    sub.add_argument("--alertmanager-port", type=_port, default=default_ports.ALERTMANAGER)
+    sub.add_argument("--prometheus-port", type=port, default=default_ports.PROMETHEUS)
+    sub.add_argument("--alertmanager-port", type=port, default=default_ports.ALERTMANAGER)
     sub.add_argument(
         "--alert-sink-port",
-        type=_port,
+        type=port,
         default=default_ports.ALERT_SINK,
         help="the local webhook sink",
     )
     sub.add_argument("--data-dir", type=Path, default=Path("var/stack"), help="logs, DB, TSDB")
-    sub.add_argument("--duration", type=_seconds, help="stop after this many seconds")
-    sub.add_argument("--rate", type=_rate, default=20.0, help="generated requests per second")
+    sub.add_argument("--duration", type=seconds, help="stop after this many seconds")
+    sub.add_argument("--rate", type=rate, default=20.0, help="generated requests per second")
     sub.add_argument(
         "--inject",
         action="append",
@@ -89,16 +93,16 @@ def _up_arguments(sub: argparse.ArgumentParser) -> None:
         help="push metrics over OTLP straight into Prometheus' OTLP receiver, semantic-"
         "convention durations as native histograms; the live view reads Prometheus",
     )
-    sub.add_argument("--refresh", type=_refresh, default=2.0, help="live view interval (s)")
+    sub.add_argument("--refresh", type=refresh, default=2.0, help="live view interval (s)")
     sub.add_argument(
         "--replicas",
-        type=_replicas,
+        type=replicas,
         default=1,
         help=f"instances of each service, on consecutive ports (1-{MAX_REPLICAS}; >1 needs --db)",
     )
     sub.add_argument(
         "--processes",
-        type=_processes,
+        type=processes,
         default=1,
         help="worker processes of each service instance, sharing its ports "
         f"(GATEWAY_PROCESSES, ORDER_API_PROCESSES; 1-{MAX_PROCESSES})",
@@ -112,10 +116,10 @@ def _up_arguments(sub: argparse.ArgumentParser) -> None:
 
 def _load_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--target", default=default_ports.GATEWAY_URL, help="web-gateway base URL")
-    sub.add_argument("--rate", type=_rate, default=50.0, help="requests/s (0: as fast as possible)")
-    sub.add_argument("--duration", type=_seconds, default=10.0, help="seconds")
-    sub.add_argument("--requests", type=_requests, help="stop after this many requests")
-    sub.add_argument("--concurrency", type=_concurrency, default=4, help="worker connections")
+    sub.add_argument("--rate", type=rate, default=50.0, help="requests/s (0: as fast as possible)")
+    sub.add_argument("--duration", type=seconds, default=10.0, help="seconds")
+    sub.add_argument("--requests", type=requests, help="stop after this many requests")
+    sub.add_argument("--concurrency", type=concurrency, default=4, help="worker connections")
     sub.add_argument("--seed", type=int, help="seed of the request mix")
     sub.add_argument(
         "--allow-remote", action="store_true", help="allow a target that is not loopback"
@@ -143,15 +147,15 @@ def _render_arguments(sub: argparse.ArgumentParser) -> None:
     where = sub.add_mutually_exclusive_group(required=True)
     where.add_argument("--compose", action="store_true", help="targets of the compose file")
     where.add_argument("--local", action="store_true", help="targets on 127.0.0.1")
-    sub.add_argument("--gateway-port", type=_port, default=default_ports.GATEWAY)
-    sub.add_argument("--metrics-port", type=_port, default=default_ports.METRICS)
-    sub.add_argument("--alertmanager-port", type=_port, help="with --local: send alerts there")
+    sub.add_argument("--gateway-port", type=port, default=default_ports.GATEWAY)
+    sub.add_argument("--metrics-port", type=port, default=default_ports.METRICS)
+    sub.add_argument("--alertmanager-port", type=port, help="with --local: send alerts there")
 
 
 def _alert_sink_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--listen",
-        type=_address,
+        type=address,
         default=("127.0.0.1", default_ports.ALERT_SINK),
         help="HOST:PORT to listen on",
     )
@@ -163,7 +167,7 @@ def _build_tools_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "names",
         nargs="*",
-        type=_release_name,
+        type=release_name,
         metavar="NAME",
         help=(
             f"which ({', '.join(sorted(go_tools.RELEASES))}; "
@@ -236,67 +240,3 @@ SUBCOMMANDS = (
         commands.run_render_kubernetes,
     ),
 )
-
-
-def _number(text: str, low: float, high: float, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"{what} between {low:g} and {high:g}, got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    return int(_number(text, 1, 65535, "a port")) if text.isdigit() else _bad(text, "a port")
-
-
-def _replicas(text: str) -> int:
-    return int(_number(text, 1, MAX_REPLICAS, "replicas"))
-
-
-def _processes(text: str) -> int:
-    if not text.isdigit():
-        _bad(text, "a whole number of processes")
-    return int(_number(text, 1, MAX_PROCESSES, "processes"))
-
-
-def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        _bad(text, "HOST:PORT")
-    return host.strip("[]"), int(port)
-
-
-def _release_name(text: str) -> str:
-    return text if text in go_tools.RELEASES else _bad(text, " or ".join(sorted(go_tools.RELEASES)))
-
-
-def _seconds(text: str) -> float:
-    value = _number(text, 0, MAX_DURATION_SECONDS, "seconds")
-    return value if value > 0 else _bad(text, "a positive number of seconds")
-
-
-def _refresh(text: str) -> float:
-    return _number(text, 0.1, 3600, "seconds")
-
-
-def _rate(text: str) -> float:
-    return _number(text, 0, MAX_RATE, "requests per second")
-
-
-def _requests(text: str) -> int:
-    if not text.isdigit():
-        return _bad(text, "a whole number of requests")
-    return int(_number(text, 1, MAX_REQUESTS, "requests"))
-
-
-def _concurrency(text: str) -> int:
-    if not text.isdigit():
-        return _bad(text, "a whole number of workers")
-    return int(_number(text, 1, MAX_CONCURRENCY, "workers"))
-
-
-def _bad(text: str, what: str) -> NoReturn:
-    raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
