@@ -222,8 +222,9 @@ def _order_api_readiness(
     if files is None:
         return lambda: listening(*_host_port(target)), f"{target} accepting connections"
     credentials = gateway_tls.channel_credentials(files).current()
+    # As the gateway checks it: for ORDER_API_SERVER_NAME (a replica on 127.0.0.2 is not named).
     return (
-        lambda: grpc_serving(target, credentials=credentials),
+        lambda: grpc_serving(target, credentials=credentials, server_name=files.server_name),
         f"gRPC health SERVING on {target} (TLS)",
     )
 
