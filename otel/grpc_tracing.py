@@ -1,4 +1,4 @@
-"""gRPC tracing: upstream's instrumentation for spans that may be recorded, a short path for the rest.
+"""gRPC tracing: upstream's instrumentation for spans that may be recorded, a short path otherwise.
 
 `opentelemetry-instrumentation-grpc` does the same work for every call, whether
 its span will be recorded or not: span attributes, the peer address parsed,
@@ -28,6 +28,7 @@ import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.grpc import client_interceptor, grpcext, server_interceptor
+from opentelemetry.instrumentation.grpc.version import __version__ as grpc_instrumentation_version
 from opentelemetry.propagators.textmap import Setter
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
@@ -44,7 +45,10 @@ else:  # not generic at run time
 
 _Serializer = Any  # as grpc takes them
 _Deserializer = Any
-_SCOPE = "otel_stack.grpc"
+# Upstream's instrumentation scope: the short path's spans are its spans (a tracer
+# configuration by scope applies to both paths alike).
+_SCOPE = "opentelemetry.instrumentation.grpc"
+_SCHEMA_URL = "https://opentelemetry.io/schemas/1.11.0"
 # What SDK's parent-based samplers say of their delegates when these are the defaults
 # for an unsampled parent (get_description is the samplers' public description).
 _DROPS_UNSAMPLED_PARENTS = (
@@ -69,9 +73,7 @@ class DropRule:
         """Whether a span whose parent is `parent` (invalid: none) is certain to be dropped."""
         if self.drops_all:
             return True
-        return (
-            self.drops_unsampled_children and parent.is_valid and not parent.trace_flags.sampled
-        )
+        return self.drops_unsampled_children and parent.is_valid and not parent.trace_flags.sampled
 
 
 # Exactly these types: a subclass may decide otherwise than its description says.
@@ -94,12 +96,13 @@ _SETTER = _LowerCaseSetter()
 def traced_channel(channel: grpc.Channel, tracer_provider: TracerProvider) -> grpc.Channel:
     """`channel` with upstream's client tracing, and the short path for spans certain to drop."""
     traced = grpcext.intercept_channel(  # type: ignore[no-untyped-call]
-        channel, client_interceptor(tracer_provider=tracer_provider)  # type: ignore[no-untyped-call]
+        channel,
+        client_interceptor(tracer_provider=tracer_provider),  # type: ignore[no-untyped-call]
     )
     rule = DropRule(tracer_provider)
     if not rule.drops_unsampled_children:
         return traced  # type: ignore[no-any-return]
-    return _ShortPathChannel(channel, traced, tracer_provider.get_tracer(_SCOPE), rule)
+    return _ShortPathChannel(channel, traced, _tracer(tracer_provider), rule)
 
 
 class _ShortPathChannel(grpc.Channel):
@@ -179,7 +182,7 @@ class _ShortPathUnaryUnary(_UnaryUnaryMultiCallable):
         self._rule = rule
 
     def _propagated(self, metadata: Any) -> Any | None:
-        """The call's metadata with the dropped client span's context; None: take upstream's path."""
+        """The metadata carrying the dropped client span's context; None: upstream's path."""
         parent = trace.get_current_span().get_span_context()
         if not self._rule.drops_child_of(parent):
             return None
@@ -202,7 +205,9 @@ class _ShortPathUnaryUnary(_UnaryUnaryMultiCallable):
         """Call and wait for the response."""
         propagated = self._propagated(metadata)
         if propagated is None:
-            return self._traced(request, timeout, metadata, credentials, wait_for_ready, compression)
+            return self._traced(
+                request, timeout, metadata, credentials, wait_for_ready, compression
+            )
         return self._plain(request, timeout, propagated, credentials, wait_for_ready, compression)
 
     def with_call(  # noqa: PLR0917 - grpc's own signature
@@ -252,7 +257,7 @@ class TracingServerInterceptor(grpc.ServerInterceptor):
         self._upstream: grpc.ServerInterceptor = server_interceptor(  # type: ignore[no-untyped-call]
             tracer_provider=tracer_provider
         )
-        self._tracer = tracer_provider.get_tracer(_SCOPE)
+        self._tracer = _tracer(tracer_provider)
         self._rule = DropRule(tracer_provider)
 
     def intercept_service(
@@ -299,6 +304,11 @@ class TracingServerInterceptor(grpc.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def _tracer(tracer_provider: TracerProvider) -> trace.Tracer:
+    """The tracer upstream's interceptors get: same scope name, version and schema."""
+    return tracer_provider.get_tracer(_SCOPE, grpc_instrumentation_version, schema_url=_SCHEMA_URL)
 
 
 def _extract(metadata: Any) -> otel_context.Context:

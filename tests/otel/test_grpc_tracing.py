@@ -7,6 +7,7 @@ and the order-api have), over a loopback port.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ WAIT_SECONDS = 5.0
 
 @dataclass
 class Seen:
-    """What the order-api's handler saw of one call: traceparent, current span, upstream's wrapper."""
+    """What the order-api's handler saw of a call: traceparent, current span, upstream's wrapper."""
 
     traceparent: str | None
     span: SpanContext
@@ -61,7 +62,7 @@ class ObservingServicer(OrderServicer):
         super().__init__(store)
         self.seen: list[Seen] = []
 
-    def GetOrder(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def GetOrder(self, request: Any, context: grpc.ServicerContext) -> Any:
         metadata = dict(context.invocation_metadata())
         span = trace.get_current_span().get_span_context()
         wrapped = type(context).__name__ == "_OpenTelemetryServicerContext"
@@ -122,7 +123,13 @@ def pair_for(recorded: Recorded, tmp_path: Path) -> Iterator[Any]:
         channel = grpc_client.instrument_channel(
             grpc.insecure_channel(f"127.0.0.1:{port}"), client_telemetry
         )
-        stops.append(lambda: (channel.close(), server.stop(None).wait(), store.close()))
+
+        def stop() -> None:
+            channel.close()
+            server.stop(None).wait()
+            store.close()
+
+        stops.append(stop)
         stub = orders_pb2_grpc.OrderServiceStub(channel)
         return Pair(client, server_side, servicer, stub, order.id)
 
@@ -131,9 +138,14 @@ def pair_for(recorded: Recorded, tmp_path: Path) -> Iterator[Any]:
         stop()
 
 
-def _inside(span_context: SpanContext) -> object:
-    """Make a span with this context current, as the Flask instrumentation does per request."""
-    return otel_context.attach(trace.set_span_in_context(NonRecordingSpan(span_context)))
+@contextlib.contextmanager
+def _inside(span_context: SpanContext) -> Iterator[None]:
+    """A span with this context current, as the Flask instrumentation makes one per request."""
+    token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(span_context)))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def _get_order(pair: Pair) -> None:
@@ -158,11 +170,8 @@ def test_an_unsampled_call_propagates_traceparent_with_the_sampled_flag_unset(
     pair_for: Any,
 ) -> None:
     pair = pair_for(ParentBasedTraceIdRatio(0.1), ParentBasedTraceIdRatio(0.1))
-    token = _inside(UNSAMPLED_PARENT)
-    try:
+    with _inside(UNSAMPLED_PARENT):
         _get_order(pair)
-    finally:
-        otel_context.detach(token)
 
     (seen,) = pair.servicer.seen
     trace_id, client_span_id, sampled = _parse(seen.traceparent)
@@ -188,11 +197,8 @@ def test_the_always_off_sampler_still_starts_a_trace_and_propagates_it(pair_for:
 
 def test_a_sampled_call_gets_upstream_spans_joined_across_both_sides(pair_for: Any) -> None:
     pair = pair_for(DEFAULT_ON, DEFAULT_ON)
-    token = _inside(SAMPLED_PARENT)
-    try:
+    with _inside(SAMPLED_PARENT):
         _get_order(pair)
-    finally:
-        otel_context.detach(token)
 
     (client_span,) = pair.client.finished()
     (server_span,) = pair.server.finished()
@@ -255,10 +261,7 @@ def test_an_unsampled_call_through_a_recording_sampler_is_traced_by_upstream(
     pair_for: Any,
 ) -> None:
     pair = pair_for(ALWAYS_ON, ALWAYS_ON)
-    token = _inside(UNSAMPLED_PARENT)
-    try:
+    with _inside(UNSAMPLED_PARENT):
         _get_order(pair)
-    finally:
-        otel_context.detach(token)
 
     assert len(pair.client.finished()) == 1 and len(pair.server.finished()) == 1
