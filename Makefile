@@ -11,7 +11,7 @@ DURATION ?=
 OTLP ?=
 RUN_ARGS := $(if $(DURATION),--duration $(DURATION),) $(if $(OTLP),--otlp,)
 
-.PHONY: help venv ci-cold lock kubernetes run test lint typecheck unit proto prometheus-config collector tools prometheus alertmanager bench soak clean
+.PHONY: help venv ci-cold lock kubernetes run test lint typecheck unit proto prometheus-config collector tools prometheus alertmanager kube-apiserver etcd bench soak clean
 
 help:
 	@echo "make run    - set up .venv and run the stack (make run DURATION=20 stops after 20 s;"
@@ -22,6 +22,7 @@ help:
 	@echo "make proto  - regenerate the committed protobuf code"
 	@echo "make collector - build the OpenTelemetry Collector (needs Go); prints its path last"
 	@echo "make tools  - build the tested Prometheus and Alertmanager releases (needs Go; cached)"
+	@echo "make kube-apiserver etcd - build both for the API-server dry run of the manifests (cached)"
 	@echo "make lock   - re-resolve uv.lock and its requirements/ exports after editing pyproject.toml"
 	@echo "make kubernetes - re-generate deploy/kubernetes/base/generated/ from the project's files"
 	@echo "make ci-cold - .ci/run in a fresh clone with every cache empty (as on a new machine)"
@@ -80,6 +81,11 @@ tools: $(STAMP)
 	$(BIN)/otel-stack build-tools
 
 prometheus alertmanager: $(STAMP)
+	$(BIN)/otel-stack build-tools $@
+
+# kube-apiserver and etcd, for the API-server dry run of the Kubernetes manifests only:
+# built when asked (slow cold), not by `make tools`.
+kube-apiserver etcd: $(STAMP)
 	$(BIN)/otel-stack build-tools $@
 
 # Built into the tool cache (keyed by otelcol/builder-config.yaml), never into the tree.

@@ -31,12 +31,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TextIO
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.trace import SpanContext
 
 from otel.logs import utc_timestamp
@@ -70,6 +71,9 @@ class LineTemplate:
         self.tail = f'{rendered},"duration_ms":'
 
 
+# What tells one line's template from another's: ("http", method, route, status code) or
+# ("rpc", service, method, code).
+_LineKey = tuple[str, str, str, str | int]
 # What the request thread queues: (time, template, duration in ms, span context).
 _Pending = tuple[float, LineTemplate, float, SpanContext]
 
@@ -183,7 +187,7 @@ class AccessLog:
     def __init__(self, ratio: float = 0.0, writer: AccessLineWriter | None = None) -> None:
         self.ratio = ratio
         self._writer = writer if ratio > 0.0 else None
-        self._templates: dict[tuple[Any, ...], LineTemplate] = {}
+        self._templates: dict[_LineKey, LineTemplate] = {}
 
     @property
     def enabled(self) -> bool:
@@ -192,46 +196,38 @@ class AccessLog:
 
     def request(self, method: str, route: str, status_code: int, seconds: float) -> None:
         """One gateway request, as recorded in `http_request_duration_seconds`."""
-        kept = self._kept()
-        if kept is None:
-            return
-        writer, span_context = kept
-        key = ("http", method, route, status_code)
-        template = self._templates.get(key) or self._template(
-            key,
-            f"{method} {route} {status_code}",
-            {
-                "http.request.method": method,
-                "http.route": route,
-                "http.response.status_code": status_code,
-            },
-        )
-        writer.add(template, seconds, span_context)
+        self._add(("http", method, route, status_code), seconds)
 
     def rpc(self, service: str, method: str, code: str, seconds: float) -> None:
         """One order-api RPC, as recorded in `grpc_request_duration_seconds`."""
-        kept = self._kept()
-        if kept is None:
-            return
-        writer, span_context = kept
-        key = ("rpc", service, method, code)
-        template = self._templates.get(key) or self._template(
-            key,
-            f"{service}/{method} {code}",
-            {"rpc.service": service, "rpc.method": method, "rpc.response.status_code": code},
-        )
-        writer.add(template, seconds, span_context)
+        self._add(("rpc", service, method, code), seconds)
 
     def close(self) -> None:
         """Write the queued lines and stop the writer's thread."""
         if self._writer is not None:
             self._writer.close()
 
-    def _template(
-        self, key: tuple[Any, ...], message: str, fields: Mapping[str, str | int]
-    ) -> LineTemplate:
-        assert self._writer is not None
-        template = LineTemplate(self._writer.service_name, message, fields)
+    def _add(self, key: _LineKey, seconds: float) -> None:
+        kept = self._kept()
+        if kept is None:
+            return
+        writer, span_context = kept
+        template = self._templates.get(key) or self._template(writer, key)
+        writer.add(template, seconds, span_context)
+
+    def _template(self, writer: AccessLineWriter, key: _LineKey) -> LineTemplate:
+        kind, first, second, third = key
+        if kind == "http":  # method, route, status code
+            message = f"{first} {second} {third}"
+            fields: dict[str, str | int] = {
+                "http.request.method": first,
+                "http.route": second,
+                "http.response.status_code": third,
+            }
+        else:  # service, method, code
+            message = f"{first}/{second} {third}"
+            fields = {"rpc.service": first, "rpc.method": second, "rpc.response.status_code": third}
+        template = LineTemplate(writer.service_name, message, fields)
         if len(self._templates) < _MAX_TEMPLATES:
             self._templates[key] = template
         return template
@@ -248,3 +244,13 @@ class AccessLog:
         else:
             kept = random.random() < self.ratio  # noqa: S311 - sampling, not security
         return (self._writer, span_context) if kept else None
+
+
+def service_access_log(
+    ratio: float, resource: Resource, logger_provider: LoggerProvider | None
+) -> AccessLog:
+    """ACCESS_LOG's lines for the service `resource` names, also sent to `logger_provider`."""
+    writer = AccessLineWriter(
+        str(resource.attributes.get(SERVICE_NAME)), logger_provider=logger_provider
+    )
+    return AccessLog(ratio, writer)

@@ -22,6 +22,10 @@ on the buckets and the metric contract, as with the variables:
 - propagators: the file's; none configured propagates nothing (but keeps
   requests working, unlike an empty composite propagator).
 
+This module loads the file and assembles the `Telemetry`; what the file may not
+change is checked in `otel.config_file_checks`, the providers are built in
+`otel.config_file_providers`.
+
 With a file, the SDK's OTEL_* variables are not read (`TelemetrySettings.from_env`
 leaves them alone); OTEL_PYTHON_DISABLED_INSTRUMENTATIONS and ACCESS_LOG still
 are (the launcher reads the former itself).
@@ -32,62 +36,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 from opentelemetry.configuration import ConfigurationError, OpenTelemetryConfiguration
-
-# Upstream has no public factory for one reader, one View or the exemplar filter (only for
-# a whole MeterProvider, which would start its own Prometheus server): these three are
-# private, in a package pinned with the SDK it belongs to; the tests cover each.
-from opentelemetry.configuration._meter_provider import (
-    _create_exemplar_filter,
-    _create_metric_reader,
-    _create_view,
-)
-from opentelemetry.configuration.file import (
-    create_logger_provider,
-    create_propagator,
-    create_resource,
-    create_tracer_provider,
-    load_config_file,
-    substitute_env_vars,
-)
-from opentelemetry.configuration.models import (
-    ExperimentalPrometheusMetricExporter,
-    ExperimentalPrometheusTranslationStrategy,
-)
-from opentelemetry.configuration.models import MeterProvider as MeterProviderConfig
-from opentelemetry.configuration.models import MetricReader as MetricReaderConfig
-from opentelemetry.configuration.models import View as ViewConfig
-from opentelemetry.context import Context
-from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.propagators.textmap import (
-    CarrierT,
-    Getter,
-    Setter,
-    TextMapPropagator,
-    default_getter,
-    default_setter,
-)
-from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.configuration.file import load_config_file, substitute_env_vars
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader
-from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
-from opentelemetry.trace import NoOpTracerProvider, TracerProvider
+from opentelemetry.sdk.resources import SERVICE_NAME
 from prometheus_client import CollectorRegistry
 
+from otel import config_file_providers as providers
 from otel import settings
-from otel.access_log import AccessLineWriter, AccessLog
-from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
-from otel.metric_contract import Selector, first_selected
+from otel.access_log import service_access_log
+from otel.config_file_checks import file_error, prometheus_exporter, refuse_contract_views
 from otel.sdk import Telemetry
-from otel.settings import ConfigError, TelemetrySettings
-from otel.views import default_views
+from otel.settings import TelemetrySettings
+from otel.shutdown import shutdown_in_order
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +62,6 @@ _UPSTREAM_LOADER_LOGGER = "opentelemetry.configuration.file._loader"
 # The specification also allows `${env:NAME}`; opentelemetry-configuration 0.66b1 leaves it
 # unresolved (a literal string), so it is refused rather than used as a value.
 _ENV_PREFIXED = re.compile(r"(?<!\$)\$\{env:")
-_PROMETHEUS_NAMES = ExperimentalPrometheusTranslationStrategy.underscore_escaping_with_suffixes
 
 
 def load(path: str) -> OpenTelemetryConfiguration:
@@ -105,14 +70,14 @@ def load(path: str) -> OpenTelemetryConfiguration:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise _error(path, f"cannot read it: {reason}") from None
+        raise file_error(path, f"cannot read it: {reason}") from None
     if _ENV_PREFIXED.search(text):
-        raise _error(path, "write ${NAME} instead of ${env:NAME} (not resolved by this SDK)")
+        raise file_error(path, "write ${NAME} instead of ${env:NAME} (not resolved by this SDK)")
     try:
         with _upstream_errors_unlogged():
             return load_config_file(path)
     except ConfigurationError as error:
-        raise _error(path, str(error)) from None
+        raise file_error(path, str(error)) from None
 
 
 def disabled(path: str) -> bool:
@@ -149,8 +114,8 @@ def build_telemetry(
     if config.disabled:
         return Telemetry.disabled(service_name)
     meter_config = config.meter_provider
-    prometheus_exporter = _prometheus_exporter(path, meter_config)
-    _refuse_contract_views(path, meter_config)
+    exporter = prometheus_exporter(path, meter_config)
+    refuse_contract_views(path, meter_config)
     if config.instrumentation_development is not None:
         logger.warning(
             "%s=%s: instrumentation/development is not applied; the services add their "
@@ -160,40 +125,26 @@ def build_telemetry(
             settings.DISABLED_INSTRUMENTATIONS,
         )
     try:
-        resource = _resource(config, service_name)
-        tracer_provider, tracing = _tracer_provider(config, resource)
-        logger_provider = _logger_provider(config, resource)
-        registry = CollectorRegistry() if prometheus_exporter is not None else None
+        resource = providers.resource(config, service_name)
+        tracer_provider, tracing = providers.tracer_provider(config, resource)
+        logger_provider = providers.logger_provider(config, resource)
+        registry = CollectorRegistry() if exporter is not None else None
         meter_provider = SdkMeterProvider(
-            metric_readers=_metric_readers(meter_config, registry),
+            metric_readers=providers.metric_readers(meter_config, registry),
             resource=resource,
-            views=_views(meter_config),
-            exemplar_filter=_exemplar_filter(meter_config, tracing),
+            views=providers.views(meter_config),
+            exemplar_filter=providers.metric_exemplar_filter(meter_config, tracing),
         )
-        propagator = _propagator(config)
+        propagator = providers.propagator(config)
     except (ConfigurationError, ImportError) as error:
-        raise _error(path, str(error)) from None
-    access_log = AccessLog(
-        access_log_ratio,
-        AccessLineWriter(
-            str(resource.attributes.get(SERVICE_NAME)), logger_provider=logger_provider
-        ),
-    )
-
-    def shutdown() -> None:
-        access_log.close()
-        if isinstance(tracer_provider, SdkTracerProvider):
-            tracer_provider.shutdown()
-        meter_provider.shutdown()
-        if logger_provider is not None:
-            logger_provider.shutdown()
-
+        raise file_error(path, str(error)) from None
+    access_log = service_access_log(access_log_ratio, resource, logger_provider)
     logger.info(
         "telemetry for %s from %s=%s: metrics %s, traces %s, logs %s",
         resource.attributes.get(SERVICE_NAME),
         CONFIG_FILE,
         path,
-        ",".join(_reader_names(meter_config)) or "none",
+        ",".join(providers.reader_names(meter_config)) or "none",
         "on" if tracing else "none",
         "on" if logger_provider is not None else "none",
     )
@@ -203,19 +154,14 @@ def build_telemetry(
         tracer_provider=tracer_provider,
         prometheus_registry=registry,
         tracing=tracing,
-        prometheus_address=_prometheus_address(prometheus_exporter),
+        prometheus_address=providers.prometheus_address(exporter),
         disabled_instrumentations=switches.disabled_instrumentations,
         flask_excluded_urls=switches.flask_excluded_urls,
         logger_provider=logger_provider,
         access_log=access_log,
         propagator=propagator,
-        _shutdown=shutdown,
+        _shutdown=shutdown_in_order(access_log, tracer_provider, meter_provider, logger_provider),
     )
-
-
-def _error(path: str, problem: str) -> ConfigError:
-    one_line = " ".join(problem.split())
-    return ConfigError(f"{CONFIG_FILE}={path}: {one_line}")
 
 
 class _DropErrors(logging.Filter):
@@ -234,179 +180,3 @@ def _upstream_errors_unlogged() -> Iterator[None]:
         yield
     finally:
         upstream.removeFilter(quiet)
-
-
-def _prometheus_exporter(
-    path: str, config: MeterProviderConfig | None
-) -> ExperimentalPrometheusMetricExporter | None:
-    """The one `prometheus/development` pull exporter, checked against the contract."""
-    pulls = [reader.pull for reader in (config.readers if config else []) if reader.pull]
-    if not pulls:
-        return None
-    if len(pulls) > 1:
-        raise _error(path, "more than one pull reader (a service has one /metrics)")
-    exporter = pulls[0].exporter.prometheus_development
-    if exporter is None:
-        raise _error(path, "the only pull exporter supported is prometheus/development")
-    if exporter.translation_strategy not in (None, _PROMETHEUS_NAMES):
-        raise _error(
-            path,
-            f"translation_strategy {exporter.translation_strategy.value} would rename the "
-            f"metric contract's series (only {_PROMETHEUS_NAMES.value})",
-        )
-    if exporter.target_info_enabled_development is False:
-        raise _error(path, "target_info is part of the metric contract; it cannot be disabled")
-    if exporter.resource_constant_labels is not None:
-        raise _error(
-            path, "resource_constant_labels would add labels to the metric contract's series"
-        )
-    if exporter.port is not None and not 0 <= exporter.port <= 65535:
-        raise _error(path, f"prometheus/development port {exporter.port}: expected 0-65535")
-    if exporter.scope_info_enabled:
-        logger.warning(
-            "%s=%s: scope_info_enabled is overridden: the services' /metrics carry no "
-            "otel_scope_* labels",
-            CONFIG_FILE,
-            path,
-        )
-    return exporter
-
-
-def _refuse_contract_views(path: str, config: MeterProviderConfig | None) -> None:
-    for position, view in enumerate((config.views or []) if config else []):
-        instrument = first_selected(_selector(view))
-        if instrument is not None:
-            raise _error(
-                path,
-                f"meter_provider.views[{position}] selects {instrument.name} "
-                f"({instrument.scope}), part of the metric contract: narrow its selector "
-                "(Views cannot change the contract's names, buckets or labels)",
-            )
-
-
-def _selector(view: ViewConfig) -> Selector:
-    selector = view.selector
-    return Selector(
-        instrument_name=selector.instrument_name,
-        instrument_type=selector.instrument_type.value if selector.instrument_type else None,
-        unit=selector.unit,
-        meter_name=selector.meter_name,
-        meter_version=selector.meter_version,
-        meter_schema_url=selector.meter_schema_url,
-    )
-
-
-def _resource(config: OpenTelemetryConfiguration, service_name: str) -> Resource:
-    resource = create_resource(config.resource)
-    defaults: dict[str, str] = {}
-    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
-        defaults[SERVICE_NAME] = service_name
-    if SERVICE_INSTANCE_ID not in resource.attributes:
-        defaults[SERVICE_INSTANCE_ID] = str(uuid.uuid4())
-    return resource.merge(Resource(defaults)) if defaults else resource
-
-
-def _tracer_provider(
-    config: OpenTelemetryConfiguration, resource: Resource
-) -> tuple[TracerProvider, bool]:
-    if config.tracer_provider is None or not config.tracer_provider.processors:
-        return NoOpTracerProvider(), False
-    provider = create_tracer_provider(config.tracer_provider, resource, config.attribute_limits)
-    return provider, True
-
-
-def _logger_provider(
-    config: OpenTelemetryConfiguration, resource: Resource
-) -> LoggerProvider | None:
-    if config.logger_provider is None or not config.logger_provider.processors:
-        return None
-    provider: LoggerProvider = create_logger_provider(
-        config.logger_provider, resource, config.attribute_limits
-    )
-    return provider
-
-
-def _metric_readers(
-    config: MeterProviderConfig | None, registry: CollectorRegistry | None
-) -> list[MetricReader]:
-    readers: list[MetricReader] = []
-    for reader in config.readers if config else []:
-        if reader.pull is not None:
-            assert registry is not None
-            # As with the variables: no otel_scope_* labels (see otel.sdk).
-            readers.append(ExemplarPrometheusReader(scope_info_enabled=False, registry=registry))
-        else:
-            readers.append(_create_metric_reader(reader))
-    return readers
-
-
-def _reader_names(config: MeterProviderConfig | None) -> list[str]:
-    return [_reader_name(reader) for reader in (config.readers if config else [])]
-
-
-def _reader_name(reader: MetricReaderConfig) -> str:
-    if reader.pull is not None:
-        return "prometheus"
-    assert reader.periodic is not None
-    exporter = reader.periodic.exporter
-    for name in ("otlp_grpc", "otlp_http", "console", "otlp_file_development"):
-        if getattr(exporter, name, None) is not None:
-            return name
-    return ",".join(exporter.additional_properties) or "periodic"
-
-
-def _views(config: MeterProviderConfig | None) -> list[Any]:
-    own = [_create_view(view) for view in (config.views or [])] if config else []
-    return [*own, *default_views()]
-
-
-def _exemplar_filter(config: MeterProviderConfig | None, tracing: bool) -> Any:
-    if config is not None and config.exemplar_filter is not None:
-        return _create_exemplar_filter(config.exemplar_filter)
-    return exemplar_filter(None, tracing=tracing)
-
-
-def _prometheus_address(
-    exporter: ExperimentalPrometheusMetricExporter | None,
-) -> tuple[str, int]:
-    if exporter is None:
-        return settings.DEFAULT_PROMETHEUS_HOST, settings.DEFAULT_PROMETHEUS_PORT
-    host = exporter.host if exporter.host else settings.DEFAULT_PROMETHEUS_HOST
-    port = exporter.port if exporter.port is not None else settings.DEFAULT_PROMETHEUS_PORT
-    return host, port
-
-
-def _propagator(config: OpenTelemetryConfiguration) -> TextMapPropagator:
-    composite: CompositePropagator = create_propagator(config.propagator)
-    if composite._propagators:  # upstream exposes no other way to ask
-        return composite
-    return NoPropagation()
-
-
-class NoPropagation(TextMapPropagator):
-    """Propagates nothing, as a file without propagators asks.
-
-    An empty `CompositePropagator` returns None from `extract` when given no
-    context, which breaks every request the Flask instrumentation serves; this
-    returns an empty context instead.
-    """
-
-    def extract(
-        self,
-        carrier: CarrierT,
-        context: Context | None = None,
-        getter: Getter[CarrierT] = default_getter,
-    ) -> Context:
-        return context if context is not None else Context()
-
-    def inject(
-        self,
-        carrier: CarrierT,
-        context: Context | None = None,
-        setter: Setter[CarrierT] = default_setter,
-    ) -> None:
-        return None
-
-    @property
-    def fields(self) -> set[str]:
-        return set()

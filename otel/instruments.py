@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvider, Observation
 from opentelemetry.semconv._incubating.attributes.rpc_attributes import (
     RPC_METHOD,
     RPC_RESPONSE_STATUS_CODE,
@@ -56,6 +56,15 @@ def project_meter(meter_provider: MeterProvider) -> Meter:
     return meter_provider.get_meter(METER_NAME, METER_VERSION)
 
 
+def duration_histogram(
+    meter: Meter, name: str, description: str, buckets: Sequence[float]
+) -> Histogram:
+    """A duration histogram in seconds, its bucket bounds travelling with the instrument."""
+    return meter.create_histogram(
+        name, unit="s", description=description, explicit_bucket_boundaries_advisory=buckets
+    )
+
+
 class ExactCounts:
     """Thread-safe counts per label tuple, published through an observable counter."""
 
@@ -68,6 +77,12 @@ class ExactCounts:
         """Count one event with these label values."""
         with self._lock:
             self._counts[labels] = self._counts.get(labels, 0) + 1
+
+    def publish(self, meter: Meter, name: str, description: str) -> None:
+        """Publish the counts on `meter` as the observable counter `name` of requests."""
+        meter.create_observable_counter(
+            name, callbacks=[self.observe], unit="{request}", description=description
+        )
 
     def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         """Observable-counter callback: the current total per label set."""
@@ -83,17 +98,16 @@ class HttpServerMetrics:
     def __init__(self, meter_provider: MeterProvider) -> None:
         meter = project_meter(meter_provider)
         self._counts = ExactCounts(("method", "route", "status_code"))
-        meter.create_observable_counter(
+        self._counts.publish(
+            meter,
             "http.requests",
-            callbacks=[self._counts.observe],
-            unit="{request}",
-            description="HTTP requests served, by method, matched route and status code.",
+            "HTTP requests served, by method, matched route and status code.",
         )
-        self._duration = meter.create_histogram(
+        self._duration = duration_histogram(
+            meter,
             HTTP_REQUEST_DURATION,
-            unit="s",
-            description="Time to serve an HTTP request, by method, matched route and status code.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+            "Time to serve an HTTP request, by method, matched route and status code.",
+            DURATION_BUCKETS,
         )
         self._attributes: dict[tuple[str, str, str], dict[str, str]] = {}
 
@@ -167,17 +181,16 @@ class RpcServerMetrics:
     def __init__(self, meter_provider: MeterProvider, methods: Iterable[str]) -> None:
         meter = project_meter(meter_provider)
         self._counts = ExactCounts(("method", "status"), ((m, "OK") for m in methods))
-        meter.create_observable_counter(
+        self._counts.publish(
+            meter,
             "grpc.requests",
-            callbacks=[self._counts.observe],
-            unit="{request}",
-            description="RPCs served by the order-api, by method and final gRPC status code.",
+            "RPCs served by the order-api, by method and final gRPC status code.",
         )
-        self._duration = meter.create_histogram(
+        self._duration = duration_histogram(
+            meter,
             RPC_SERVER_CALL_DURATION,
-            unit="s",
-            description="Measures the duration of an incoming Remote Procedure Call (RPC).",
-            explicit_bucket_boundaries_advisory=SEMCONV_DURATION_BUCKETS,
+            "Measures the duration of an incoming Remote Procedure Call (RPC).",
+            SEMCONV_DURATION_BUCKETS,
         )
         self._attributes: dict[tuple[str, str, str], dict[str, str]] = {}
 
@@ -201,11 +214,11 @@ class RpcClientMetrics:
     """`rpc_client_call_duration_seconds` of the gateway's calls to the order-api."""
 
     def __init__(self, meter_provider: MeterProvider) -> None:
-        self._duration = project_meter(meter_provider).create_histogram(
+        self._duration = duration_histogram(
+            project_meter(meter_provider),
             RPC_CLIENT_CALL_DURATION,
-            unit="s",
-            description="Measures the duration of an outgoing Remote Procedure Call (RPC).",
-            explicit_bucket_boundaries_advisory=SEMCONV_DURATION_BUCKETS,
+            "Measures the duration of an outgoing Remote Procedure Call (RPC).",
+            SEMCONV_DURATION_BUCKETS,
         )
         self._attributes: dict[tuple[str, str], dict[str, str]] = {}
 

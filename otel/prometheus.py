@@ -11,7 +11,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from wsgiref.simple_server import WSGIServer
+from http.server import HTTPServer
 
 from prometheus_client import CollectorRegistry, make_wsgi_app, start_http_server
 from prometheus_client.exposition import choose_encoder
@@ -26,9 +26,9 @@ TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 @dataclass(frozen=True)
 class MetricsServer:
-    """A running `/metrics` listener."""
+    """A running `/metrics` listener: its server and the thread serving it."""
 
-    server: WSGIServer
+    server: HTTPServer
     thread: threading.Thread
 
     @property

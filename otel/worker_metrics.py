@@ -33,7 +33,7 @@ from pathlib import Path
 
 from prometheus_client.exposition import choose_encoder
 
-from otel.prometheus import Render
+from otel.prometheus import MetricsServer, Render
 
 logger = logging.getLogger(__name__)
 
@@ -238,23 +238,12 @@ class _HttpServer(ThreadingHTTPServer):
         super().__init__(address, _HttpHandler)
 
 
-class HttpMetricsServer:
-    """`GET /metrics` answered by `render`, from a thread of its own (the order-api's listener)."""
+def serve_http(render: Render, host: str, port: int) -> MetricsServer:
+    """`GET /metrics` answered by `render`, from a thread of its own (the order-api's listener).
 
-    def __init__(self, render: Render, host: str, port: int) -> None:
-        self._server = _HttpServer((host, port), render)  # OSError when the port is taken
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="metrics-http", daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def port(self) -> int:
-        """The bound port."""
-        return int(self._server.server_address[1])
-
-    def stop(self) -> None:
-        """Stop listening and wait for the serving thread."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+    OSError when the port is taken.
+    """
+    server = _HttpServer((host, port), render)
+    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+    thread.start()
+    return MetricsServer(server, thread)

@@ -15,6 +15,7 @@ __all__ = [
     "access_log",
     "address",
     "format_address",
+    "fraction",
     "grpc_target",
     "integer",
     "seconds",
@@ -47,13 +48,19 @@ def access_log(environ: Mapping[str, str]) -> float:
         return 1.0
     if raw in ("off", "false"):
         return 0.0
-    try:
-        ratio = float(raw)
-    except ValueError:
-        ratio = -1.0
-    if not 0.0 <= ratio <= 1.0:
+    ratio = fraction(raw)
+    if ratio is None:
         raise ConfigError(f"{ACCESS_LOG}={raw!r}: expected on, off or a fraction between 0 and 1")
     return ratio
+
+
+def fraction(text: str) -> float | None:
+    """`text` as a number from 0 to 1 (a ratio); None when it is not one."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 1.0 else None
 
 
 def grpc_target(environ: Mapping[str, str], name: str, default: str) -> str:

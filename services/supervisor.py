@@ -48,8 +48,8 @@ from otel import prometheus
 from otel.worker_metrics import (
     SUPERVISOR_SOCKET,
     ExpositionServer,
-    HttpMetricsServer,
     MergedMetrics,
+    serve_http,
     worker_socket_name,
 )
 from services.workers import WORKER_DIR, WORKER_INDEX
@@ -143,13 +143,13 @@ class Supervisor:
         own = ExpositionServer(
             directory / SUPERVISOR_SOCKET, lambda accept: prometheus.render(registry, accept)
         )
-        http: HttpMetricsServer | None = None
+        http: prometheus.MetricsServer | None = None
         metrics_note = ""
         try:
             if self.settings.metrics_listen is not None:
                 host, port = self.settings.metrics_listen
                 try:
-                    http = HttpMetricsServer(MergedMetrics(directory).render, host, port)
+                    http = serve_http(MergedMetrics(directory).render, host, port)
                 except OSError as error:
                     message = f"cannot serve metrics on {host}:{port}: {error}"
                     raise SupervisorError(message) from None

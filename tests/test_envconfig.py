@@ -36,3 +36,17 @@ def test_an_address_is_a_host_and_a_port_without_ipv6_brackets(
 def test_a_formatted_address_parses_back_to_itself(address: tuple[str, int]) -> None:
     formatted = envconfig.format_address(address)
     assert envconfig.address({"LISTEN": formatted}, "LISTEN", ("0.0.0.0", 1)) == address
+
+
+def test_fraction_is_a_number_from_zero_to_one_or_none() -> None:
+    values = ["0", "0.25", "1", "1.5", "-0.1", "nan", "half", ""]
+    assert [envconfig.fraction(value) for value in values] == [
+        0.0,
+        0.25,
+        1.0,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]

@@ -24,6 +24,7 @@ SERVICES_MODULES = [
     "__init__.py",
     "envconfig.py",
     "orders_contract.py",
+    "startup.py",
     "supervisor.py",
     "workers.py",
 ]

@@ -165,7 +165,7 @@ def run_alert_sink(args: argparse.Namespace, console: Console) -> int:
 
 
 def run_build_tools(args: argparse.Namespace, console: Console) -> int:
-    for name in args.names or sorted(go_tools.RELEASES):
+    for name in args.names or go_tools.DEFAULT_RELEASES:
         release = go_tools.RELEASES[name]
         console.line(f"{name} {release.version} ({release.module}@{release.module_version}) ...")
         try:

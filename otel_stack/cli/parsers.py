@@ -1,26 +1,34 @@
 """The `otel-stack` argument parser: every subcommand's options and the checks on their values.
 
-Each subcommand's parser names the function of `otel_stack.cli.commands` that
-runs it; unusable values are argparse errors (exit 2, one line on stderr).
+`SUBCOMMANDS` is the table of subcommands: each one's options and the function
+of `otel_stack.cli.commands` that runs it. Unusable values are argparse errors
+(exit 2, one line on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 from otel_stack import default_ports
 from otel_stack.cli import commands
+from otel_stack.cli.arg_types import (
+    address,
+    concurrency,
+    port,
+    processes,
+    rate,
+    refresh,
+    release_name,
+    replicas,
+    requests,
+    seconds,
+)
+from otel_stack.cli.console import Console
 from otel_stack.cli.up_plan import MAX_REPLICAS
 from otel_stack.deploy import go_tools, kubernetes
-from otel_stack.harness.load import (
-    MAX_CONCURRENCY,
-    MAX_DURATION_SECONDS,
-    MAX_RATE,
-    MAX_REQUESTS,
-)
 from services.workers import MAX_PROCESSES
 
 
@@ -31,36 +39,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
     subcommands = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
-    _add_up(subcommands)
-    _add_load(subcommands)
-    _add_verify(subcommands)
-    _add_render(subcommands)
-    _add_alert_sink(subcommands)
-    _add_build_tools(subcommands)
-    _add_render_kubernetes(subcommands)
+    for subcommand in SUBCOMMANDS:  # in this order in --help
+        sub = subcommands.add_parser(subcommand.name, help=subcommand.help)
+        subcommand.add_arguments(sub)
+        sub.set_defaults(command=subcommand.run)
     return parser
 
 
-def _add_up(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub = subcommands.add_parser(
-        "up", help="run both services (and Prometheus) with traffic and a live metrics view"
-    )
-    sub.add_argument("--gateway-port", type=_port, default=default_ports.GATEWAY)
-    sub.add_argument("--grpc-port", type=_port, default=default_ports.GRPC)
+def _up_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--gateway-port", type=port, default=default_ports.GATEWAY)
+    sub.add_argument("--grpc-port", type=port, default=default_ports.GRPC)
     sub.add_argument(
-        "--metrics-port", type=_port, default=default_ports.METRICS, help="order-api /metrics port"
+        "--metrics-port", type=port, default=default_ports.METRICS, help="order-api /metrics port"
     )
-    sub.add_argument("--prometheus-port", type=_port, default=default_ports.PROMETHEUS)
-    sub.add_argument("--alertmanager-port", type=_port, default=default_ports.ALERTMANAGER)
+    sub.add_argument("--prometheus-port", type=port, default=default_ports.PROMETHEUS)
+    sub.add_argument("--alertmanager-port", type=port, default=default_ports.ALERTMANAGER)
     sub.add_argument(
         "--alert-sink-port",
-        type=_port,
+        type=port,
         default=default_ports.ALERT_SINK,
         help="the local webhook sink",
     )
     sub.add_argument("--data-dir", type=Path, default=Path("var/stack"), help="logs, DB, TSDB")
-    sub.add_argument("--duration", type=_seconds, help="stop after this many seconds")
-    sub.add_argument("--rate", type=_rate, default=20.0, help="generated requests per second")
+    sub.add_argument("--duration", type=seconds, help="stop after this many seconds")
+    sub.add_argument("--rate", type=rate, default=20.0, help="generated requests per second")
     sub.add_argument(
         "--inject",
         action="append",
@@ -91,16 +93,16 @@ def _add_up(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="push metrics over OTLP straight into Prometheus' OTLP receiver, semantic-"
         "convention durations as native histograms; the live view reads Prometheus",
     )
-    sub.add_argument("--refresh", type=_refresh, default=2.0, help="live view interval (s)")
+    sub.add_argument("--refresh", type=refresh, default=2.0, help="live view interval (s)")
     sub.add_argument(
         "--replicas",
-        type=_replicas,
+        type=replicas,
         default=1,
         help=f"instances of each service, on consecutive ports (1-{MAX_REPLICAS}; >1 needs --db)",
     )
     sub.add_argument(
         "--processes",
-        type=_processes,
+        type=processes,
         default=1,
         help="worker processes of each service instance, sharing its ports "
         f"(GATEWAY_PROCESSES, ORDER_API_PROCESSES; 1-{MAX_PROCESSES})",
@@ -110,27 +112,21 @@ def _add_up(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="URL",
         help="ORDER_API_DB of every order-api: postgresql://… (default: a SQLite file)",
     )
-    sub.set_defaults(command=commands.run_up)
 
 
-def _add_load(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub = subcommands.add_parser("load", help="send a realistic request mix to the web-gateway")
+def _load_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--target", default=default_ports.GATEWAY_URL, help="web-gateway base URL")
-    sub.add_argument("--rate", type=_rate, default=50.0, help="requests/s (0: as fast as possible)")
-    sub.add_argument("--duration", type=_seconds, default=10.0, help="seconds")
-    sub.add_argument("--requests", type=_requests, help="stop after this many requests")
-    sub.add_argument("--concurrency", type=_concurrency, default=4, help="worker connections")
+    sub.add_argument("--rate", type=rate, default=50.0, help="requests/s (0: as fast as possible)")
+    sub.add_argument("--duration", type=seconds, default=10.0, help="seconds")
+    sub.add_argument("--requests", type=requests, help="stop after this many requests")
+    sub.add_argument("--concurrency", type=concurrency, default=4, help="worker connections")
     sub.add_argument("--seed", type=int, help="seed of the request mix")
     sub.add_argument(
         "--allow-remote", action="store_true", help="allow a target that is not loopback"
     )
-    sub.set_defaults(command=commands.run_load)
 
 
-def _add_verify(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub = subcommands.add_parser(
-        "verify", help="check both /metrics endpoints against the contract"
-    )
+def _verify_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--gateway", default=default_ports.GATEWAY_URL, help="web-gateway base URL")
     sub.add_argument("--order-api-metrics", default=default_ports.ORDER_API_METRICS_URL)
     sub.add_argument(
@@ -145,56 +141,42 @@ def _add_verify(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
         help="the deployment's OTEL_PYTHON_DISABLED_INSTRUMENTATIONS (e.g. flask): "
         "their series are not expected",
     )
-    sub.set_defaults(command=commands.run_verify)
 
 
-def _add_render(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub = subcommands.add_parser("render-prometheus-config", help="print a prometheus.yml")
+def _render_arguments(sub: argparse.ArgumentParser) -> None:
     where = sub.add_mutually_exclusive_group(required=True)
     where.add_argument("--compose", action="store_true", help="targets of the compose file")
     where.add_argument("--local", action="store_true", help="targets on 127.0.0.1")
-    sub.add_argument("--gateway-port", type=_port, default=default_ports.GATEWAY)
-    sub.add_argument("--metrics-port", type=_port, default=default_ports.METRICS)
-    sub.add_argument("--alertmanager-port", type=_port, help="with --local: send alerts there")
-    sub.set_defaults(command=commands.run_render)
+    sub.add_argument("--gateway-port", type=port, default=default_ports.GATEWAY)
+    sub.add_argument("--metrics-port", type=port, default=default_ports.METRICS)
+    sub.add_argument("--alertmanager-port", type=port, help="with --local: send alerts there")
 
 
-def _add_alert_sink(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub = subcommands.add_parser(
-        "alert-sink", help="receive Alertmanager webhooks on /page and /ticket and print them"
-    )
+def _alert_sink_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--listen",
-        type=_address,
+        type=address,
         default=("127.0.0.1", default_ports.ALERT_SINK),
         help="HOST:PORT to listen on",
     )
-    sub.set_defaults(command=commands.run_alert_sink)
 
 
-def _add_build_tools(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub = subcommands.add_parser(
-        "build-tools", help="build the Prometheus/Alertmanager releases into the tool cache"
-    )
+def _build_tools_arguments(sub: argparse.ArgumentParser) -> None:
     # A `type` instead of `choices`: Python 3.11's argparse rejects an empty list
     # against choices, so `build-tools` with no name (all of them) would fail.
     sub.add_argument(
         "names",
         nargs="*",
-        type=_release_name,
+        type=release_name,
         metavar="NAME",
-        help=f"which ({', '.join(sorted(go_tools.RELEASES))}; default: all)",
+        help=(
+            f"which ({', '.join(sorted(go_tools.RELEASES))}; "
+            f"default: {' and '.join(go_tools.DEFAULT_RELEASES)})"
+        ),
     )
-    sub.set_defaults(command=commands.run_build_tools)
 
 
-def _add_render_kubernetes(
-    subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    sub = subcommands.add_parser(
-        "render-kubernetes",
-        help="print the Kubernetes manifests of an overlay (for kubectl apply -f -)",
-    )
+def _render_kubernetes_arguments(sub: argparse.ArgumentParser) -> None:
     what = sub.add_mutually_exclusive_group(required=True)
     what.add_argument("--overlay", choices=kubernetes.OVERLAYS, help="the overlay to render")
     what.add_argument(
@@ -202,68 +184,59 @@ def _add_render_kubernetes(
         action="store_true",
         help=f"rewrite {kubernetes.GENERATED}/ from the project's files (make kubernetes)",
     )
-    sub.set_defaults(command=commands.run_render_kubernetes)
 
 
-def _number(text: str, low: float, high: float, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"{what} between {low:g} and {high:g}, got {text!r}")
-    return value
+@dataclass(frozen=True)
+class Subcommand:
+    """One `otel-stack` subcommand: its name, its line in --help, its options, what runs it."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Console], int]
 
 
-def _port(text: str) -> int:
-    return int(_number(text, 1, 65535, "a port")) if text.isdigit() else _bad(text, "a port")
-
-
-def _replicas(text: str) -> int:
-    return int(_number(text, 1, MAX_REPLICAS, "replicas"))
-
-
-def _processes(text: str) -> int:
-    if not text.isdigit():
-        _bad(text, "a whole number of processes")
-    return int(_number(text, 1, MAX_PROCESSES, "processes"))
-
-
-def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        _bad(text, "HOST:PORT")
-    return host.strip("[]"), int(port)
-
-
-def _release_name(text: str) -> str:
-    return text if text in go_tools.RELEASES else _bad(text, " or ".join(sorted(go_tools.RELEASES)))
-
-
-def _seconds(text: str) -> float:
-    value = _number(text, 0, MAX_DURATION_SECONDS, "seconds")
-    return value if value > 0 else _bad(text, "a positive number of seconds")
-
-
-def _refresh(text: str) -> float:
-    return _number(text, 0.1, 3600, "seconds")
-
-
-def _rate(text: str) -> float:
-    return _number(text, 0, MAX_RATE, "requests per second")
-
-
-def _requests(text: str) -> int:
-    if not text.isdigit():
-        return _bad(text, "a whole number of requests")
-    return int(_number(text, 1, MAX_REQUESTS, "requests"))
-
-
-def _concurrency(text: str) -> int:
-    if not text.isdigit():
-        return _bad(text, "a whole number of workers")
-    return int(_number(text, 1, MAX_CONCURRENCY, "workers"))
-
-
-def _bad(text: str, what: str) -> NoReturn:
-    raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+SUBCOMMANDS = (
+    Subcommand(
+        "up",
+        "run both services (and Prometheus) with traffic and a live metrics view",
+        _up_arguments,
+        commands.run_up,
+    ),
+    Subcommand(
+        "load",
+        "send a realistic request mix to the web-gateway",
+        _load_arguments,
+        commands.run_load,
+    ),
+    Subcommand(
+        "verify",
+        "check both /metrics endpoints against the contract",
+        _verify_arguments,
+        commands.run_verify,
+    ),
+    Subcommand(
+        "render-prometheus-config",
+        "print a prometheus.yml",
+        _render_arguments,
+        commands.run_render,
+    ),
+    Subcommand(
+        "alert-sink",
+        "receive Alertmanager webhooks on /page and /ticket and print them",
+        _alert_sink_arguments,
+        commands.run_alert_sink,
+    ),
+    Subcommand(
+        "build-tools",
+        "build the tested Go releases (Prometheus, …) into the tool cache",
+        _build_tools_arguments,
+        commands.run_build_tools,
+    ),
+    Subcommand(
+        "render-kubernetes",
+        "print the Kubernetes manifests of an overlay (for kubectl apply -f -)",
+        _render_kubernetes_arguments,
+        commands.run_render_kubernetes,
+    ),
+)

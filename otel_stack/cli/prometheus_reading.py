@@ -3,7 +3,7 @@
 With `otel-stack up --otlp-prometheus` the services' metrics exist only in
 Prometheus. `read` takes the same series the view scrapes elsewhere from
 Prometheus' `/federate` endpoint (the classic text format, every series with its
-`job` and `instance`), so `liveview.compare` works unchanged, and the
+`job` and `instance`), so `liveview.window.compare` works unchanged, and the
 semantic-convention duration histograms, which arrive as native histograms,
 from the query API (`native_histograms`), so the view shows real quantiles for
 them. A failed request is recorded in the reading, as a failed scrape is.
@@ -19,13 +19,13 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from otel_stack.cli.liveview import Reading
+from otel_stack.cli.liveview.reading import Reading
 from otel_stack.deploy.prometheus_config import GATEWAY_JOB, ORDER_API_JOB
 from otel_stack.harness import native_histograms
 from otel_stack.harness.histograms import Bucket
 from otel_stack.harness.scrape import Exposition, LabelKey, ScrapeError, fetch
 
-# The series the live view reads (see liveview.compare), by job.
+# The series the live view reads (see liveview.window.compare), by job.
 CLASSIC_SERIES = {
     GATEWAY_JOB: ("http_requests_total", "http_request_duration_seconds_bucket"),
     ORDER_API_JOB: (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from otel_stack.cli.liveview import format_seconds
+from otel_stack.cli.liveview.text import format_seconds
 from otel_stack.harness.latency import LatencyStats
 from otel_stack.harness.load import LoadSummary
 

@@ -4,11 +4,14 @@ Start order: order-api (ready when gRPC health says SERVING), web-gateway
 (ready when /readyz answers 200), then the alert sink (in this process) and
 Alertmanager, then Prometheus, each if it is installed. With `--replicas N`, N
 order-apis and N gateways run on consecutive ports, each with its own
-`service.instance.id`; the gateways balance over every order-api (`ipv4:`
-target), the traffic is split over the gateways, Prometheus discovers every
-instance through file_sd files written here, and the live view sums over
-instances. Replicas share one database, so N > 1 needs `--db postgresql://…`
-(a SQLite file is refused: it is one process's database). With
+`service.instance.id`; the gateways balance over every order-api: one DNS
+name answered by a local dnsmasq with every replica's loopback address
+(127.0.0.1, 127.0.0.2, … on the one gRPC port), or an `ipv4:` list where
+dnsmasq or those addresses are missing (said in one line); the traffic is
+split over the gateways, Prometheus discovers every instance through file_sd
+files written here, and the live view sums over instances. Replicas share one
+database, so N > 1 needs `--db postgresql://…` (a SQLite file is refused: it
+is one process's database). With
 `otlp`, the OpenTelemetry Collector (built first if it is not in the tool
 cache) starts before the services, which push metrics and traces to it over
 OTLP; Prometheus and the live view then read the collector's `prometheus`
@@ -36,7 +39,9 @@ from otel_stack.cli.up_plan import (
     LOAD_CONCURRENCY,
     LOCAL_TRACES_ENDPOINT,
     UpOptions,
+    dns_spec,
     service_specs,
+    with_replica_dns,
 )
 from otel_stack.deploy import prometheus_config
 from otel_stack.harness import (
@@ -119,10 +124,22 @@ class _StackRun:
         self.tls: StackTls | None = None
 
     def start_services(self) -> None:
-        """Start the order-api, then the web-gateway, each once the previous one is ready."""
+        """Start the order-api, then the web-gateway, each once the previous one is ready.
+
+        Several replicas: first the dnsmasq answering the order-apis' name, where it can run.
+        """
         self._make_certificates()
+        self.options, fallback = with_replica_dns(self.options)
+        if fallback:
+            self.console.line(fallback)
         specs = service_specs(self.options, self.data_dir, self.tls)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        dns = dns_spec(self.options, self.data_dir)
+        if dns is not None and self.options.replica_dns is not None:
+            self._start(dns)
+            target = self.options.replica_dns.target(self.options.grpc_port)
+            addresses = ", ".join(ports.grpc_target for ports in self.options.replica_ports)
+            self.console.line(f"order-apis behind {target} ({addresses})")
         for spec in specs:
             self.app_services.append(self._start(spec))
 

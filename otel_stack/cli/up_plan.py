@@ -3,6 +3,9 @@
 `UpOptions` does the arithmetic (replica ports, scrape targets, the URLs the live
 view reads); `service_specs` turns it into the services' `ServiceSpec`s, with
 the environment every child gets (and the collector's, with --otlp).
+`with_replica_dns` chooses how gateways find several order-apis: one DNS name
+answered by a local dnsmasq (as a headless Service does on Kubernetes), or,
+where this machine cannot, a fixed `ipv4:` list.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from otel_stack import default_ports
 from otel_stack.deploy import prometheus_config
 from otel_stack.harness import (
     local_collector,
+    local_dns,
     otlp_prometheus,
     running,
 )
@@ -33,6 +37,25 @@ MAX_REPLICAS = 8
 LOCAL_TRACES_ENDPOINT = "127.0.0.1:14317"
 # Pushed at the live view's pace rather than the SDK's 60 s default.
 LOCAL_EXPORT_INTERVAL_MS = "2000"
+# The name the gateways dial for the order-api replicas (`.test` is reserved: RFC 6761).
+ORDER_API_DNS_NAME = "order-api.otel-stack.test"
+
+
+@dataclass(frozen=True)
+class ReplicaDns:
+    """The local dnsmasq answering ORDER_API_DNS_NAME with every order-api replica's address."""
+
+    binary: str
+    port: int
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        """Where dnsmasq answers (UDP)."""
+        return ("127.0.0.1", self.port)
+
+    def target(self, grpc_port: int) -> str:
+        """The gateways' ORDER_API_TARGET: the name, asked of this server (the URI's authority)."""
+        return f"dns://127.0.0.1:{self.port}/{ORDER_API_DNS_NAME}:{grpc_port}"
 
 
 @dataclass(frozen=True)
@@ -67,6 +90,8 @@ class UpOptions:
     db: str | None = None
     # Every hop over TLS, with a throwaway CA under <data_dir>/tls (otel_stack.harness.stack_tls).
     tls: bool = False
+    # With replicas: the DNS name the gateways dial (None: a fixed `ipv4:` list of addresses).
+    replica_dns: ReplicaDns | None = None
 
     @property
     def ports(self) -> StackPorts:
@@ -80,7 +105,21 @@ class UpOptions:
 
     @property
     def replica_ports(self) -> list[StackPorts]:
-        """Each replica's ports: the next port after its service's base port per replica."""
+        """Each replica's ports: the next port after its service's base port per replica.
+
+        Behind a DNS name (an address has no port) every order-api takes the same
+        gRPC port on its own loopback address instead: 127.0.0.1, 127.0.0.2, …
+        """
+        if self.replica_dns is not None:
+            return [
+                StackPorts(
+                    self.gateway_port + i,
+                    self.grpc_port,
+                    self.metrics_port + i,
+                    grpc_host=f"127.0.0.{i + 1}",
+                )
+                for i in range(self.replicas)
+            ]
         return [
             StackPorts(self.gateway_port + i, self.grpc_port + i, self.metrics_port + i)
             for i in range(self.replicas)
@@ -175,6 +214,42 @@ def check_replicas(replicas: int, db: str | None) -> None:
         )
 
 
+def with_replica_dns(options: UpOptions) -> tuple[UpOptions, str | None]:
+    """`options` with a DNS name for several order-apis where this machine allows it.
+
+    Otherwise `options` unchanged (a fixed `ipv4:` list) and one line saying why.
+    """
+    if options.replicas == 1:
+        return options, None
+    binary = local_dns.find_binary()
+    if binary is None:
+        return options, (
+            f"dnsmasq not found ({local_dns.INSTALL_HINT}): the gateways dial the order-apis "
+            "as a fixed ipv4: list instead of one DNS name"
+        )
+    last = f"127.0.0.{options.replicas}"
+    if not local_dns.can_bind(last):
+        return options, (
+            f"cannot listen on {last} (loopback is 127.0.0.1 only here): the gateways dial "
+            "the order-apis as a fixed ipv4: list instead of one DNS name"
+        )
+    return dataclasses.replace(options, replica_dns=ReplicaDns(binary, local_dns.free_port())), None
+
+
+def dns_spec(options: UpOptions, data_dir: Path) -> ServiceSpec | None:
+    """The dnsmasq answering the order-api replicas' name, when the gateways dial one."""
+    dns = options.replica_dns
+    if dns is None:
+        return None
+    argv = local_dns.command(
+        dns.binary,
+        dns.listen,
+        ORDER_API_DNS_NAME,
+        addresses=[ports.grpc_host for ports in options.replica_ports],
+    )
+    return local_dns.spec(argv, dns.listen, ORDER_API_DNS_NAME, data_dir / "dnsmasq.log")
+
+
 def service_specs(
     options: UpOptions, data_dir: Path, tls: StackTls | None = None
 ) -> list[ServiceSpec]:
@@ -205,7 +280,14 @@ def _specs_on(options: UpOptions, data_dir: Path, base: dict[str, str]) -> list[
             db=options.db,
             worker_processes=options.processes,
         )
-    order_api_target = "ipv4:" + ",".join(options.grpc_targets)
+    order_api_target = (
+        options.replica_dns.target(options.grpc_port)
+        if options.replica_dns is not None
+        else "ipv4:" + ",".join(options.grpc_targets)
+    )
+    if options.replica_dns is not None:
+        # Only gRPC's c-ares resolver asks the server the target names; the native one ignores it.
+        base = {**base, "GRPC_DNS_RESOLVER": "ares"}
     order_apis, gateways = [], []
     for index, ports in enumerate(options.replica_ports):
         order_api, gateway = running.service_specs(

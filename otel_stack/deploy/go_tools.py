@@ -1,11 +1,20 @@
-"""The Prometheus and Alertmanager releases the project runs: versions, cached builds, builds.
+"""Builds of the Go programs the project runs or tests against, and where they are cached.
 
-Both are built from their Go modules (`github.com/prometheus/prometheus` module
+Which releases those are is `otel_stack.deploy.go_releases` (its names are
+re-exported here, where the callers look for them). Prometheus and Alertmanager
+are built from their Go modules (`github.com/prometheus/prometheus` module
 `v0.3xx.y` is Prometheus `3.xx.y`) into the tool cache, one folder per release
 (`<cache>/prometheus-3.15.1/{prometheus,promtool}`), and never rebuilt once
-there. `make prometheus alertmanager` (`otel-stack build-tools`) builds them;
-the tests, CI and `otel-stack up` run them; docker-compose.yml pins the images
-of the same releases (a test checks). One place says which release that is.
+there. `make tools` (`otel-stack build-tools`) builds them; the tests, CI and
+`otel-stack up` run them; docker-compose.yml pins the images of the same
+releases (a test checks). One place says which release that is.
+
+kube-apiserver and etcd, which only the API-server dry run of the Kubernetes
+manifests needs, are built the same way but only when named (`make
+kube-apiserver`): cold, they take longer than the rest together. Their modules'
+go.mod files replace sibling modules of their repositories with folders that
+the module downloads lack (Kubernetes' `staging/`), so they are built from a
+generated main module that pins each of those to the release's own version.
 """
 
 from __future__ import annotations
@@ -17,74 +26,44 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from otel_stack.deploy.go_releases import (
+    ALERTMANAGER,
+    DEFAULT_RELEASES,
+    ETCD,
+    KUBE_APISERVER,
+    PROMETHEUS,
+    RELEASES,
+    GoRelease,
+)
 from otel_stack.deploy.toolcache import cache_root
+
+__all__ = [
+    "ALERTMANAGER",
+    "DEFAULT_RELEASES",
+    "ETCD",
+    "KUBE_APISERVER",
+    "PROMETHEUS",
+    "RELEASES",
+    "BuildError",
+    "GoRelease",
+    "binary_path",
+    "build",
+    "build_hint",
+    "find",
+    "install_dir",
+    "main_module_text",
+]
 
 logger = logging.getLogger(__name__)
 
-VERSION_PACKAGE = "github.com/prometheus/common/version"
 BUILD_TIMEOUT_SECONDS = 3600.0
 
 
 class BuildError(Exception):
     """A release that could not be built; the message says why in one line."""
-
-
-@dataclass(frozen=True)
-class GoRelease:
-    """One release of a Go program, its commands and the container image of the same release."""
-
-    name: str
-    module: str
-    module_version: str
-    version: str
-    commands: tuple[str, ...]
-    image: str
-    # Files the source embeds but the module does not ship (web UI bundles built with npm):
-    # the build writes a placeholder page there, so the API works and the UI says it is absent.
-    missing_assets: tuple[str, ...] = ()
-
-    @property
-    def image_reference(self) -> str:
-        """The container image of this release, as docker-compose.yml must pin it."""
-        return f"{self.image}:v{self.version}"
-
-    @property
-    def ldflags(self) -> str:
-        """Linker flags that make `--version` say the release (as upstream's own builds do)."""
-        return " ".join(
-            [
-                "-s",
-                "-w",
-                f"-X {VERSION_PACKAGE}.Version={self.version}",
-                f"-X {VERSION_PACKAGE}.Branch=v{self.version}",
-                f"-X {VERSION_PACKAGE}.BuildUser=otel-stack",
-            ]
-        )
-
-
-# 3.15.1 and 0.34.2: the latest bug-fix releases of the newest minor versions that have one.
-# Prometheus 3.15.1 also shares its dependency versions with the collector build.
-PROMETHEUS = GoRelease(
-    name="prometheus",
-    module="github.com/prometheus/prometheus",
-    module_version="v0.315.1",
-    version="3.15.1",
-    commands=("prometheus", "promtool"),
-    image="prom/prometheus",
-)
-ALERTMANAGER = GoRelease(
-    name="alertmanager",
-    module="github.com/prometheus/alertmanager",
-    module_version="v0.34.2",
-    version="0.34.2",
-    commands=("alertmanager", "amtool"),
-    image="prom/alertmanager",
-    missing_assets=("ui/app/dist/index.html",),
-)
-RELEASES = {release.name: release for release in (PROMETHEUS, ALERTMANAGER)}
 
 
 def install_dir(release: GoRelease, environ: Mapping[str, str] = os.environ) -> Path:
@@ -118,27 +97,26 @@ def build(release: GoRelease, environ: Mapping[str, str] = os.environ) -> Path:
     go = shutil.which("go", path=environ.get("PATH"))
     if go is None:
         raise BuildError(f"cannot build {release.name}: go is not on PATH (https://go.dev/dl/)")
-    source = _download(go, release, environ)
+    download = _download(go, release, environ)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{release.name}-", dir=target.parent))
     try:
-        if release.missing_assets:
-            source = _with_placeholders(source, staging / "source", release)
-        _run(
-            [
-                go,
-                "build",
-                "-trimpath",
-                "-ldflags",
-                release.ldflags,
-                "-o",
-                f"{staging / 'bin'}{os.sep}",
-                *(f"./cmd/{command}" for command in release.commands),
-            ],
-            cwd=source,
-            environ=environ,
-            what=f"go build of {release.name} {release.version}",
-        )
+        if release.packages:
+            source = _main_module(go, release, Path(download["GoMod"]), staging / "main", environ)
+        elif release.missing_assets:
+            source = _with_placeholders(Path(download["Dir"]), staging / "source", release)
+        else:
+            source = Path(download["Dir"])
+        # Static, as upstream's release builds of kube-apiserver and etcd are.
+        build_environ = {**environ, "CGO_ENABLED": "0"} if release.packages else environ
+        for command, package in zip(release.commands, release.build_targets, strict=True):
+            output = str(staging / "bin" / command)
+            _run(
+                [go, "build", "-trimpath", "-ldflags", release.ldflags, "-o", output, package],
+                cwd=source,
+                environ=build_environ,
+                what=f"go build of {release.name} {release.version}",
+            )
         shutil.rmtree(target, ignore_errors=True)
         (staging / "bin").rename(target)  # complete or absent: never half a release
     finally:
@@ -146,15 +124,73 @@ def build(release: GoRelease, environ: Mapping[str, str] = os.environ) -> Path:
     return target
 
 
-def _download(go: str, release: GoRelease, environ: Mapping[str, str]) -> Path:
-    """The module's source, unpacked in Go's module cache (its own go.mod and go.sum)."""
+def _download(go: str, release: GoRelease, environ: Mapping[str, str]) -> dict[str, str]:
+    """The module in Go's module cache: `Dir` (its source), `GoMod` (its go.mod), …"""
     output = _run(
         [go, "mod", "download", "-json", f"{release.module}@{release.module_version}"],
         cwd=None,
         environ=environ,
         what=f"go mod download of {release.module}@{release.module_version}",
     )
-    return Path(json.loads(output)["Dir"])
+    download: dict[str, str] = json.loads(output)
+    return download
+
+
+def main_module_text(release: GoRelease, upstream: Mapping[str, Any]) -> str:
+    """The go.mod of a main module building `release`, from upstream's (`go mod edit -json`).
+
+    Each module upstream requires at the placeholder version v0.0.0 and replaces
+    with a local folder (Kubernetes' `k8s.io/api => ./staging/src/k8s.io/api`)
+    is pinned to the release's own version of it (`k8s.io/api => k8s.io/api
+    v0.33.13`). Local replaces of modules required at a real version (etcd's
+    `../api`, required at v3.5.24) need nothing: that version is the same code.
+    Everything else keeps upstream's required versions, which `go mod tidy` resolves.
+    """
+    placeholders = {
+        each["Path"] for each in upstream.get("Require") or [] if each["Version"] == "v0.0.0"
+    }
+    pinned = sorted(
+        each["Old"]["Path"]
+        for each in upstream.get("Replace") or []
+        if each["New"]["Path"].startswith(".") and each["Old"]["Path"] in placeholders
+    )
+    if pinned and not release.local_modules_version:
+        raise BuildError(f"{release.name}: no version to pin {pinned[0]} and its siblings to")
+    lines = [
+        f"module otel-stack.local/build/{release.name}",
+        "",
+        "go 1.24",  # the first with `tool`; go mod tidy raises it to what the modules need
+        "",
+        f"require {release.module} {release.module_version}",
+        "",
+        *(f"replace {path} => {path} {release.local_modules_version}" for path in pinned),
+        "",
+        *(f"tool {package}" for package in release.packages),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _main_module(
+    go: str, release: GoRelease, upstream_go_mod: Path, folder: Path, environ: Mapping[str, str]
+) -> Path:
+    upstream = json.loads(
+        _run(
+            [go, "mod", "edit", "-json", str(upstream_go_mod)],
+            cwd=None,
+            environ=environ,
+            what=f"reading {release.module}@{release.module_version}'s go.mod",
+        )
+    )
+    folder.mkdir(parents=True)
+    (folder / "go.mod").write_text(main_module_text(release, upstream), encoding="utf-8")
+    _run(
+        [go, "mod", "tidy"],
+        cwd=folder,
+        environ=environ,
+        what=f"go mod tidy for {release.name} {release.version}",
+        mod="mod",
+    )
+    return folder
 
 
 def _with_placeholders(source: Path, copy: Path, release: GoRelease) -> Path:
@@ -174,10 +210,17 @@ def _with_placeholders(source: Path, copy: Path, release: GoRelease) -> Path:
     return copy
 
 
-def _run(command: list[str], *, cwd: Path | None, environ: Mapping[str, str], what: str) -> str:
-    # The release is built as its own main module, with its go.mod, go.sum and replace
-    # directives: exactly the dependency versions of upstream's build.
-    env = {**environ, "GOWORK": "off", "GOFLAGS": "-mod=readonly"}
+def _run(
+    command: list[str],
+    *,
+    cwd: Path | None,
+    environ: Mapping[str, str],
+    what: str,
+    mod: str = "readonly",
+) -> str:
+    # Read-only: the dependency versions of upstream's go.mod and go.sum (or of the
+    # generated main module once `go mod tidy`, the one step allowed to write, made it).
+    env = {**environ, "GOWORK": "off", "GOFLAGS": f"-mod={mod}"}
     logger.info("running %s", " ".join(command))
     try:
         result = subprocess.run(

@@ -20,7 +20,7 @@ import yaml
 from otel_stack import data
 from otel_stack.deploy import go_tools
 from otel_stack.harness.processes import ServiceSpec
-from otel_stack.harness.readiness import http_ok
+from otel_stack.harness.prometheus_family import local_spec
 
 NAME = "alertmanager"
 CONFIG_PATH = data.ALERTMANAGER_CONFIG
@@ -81,19 +81,12 @@ def write_config(data_dir: Path, text: str) -> Path:
 
 def spec(binary: str, data_dir: Path, *, port: int, config_path: Path) -> ServiceSpec:
     """How to run Alertmanager on 127.0.0.1:`port`, alone (no cluster port), state in data_dir."""
-    url = f"http://127.0.0.1:{port}"
-    return ServiceSpec(
-        name=NAME,
-        command=[
-            binary,
-            f"--config.file={config_path}",
-            f"--storage.path={data_dir / 'alertmanager'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        env=dict(os.environ),
-        log_path=data_dir / "alertmanager.log",
-        ready=lambda: http_ok(f"{url}/-/ready"),
-        ready_description=f"GET {url}/-/ready answering 200",
-        cwd=data_dir,
+    return local_spec(
+        NAME,
+        binary,
+        data_dir,
+        port=port,
+        config_path=config_path,
+        storage_flag=f"--storage.path={data_dir / 'alertmanager'}",
+        flags=["--cluster.listen-address="],
     )

@@ -9,7 +9,6 @@ else a `prometheus` on PATH.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 from otel_stack import data
 from otel_stack.deploy import go_tools, prometheus_config
 from otel_stack.harness.processes import ServiceSpec
-from otel_stack.harness.readiness import http_ok
+from otel_stack.harness.prometheus_family import local_spec
 
 NAME = "prometheus"
 # Exemplars (trace ids on latency buckets) are kept only with this flag, in Prometheus 2 and 3;
@@ -98,20 +97,15 @@ def spec(
 
     `otlp_receiver` enables the OTLP receiver (`prometheus_config.OTLP_RECEIVER_FLAGS`).
     """
-    url = f"http://127.0.0.1:{port}"
-    return ServiceSpec(
-        name=NAME,
-        command=[
-            binary,
-            f"--config.file={config_path}",
-            f"--storage.tsdb.path={data_dir / 'prometheus'}",
-            f"--web.listen-address=127.0.0.1:{port}",
+    return local_spec(
+        NAME,
+        binary,
+        data_dir,
+        port=port,
+        config_path=config_path,
+        storage_flag=f"--storage.tsdb.path={data_dir / 'prometheus'}",
+        flags=[
             *FEATURE_FLAGS,
             *(prometheus_config.OTLP_RECEIVER_FLAGS if otlp_receiver else ()),
         ],
-        env=dict(os.environ),
-        log_path=data_dir / "prometheus.log",
-        ready=lambda: http_ok(f"{url}/-/ready"),
-        ready_description=f"GET {url}/-/ready answering 200",
-        cwd=data_dir,
     )

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent import futures
 from contextlib import contextmanager
+from typing import TypeVar
 
 import grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -49,6 +50,11 @@ LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 MAX_HTTP_BODY_BYTES = 16 * 1024 * 1024
 
 
+_Request = TypeVar(
+    "_Request", ExportMetricsServiceRequest, ExportTraceServiceRequest, ExportLogsServiceRequest
+)
+
+
 class OtlpReceiver:
     """Keeps every export request it receives (with `keep=False`, none: it only accepts them)."""
 
@@ -63,27 +69,27 @@ class OtlpReceiver:
         self, request: ExportMetricsServiceRequest, _context: grpc.ServicerContext | None = None
     ) -> ExportMetricsServiceResponse:
         """MetricsService/Export: keep the request."""
-        if self._keep:
-            with self._lock:
-                self.metric_requests.append(request)
+        self._kept(self.metric_requests, request)
         return ExportMetricsServiceResponse()
 
     def export_traces(
         self, request: ExportTraceServiceRequest, _context: grpc.ServicerContext | None = None
     ) -> ExportTraceServiceResponse:
         """TraceService/Export: keep the request."""
-        if self._keep:
-            with self._lock:
-                self.trace_requests.append(request)
+        self._kept(self.trace_requests, request)
         return ExportTraceServiceResponse()
 
     def export_logs(
         self, request: ExportLogsServiceRequest, _context: grpc.ServicerContext | None = None
     ) -> ExportLogsServiceResponse:
         """LogsService/Export: keep the request."""
-        with self._lock:
-            self.log_requests.append(request)
+        self._kept(self.log_requests, request)
         return ExportLogsServiceResponse()
+
+    def _kept(self, requests: list[_Request], request: _Request) -> None:
+        if self._keep:
+            with self._lock:
+                requests.append(request)
 
     def metrics(self, service_name: str) -> dict[str, metrics_pb2.Metric]:
         """The latest export of each metric from one service (cumulative, so latest is total)."""

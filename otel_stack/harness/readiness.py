@@ -16,15 +16,18 @@ def grpc_serving(
     *,
     timeout: float = PROBE_TIMEOUT_SECONDS,
     credentials: grpc.ChannelCredentials | None = None,
+    server_name: str | None = None,
 ) -> bool:
     """Whether grpc.health.v1 at `target` (host:port) answers SERVING for the whole server.
 
-    With `credentials` the probe connects over TLS.
+    With `credentials` the probe connects over TLS, checking the certificate for
+    `server_name` when given (else the target's host).
     """
+    options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
     channel = (
         grpc.insecure_channel(target)
         if credentials is None
-        else grpc.secure_channel(target, credentials)
+        else grpc.secure_channel(target, credentials, options=options)
     )
     with channel:
         try:

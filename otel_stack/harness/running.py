@@ -14,7 +14,7 @@ import socket
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from otel_stack.harness import processes
@@ -57,6 +57,8 @@ class StackPorts:
     gateway: int
     grpc: int
     metrics: int
+    # Replicas dialled through a DNS name listen on their own loopback address, same port.
+    grpc_host: str = field(default="127.0.0.1", kw_only=True)
 
     @classmethod
     def free(cls) -> StackPorts:
@@ -71,7 +73,7 @@ class StackPorts:
     @property
     def grpc_target(self) -> str:
         """host:port of the order-api's gRPC server."""
-        return f"127.0.0.1:{self.grpc}"
+        return f"{self.grpc_host}:{self.grpc}"
 
     @property
     def order_api_metrics_url(self) -> str:
@@ -220,8 +222,9 @@ def _order_api_readiness(
     if files is None:
         return lambda: listening(*_host_port(target)), f"{target} accepting connections"
     credentials = gateway_tls.channel_credentials(files).current()
+    # As the gateway checks it: for ORDER_API_SERVER_NAME (a replica on 127.0.0.2 is not named).
     return (
-        lambda: grpc_serving(target, credentials=credentials),
+        lambda: grpc_serving(target, credentials=credentials, server_name=files.server_name),
         f"gRPC health SERVING on {target} (TLS)",
     )
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sqlite3
 import ssl
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +14,7 @@ from grpc_health.v1 import health
 
 from otel import grpc_interceptors, prometheus
 from otel.logs import configure_logging
-from otel.sdk import Telemetry, build_and_install
+from otel.sdk import Telemetry
 from services.envconfig import ConfigError, format_address
 from services.order_api.backends import open_store
 from services.order_api.config import Config
@@ -36,6 +34,7 @@ from services.order_api.store import (
     redacted,
 )
 from services.order_api.tls import metrics_ssl_context, server_credentials
+from services.startup import install_telemetry, stop_signal
 from services.supervisor import SupervisorError, SupervisorSettings, supervise
 from services.workers import WorkerRole, serve_as_worker
 
@@ -57,16 +56,12 @@ def main() -> int:
         role = WorkerRole.from_env()
         if role is None and config.processes > 1:
             return _supervise(config)
-        telemetry = build_and_install(
-            DEFAULT_SERVICE_NAME,
-            config.telemetry,
-            access_log_ratio=config.access_log,
-            worker_index=role.index if role else None,
+        telemetry = install_telemetry(
+            DEFAULT_SERVICE_NAME, config.telemetry, access_log_ratio=config.access_log, role=role
         )
     except ConfigError as error:
         print(f"order-api: {error}", file=sys.stderr)
         return 2
-    configure_logging(telemetry.service_name, telemetry.logger_provider)
     try:
         return _serve(config, telemetry, credentials, role)
     except (ListenError, OSError) as error:
@@ -145,14 +140,14 @@ def _serve(
         except OSError as error:
             raise ListenError(f"cannot serve metrics on {host}:{metrics_port}: {error}") from None
     health_server = (
-        create_health_server(format_address(config.health_listen), health_servicer)[0]
+        create_health_server(
+            format_address(config.health_listen), health_servicer, reuse_port=role is not None
+        )[0]
         if config.health_listen
         else None
     )
     database_health = DatabaseHealth(store, health_servicer, ["", SERVICE_NAME])
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda _signum, _frame: stopping.set())
+    stopping = stop_signal()
     server.start()
     if health_server is not None:
         health_server.start()
@@ -221,6 +216,8 @@ def build_server(
         max_workers=config.max_workers,
         reuse_port=reuse_port,
         credentials=credentials,
+        max_connection_age=config.connection_age.seconds,
+        max_connection_age_grace=config.connection_age.grace_seconds,
     )
 
 

@@ -15,6 +15,35 @@ from services.order_api.store import PoolSettings
 
 # gRPC's usual port.
 DEFAULT_PORT = 50051
+# The longest connection age or grace a variable may ask for: a day is as good as never.
+MAX_CONNECTION_AGE_SECONDS = 86400.0
+
+
+@dataclass(frozen=True)
+class ConnectionAge:
+    """How long a client connection lives (`grpc.max_connection_age_ms`) and its grace after."""
+
+    seconds: float = 30.0
+    grace_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ConnectionAge:
+        """Read ORDER_API_MAX_CONNECTION_AGE and ORDER_API_MAX_CONNECTION_AGE_GRACE (seconds)."""
+        defaults = cls()
+        return cls(
+            envconfig.seconds(
+                environ,
+                "ORDER_API_MAX_CONNECTION_AGE",
+                defaults.seconds,
+                high=MAX_CONNECTION_AGE_SECONDS,
+            ),
+            envconfig.seconds(
+                environ,
+                "ORDER_API_MAX_CONNECTION_AGE_GRACE",
+                defaults.grace_seconds,
+                high=MAX_CONNECTION_AGE_SECONDS,
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -37,6 +66,9 @@ class Config:
     health_listen: tuple[str, int] | None = None
     # Worker processes sharing the gRPC port (1: this process serves, no supervisor).
     processes: int = 1
+    # Connections are closed (GOAWAY) after this long, so clients re-resolve the service's
+    # name and reach replicas added since; calls in flight then get the grace to finish.
+    connection_age: ConnectionAge = field(default_factory=ConnectionAge)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -80,6 +112,7 @@ class Config:
                 else None
             ),
             processes=processes,
+            connection_age=ConnectionAge.from_env(environ),
         )
 
 

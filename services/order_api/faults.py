@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from services.envconfig import fraction
+
 METHODS = ("CreateOrder", "GetOrder", "ListOrders")
 
 _SPEC = re.compile(r"(?P<kind>latency|error):(?P<method>\w+)=(?P<value>[^:]+)(?::(?P<code>\w+))?")
@@ -113,11 +115,8 @@ def _with_latency(current: MethodFaults, spec: str, value: str) -> MethodFaults:
 def _with_error(
     current: MethodFaults, spec: str, value: str, code_name: str | None
 ) -> MethodFaults:
-    try:
-        ratio = float(value)
-    except ValueError:
-        ratio = -1.0
-    if not 0.0 <= ratio <= 1.0:
+    ratio = fraction(value)
+    if ratio is None:
         raise FaultSpecError(f"bad fault spec {spec!r}: error ratio must be between 0 and 1")
     code = grpc.StatusCode.INTERNAL
     if code_name is not None:

@@ -31,22 +31,31 @@ def create_server(
     max_workers: int = 16,
     credentials: grpc.ServerCredentials | None = None,
     reuse_port: bool = False,
+    max_connection_age: float | None = None,
+    max_connection_age_grace: float | None = None,
 ) -> tuple[grpc.Server, int]:
     """Create (not start) the server bound to `address`; return it and the bound port.
 
     With `credentials` the port serves TLS only (`services.order_api.tls`).
     `reuse_port` lets worker processes of one order-api share the port (SO_REUSEPORT,
     grpc's multiprocessing pattern); off otherwise, so a second order-api started on
-    a taken port fails instead of silently sharing it."""
+    a taken port fails instead of silently sharing it. `max_connection_age` (seconds)
+    ends each client connection with a GOAWAY after about that long (gRPC adds ±10%
+    jitter), calls in flight get `max_connection_age_grace` more; None: never."""
+    options: list[tuple[str, int]] = [
+        ("grpc.so_reuseport", int(reuse_port)),
+        ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ]
+    if max_connection_age is not None:
+        options.append(("grpc.max_connection_age_ms", round(max_connection_age * 1000)))
+    if max_connection_age_grace is not None:
+        options.append(("grpc.max_connection_age_grace_ms", round(max_connection_age_grace * 1000)))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="order-api"),
         interceptors=list(interceptors),
         maximum_concurrent_rpcs=max_workers * MAX_CONCURRENT_RPCS_PER_WORKER,
-        options=[
-            ("grpc.so_reuseport", int(reuse_port)),
-            ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ],
+        options=options,
     )
     orders_pb2_grpc.add_OrderServiceServicer_to_server(servicer, server)
     health_servicer = health_servicer or health.HealthServicer()
@@ -66,7 +75,7 @@ def create_server(
 
 
 def create_health_server(
-    address: str, health_servicer: health.HealthServicer
+    address: str, health_servicer: health.HealthServicer, *, reuse_port: bool = False
 ) -> tuple[grpc.Server, int]:
     """A plaintext server answering only grpc.health.v1 from `health_servicer`, bound to `address`.
 
@@ -76,7 +85,8 @@ def create_health_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="order-api-health"),
         maximum_concurrent_rpcs=16,
-        options=[("grpc.so_reuseport", 0)],
+        # Worker processes (ORDER_API_PROCESSES) each serve the health port, as the gRPC one.
+        options=[("grpc.so_reuseport", int(reuse_port))],
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 STATUS_CREATED = "CREATED"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -136,28 +136,3 @@ def fingerprint(customer_id: str, items: tuple[Item, ...]) -> str:
     """What an idempotency key is bound to: the customer and the items."""
     canonical = json.dumps([customer_id, items_to_json(items)])
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-# The columns every backend selects, in the order `order_from_row` reads them.
-COLUMNS = "id, customer_id, items, total_cents, status, created_at_us, seq"
-
-
-def order_from_row(row: tuple[Any, ...]) -> Order:
-    """An Order from a row of COLUMNS."""
-    order_id, customer_id, items, total, status, created_at_us, seq = row
-    return Order(order_id, customer_id, items_from_json(items), total, status, created_at_us, seq)
-
-
-def list_query(
-    customer_id: str, limit: int, after_seq: int, placeholder: str
-) -> tuple[str, tuple[object, ...]]:
-    """The keyset-pagination SELECT of `list` (one row past `limit` says more follow).
-
-    `placeholder` is the driver's parameter marker (`?` for sqlite3, `%s` for psycopg).
-    """
-    query = f"SELECT {COLUMNS} FROM orders WHERE seq > {placeholder}"
-    params: tuple[object, ...] = (after_seq,)
-    if customer_id:
-        query += f" AND customer_id = {placeholder}"
-        params += (customer_id,)
-    return f"{query} ORDER BY seq LIMIT {placeholder}", (*params, limit + 1)

@@ -18,8 +18,6 @@ meet in `INSERT … ON CONFLICT DO NOTHING`, and exactly one row wins.
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -31,8 +29,6 @@ from psycopg_pool import ConnectionPool
 
 from otel.instruments import project_meter
 from services.order_api.store import (
-    COLUMNS,
-    STATUS_CREATED,
     IdempotencyConflictError,
     Item,
     Order,
@@ -40,11 +36,8 @@ from services.order_api.store import (
     SchemaTooNewError,
     StoreUnavailableError,
     fingerprint,
-    items_to_json,
-    list_query,
-    order_from_row,
-    order_total,
 )
+from services.order_api.store_sql import NewOrder, Row, Rows, SqlReads
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +69,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 T = TypeVar("T")
 
 
-class PostgresOrderStore:
+class PostgresOrderStore(SqlReads):
     """Orders in a PostgreSQL database, through a connection pool; safe across threads."""
+
+    placeholder = "%s"
 
     def __init__(
         self,
@@ -135,68 +130,31 @@ class PostgresOrderStore:
     ) -> tuple[Order, bool]:
         """Store a new order; return it and whether it was created now (see OrderStore)."""
         order_fingerprint = fingerprint(customer_id, items)
-        order_id = uuid.uuid4().hex
-        created_at_us = time.time_ns() // 1000
-        total = order_total(items)
+        new = NewOrder.make(customer_id, items, idempotency_key, order_fingerprint)
 
         def insert(conn: psycopg.Connection[Any]) -> tuple[Order, bool]:
             row = conn.execute(
-                "INSERT INTO orders (id, customer_id, items, total_cents, status,"
-                " created_at_us, idempotency_key, fingerprint)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq",
-                (
-                    order_id,
-                    customer_id,
-                    items_to_json(items),
-                    total,
-                    STATUS_CREATED,
-                    created_at_us,
-                    idempotency_key or None,
-                    order_fingerprint,
-                ),
+                NewOrder.insert_sql("%s")
+                + " ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq",
+                new.values(),
             ).fetchone()
             if row is not None:
-                order = Order(
-                    order_id, customer_id, items, total, STATUS_CREATED, created_at_us, row[0]
-                )
-                return order, True
+                return new.stored(row[0]), True
             # The key is taken (ON CONFLICT waited for the other writer to commit).
-            existing = conn.execute(
-                f"SELECT {COLUMNS}, fingerprint FROM orders WHERE idempotency_key = %s",
-                (idempotency_key,),
-            ).fetchone()
+            existing = conn.execute(self._by_idempotency_key_sql(), (idempotency_key,)).fetchone()
             assert existing is not None
-            if existing[-1] != order_fingerprint:
+            order, stored_fingerprint = self._order_and_fingerprint(existing)
+            if stored_fingerprint != order_fingerprint:
                 raise IdempotencyConflictError(idempotency_key)
-            return order_from_row(existing[:-1]), False
+            return order, False
 
         return self._run(insert)
 
-    def get(self, order_id: str) -> Order | None:
-        """Return the order with this id, or None."""
-        row = self._run(
-            lambda conn: conn.execute(
-                f"SELECT {COLUMNS} FROM orders WHERE id = %s", (order_id,)
-            ).fetchone()
-        )
-        return None if row is None else order_from_row(row)
+    def _fetch_one(self, query: str, params: tuple[object, ...] | None) -> Row | None:
+        return self._run(lambda conn: conn.execute(query, params).fetchone())
 
-    def list(self, customer_id: str, limit: int, after_seq: int = 0) -> tuple[list[Order], bool]:
-        """Return up to `limit` orders after `after_seq` in sequence order, and whether more follow.
-
-        An empty customer_id lists every customer's orders.
-        """
-        query, params = list_query(customer_id, limit, after_seq, "%s")
-        rows = self._run(lambda conn: conn.execute(query, params).fetchall())
-        orders = [order_from_row(row) for row in rows[:limit]]
-        return orders, len(rows) > limit
-
-    def count(self) -> int:
-        """Return the number of stored orders."""
-        row = self._run(lambda conn: conn.execute("SELECT COUNT(*) FROM orders").fetchone())
-        assert row is not None
-        return int(row[0])
+    def _fetch_all(self, query: str, params: tuple[object, ...]) -> Rows:
+        return self._run(lambda conn: conn.execute(query, params).fetchall())
 
     def _run(
         self, work: Callable[[psycopg.Connection[Any]], T], *, timeout: float | None = None

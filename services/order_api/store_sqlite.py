@@ -13,22 +13,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
-import uuid
 from pathlib import Path
 
 from services.order_api.store import (
-    COLUMNS,
-    STATUS_CREATED,
     IdempotencyConflictError,
     Item,
     Order,
     fingerprint,
-    items_to_json,
-    list_query,
-    order_from_row,
-    order_total,
 )
+from services.order_api.store_sql import NewOrder, Row, Rows, SqlReads
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -46,7 +39,7 @@ CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, seq);
 """
 
 
-class SqliteOrderStore:
+class SqliteOrderStore(SqlReads):
     """Orders in one SQLite file; safe to share between threads and worker processes."""
 
     def __init__(self, path: str | Path) -> None:
@@ -98,58 +91,21 @@ class SqliteOrderStore:
         self, customer_id: str, items: tuple[Item, ...], idempotency_key: str, fingerprint: str
     ) -> tuple[Order, bool]:
         """Insert a new order (the caller holds the lock)."""
-        order_id = uuid.uuid4().hex
-        created_at_us = time.time_ns() // 1000
-        total = order_total(items)
-        cursor = self._db.execute(
-            "INSERT INTO orders (id, customer_id, items, total_cents, status,"
-            " created_at_us, idempotency_key, fingerprint)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                order_id,
-                customer_id,
-                items_to_json(items),
-                total,
-                STATUS_CREATED,
-                created_at_us,
-                idempotency_key or None,
-                fingerprint,
-            ),
-        )
+        new = NewOrder.make(customer_id, items, idempotency_key, fingerprint)
+        cursor = self._db.execute(NewOrder.insert_sql("?"), new.values())
         seq = cursor.lastrowid
         assert seq is not None
-        order = Order(order_id, customer_id, items, total, STATUS_CREATED, created_at_us, seq)
-        return order, True
+        return new.stored(seq), True
 
-    def get(self, order_id: str) -> Order | None:
-        """Return the order with this id, or None."""
+    def _fetch_one(self, query: str, params: tuple[object, ...] | None) -> Row | None:
         with self._lock:
-            row = self._db.execute(
-                f"SELECT {COLUMNS} FROM orders WHERE id = ?", (order_id,)
-            ).fetchone()
-        return None if row is None else order_from_row(row)
+            row: Row | None = self._db.execute(query, params or ()).fetchone()
+        return row
 
-    def list(self, customer_id: str, limit: int, after_seq: int = 0) -> tuple[list[Order], bool]:
-        """Return up to `limit` orders after `after_seq` in creation order, and whether more follow.
-
-        An empty customer_id lists every customer's orders.
-        """
-        query, params = list_query(customer_id, limit, after_seq, "?")
+    def _fetch_all(self, query: str, params: tuple[object, ...]) -> Rows:
         with self._lock:
-            rows = self._db.execute(query, params).fetchall()
-        orders = [order_from_row(row) for row in rows[:limit]]
-        return orders, len(rows) > limit
-
-    def count(self) -> int:
-        """Return the number of stored orders."""
-        with self._lock:
-            (count,) = self._db.execute("SELECT COUNT(*) FROM orders").fetchone()
-        return int(count)
+            return self._db.execute(query, params).fetchall()
 
     def _by_idempotency_key(self, key: str) -> tuple[Order, str] | None:
-        row = self._db.execute(
-            f"SELECT {COLUMNS}, fingerprint FROM orders WHERE idempotency_key = ?", (key,)
-        ).fetchone()
-        if row is None:
-            return None
-        return order_from_row(row[:-1]), str(row[-1])
+        row = self._db.execute(self._by_idempotency_key_sql(), (key,)).fetchone()
+        return None if row is None else self._order_and_fingerprint(row)

@@ -2,7 +2,8 @@
 
 Serves with waitress (`services.web_gateway.server`): one process, one I/O loop
 reading requests, GATEWAY_THREADS worker threads running the app on complete
-requests. SIGTERM or SIGINT stops accepting connections, lets requests in
+requests. With GATEWAY_HEALTH_LISTEN, a second listener serves only the probes
+(`services.web_gateway.health`). SIGTERM or SIGINT stops accepting connections, lets requests in
 flight finish for up to GATEWAY_GRACE_SECONDS, then closes the gRPC channel (a
 call still running is answered 502) and exits 0.
 
@@ -14,7 +15,6 @@ connection. Bodies from the app's 64 KiB limit up to 1 MiB get the app's JSON 41
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 
@@ -23,13 +23,15 @@ from flask import Flask
 from otel import grpc_client
 from otel.instruments import HttpServerConnectionMetrics
 from otel.logs import configure_logging
-from otel.sdk import Telemetry, build_and_install
+from otel.sdk import Telemetry
 from otel.worker_metrics import MergedMetrics
 from services.envconfig import ConfigError, format_address
+from services.startup import install_telemetry, stop_signal
 from services.supervisor import SupervisorSettings, supervise
 from services.web_gateway.app import MAX_BODY_BYTES, create_app
 from services.web_gateway.client import OrderClient
 from services.web_gateway.config import Config
+from services.web_gateway.health import create_health_server
 from services.web_gateway.server import (
     GatewayServer,
     ServerSettings,
@@ -45,6 +47,8 @@ logger = logging.getLogger("services.web_gateway")
 SERVER_MAX_BODY_BYTES = 1024 * 1024
 SERVER_MAX_HEADER_BYTES = 16 * 1024
 DEFAULT_SERVICE_NAME = "web-gateway"
+# A probe's readiness check is bounded by the client's health-check deadline (1 s).
+HEALTH_GRACE_SECONDS = 2.0
 
 
 def main() -> int:
@@ -65,19 +69,16 @@ def main() -> int:
             )
             return supervise(settings)
         raise_descriptor_limit(config.max_connections)
-        telemetry = build_and_install(
-            DEFAULT_SERVICE_NAME,
-            config.telemetry,
-            access_log_ratio=config.access_log,
-            worker_index=role.index if role else None,
+        telemetry = install_telemetry(
+            DEFAULT_SERVICE_NAME, config.telemetry, access_log_ratio=config.access_log, role=role
         )
     except ConfigError as error:
         print(f"web-gateway: {error}", file=sys.stderr)
         return 2
-    configure_logging(telemetry.service_name, telemetry.logger_provider)
     app, client = build(config, telemetry, role, credentials)
+    reuse_port = role is not None
     try:
-        server = _listen(config, app, reuse_port=role is not None)
+        server = _listen(config, app, reuse_port=reuse_port)
     except OSError as error:
         print(
             f"web-gateway: cannot listen on {format_address(config.listen)}: {error}",
@@ -85,10 +86,23 @@ def main() -> int:
         )
         _close(client, telemetry)
         return 1
+    health_server = None
+    if config.health_listen is not None:
+        try:
+            health_server = create_health_server(app, config.health_listen, reuse_port=reuse_port)
+        except OSError as error:
+            print(
+                f"web-gateway: GATEWAY_HEALTH_LISTEN: cannot listen on "
+                f"{format_address(config.health_listen)}: {error}",
+                file=sys.stderr,
+            )
+            server.close()
+            _close(client, telemetry)
+            return 1
     if telemetry.enabled:
         HttpServerConnectionMetrics(telemetry.meter_provider, server)
     exposition = serve_as_worker(role, telemetry.prometheus_registry) if role is not None else None
-    _serve_until_stopped(server, config, client)
+    _serve_until_stopped(server, config, client, health_server)
     if exposition is not None:
         exposition.stop()
     logger.info("web-gateway stopped")
@@ -139,16 +153,21 @@ def _listen(config: Config, app: Flask, *, reuse_port: bool = False) -> GatewayS
     return create_server(app, config.listen, settings)
 
 
-def _serve_until_stopped(server: GatewayServer, config: Config, client: OrderClient) -> None:
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda _signum, _frame: stopping.set())
+def _serve_until_stopped(
+    server: GatewayServer,
+    config: Config,
+    client: OrderClient,
+    health_server: GatewayServer | None = None,
+) -> None:
+    stopping = stop_signal()
     serving = serve(server)
+    health_serving = serve(health_server) if health_server is not None else None
     logger.info(
-        "web-gateway serving HTTP on %s:%d (at most %d connections), order-api at %s%s",
+        "web-gateway serving HTTP on %s:%d (at most %d connections)%s, order-api at %s%s",
         server.effective_host,
         server.port,
         config.max_connections,
+        _health_note(health_server),
         config.order_api_target,
         _tls_note(config),
     )
@@ -157,10 +176,29 @@ def _serve_until_stopped(server: GatewayServer, config: Config, client: OrderCli
     logger.info(
         "web-gateway stopping: draining in-flight requests (grace %gs)", config.grace_seconds
     )
+    # Both listeners stop accepting at once: probes then fail as they do on the main port.
+    health_draining = None
+    if health_server is not None:
+        health_draining = threading.Thread(
+            target=health_server.drain,
+            args=(HEALTH_GRACE_SECONDS,),
+            kwargs={"on_grace_expired": lambda: None},
+            name="web-gateway-health-drain",
+        )
+        health_draining.start()
     # A worker inside an order-api call waits for that call's deadline (ORDER_API_TIMEOUT, up
     # to 60 s): closing the channel when the grace runs out ends such calls (answered 502).
     server.drain(config.grace_seconds, on_grace_expired=client.close)
     serving.join()
+    for thread in (health_draining, health_serving):
+        if thread is not None:
+            thread.join()
+
+
+def _health_note(health_server: GatewayServer | None) -> str:
+    if health_server is None:
+        return ""
+    return f", health on {health_server.effective_host}:{health_server.port}"
 
 
 def _tls_note(config: Config) -> str:

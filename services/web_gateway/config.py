@@ -17,6 +17,7 @@ MAX_CONNECTIONS = 100_000
 MAX_READ_TIMEOUT_SECONDS = 600.0
 MIN_TOKEN_LENGTH = 16
 DEFAULT_PORT = 8080
+DEFAULT_HEALTH_PORT = 8081
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Config:
     order_api_tls: ChannelTlsFiles | None = None
     # Worker processes sharing the listening port (1: this process serves, no supervisor).
     processes: int = 1
+    # A plaintext port serving only /healthz and /readyz, outside max_connections, or None.
+    health_listen: tuple[str, int] | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -84,7 +87,25 @@ class Config:
             telemetry=TelemetrySettings.from_env(environ),
             order_api_tls=tls.files_from_env(environ),
             processes=processes,
+            health_listen=_health_listen(environ, listen, processes),
         )
+
+
+def _health_listen(
+    environ: Mapping[str, str], listen: tuple[str, int], processes: int
+) -> tuple[str, int] | None:
+    """GATEWAY_HEALTH_LISTEN, refused on the main port (the kernel would mix the two)."""
+    name = "GATEWAY_HEALTH_LISTEN"
+    if not environ.get(name):
+        return None
+    health = envconfig.address(environ, name, ("0.0.0.0", DEFAULT_HEALTH_PORT))
+    workers.single_port(health, name, processes, "GATEWAY_PROCESSES")
+    if health[1] != 0 and health[1] == listen[1]:
+        raise envconfig.ConfigError(
+            f"{name}={envconfig.format_address(health)!r}: the same port as GATEWAY_LISTEN; "
+            "the health listener needs a port of its own"
+        )
+    return health
 
 
 def _metrics_token(environ: Mapping[str, str]) -> str | None:

@@ -284,12 +284,13 @@ def test_web_gateway_waits_for_healthy_order_api_replicas() -> None:
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
-def test_python_healthchecks_compile_and_probe_the_service_port(name: str) -> None:
+def test_python_healthchecks_compile_and_probe_the_health_port(name: str) -> None:
     test = compose_service(name)["healthcheck"]["test"]
     assert test[:3] == ["CMD", "python", "-c"]
     ast.parse(test[3])
-    listen = compose_env(name)["GATEWAY_LISTEN" if name == "web-gateway" else "ORDER_API_LISTEN"]
-    _, port = split_host_port(listen)
+    # The gateway's probes use its health-only listener, which a connection flood cannot fill.
+    variable = "GATEWAY_HEALTH_LISTEN" if name == "web-gateway" else "ORDER_API_LISTEN"
+    _, port = split_host_port(compose_env(name)[variable])
     assert f"localhost:{port}" in test[3]
 
 

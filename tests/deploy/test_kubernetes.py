@@ -130,6 +130,55 @@ def test_a_grpc_probe_on_another_port_fails() -> None:
     assert "readinessProbe" in problem
 
 
+def _gateway_target_problems(manifests: list[Manifest]) -> list[str]:
+    """Why the gateways would not reach every ready order-api pod through a headless Service."""
+    target = _env_entry(manifests, "web-gateway", "ORDER_API_TARGET")["value"]
+    found = re.fullmatch(r"dns:///([a-z0-9-]+):(\d+)", target)
+    if found is None:
+        return [f"ORDER_API_TARGET={target!r}: not dns:///SERVICE:PORT"]
+    name, port = found[1], int(found[2])
+    services = [s for s in of_kind(manifests, "Service") if s["metadata"]["name"] == name]
+    if not services:
+        return [f"ORDER_API_TARGET={target!r}: no Service {name}"]
+    (service,) = services
+    problems = []
+    if service["spec"].get("clusterIP") != "None":
+        problems.append(f"Service/{name}: not headless (one virtual IP, one pod per connection)")
+    order_api_pods = named(manifests, "Deployment", "order-api")["spec"]["template"]
+    if service["spec"]["selector"].items() - order_api_pods["metadata"]["labels"].items():
+        problems.append(f"Service/{name}: does not select the order-api pods")
+    # A headless Service's DNS answer carries addresses only: the port dialled is the pods'.
+    if not any(
+        p["port"] == port and p["targetPort"] in ("grpc", port) for p in service["spec"]["ports"]
+    ):
+        problems.append(f"Service/{name}: no port {port} to the pods' grpc port")
+    (grpc_port,) = [p for p in _container(manifests, "order-api")["ports"] if p["name"] == "grpc"]
+    if grpc_port["containerPort"] != port:
+        problems.append(f"ORDER_API_TARGET={target!r}: the pods listen on {grpc_port}")
+    return problems
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateways_dial_every_order_api_pod_through_a_headless_service(overlay: str) -> None:
+    assert _gateway_target_problems(rendered(overlay)) == []
+
+
+def test_a_gateway_dialling_the_cluster_ip_service_fails() -> None:
+    manifests = rendered("production")
+    _env_entry(manifests, "web-gateway", "ORDER_API_TARGET")["value"] = "dns:///order-api:50051"
+
+    assert _gateway_target_problems(manifests) == [
+        "Service/order-api: not headless (one virtual IP, one pod per connection)"
+    ]
+
+
+def test_production_checks_the_order_api_certificate_for_its_own_name() -> None:
+    """The gateways dial the headless name; the certificate names order-api (the README's list)."""
+    manifests = rendered("production")
+
+    assert _env_entry(manifests, "web-gateway", "ORDER_API_SERVER_NAME")["value"] == "order-api"
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_environment_passes_the_services_own_parsers(overlay: str) -> None:
     assert checks.env_problems(rendered(overlay)) == []
@@ -263,11 +312,19 @@ def test_a_root_or_writable_or_short_lived_pod_fails() -> None:
     assert len(checks.hardening_problems(manifests)) == 3
 
 
-def test_probes_use_the_services_health_endpoints() -> None:
-    manifests = rendered("dev")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_probes_use_the_services_health_endpoints(overlay: str) -> None:
+    manifests = rendered(overlay)
     gateway = _container(manifests, "web-gateway")
     assert gateway["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # On the health-only listener, which GATEWAY_MAX_CONNECTIONS does not count.
+    health_listen = _env_entry(manifests, "web-gateway", "GATEWAY_HEALTH_LISTEN")["value"]
+    ports = {port["name"]: port["containerPort"] for port in gateway["ports"]}
+    for probe in ("livenessProbe", "readinessProbe"):
+        port_name = gateway[probe]["httpGet"]["port"]
+        assert health_listen.endswith(f":{ports[port_name]}"), probe
+        assert ports[port_name] != ports["http"], probe
     order_api = _container(manifests, "order-api")
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert set(order_api[probe]) >= {"grpc"}, probe

@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from services.envconfig import ConfigError
-from services.order_api.config import Config
+from services.order_api.config import Config, ConnectionAge
 from services.order_api.faults import FaultPlan, MethodFaults
 
 
@@ -66,6 +66,18 @@ def test_every_variable_is_read() -> None:
     )
 
 
+def test_connection_age_defaults_to_30_seconds_with_10_of_grace() -> None:
+    assert Config.from_env({}).connection_age == ConnectionAge(seconds=30.0, grace_seconds=10.0)
+
+
+def test_connection_age_and_grace_are_read_in_seconds() -> None:
+    config = Config.from_env(
+        {"ORDER_API_MAX_CONNECTION_AGE": "2", "ORDER_API_MAX_CONNECTION_AGE_GRACE": "0.5"}
+    )
+
+    assert config.connection_age == ConnectionAge(seconds=2.0, grace_seconds=0.5)
+
+
 def test_ipv6_listen_address_is_accepted() -> None:
     assert Config.from_env({"ORDER_API_LISTEN": "[::]:50051"}).listen == ("::", 50051)
 
@@ -89,6 +101,11 @@ def test_ipv6_listen_address_is_accepted() -> None:
         ("ORDER_API_GRACE_SECONDS", "soon"),
         ("ORDER_API_GRACE_SECONDS", "nan"),
         ("ORDER_API_GRACE_SECONDS", "inf"),
+        ("ORDER_API_MAX_CONNECTION_AGE", "0"),
+        ("ORDER_API_MAX_CONNECTION_AGE", "30s"),
+        ("ORDER_API_MAX_CONNECTION_AGE", "86401"),
+        ("ORDER_API_MAX_CONNECTION_AGE_GRACE", "-1"),
+        ("ORDER_API_MAX_CONNECTION_AGE_GRACE", "never"),
         ("ORDER_API_FAULTS", "latency:GetOrder"),
         ("ORDER_API_FAULTS", "latency:GetOrder=300ms,error:Nope=0.1"),
         ("ORDER_API_PROCESSES", "0"),

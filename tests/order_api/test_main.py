@@ -181,6 +181,8 @@ def test_unknown_order_in_flight_during_sigterm_is_still_not_found(launch: Launc
         ("ORDER_API_LISTEN", "nonsense"),
         ("ORDER_API_WORKERS", "0"),
         ("ORDER_API_GRACE_SECONDS", "soon"),
+        ("ORDER_API_MAX_CONNECTION_AGE", "30s"),
+        ("ORDER_API_MAX_CONNECTION_AGE_GRACE", "0"),
         ("ORDER_API_FAULTS", "latency:GetOrder"),
         ("ORDER_API_PROCESSES", "0"),
         ("ORDER_API_PROCESSES", "33"),

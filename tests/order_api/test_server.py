@@ -19,6 +19,7 @@ from services.order_api.servicer import OrderServicer
 from services.order_api.store_sqlite import SqliteOrderStore
 from services.proto.orders.v1 import orders_pb2
 from tests.support.order_api import RunningOrderApi, create_request, health_status
+from tests.support.polling import wait_until
 
 
 @pytest.fixture
@@ -97,4 +98,32 @@ def test_binding_a_port_another_order_api_holds_raises_listen_error(
         with pytest.raises(ListenError):
             create_server(order_api.target, servicer=OrderServicer(store))
     finally:
+        store.close()
+
+
+def test_max_connection_age_closes_an_open_connection() -> None:
+    """The server sends GOAWAY after the age: the client's channel leaves READY on its own."""
+    store = SqliteOrderStore(":memory:")
+    server, port = create_server(
+        "127.0.0.1:0",
+        servicer=OrderServicer(store),
+        max_connection_age=0.5,
+        max_connection_age_grace=0.5,
+    )
+    server.start()
+    states: list[grpc.ChannelConnectivity] = []
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        assert health_status(channel, timeout=10) == health_pb2.HealthCheckResponse.SERVING
+        channel.subscribe(states.append)
+        wait_until(
+            lambda: grpc.ChannelConnectivity.IDLE in states,
+            30,
+            "the channel to go idle after the server's GOAWAY",
+        )
+        # The next call opens a new connection.
+        assert health_status(channel, timeout=10) == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        channel.close()
+        server.stop(None).wait()
         store.close()

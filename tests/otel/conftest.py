@@ -1,9 +1,12 @@
-"""Fixtures for telemetry unit tests: a fresh in-memory MeterProvider per test."""
+"""Fixtures for telemetry unit tests: a fresh in-memory MeterProvider per test, and
+telemetry built from a configuration file as a service builds it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -15,8 +18,11 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.trace import NoOpTracerProvider
 
-from otel.sdk import Telemetry
+from otel.sdk import Telemetry, build_telemetry
+from otel.settings import TelemetrySettings
 from otel.views import default_views
+from services import envconfig
+from tests.otel.config_files import FileTelemetry
 
 
 @dataclass
@@ -63,3 +69,32 @@ def recorded() -> Iterator[Recorded]:
     telemetry = Telemetry("test-service", provider, NoOpTracerProvider())
     yield Recorded(telemetry, reader)
     provider.shutdown()
+
+
+@pytest.fixture
+def file_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[FileTelemetry]:
+    """`build_telemetry("probe-service", …)` with OTEL_CONFIG_FILE=path; shut down afterwards.
+
+    The variables are parsed as a service parses them (its OTEL_* settings and
+    ACCESS_LOG). The file's `${NAME}` references are resolved from os.environ (as upstream does),
+    so the variables are set there too, and the caller's OTEL_* are removed.
+    """
+    for name in [name for name in os.environ if name.startswith(("OTEL_", "ACCESS_LOG"))]:
+        monkeypatch.delenv(name)
+    built: list[Telemetry] = []
+
+    def _build(path: Path, **environ: str) -> Telemetry:
+        environ = {"OTEL_CONFIG_FILE": str(path), **environ}
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        telemetry = build_telemetry(
+            "probe-service",
+            TelemetrySettings.from_env(environ),
+            access_log_ratio=envconfig.access_log(environ),
+        )
+        built.append(telemetry)
+        return telemetry
+
+    yield _build
+    for telemetry in built:
+        telemetry.shutdown()

@@ -23,9 +23,9 @@ from otel.prometheus import render
 from otel.worker_metrics import (
     SUPERVISOR_SOCKET,
     ExpositionServer,
-    HttpMetricsServer,
     MergedMetrics,
     merge,
+    serve_http,
     worker_socket_name,
 )
 from otel_stack.harness.scrape import OPENMETRICS_FORMAT, TEXT_FORMAT, Exposition
@@ -165,7 +165,7 @@ def test_a_worker_that_does_not_answer_is_left_out(directory: Path) -> None:
 
 def test_http_listener_answers_metrics_and_404_elsewhere(directory: Path) -> None:
     server = _serve(_counting_registry(1), directory / worker_socket_name(3))
-    http = HttpMetricsServer(MergedMetrics(directory).render, "127.0.0.1", 0)
+    http = serve_http(MergedMetrics(directory).render, "127.0.0.1", 0)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{http.port}/metrics") as answer:
             body = answer.read().decode()

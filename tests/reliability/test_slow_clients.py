@@ -26,6 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_stack.harness.running import GATEWAY, Stack, running_stack
+from tests.support.flood import close_all, connect, open_connections, refusals
 from tests.support.http_client import HttpClient, order_body
 from tests.support.polling import wait_until
 
@@ -75,21 +76,13 @@ class Abuse:
     open_at_end: int = 0
 
 
-def _connect(port: int, kind: Kind) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    if kind.opening:
-        sock.sendall(kind.opening)
-    sock.setblocking(False)
-    return sock
-
-
 def _abuse(port: int, kind: Kind, stop: threading.Event, abuse: Abuse) -> None:
     """Keep ABUSERS connections of `kind` open until `stop`, reopening those the gateway cuts."""
     opened_at: dict[socket.socket, float] = {}
     with selectors.DefaultSelector() as selector:
 
         def open_one() -> None:
-            sock = _connect(port, kind)
+            sock = connect(port, kind.opening)
             opened_at[sock] = time.monotonic()
             selector.register(sock, selectors.EVENT_READ)
             abuse.opened += 1
@@ -266,34 +259,6 @@ LIMIT = 100
 EXCESS = 50
 
 
-@dataclass(frozen=True)
-class Refusals:
-    answers: list[bytes]  # what each connection beyond the limit got
-    seconds: float  # until the last of them was answered
-    silent: int  # connections within the limit, accepted and waiting
-
-
-def _open_over_the_limit(port: int, count: int) -> tuple[list[socket.socket], Refusals]:
-    sockets = [_connect(port, KINDS["open-and-silent"]) for _ in range(count)]
-    started = time.monotonic()
-    answers: dict[socket.socket, bytes] = {}
-    with selectors.DefaultSelector() as selector:
-        for sock in sockets:
-            selector.register(sock, selectors.EVENT_READ)
-        deadline = started + 2 * PROMPT_SECONDS
-        while time.monotonic() < deadline and len(answers) < EXCESS:
-            for key, _events in selector.select(timeout=0.1):
-                ready = key.fileobj
-                assert isinstance(ready, socket.socket)
-                selector.unregister(ready)
-                try:
-                    answers[ready] = ready.recv(65536)
-                except OSError as error:
-                    answers[ready] = repr(error).encode()
-    seconds = time.monotonic() - started
-    return sockets, Refusals(list(answers.values()), seconds, count - len(answers))
-
-
 def test_connections_beyond_the_limit_get_503_and_the_others_keep_working(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
@@ -304,13 +269,14 @@ def test_connections_beyond_the_limit_get_503_and_the_others_keep_working(
             created = kept.post_json("/orders", order_body("limit"))
             assert created.status == 201
             # One connection is ours: LIMIT - 1 more are accepted, the next EXCESS refused.
-            sockets, refusals = _open_over_the_limit(port, LIMIT - 1 + EXCESS)
+            sockets = open_connections(port, LIMIT - 1 + EXCESS)
+            refused = refusals(sockets, EXCESS, 2 * PROMPT_SECONDS)
             try:
-                assert refusals.silent == LIMIT - 1
-                assert len(refusals.answers) == EXCESS
-                assert all(a.startswith(b"HTTP/1.1 503 ") for a in refusals.answers), refusals
-                assert b'"code": "unavailable"' in refusals.answers[0]
-                assert refusals.seconds < PROMPT_SECONDS
+                assert refused.silent == LIMIT - 1
+                assert len(refused.answers) == EXCESS
+                assert all(a.startswith(b"HTTP/1.1 503 ") for a in refused.answers), refused
+                assert b'"code": "unavailable"' in refused.answers[0]
+                assert refused.seconds < PROMPT_SECONDS
 
                 read = kept.get(f"/orders/{created.json()['id']}")
                 assert (read.status, read.json()) == (200, created.json())
@@ -321,7 +287,6 @@ def test_connections_beyond_the_limit_get_503_and_the_others_keep_working(
                 assert _metric(metrics, name, http_connection_state="idle") == LIMIT - 1
                 assert _metric(metrics, name, http_connection_state="active") == 1
             finally:
-                for sock in sockets:
-                    sock.close()
+                close_all(sockets)
         # Room again: new connections are served.
         wait_until(lambda: _probe(stack.gateway_url, "/healthz").status == 200, 10, "room")

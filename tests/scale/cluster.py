@@ -74,7 +74,7 @@ class Cluster:
             service.process.wait(timeout=10)
 
 
-def _in_host(host: Host, spec: ServiceSpec) -> ServiceSpec:
+def in_host(host: Host, spec: ServiceSpec) -> ServiceSpec:
     """The spec run inside `host`, probed from inside it."""
     ready = spec.ready
     return dataclasses.replace(
@@ -116,7 +116,7 @@ def _start_app(host: Host, database_url: str, log_dir: Path) -> list[Service]:
     started: list[Service] = []
     try:
         for spec in specs:
-            started.append(processes.start(_in_host(host, spec), timeout=60))
+            started.append(processes.start(in_host(host, spec), timeout=60))
     except BaseException:
         processes.stop_all(started, grace=5)
         raise
@@ -175,7 +175,7 @@ def running_cluster(tmp_path: Path) -> Iterator[Cluster]:
         spec = local_prometheus.spec(
             binary, data_dir, port=PROMETHEUS_PORT, config_path=config_path
         )
-        prometheus_service = processes.start(_in_host(c, spec), timeout=60)
+        prometheus_service = processes.start(in_host(c, spec), timeout=60)
         stack.callback(lambda: processes.stop_all([prometheus_service], grace=10))
         cluster = Cluster(
             hosts=hosts,

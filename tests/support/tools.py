@@ -1,9 +1,10 @@
 """The one rule for the real components a test needs: skip without them, fail when required.
 
 `require_tool(tool)` finds a component (Prometheus, Alertmanager, the collector,
-PostgreSQL, network namespaces, kustomize, uv) and returns where it is. Without
-it a test skips, saying how to get it; with the component's REQUIRE_* flag set to
-1 (as `.ci/run` does) it fails instead, so nothing skips silently in CI.
+PostgreSQL, network namespaces, dnsmasq, kustomize, uv, kube-apiserver with its etcd)
+and returns where it is. Without it a test skips, saying how to get it; with the
+component's REQUIRE_* flag set to 1 (as `.ci/run` does) it fails instead, so nothing
+skips silently in CI.
 
 Markers follow from the same table: `tests/conftest.py` gives a test the marker
 of every component whose support code it uses (directly or through a fixture),
@@ -25,7 +26,7 @@ from typing import NoReturn
 import pytest
 
 from otel_stack.deploy import go_tools
-from otel_stack.harness import local_collector
+from otel_stack.harness import local_collector, local_dns
 from otel_stack.harness.local_collector import CollectorBuildError
 from otel_stack.harness.local_postgres import PostgresNotFoundError, find_binaries
 
@@ -68,6 +69,12 @@ def _go_release(release: go_tools.GoRelease, default: str) -> Callable[[str | No
     return find
 
 
+def _kube_apiserver(command: str | None) -> str:
+    """kube-apiserver, or with `etcd` the etcd it stores in: both are needed together."""
+    release = go_tools.ETCD if command == "etcd" else go_tools.KUBE_APISERVER
+    return _go_release(release, release.name)(command)
+
+
 def _collector(_command: str | None) -> str:
     try:
         return str(local_collector.build(progress=lambda line: print(f"\n{line}", file=sys.stderr)))
@@ -92,6 +99,13 @@ def _netns(_command: str | None) -> str:
     if os.geteuid() != 0:
         raise ToolMissingError("creating network namespaces needs root")
     return ip
+
+
+def _dnsmasq(_command: str | None) -> str:
+    found = local_dns.find_binary()
+    if found is None:
+        raise ToolMissingError(f"dnsmasq not installed: {local_dns.INSTALL_HINT}")
+    return found
 
 
 def _kustomize(_command: str | None) -> str:
@@ -127,8 +141,17 @@ TOOLS = {
     "collector": Tool("REQUIRE_COLLECTOR", _collector, ("tests.support.collector",)),
     "postgres": Tool("REQUIRE_POSTGRES", _postgres, ("otel_stack.harness.local_postgres",)),
     "netns": Tool("REQUIRE_NETNS", _netns, ("tests.scale.netns", "tests.scale.cluster")),
+    # Not otel_stack.harness.local_dns itself: the `up` planning tests import it without running it.
+    "dnsmasq": Tool(
+        "REQUIRE_DNSMASQ",
+        _dnsmasq,
+        ("tests.scale.dns_cluster", "tests.otel_stack.harness.test_local_dns"),
+    ),
     "kustomize": Tool("REQUIRE_KUSTOMIZE", _kustomize, ("tests.support.kubernetes",)),
     "uv": Tool("REQUIRE_UV", _uv, ("tests.deploy.test_lock",)),
+    "kube_apiserver": Tool(
+        "REQUIRE_KUBE_APISERVER", _kube_apiserver, ("tests.support.kube_apiserver",)
+    ),
 }
 # Code that starts child processes: a test using it is end to end (`make unit` leaves it out).
 STARTS_PROCESSES = (

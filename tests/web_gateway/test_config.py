@@ -51,6 +51,7 @@ def test_every_variable_is_read() -> None:
             "GATEWAY_BODY_TIMEOUT": "12.5",
             "GATEWAY_KEEPALIVE_TIMEOUT": "65",
             "GATEWAY_PROCESSES": "1",
+            "GATEWAY_HEALTH_LISTEN": "127.0.0.1:8081",
         }
     )
 
@@ -65,6 +66,7 @@ def test_every_variable_is_read() -> None:
         body_timeout=12.5,
         keepalive_timeout=65.0,
         processes=1,
+        health_listen=("127.0.0.1", 8081),
     )
 
 
@@ -93,6 +95,8 @@ def test_every_variable_is_read() -> None:
         ("GATEWAY_PROCESSES", "abc"),
         ("GATEWAY_PROCESSES", "33"),
         ("GATEWAY_PROCESSES", "-2"),
+        ("GATEWAY_HEALTH_LISTEN", "8081"),
+        ("GATEWAY_HEALTH_LISTEN", "0.0.0.0:8080"),
     ],
 )
 def test_bad_value_raises_config_error_naming_the_variable(name: str, value: str) -> None:
@@ -142,3 +146,24 @@ def test_processes_are_read_with_a_named_port() -> None:
     config = Config.from_env({"GATEWAY_PROCESSES": "32", "GATEWAY_LISTEN": "127.0.0.1:8081"})
 
     assert (config.processes, config.listen) == (32, ("127.0.0.1", 8081))
+
+
+def test_health_listener_is_off_unless_set() -> None:
+    assert Config.from_env({}).health_listen is None
+    config = Config.from_env({"GATEWAY_HEALTH_LISTEN": "0.0.0.0:8081"})
+    assert config.health_listen == ("0.0.0.0", 8081)
+
+
+def test_health_listener_needs_a_port_of_its_own() -> None:
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({"GATEWAY_LISTEN": "0.0.0.0:9000", "GATEWAY_HEALTH_LISTEN": "[::]:9000"})
+
+    assert str(raised.value).startswith("GATEWAY_HEALTH_LISTEN='[::]:9000': the same port")
+
+
+def test_health_listener_of_several_processes_needs_a_named_port() -> None:
+    environ = {"GATEWAY_PROCESSES": "2", "GATEWAY_HEALTH_LISTEN": "127.0.0.1:0"}
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env(environ)
+
+    assert str(raised.value).startswith("GATEWAY_HEALTH_LISTEN='127.0.0.1:0': port 0")

@@ -22,7 +22,7 @@ from otel_stack.harness.certificates import new_authority, write_identity
 from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.http_call import Answer, call
 from otel_stack.harness.readiness import grpc_serving
-from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, running_stack
+from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, free_port, running_stack
 from services.web_gateway.__main__ import SERVER_MAX_BODY_BYTES
 from services.web_gateway.app import MAX_BODY_BYTES
 from tests.support import REPO
@@ -96,6 +96,19 @@ def test_orders_are_created_and_read_over_http_and_both_exit_0_on_sigterm(
     assert "Traceback" not in stack.log(GATEWAY)
 
 
+def test_health_listener_serves_probes_and_closes_on_sigterm(launch_stack: LaunchStack) -> None:
+    port = free_port()
+    health = f"127.0.0.1:{port}"
+    stack = launch_stack(GATEWAY_HEALTH_LISTEN=health)
+
+    assert call("GET", f"http://{health}/readyz").json() == {"status": "ready"}
+    assert f"health on {health}" in stack.log(GATEWAY)
+    assert stack.stop(GATEWAY) == 0
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    assert "Traceback" not in stack.log(GATEWAY)
+
+
 def test_sigint_exits_0(launch_stack: LaunchStack) -> None:
     stack = launch_stack()
 
@@ -158,6 +171,7 @@ def test_body_over_the_server_limit_is_refused_by_the_server_as_plain_text(
         ("GATEWAY_PROCESSES", "0"),
         ("GATEWAY_PROCESSES", "abc"),
         ("GATEWAY_PROCESSES", "33"),
+        ("GATEWAY_HEALTH_LISTEN", "nonsense"),
     ],
 )
 def test_bad_variable_exits_2_with_one_line_naming_it(name: str, value: str) -> None:
@@ -181,6 +195,20 @@ def test_port_in_use_exits_1_with_one_line_naming_the_address() -> None:
     ours = [line for line in result.stderr.splitlines() if not _GRPC_CORE_LOG_LINE.match(line)]
     assert len(ours) == 1, result.stderr
     assert ours[0].startswith(f"web-gateway: cannot listen on {address}")
+    assert "Traceback" not in result.stderr
+
+
+def test_health_port_in_use_exits_1_with_one_line_naming_the_variable() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = run_gateway(GATEWAY_LISTEN="127.0.0.1:0", GATEWAY_HEALTH_LISTEN=address)
+
+    assert result.returncode == 1
+    ours = [line for line in result.stderr.splitlines() if not _GRPC_CORE_LOG_LINE.match(line)]
+    assert len(ours) == 1, result.stderr
+    assert ours[0].startswith(f"web-gateway: GATEWAY_HEALTH_LISTEN: cannot listen on {address}")
     assert "Traceback" not in result.stderr
 
 

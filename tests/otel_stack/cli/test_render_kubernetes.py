@@ -62,7 +62,7 @@ def test_render_refuses_a_tree_without_the_overlay(tmp_path: Path) -> None:
 
 
 def test_write_generated_writes_what_render_uses(tmp_path: Path) -> None:
-    for folder in ("prometheus", "grafana"):
+    for folder in ("prometheus", "grafana", "config"):
         (tmp_path / folder).symlink_to(REPO / folder)
     for name in ("collector-config.yaml", "docker-compose.yml"):
         (tmp_path / name).symlink_to(REPO / name)
@@ -70,6 +70,7 @@ def test_write_generated_writes_what_render_uses(tmp_path: Path) -> None:
     assert sorted(path.name for path in written) == [
         "grafana-dashboards.yaml",
         "opentelemetry-collector.yaml",
+        "otel-sdk-config.yaml",
         "prometheus-rules.yaml",
     ]
     for path in written:

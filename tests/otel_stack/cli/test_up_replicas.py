@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from otel_stack.harness import local_dns
 from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.running import free_port
 from tests.otel_stack.cli.stack_run import (
@@ -108,6 +109,12 @@ def test_every_replica_is_discovered_by_prometheus_and_counted_in_the_view(
     for name in ("order-api-1", "order-api-2", "web-gateway-1", "web-gateway-2"):
         assert (data_dir / f"{name}.log").is_file()
     assert "service.instance.id" not in stderr
+    # The gateways dial one DNS name where dnsmasq is installed (CI: REQUIRE_DNSMASQ), else a list.
+    if local_dns.find_binary() is not None:
+        assert "order-apis behind dns://127.0.0.1:" in stdout
+        assert f"127.0.0.2:{ports.grpc})" in stdout
+    else:
+        assert "dnsmasq not found" in stdout
     for i in range(REPLICAS):
         assert f"traffic to http://127.0.0.1:{gateway + i}:" in stdout
         # The live view has a row per instance beside the sums.
