@@ -31,7 +31,9 @@ def merge(previous: str, rendered: str, rerun_note: str) -> str:
     goals_new = next((s for s in new_sections if s.startswith(_GOALS)), "")
     ordered = [numbered[key] for key in sorted(numbered, key=int)]
     goals = _merge_goals(goals_old, goals_new) if goals_old else goals_new
-    return "\n".join([head, *ordered, goals]).rstrip("\n") + "\n"
+    # Each part ends with one newline; joined, one blank line separates them (as `render`).
+    parts = [part.rstrip("\n") + "\n" for part in (head, *ordered, goals) if part.strip()]
+    return "\n".join(parts)
 
 
 def _split(page: str) -> tuple[str, list[str]]:

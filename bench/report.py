@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import report_format, report_profiles
+from bench.report_format import f as _f
+from bench.report_format import row as _row
+from bench.report_format import verdict as _verdict
+from bench.report_profiles import UNSAMPLED_GOAL_US
+
 METHOD = """\
 # Benchmarks: what the telemetry costs
 
@@ -86,8 +92,6 @@ END_TO_END_GOALS = (
     ("sampled_10pct", "default + 10% of traces", 0.72),
     ("full", "default + every trace", 0.60),
 )
-# An unsampled request may cost at most this many CPU µs more than in the default profile.
-UNSAMPLED_GOAL_US = 30.0
 UNSAMPLED_PIECE = "traces exported, no span sampled (over default)"
 # Spans each request records with every trace: Flask server + gRPC client; gRPC server.
 SPANS_PER_REQUEST = {"web-gateway": 2, "order-api": 1}
@@ -105,18 +109,6 @@ WITHOUT_ONE_PIECE = {
         ("traced_unsampled", "with spans started but never recorded or exported"),
     ),
 }
-
-
-def _row(*cells: object) -> str:
-    return "| " + " | ".join(str(cell) for cell in cells) + " |"
-
-
-def _f(value: float, digits: int = 1) -> str:
-    return f"{value:,.{digits}f}"
-
-
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "**not met**"
 
 
 def render(results: dict[str, Any]) -> str:
@@ -147,7 +139,7 @@ def render(results: dict[str, Any]) -> str:
     if "tls" in results:
         parts.append(_tls(results["tls"]))
     if "profiles" in results:
-        parts.append(_profiles(results["profiles"]))
+        parts.append(report_profiles.render(results["profiles"]))
     parts.append(_goals(results))
     return "\n".join(parts)
 
@@ -174,7 +166,7 @@ def _run(machine: dict[str, Any], seconds: float) -> str:
 def _gateway(figures: dict[str, Any]) -> str:
     lines = [
         "## 1. Gateway request path (CPU µs per request)\n",
-        load_note(figures),
+        report_format.load_note(figures),
         _row("variant", "µs", "overhead"),
         _row("---", "---:", "---:"),
     ]
@@ -280,7 +272,7 @@ def _end_to_end(figures: dict[str, Any]) -> str:
     ratio, cpu = figures["ratio_to_off"], figures["cpu_us_per_request"]
     lines = [
         "## 3. End to end over real sockets, under the launcher\n",
-        load_note(figures),
+        report_format.load_note(figures),
         _row(
             "variant",
             "requests/s",
@@ -872,129 +864,3 @@ def _unsampled_goals(breakdown: dict[str, dict[str, float]]) -> list[str]:
         )
         for service, label in (("web-gateway", "gateway"), ("order-api", "order-api per RPC"))
     ]
-
-
-PROFILE_LABELS = {
-    "default": "default (no traces)",
-    "unsampled": "traces exported, `always_off`",
-    "sampled_10pct": "`parentbased_traceidratio` 0.1",
-    "every_trace": "every trace",
-    "unsampled_upstream_path": "`always_off`, every call through upstream's gRPC path",
-}
-_SIDES = (("gateway", "gateway request"), ("rpc", "order-api RPC"))
-
-
-def _where_unsampled_goes(figures: dict[str, Any]) -> list[str]:
-    """The unsampled request's µs over default, split by what the profiler saw them spent on."""
-    variants = ("unsampled", "unsampled_upstream_path")
-    columns = [(side, name) for side, _ in _SIDES for name in variants]
-    groups: list[str] = []
-    for side, name in columns:
-        for group in figures[side].get("where_over_default_goes_us", {}).get(name, {}):
-            if group not in groups:
-                groups.append(group)
-    if not groups:
-        return []
-    lines = [
-        "Where an unsampled request's µs over default go: the measured difference split in "
-        "proportion to the own time each part adds under cProfile (same run):\n",
-        _row(
-            "part",
-            "gateway",
-            "gateway, upstream's path",
-            "order-api",
-            "order-api, upstream's path",
-        ),
-        _row("---", "---:", "---:", "---:", "---:"),
-    ]
-    for group in groups:
-        cells = [
-            figures[side].get("where_over_default_goes_us", {}).get(name, {}).get(group)
-            for side, name in columns
-        ]
-        lines.append(_row(group, *("—" if c is None else f"{c:+,.1f}" for c in cells)))
-    totals = [figures[side]["over_default_us"][name] for side, name in columns]
-    lines.append(_row("**all of it (measured)**", *(f"**{t:+,.1f}**" for t in totals)))
-    lines.append("")
-    return lines
-
-
-def load_note(figures: dict[str, Any]) -> str:
-    """The load average (1, 5, 15 min) recorded as the suite ended, if it was."""
-    load = figures.get("load_average")
-    if not load:
-        return ""
-    return f"Load average when the suite ended: {', '.join(f'{x:.1f}' for x in load)}.\n"
-
-
-def _unsampled_verdict(figures: dict[str, Any]) -> str:
-    """The unsampled goal in process, and what the short path changed."""
-    over = {side: figures[side]["over_default_us"] for side, _ in _SIDES}
-    if "unsampled" not in over["gateway"]:
-        return ""
-    met = all(over[side]["unsampled"] <= UNSAMPLED_GOAL_US for side in over)
-    before = {side: over[side].get("unsampled_upstream_path") for side in over}
-    before_text = (
-        f" (through upstream's gRPC interceptors on every call: {before['gateway']:+,.1f} µs "
-        f"and {before['rpc']:+,.1f} µs)"
-        if None not in before.values()
-        else ""
-    )
-    return (
-        f"An unsampled request in process: **{over['gateway']['unsampled']:+,.1f} µs** per "
-        f"gateway request and **{over['rpc']['unsampled']:+,.1f} µs** per order-api RPC over "
-        f"the default{before_text}; goal ≤ {UNSAMPLED_GOAL_US:.0f} µs per service: "
-        f"{_verdict(met)}. What the short path leaves is the work any trace context needs, "
-        "all of it in the SDK and the mandated instrumentations: the SDK starting each "
-        "non-recording span (sampler decision, span id; the Flask server span is started "
-        "by upstream's Flask instrumentation on every request, section 1's "
-        "`project_unsampled`), W3C extract and inject, context attach and detach, and the "
-        "trace-based exemplar filter reading the span at every measurement.\n"
-    )
-
-
-def _profiles(figures: dict[str, Any]) -> str:
-    lines = [
-        "## 13. What tracing costs per request, in process\n",
-        load_note(figures),
-        _row(
-            "profile",
-            *(f"{label}, CPU µs" for _, label in _SIDES),
-            "gateway over default",
-            "order-api over default",
-        ),
-        _row("---", "---:", "---:", "---:", "---:"),
-    ]
-    for name, label in PROFILE_LABELS.items():
-        if name not in figures["gateway"]["cpu_us"]:
-            continue
-        over = [figures[side]["over_default_us"].get(name) for side, _ in _SIDES]
-        lines.append(
-            _row(
-                label,
-                *(_f(figures[side]["cpu_us"][name]) for side, _ in _SIDES),
-                *("—" if value is None else f"{value:+,.1f}" for value in over),
-            )
-        )
-    lines += ["", "Over default: medians of per-round differences (same round, interleaved).\n"]
-    lines += _where_unsampled_goes(figures)
-    lines.append(_unsampled_verdict(figures))
-    for side, label in _SIDES:
-        for name, rows in figures[side]["top_functions"].items():
-            lines += [
-                f"Top functions of one {label}, {PROFILE_LABELS.get(name, name)} "
-                "(cProfile, own time per call, thread CPU):\n",
-                _row("function", "calls", "own µs", "cumulative µs"),
-                _row("---", "---:", "---:", "---:"),
-            ]
-            lines += [
-                _row(
-                    f"`{row['function']}`",
-                    _f(row["calls_per_request"], 1),
-                    _f(row["tottime_us"], 1),
-                    _f(row["cumtime_us"], 1),
-                )
-                for row in rows
-            ]
-            lines.append("")
-    return "\n".join(lines)
