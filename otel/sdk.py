@@ -38,9 +38,10 @@ from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from prometheus_client import CollectorRegistry
 
 from otel import exporters, histogram_aggregation, logs, otlp_tls, settings
-from otel.access_log import AccessLineWriter, AccessLog
+from otel.access_log import AccessLog, service_access_log
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
 from otel.settings import ConfigError, TelemetrySettings
+from otel.shutdown import shutdown_in_order
 from otel.views import default_views
 
 logger = logging.getLogger(__name__)
@@ -163,20 +164,8 @@ def build_telemetry(
     logger_provider = logs.build_logger_provider(
         resource, config.logs_exporters, config.logs_protocol
     )
-    access_log = AccessLog(
-        access_log_ratio,
-        AccessLineWriter(
-            str(resource.attributes.get(SERVICE_NAME)), logger_provider=logger_provider
-        ),
-    )
-
-    def shutdown() -> None:
-        access_log.close()
-        if isinstance(tracer_provider, SdkTracerProvider):
-            tracer_provider.shutdown()
-        meter_provider.shutdown()
-        if logger_provider is not None:
-            logger_provider.shutdown()
+    access_log = service_access_log(access_log_ratio, resource, logger_provider)
+    shutdown = shutdown_in_order(access_log, tracer_provider, meter_provider, logger_provider)
 
     logger.info(
         "telemetry for %s: metrics %s, traces %s, logs %s",

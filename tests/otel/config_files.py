@@ -1,6 +1,7 @@
 """OpenTelemetry configuration files written for a test, and a service's telemetry built from one.
 
-`FileTelemetry` is the type of the `file_telemetry` fixture (tests/otel/conftest.py).
+`EnvTelemetry` and `FileTelemetry` are the types of the `env_telemetry` and
+`file_telemetry` fixtures (tests/otel/conftest.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from otel.sdk import Telemetry
 
+EnvTelemetry = Callable[..., Telemetry]
 FileTelemetry = Callable[..., Telemetry]
 
 

@@ -22,7 +22,7 @@ from otel.sdk import Telemetry, build_telemetry
 from otel.settings import TelemetrySettings
 from otel.views import default_views
 from services import envconfig
-from tests.otel.config_files import FileTelemetry
+from tests.otel.config_files import EnvTelemetry, FileTelemetry
 
 
 @dataclass
@@ -72,19 +72,19 @@ def recorded() -> Iterator[Recorded]:
 
 
 @pytest.fixture
-def file_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[FileTelemetry]:
-    """`build_telemetry("probe-service", …)` with OTEL_CONFIG_FILE=path; shut down afterwards.
+def env_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[EnvTelemetry]:
+    """`build_telemetry("probe-service", …)` from keyword variables; shut down afterwards.
 
     The variables are parsed as a service parses them (its OTEL_* settings and
-    ACCESS_LOG). The file's `${NAME}` references are resolved from os.environ (as upstream does),
-    so the variables are set there too, and the caller's OTEL_* are removed.
+    ACCESS_LOG). The SDK's own components (resource detector, OTLP exporters) and
+    a configuration file's `${NAME}` references read os.environ, so the variables
+    are set there too, and the caller's OTEL_* and ACCESS_LOG are removed.
     """
     for name in [name for name in os.environ if name.startswith(("OTEL_", "ACCESS_LOG"))]:
         monkeypatch.delenv(name)
     built: list[Telemetry] = []
 
-    def _build(path: Path, **environ: str) -> Telemetry:
-        environ = {"OTEL_CONFIG_FILE": str(path), **environ}
+    def _build(**environ: str) -> Telemetry:
         for name, value in environ.items():
             monkeypatch.setenv(name, value)
         telemetry = build_telemetry(
@@ -98,3 +98,13 @@ def file_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[FileTelemetry]:
     yield _build
     for telemetry in built:
         telemetry.shutdown()
+
+
+@pytest.fixture
+def file_telemetry(env_telemetry: EnvTelemetry) -> FileTelemetry:
+    """`env_telemetry` with OTEL_CONFIG_FILE=path (the path first, then the variables)."""
+
+    def _build(path: Path, **environ: str) -> Telemetry:
+        return env_telemetry(**{"OTEL_CONFIG_FILE": str(path), **environ})
+
+    return _build

@@ -6,47 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, TraceBasedExemplarFilter
 
-from otel.sdk import Telemetry, build_resource, build_telemetry
-from otel.settings import ConfigError, TelemetrySettings
-from services import envconfig
-
-Build = Callable[..., Telemetry]
-
-
-@pytest.fixture
-def build(monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
-    """`build_telemetry("probe-service", …)` from keyword variables; shut down afterwards.
-
-    The variables are parsed as a service parses them (its OTEL_* settings and ACCESS_LOG).
-
-    The SDK's own components (resource detector, OTLP exporters) read os.environ,
-    so the variables are set there too, and the caller's OTEL_* are removed.
-    """
-    for name in [name for name in os.environ if name.startswith("OTEL_")]:
-        monkeypatch.delenv(name)
-    built: list[Telemetry] = []
-
-    def _build(**environ: str) -> Telemetry:
-        for name, value in environ.items():
-            monkeypatch.setenv(name, value)
-        telemetry = build_telemetry(
-            "probe-service",
-            TelemetrySettings.from_env(environ),
-            access_log_ratio=envconfig.access_log(environ),
-        )
-        built.append(telemetry)
-        return telemetry
-
-    yield _build
-    for telemetry in built:
-        telemetry.shutdown()
+from otel.sdk import Telemetry, build_resource
+from otel.settings import ConfigError
+from tests.otel.config_files import EnvTelemetry
 
 
 def _readers(telemetry: Telemetry) -> list[str]:
@@ -54,8 +22,8 @@ def _readers(telemetry: Telemetry) -> list[str]:
     return sorted(type(reader).__name__ for reader in readers)
 
 
-def test_defaults_are_prometheus_metrics_and_no_traces(build: Build) -> None:
-    telemetry = build()
+def test_defaults_are_prometheus_metrics_and_no_traces(env_telemetry: EnvTelemetry) -> None:
+    telemetry = env_telemetry()
     assert telemetry.prometheus_registry is not None
     assert telemetry.tracing is False
     assert telemetry.service_name == "probe-service"
@@ -63,25 +31,27 @@ def test_defaults_are_prometheus_metrics_and_no_traces(build: Build) -> None:
     assert _readers(telemetry) == ["ExemplarPrometheusReader"]
 
 
-def test_building_installs_nothing_and_leaves_the_environment_alone(build: Build) -> None:
+def test_building_installs_nothing_and_leaves_the_environment_alone(
+    env_telemetry: EnvTelemetry,
+) -> None:
     environ_before = dict(os.environ)
-    telemetry = build()
+    telemetry = env_telemetry()
     assert metrics.get_meter_provider() is not telemetry.meter_provider
     assert trace.get_tracer_provider() is not telemetry.tracer_provider
     assert dict(os.environ) == environ_before
 
 
-def test_otel_service_name_overrides_the_default(build: Build) -> None:
-    assert build(OTEL_SERVICE_NAME="custom").service_name == "custom"
+def test_otel_service_name_overrides_the_default(env_telemetry: EnvTelemetry) -> None:
+    assert env_telemetry(OTEL_SERVICE_NAME="custom").service_name == "custom"
 
 
-def test_resource_attributes_can_name_the_service(build: Build) -> None:
-    telemetry = build(OTEL_RESOURCE_ATTRIBUTES="service.name=from-attrs,team=a")
+def test_resource_attributes_can_name_the_service(env_telemetry: EnvTelemetry) -> None:
+    telemetry = env_telemetry(OTEL_RESOURCE_ATTRIBUTES="service.name=from-attrs,team=a")
     assert telemetry.service_name == "from-attrs"
 
 
-def test_exporters_combine(build: Build) -> None:
-    telemetry = build(
+def test_exporters_combine(env_telemetry: EnvTelemetry) -> None:
+    telemetry = env_telemetry(
         OTEL_METRICS_EXPORTER="prometheus,otlp",
         OTEL_TRACES_EXPORTER="otlp",
         OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:1",
@@ -90,32 +60,34 @@ def test_exporters_combine(build: Build) -> None:
     assert telemetry.tracing is True
 
 
-def test_metrics_exporter_none_has_no_registry(build: Build) -> None:
-    telemetry = build(OTEL_METRICS_EXPORTER="none")
+def test_metrics_exporter_none_has_no_registry(env_telemetry: EnvTelemetry) -> None:
+    telemetry = env_telemetry(OTEL_METRICS_EXPORTER="none")
     assert telemetry.prometheus_registry is None
     assert _readers(telemetry) == []
 
 
-def test_sdk_disabled_gives_disabled_telemetry(build: Build) -> None:
-    telemetry = build(OTEL_SDK_DISABLED="true")
+def test_sdk_disabled_gives_disabled_telemetry(env_telemetry: EnvTelemetry) -> None:
+    telemetry = env_telemetry(OTEL_SDK_DISABLED="true")
     assert telemetry.enabled is False
     assert telemetry.prometheus_registry is None
 
 
-def test_unknown_exporter_is_a_clear_error(build: Build) -> None:
+def test_unknown_exporter_is_a_clear_error(env_telemetry: EnvTelemetry) -> None:
     with pytest.raises(ConfigError, match="OTEL_METRICS_EXPORTER='statsd'"):
-        build(OTEL_METRICS_EXPORTER="statsd")
+        env_telemetry(OTEL_METRICS_EXPORTER="statsd")
 
 
-def test_prometheus_listener_address_comes_from_the_variables(build: Build) -> None:
-    telemetry = build(OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1", OTEL_EXPORTER_PROMETHEUS_PORT="0")
+def test_prometheus_listener_address_comes_from_the_variables(env_telemetry: EnvTelemetry) -> None:
+    telemetry = env_telemetry(
+        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1", OTEL_EXPORTER_PROMETHEUS_PORT="0"
+    )
     assert telemetry.prometheus_address == ("127.0.0.1", 0)
 
 
 @pytest.mark.parametrize("port", ["http", "-1", "65536", "80.5"])
-def test_bad_prometheus_port_is_a_clear_error(build: Build, port: str) -> None:
+def test_bad_prometheus_port_is_a_clear_error(env_telemetry: EnvTelemetry, port: str) -> None:
     with pytest.raises(ConfigError) as error:
-        build(OTEL_EXPORTER_PROMETHEUS_PORT=port)
+        env_telemetry(OTEL_EXPORTER_PROMETHEUS_PORT=port)
     assert str(error.value) == f"OTEL_EXPORTER_PROMETHEUS_PORT={port!r}: expected a port"
 
 
@@ -160,8 +132,10 @@ def test_install_sets_the_global_providers_once() -> None:
     assert second == "ConfigError"
 
 
-def test_disabled_instrumentations_come_from_the_standard_variable(build: Build) -> None:
-    telemetry = build(
+def test_disabled_instrumentations_come_from_the_standard_variable(
+    env_telemetry: EnvTelemetry,
+) -> None:
+    telemetry = env_telemetry(
         OTEL_TRACES_EXPORTER="console", OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="flask,grpc_server"
     )
     assert telemetry.disabled_instrumentations == {"flask", "grpc_server"}
@@ -171,8 +145,10 @@ def test_disabled_instrumentations_come_from_the_standard_variable(build: Build)
     assert telemetry.uses("system_metrics")
 
 
-def test_grpc_instrumentations_are_used_only_when_spans_go_somewhere(build: Build) -> None:
-    telemetry = build(OTEL_TRACES_EXPORTER="none")
+def test_grpc_instrumentations_are_used_only_when_spans_go_somewhere(
+    env_telemetry: EnvTelemetry,
+) -> None:
+    telemetry = env_telemetry(OTEL_TRACES_EXPORTER="none")
     assert telemetry.uses("flask")
     assert not telemetry.uses("grpc_client")
     assert not telemetry.uses("grpc_server")
@@ -184,25 +160,27 @@ def test_disabled_telemetry_uses_no_instrumentation() -> None:
     )
 
 
-def test_logs_are_exported_only_when_otel_logs_exporter_says_so(build: Build) -> None:
-    assert build().logger_provider is None
-    assert build(OTEL_LOGS_EXPORTER="console").logger_provider is not None
+def test_logs_are_exported_only_when_otel_logs_exporter_says_so(
+    env_telemetry: EnvTelemetry,
+) -> None:
+    assert env_telemetry().logger_provider is None
+    assert env_telemetry(OTEL_LOGS_EXPORTER="console").logger_provider is not None
 
 
 @pytest.mark.parametrize(
     ("variable", "value"), [("OTEL_LOGS_EXPORTER", "loki"), ("ACCESS_LOG", "sometimes")]
 )
 def test_unusable_log_settings_fail_before_anything_starts(
-    build: Build, variable: str, value: str
+    env_telemetry: EnvTelemetry, variable: str, value: str
 ) -> None:
     with pytest.raises(ConfigError, match=variable):
-        build(**{variable: value})
+        env_telemetry(**{variable: value})
 
 
-def test_exemplars_follow_tracing(build: Build) -> None:
+def test_exemplars_follow_tracing(env_telemetry: EnvTelemetry) -> None:
     # The SDK keeps the filter in its private configuration.
-    untraced: Any = build().meter_provider
-    traced: Any = build(OTEL_TRACES_EXPORTER="console").meter_provider
+    untraced: Any = env_telemetry().meter_provider
+    traced: Any = env_telemetry(OTEL_TRACES_EXPORTER="console").meter_provider
     assert isinstance(untraced._sdk_config.exemplar_filter, AlwaysOffExemplarFilter)
     assert isinstance(traced._sdk_config.exemplar_filter, TraceBasedExemplarFilter)
 
