@@ -21,6 +21,8 @@ from bench import (
     gateway_path,
     native_accuracy,
     otlp_push,
+    page,
+    profiles,
     report,
     rpc_path,
     scaling,
@@ -52,6 +54,7 @@ def main() -> int:
             "tls",
             "workers",
             "native",
+            "profiles",
         ],
         action="append",
     )
@@ -76,6 +79,7 @@ def main() -> int:
         "tls": tls.run,
         "workers": workers.run,
         "native": native_accuracy.run,
+        "profiles": profiles.run,
     }
     started = time.time()
     results: dict[str, Any] = {
@@ -90,15 +94,19 @@ def main() -> int:
             continue
         print(f"bench: {name} ...", flush=True)
         results[name] = run(args.quick)
+        if isinstance(results[name], dict):  # how busy the machine was while it ran
+            results[name]["load_average"] = [round(load, 2) for load in os.getloadavg()]
     results["seconds"] = round(time.time() - started, 1)
     if args.only:  # keep the other suites' figures of the last full run
+        rerun = {"suites": args.only, "machine": results["machine"]}
+        rerun["seconds"] = results["seconds"]
         previous = out / "latest.json"
-        if previous.exists():
-            earlier = json.loads(previous.read_text())
-            rerun = {"suites": args.only, "machine": results["machine"]}
-            rerun["seconds"] = results["seconds"]
-            # The page's header stays the full run's and says which suites were re-run since.
-            results = {**earlier, **results, "rerun": rerun}
+        earlier = json.loads(previous.read_text()) if previous.exists() else {}
+        if earlier.get("rerun"):  # suites re-run alone before this one stay named
+            rerun["suites"] = [*earlier["rerun"]["suites"], *args.only]
+        # The page's header stays the full run's and says which suites were re-run since.
+        results = {**earlier, **results, "rerun": rerun}
+        if earlier:
             results["machine"], results["seconds"] = earlier["machine"], earlier["seconds"]
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -108,7 +116,14 @@ def main() -> int:
 
 def _write_report(results: dict[str, Any]) -> None:
     markdown = report.render(results)
-    (ROOT / "docs" / "benchmarks.md").write_text(markdown)
+    target = ROOT / "docs" / "benchmarks.md"
+    rerun = results.get("rerun")
+    if rerun is not None and target.exists():
+        # latest.json may lack suites the page shows (it is not tracked): keep their sections.
+        suites = ", ".join(f"`{suite}`" for suite in rerun["suites"])
+        note = f"{suites} ({report.run_line(rerun['machine'], rerun['seconds'])})"
+        markdown = page.merge(target.read_text(), markdown, note)
+    target.write_text(markdown)
     print(markdown)
 
 

@@ -5,8 +5,10 @@ measured. Variants: no telemetry; the mandated upstream Flask instrumentation
 alone, and the same with its metrics dropped by Views (does a Drop view make
 the SDK skip the work?); the lean profile (the contract's middleware without
 upstream Flask: OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=flask); the project's
-metrics (upstream + contract middleware); the project's full telemetry (metrics
-+ tracing through a batch span processor into a discarding exporter); and
+metrics (upstream + contract middleware), the default profile; the same with
+traces exported and the `always_off` sampler (what a request a sampler drops
+costs); the project's full telemetry (metrics + tracing through a batch span
+processor into a discarding exporter); and
 prometheus-flask-exporter on the same app.
 """
 
@@ -24,6 +26,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import NoOpTracerProvider
 from prometheus_client import CollectorRegistry
 from prometheus_flask_exporter import PrometheusMetrics
@@ -108,6 +111,13 @@ def _apps() -> tuple[dict[str, Flask], TracerProvider]:
         telemetry=Telemetry("bench", _metrics_provider(), NoOpTracerProvider()),
     )
 
+    unsampled_provider = TracerProvider(sampler=ALWAYS_OFF)
+    unsampled_provider.add_span_processor(BatchSpanProcessor(_DiscardingExporter()))
+    unsampled = create_app(
+        client=client,
+        telemetry=Telemetry("bench", _metrics_provider(), unsampled_provider, tracing=True),
+    )
+
     tracer_provider = TracerProvider()
     # Export only when a batch is full (or at the flush ending each of its rounds), so the
     # export thread's CPU falls inside this variant's measured window, not another's.
@@ -127,6 +137,7 @@ def _apps() -> tuple[dict[str, Flask], TracerProvider]:
         "upstream_flask_metrics_dropped": dropped,
         "lean_contract_only": lean,
         "project_metrics": metrics_only,
+        "project_unsampled": unsampled,
         "project_full": full,
         "prometheus_flask_exporter": exporter_app,
     }
@@ -176,6 +187,9 @@ def run(quick: bool) -> dict[str, Any]:
         "overhead_us": overheads,
         "project_own_metrics_us": own,
         "project_own_full_us": own_full,
+        "unsampled_over_default_us": paired_difference_us(
+            results, "project_unsampled", "project_metrics"
+        ),
         "own_metrics_vs_prometheus_flask_exporter": own / exporter,
         "own_full_vs_prometheus_flask_exporter": own_full / exporter,
     }

@@ -17,9 +17,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from opentelemetry.instrumentation.grpc import GrpcInstrumentorClient, client_interceptor, grpcext
+from opentelemetry.instrumentation.grpc import GrpcInstrumentorClient
 
 from otel import settings
+from otel.grpc_tracing import traced_channel
 from otel.instruments import RpcClientMetrics
 from otel.sdk import Telemetry
 
@@ -231,14 +232,14 @@ def instrument_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Chan
     """Wrap a client channel: metrics, and tracing when `telemetry` uses it.
 
     The upstream tracing interceptor has its own channel wrapper (it is not a
-    `grpc.UnaryUnaryClientInterceptor`); the metered channel goes around it, so
-    the recorded duration includes tracing.
+    `grpc.UnaryUnaryClientInterceptor`), used through `otel.grpc_tracing` (which
+    skips it for calls whose span is certain to be dropped); the metered channel
+    goes around it, so the recorded duration includes tracing.
     """
     if not telemetry.enabled:
         return channel
     if telemetry.uses(settings.GRPC_CLIENT) and not settings.already_instrumented(
         GrpcInstrumentorClient
     ):
-        tracing = client_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
-        channel = grpcext.intercept_channel(channel, tracing)  # type: ignore[no-untyped-call]
+        channel = traced_channel(channel, telemetry.tracer_provider)
     return MeteredChannel(channel, RpcClientMetrics(telemetry.meter_provider))

@@ -16,13 +16,11 @@ from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pool
-from opentelemetry.instrumentation.grpc import (
-    GrpcInstrumentorServer,
-    server_interceptor,
-)
+from opentelemetry.instrumentation.grpc import GrpcInstrumentorServer
 
 from otel import settings
 from otel.access_log import AccessLog
+from otel.grpc_tracing import TracingServerInterceptor
 from otel.instruments import RpcServerMetrics
 from otel.sdk import Telemetry
 
@@ -152,9 +150,7 @@ def server_interceptors(
     if telemetry.uses(settings.GRPC_SERVER) and not settings.already_instrumented(
         GrpcInstrumentorServer
     ):
-        interceptors.append(
-            server_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
-        )
+        interceptors.append(TracingServerInterceptor(telemetry.tracer_provider))
     metrics = RpcServerMetrics(telemetry.meter_provider, _methods_of(services))
     interceptors.append(RpcServerMetricsInterceptor(metrics, services, telemetry.access_log))
     return interceptors

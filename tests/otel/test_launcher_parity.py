@@ -27,8 +27,15 @@ UPSTREAM_FLASK = "opentelemetry.instrumentation.flask._rewrapped_app.<locals>._w
 FLASK_APP = "flask.app.Flask.wsgi_app"
 CONTRACT_CLIENT = "otel.grpc_client.MeteredChannel"
 CONTRACT_SERVER = "otel.grpc_interceptors.RpcServerMetricsInterceptor"
-TRACING_CLIENT = "opentelemetry.instrumentation.grpc._client.OpenTelemetryClientInterceptor"
-TRACING_SERVER = "opentelemetry.instrumentation.grpc._server.OpenTelemetryServerInterceptor"
+# Upstream's gRPC tracing, inside the project's wrapper that skips it for spans certain to drop.
+TRACING_CLIENT = [
+    "otel.grpc_tracing._ShortPathChannel",
+    "opentelemetry.instrumentation.grpc._client.OpenTelemetryClientInterceptor",
+]
+TRACING_SERVER = [
+    "otel.grpc_tracing.TracingServerInterceptor",
+    "opentelemetry.instrumentation.grpc._server.OpenTelemetryServerInterceptor",
+]
 
 
 @dataclass(frozen=True)
@@ -69,8 +76,8 @@ class Case:
         wsgi.append(UPSTREAM_FLASK if self.flask else FLASK_APP)
         return {
             "app": {"class": "flask.app.Flask", "upstream_flask": self.flask, "wsgi": wsgi},
-            "channel": [CONTRACT_CLIENT] * contract + [TRACING_CLIENT] * self.client_tracing,
-            "server": [TRACING_SERVER] * self.server_tracing + [CONTRACT_SERVER] * contract,
+            "channel": [CONTRACT_CLIENT] * contract + TRACING_CLIENT * self.client_tracing,
+            "server": TRACING_SERVER * self.server_tracing + [CONTRACT_SERVER] * contract,
             "runtime_metrics": self.runtime,
         }
 

@@ -61,6 +61,10 @@ def describe_channel(channel: grpc.Channel) -> list[str]:
     while True:
         if isinstance(layer, MeteredChannel):
             layers.append(qualified_name(layer))
+        elif hasattr(layer, "_traced"):  # otel.grpc_tracing's short path beside upstream's
+            layers.append(qualified_name(layer))
+            layer = layer._traced
+            continue
         elif hasattr(layer, "_interceptor"):  # grpc's and upstream's interceptor wrappers
             layers.append(qualified_name(layer._interceptor))
         else:
@@ -71,7 +75,12 @@ def describe_channel(channel: grpc.Channel) -> list[str]:
 def describe_server(server: grpc.Server) -> list[str]:
     """The server's interceptors in call order."""
     pipeline = server._state.interceptor_pipeline  # type: ignore[attr-defined]
-    return [qualified_name(each) for each in pipeline.interceptors] if pipeline else []
+    names = []
+    for each in pipeline.interceptors if pipeline else ():
+        names.append(qualified_name(each))
+        if hasattr(each, "_upstream"):  # otel.grpc_tracing's wrapper of upstream's interceptor
+            names.append(qualified_name(each._upstream))
+    return names
 
 
 def main() -> int:

@@ -1,0 +1,413 @@
+"""Suite 13: what tracing costs per request in each profile, and where it goes (cProfile).
+
+One gateway request (`GET /orders/<id>` through the WSGI app and the gateway's
+instrumented gRPC client, the channel below it answering at once) and one
+order-api RPC (`GetOrder` through the server's interceptors, called the way
+gRPC calls them, with the gateway's `traceparent` in its metadata) in each
+profile, built with the services' own code (`instrument_app`,
+`instrument_channel`, `server_interceptors`):
+
+- `default`: Prometheus metrics, no traces (no tracer provider, exemplars off);
+- `unsampled`: traces exported, sampler `always_off` (the cost of a request a
+  sampler drops);
+- `sampled_10pct`: `parentbased_traceidratio` 0.1;
+- `every_trace`: the SDK's default sampler (`parentbased_always_on`);
+- `unsampled_upstream_path`: `unsampled` with every call through upstream's gRPC
+  interceptors (what the services did before `otel.grpc_tracing`'s short path).
+
+Spans go through a batch span processor into a discarding exporter, flushed at
+the end of each round inside the measured window. CPU µs per call of this
+process, interleaved rounds; then each variant once more under cProfile, whose
+top functions by own time (tottime) say where the µs go.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+import grpc
+from opentelemetry.instrumentation.grpc import client_interceptor, grpcext, server_interceptor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    DEFAULT_ON,
+    ParentBasedTraceIdRatio,
+    Sampler,
+)
+from opentelemetry.trace import NoOpTracerProvider
+from prometheus_client import CollectorRegistry
+
+from bench.gateway_path import ORDER_ID, _caller
+from bench.measure import paired_difference_us, per_call
+from otel import settings
+from otel.access_log import AccessLineWriter, AccessLog
+from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
+from otel.grpc_client import MeteredChannel, instrument_channel
+from otel.grpc_interceptors import RpcServerMetricsInterceptor, server_interceptors
+from otel.instruments import RpcClientMetrics, RpcServerMetrics
+from otel.sdk import Telemetry
+from otel.views import default_views
+from services.order_api.server import SERVICE_NAME
+from services.order_api.servicer import OrderServicer
+from services.order_api.store import Item
+from services.order_api.store_sqlite import SqliteOrderStore
+from services.proto.orders.v1 import orders_pb2
+from services.web_gateway.app import create_app
+from services.web_gateway.client import OrderClient
+
+ROOT = Path(__file__).resolve().parents[1]
+# Each profile's sampler; None: no traces at all (the default profile).
+SAMPLERS: dict[str, Sampler | None] = {
+    "default": None,
+    "unsampled": ALWAYS_OFF,
+    "sampled_10pct": ParentBasedTraceIdRatio(0.1),
+    "every_trace": DEFAULT_ON,
+    "unsampled_upstream_path": ALWAYS_OFF,
+}
+UPSTREAM_PATH = "unsampled_upstream_path"
+TOP_FUNCTIONS = 12
+# A traceparent as the gateway sends it (the sampled flag set per profile).
+_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+_PARENT_ID = "00f067aa0ba902b7"
+
+
+class _DiscardingExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+class _Devnull(io.TextIOBase):
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def telemetry_for(profile: str, service: str) -> tuple[Telemetry, TracerProvider | None]:
+    """The services' Telemetry for one profile, spans into a discarding exporter."""
+    sampler = SAMPLERS[profile]
+    tracing = sampler is not None
+    reader = ExemplarPrometheusReader(scope_info_enabled=False, registry=CollectorRegistry())
+    meter_provider = MeterProvider(
+        metric_readers=[reader],
+        views=default_views(),
+        exemplar_filter=exemplar_filter(None, tracing=tracing),
+    )
+    tracer_provider: TracerProvider | None = None
+    if sampler is not None:
+        tracer_provider = TracerProvider(sampler=sampler)
+        # Export only at the flush ending each round, inside the measured window.
+        tracer_provider.add_span_processor(
+            BatchSpanProcessor(_DiscardingExporter(), schedule_delay_millis=3_600_000)
+        )
+    access_log = AccessLog(1.0, AccessLineWriter(service, stream=cast(TextIO, _Devnull())))
+    telemetry = Telemetry(
+        service,
+        meter_provider,
+        tracer_provider or NoOpTracerProvider(),
+        tracing=tracing,
+        access_log=access_log,
+    )
+    return telemetry, tracer_provider
+
+
+class _AnsweredCall:
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.OK
+
+
+class _AnsweringMultiCallable:
+    """A unary-unary multicallable answering at once: what remains is the wrappers' work."""
+
+    def __init__(self, response: object) -> None:
+        self._response = response
+        self.metadata: object = None
+
+    def __call__(
+        self, request: object, timeout: object = None, metadata: object = None, *options: object
+    ) -> object:
+        self.metadata = metadata
+        return self._response
+
+    def with_call(self, request: object, **options: object) -> tuple[object, _AnsweredCall]:
+        return self._response, _AnsweredCall()
+
+
+class _AnsweringChannel:
+    """The little of grpc.Channel the gateway's stubs use."""
+
+    def __init__(self, response: object) -> None:
+        self.calls = _AnsweringMultiCallable(response)
+
+    def unary_unary(self, method: str, *options: object) -> _AnsweringMultiCallable:
+        return self.calls
+
+    def unary_stream(self, method: str, *options: object) -> _AnsweringMultiCallable:
+        return self.calls
+
+    def close(self) -> None:
+        return None
+
+
+def _order() -> orders_pb2.Order:
+    order = orders_pb2.Order(
+        id=ORDER_ID,
+        customer_id="c-1",
+        items=[orders_pb2.OrderItem(sku="sku-1", quantity=2, unit_price_cents=1250)],
+        total_cents=2500,
+        status=orders_pb2.ORDER_STATUS_CREATED,
+    )
+    order.created_at.FromMicroseconds(1_700_000_000_000_000)
+    return order
+
+
+def _upstream_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Channel:
+    """The gateway's channel as it was before the short path: upstream's wrapper on every call."""
+    tracing = client_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
+    traced = grpcext.intercept_channel(channel, tracing)  # type: ignore[no-untyped-call]
+    return MeteredChannel(traced, RpcClientMetrics(telemetry.meter_provider))
+
+
+def gateway_request(telemetry: Telemetry, *, upstream_path: bool = False) -> Callable[[], None]:
+    """One `GET /orders/<id>` through the instrumented app and the instrumented client."""
+    answering = _AnsweringChannel(orders_pb2.GetOrderResponse(order=_order()))
+    channel = cast(grpc.Channel, answering)
+    wrap = _upstream_channel if upstream_path else instrument_channel
+    client = OrderClient(
+        "127.0.0.1:1",  # never connected: every call goes to the answering channel
+        timeout=2.0,
+        wrap_channel=lambda _raw: wrap(channel, telemetry),
+    )
+    app = create_app(client=client, telemetry=telemetry)
+    return _caller(app, f"/orders/{ORDER_ID}")
+
+
+class _Metadatum:
+    """grpc's invocation metadata item: `key` and `value`."""
+
+    __slots__ = ("key", "value")
+
+    def __init__(self, key: str, value: str) -> None:
+        self.key, self.value = key, value
+
+    def __iter__(self) -> Any:
+        return iter((self.key, self.value))
+
+
+class _ServicerContext:
+    """The little of grpc.ServicerContext the interceptors and the servicer use on the OK path."""
+
+    def __init__(self, metadata: tuple[_Metadatum, ...]) -> None:
+        self._metadata = metadata
+        self._code: grpc.StatusCode | None = None
+
+    def invocation_metadata(self) -> tuple[_Metadatum, ...]:
+        return self._metadata
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:50312"
+
+    def code(self) -> grpc.StatusCode | None:
+        return self._code
+
+    def set_code(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        raise RuntimeError(details)
+
+
+class _Details(grpc.HandlerCallDetails):
+    def __init__(self, method: str, metadata: tuple[_Metadatum, ...]) -> None:
+        self.method = method
+        self.invocation_metadata = cast(tuple[tuple[str, str]], metadata)
+
+
+def _upstream_interceptors(telemetry: Telemetry) -> list[grpc.ServerInterceptor]:
+    """The order-api's interceptors as they were before the short path."""
+    tracing = server_interceptor(tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
+    metrics = RpcServerMetrics(telemetry.meter_provider, ["CreateOrder", "GetOrder", "ListOrders"])
+    return [tracing, RpcServerMetricsInterceptor(metrics, [SERVICE_NAME], telemetry.access_log)]
+
+
+def rpc_call(
+    telemetry: Telemetry,
+    servicer: OrderServicer,
+    request: orders_pb2.GetOrderRequest,
+    flags: str,
+    *,
+    upstream_path: bool = False,
+) -> Callable[[], object]:
+    """One GetOrder through the server's interceptors, as gRPC's server calls them."""
+    metadata = (
+        _Metadatum("traceparent", f"00-{_TRACE_ID}-{_PARENT_ID}-{flags}"),
+        _Metadatum("user-agent", "grpc-python/1.85.3 grpc-c/50.0.0 (linux; chttp2)"),
+    )
+    handler: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(
+        servicer.GetOrder
+    )
+    interceptors = (
+        _upstream_interceptors(telemetry)
+        if upstream_path
+        else server_interceptors(telemetry, [SERVICE_NAME])
+    )
+    details = _Details(f"/{SERVICE_NAME}/GetOrder", metadata)
+
+    def resolve(index: int) -> grpc.RpcMethodHandler[Any, Any] | None:
+        # gRPC's server walks its interceptors the same way for every call.
+        if index == len(interceptors):
+            return handler
+        return interceptors[index].intercept_service(lambda _d: resolve(index + 1), details)
+
+    def call() -> object:
+        resolved = resolve(0)
+        assert resolved is not None and resolved.unary_unary is not None
+        return resolved.unary_unary(request, cast(grpc.ServicerContext, _ServicerContext(metadata)))
+
+    return call
+
+
+# Where the µs of an unsampled request go: each profiled function's own time, by the
+# first of these path fragments it contains (the rest is "everything else").
+GROUPS = (
+    ("otel/grpc_tracing.py", "the project's short path (otel/grpc_tracing.py)"),
+    ("instrumentation/grpc/", "upstream gRPC instrumentation (its own code)"),
+    ("sdk/trace/", "SDK tracer: span start, sampler decision, span ids"),
+    ("propagat", "W3C trace context and baggage: extract / inject"),
+    ("exemplar", "exemplar filter (trace_based instead of always_off)"),
+    ("opentelemetry/context/", "context: attach, detach, current span"),
+    ("opentelemetry/trace/", "context: attach, detach, current span"),
+    ("access_log.py", "access line (the span's ids)"),
+)
+OTHER = "everything else: the measured difference minus the parts above (builtins they call, noise)"
+# function -> (calls, own seconds, cumulative seconds), per request
+_Stats = dict[str, tuple[float, float, float]]
+
+
+def profile_of(fn: Callable[[], object], calls: int) -> _Stats:
+    """cProfile over `calls` calls, per call, timed by this thread's CPU time."""
+    # Thread CPU time, not wall time: other processes taking the CPU do not count.
+    profile = cProfile.Profile(time.thread_time)
+    profile.enable()
+    for _ in range(calls):
+        fn()
+    profile.disable()
+    entries = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    return {
+        f"{_short(path)}:{line}({name})": (ncalls / calls, tottime / calls, cumtime / calls)
+        for (path, line, name), (_cc, ncalls, tottime, cumtime, _callers) in entries.items()
+    }
+
+
+def top_functions(stats: _Stats, scale: float) -> list[dict[str, Any]]:
+    """The functions with the most own time; times scaled by `scale` (profiled → measured)."""
+    ranked = sorted(stats.items(), key=lambda item: item[1][1], reverse=True)[:TOP_FUNCTIONS]
+    return [
+        {
+            "function": function,
+            "calls_per_request": calls,
+            "tottime_us": own * 1e6 * scale,
+            "cumtime_us": cumulative * 1e6 * scale,
+        }
+        for function, (calls, own, cumulative) in ranked
+    ]
+
+
+def grouped_difference(
+    variant: _Stats, default: _Stats, scale: float, measured_us: float
+) -> dict[str, float]:
+    """Own time each group adds over the default (scaled); the rest of `measured_us` as OTHER."""
+    added: dict[str, float] = {}
+    for function in variant.keys() | default.keys():
+        group = next((label for fragment, label in GROUPS if fragment in function), None)
+        if group is None:
+            continue
+        own = variant.get(function, (0, 0.0, 0.0))[1] - default.get(function, (0, 0.0, 0.0))[1]
+        added[group] = added.get(group, 0.0) + own * 1e6 * scale
+    added[OTHER] = measured_us - sum(added.values())
+    return added
+
+
+def _short(path: str) -> str:
+    """A profiled file's path from its package (site-packages, the repository, the stdlib)."""
+    for marker in ("site-packages/", f"{ROOT}/", f"{sysconfig.get_paths()['stdlib']}/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """CPU µs per gateway request and per RPC in each profile; top functions of each."""
+    with tempfile.TemporaryDirectory() as directory:
+        store = SqliteOrderStore(Path(directory) / "orders.db")
+        order, _ = store.create("c1", (Item("sku-1", 1, 100),))
+        servicer = OrderServicer(store)
+        request = orders_pb2.GetOrderRequest(id=order.id)
+        gateway: dict[str, Callable[[], object]] = {}
+        rpc: dict[str, Callable[[], object]] = {}
+        flush: dict[str, Callable[[], object]] = {}
+        providers = []
+        settings.ensure_stable_http_semconv({})
+        for profile, sampler in SAMPLERS.items():
+            telemetry, provider = telemetry_for(profile, "web-gateway")
+            upstream_path = profile == UPSTREAM_PATH
+            gateway[profile] = gateway_request(telemetry, upstream_path=upstream_path)
+            server_telemetry, server_provider = telemetry_for(profile, "order-api")
+            # The order-api decides as the gateway did: sampled flag set with every trace.
+            flags = "01" if sampler is DEFAULT_ON else "00"
+            rpc[profile] = rpc_call(
+                server_telemetry, servicer, request, flags, upstream_path=upstream_path
+            )
+            for name, tracer_provider in (("gateway", provider), ("rpc", server_provider)):
+                if tracer_provider is not None:
+                    flush[f"{name}/{profile}"] = tracer_provider.force_flush
+                    providers.append(tracer_provider)
+        calls, rounds = (500, 5) if quick else (2000, 11)
+        figures: dict[str, dict[str, Any]] = {}
+        for side, variants in (("gateway", gateway), ("rpc", rpc)):
+            results = per_call(
+                {f"{side}/{name}": fn for name, fn in variants.items()},
+                calls=calls,
+                rounds=rounds,
+                end_of_round={k: v for k, v in flush.items() if k.startswith(side)},
+            )
+            figures[side] = {
+                "cpu_us": {name: results[f"{side}/{name}"].median_us for name in variants},
+                "over_default_us": {
+                    name: paired_difference_us(results, f"{side}/{name}", f"{side}/default")
+                    for name in variants
+                    if name != "default"
+                },
+            }
+            stats = {name: profile_of(fn, calls) for name, fn in variants.items()}
+            cpu = figures[side]["cpu_us"]
+            # Profiled times are inflated by the profiler's own work: scale each variant's
+            # to the CPU µs measured without it.
+            scale = {
+                name: cpu[name] / (sum(own for _, own, _ in stats[name].values()) * 1e6)
+                for name in variants
+            }
+            figures[side]["top_functions"] = {
+                name: top_functions(stats[name], scale[name]) for name in variants
+            }
+            figures[side]["where_over_default_goes_us"] = {
+                name: grouped_difference(
+                    stats[name],
+                    stats["default"],
+                    scale[name],
+                    figures[side]["over_default_us"][name],
+                )
+                for name in ("unsampled", UPSTREAM_PATH)
+            }
+        for tracer_provider in providers:
+            tracer_provider.shutdown()
+        store.close()
+    return figures

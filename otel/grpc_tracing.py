@@ -1,0 +1,316 @@
+"""gRPC tracing: upstream's instrumentation for spans that may be recorded, a short path otherwise.
+
+`opentelemetry-instrumentation-grpc` does the same work for every call, whether
+its span will be recorded or not: span attributes, the peer address parsed,
+metadata copied into ordered dicts, the servicer context wrapped, a method
+handler and closures built per call. For a call whose span the sampler is
+certain to drop, that work is read by nobody. Both wrappers here hand every
+other call to upstream's interceptor, unchanged, and take a short path for
+those calls only: the span is still started by the SDK tracer (so it gets its
+own span id, the sampler's decision and trace state exactly as upstream's
+would), made current on the server (log and access lines carry its ids), and
+injected into the outgoing metadata on the client (so the order-api receives a
+W3C `traceparent` with the sampled flag unset, as with upstream).
+
+"Certain to drop" is decided from the sampler's kind, never by asking it for a
+decision: the `always_off` sampler drops every span; a parent-based sampler with
+the SDK's default delegates (every `parentbased_*` of OTEL_TRACES_SAMPLER)
+drops the child of a valid parent whose sampled flag is unset. Any other
+sampler (a custom one, a bare ratio) sends every call through upstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.grpc import client_interceptor, grpcext, server_interceptor
+from opentelemetry.instrumentation.grpc.version import __version__ as grpc_instrumentation_version
+from opentelemetry.propagators.textmap import Setter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ParentBased,
+    ParentBasedTraceIdRatio,
+    Sampler,
+)
+from opentelemetry.trace import SpanContext, SpanKind, TracerProvider
+
+if TYPE_CHECKING:
+    _UnaryUnaryMultiCallable = grpc.UnaryUnaryMultiCallable[Any, Any]
+else:  # not generic at run time
+    _UnaryUnaryMultiCallable = grpc.UnaryUnaryMultiCallable
+
+_Serializer = Any  # as grpc takes them
+_Deserializer = Any
+# Upstream's instrumentation scope: the short path's spans are its spans (a tracer
+# configuration by scope applies to both paths alike).
+_SCOPE = "opentelemetry.instrumentation.grpc"
+_SCHEMA_URL = "https://opentelemetry.io/schemas/1.11.0"
+# What SDK's parent-based samplers say of their delegates when these are the defaults
+# for an unsampled parent (get_description is the samplers' public description).
+_DROPS_UNSAMPLED_PARENTS = (
+    "remoteParentNotSampled:AlwaysOffSampler",
+    "localParentNotSampled:AlwaysOffSampler",
+)
+
+
+class DropRule:
+    """Which spans a tracer provider's sampler is certain to drop, known from its kind alone."""
+
+    def __init__(self, tracer_provider: TracerProvider) -> None:
+        sampler: Sampler | None = getattr(tracer_provider, "sampler", None)
+        self.drops_all = sampler is ALWAYS_OFF
+        self.drops_unsampled_children = self.drops_all or (
+            type(sampler) in _PARENT_BASED
+            and sampler is not None
+            and all(part in sampler.get_description() for part in _DROPS_UNSAMPLED_PARENTS)
+        )
+
+    def drops_child_of(self, parent: SpanContext) -> bool:
+        """Whether a span whose parent is `parent` (invalid: none) is certain to be dropped."""
+        if self.drops_all:
+            return True
+        return self.drops_unsampled_children and parent.is_valid and not parent.trace_flags.sampled
+
+
+# Exactly these types: a subclass may decide otherwise than its description says.
+_PARENT_BASED: tuple[type[Sampler], ...] = (ParentBased, ParentBasedTraceIdRatio)
+
+
+class _LowerCaseSetter(Setter[MutableMapping[str, str]]):
+    """gRPC metadata keys are lower case (upstream's client interceptor sets them so too)."""
+
+    def set(self, carrier: MutableMapping[str, str], key: str, value: str) -> None:
+        carrier[key.lower()] = value
+
+
+_SETTER = _LowerCaseSetter()
+
+
+# ---- client ---------------------------------------------------------------------------------
+
+
+def traced_channel(channel: grpc.Channel, tracer_provider: TracerProvider) -> grpc.Channel:
+    """`channel` with upstream's client tracing, and the short path for spans certain to drop."""
+    traced = grpcext.intercept_channel(  # type: ignore[no-untyped-call]
+        channel,
+        client_interceptor(tracer_provider=tracer_provider),  # type: ignore[no-untyped-call]
+    )
+    rule = DropRule(tracer_provider)
+    if not rule.drops_unsampled_children:
+        return traced  # type: ignore[no-any-return]
+    return _ShortPathChannel(channel, traced, _tracer(tracer_provider), rule)
+
+
+class _ShortPathChannel(grpc.Channel):
+    """Unary-unary calls choose per call between upstream's traced path and the short one."""
+
+    def __init__(
+        self, plain: grpc.Channel, traced: grpc.Channel, tracer: trace.Tracer, rule: DropRule
+    ) -> None:
+        self._plain = plain
+        self._traced = traced
+        self._tracer = tracer
+        self._rule = rule
+
+    def unary_unary(
+        self,
+        method: str,
+        request_serializer: _Serializer = None,
+        response_deserializer: _Deserializer = None,
+        _registered_method: bool = False,
+    ) -> grpc.UnaryUnaryMultiCallable[Any, Any]:
+        """Both paths' multicallables for `method`; each call takes one."""
+        args = (method, request_serializer, response_deserializer, _registered_method)
+        return _ShortPathUnaryUnary(
+            self._plain.unary_unary(*args),  # type: ignore[call-arg]
+            self._traced.unary_unary(*args),  # type: ignore[call-arg]
+            method.decode() if isinstance(method, bytes) else method,
+            self._tracer,
+            self._rule,
+        )
+
+    def unary_stream(self, *args: Any, **kwargs: Any) -> Any:
+        """Upstream's traced multicallable (streams always take upstream's path)."""
+        return self._traced.unary_stream(*args, **kwargs)
+
+    def stream_unary(self, *args: Any, **kwargs: Any) -> Any:
+        """Upstream's traced multicallable."""
+        return self._traced.stream_unary(*args, **kwargs)
+
+    def stream_stream(self, *args: Any, **kwargs: Any) -> Any:
+        """Upstream's traced multicallable."""
+        return self._traced.stream_stream(*args, **kwargs)
+
+    def subscribe(self, callback: Any, try_to_connect: bool = False) -> None:
+        """Delegated."""
+        self._plain.subscribe(callback, try_to_connect)
+
+    def unsubscribe(self, callback: Any) -> None:
+        """Delegated."""
+        self._plain.unsubscribe(callback)
+
+    def close(self) -> None:
+        """Close the wrapped channel."""
+        self._plain.close()
+
+    def __enter__(self) -> _ShortPathChannel:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _ShortPathUnaryUnary(_UnaryUnaryMultiCallable):
+    """A unary-unary multicallable: upstream's tracing, or the short path for a dropped span."""
+
+    def __init__(
+        self,
+        plain: grpc.UnaryUnaryMultiCallable[Any, Any],
+        traced: grpc.UnaryUnaryMultiCallable[Any, Any],
+        method: str,
+        tracer: trace.Tracer,
+        rule: DropRule,
+    ) -> None:
+        self._plain = plain
+        self._traced = traced
+        self._method = method
+        self._tracer = tracer
+        self._rule = rule
+
+    def _propagated(self, metadata: Any) -> Any | None:
+        """The metadata carrying the dropped client span's context; None: upstream's path."""
+        parent = trace.get_current_span().get_span_context()
+        if not self._rule.drops_child_of(parent):
+            return None
+        # Upstream's span for this call: the same name, kind and parent, so the sampler
+        # decides (and the ids and trace state are made) exactly as it would there.
+        span = self._tracer.start_span(self._method, kind=SpanKind.CLIENT)
+        carrier: dict[str, str] = dict(metadata) if metadata else {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span), setter=_SETTER)
+        return tuple(carrier.items())
+
+    def __call__(  # noqa: PLR0917 - grpc's own signature
+        self,
+        request: Any,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> Any:
+        """Call and wait for the response."""
+        propagated = self._propagated(metadata)
+        if propagated is None:
+            return self._traced(
+                request, timeout, metadata, credentials, wait_for_ready, compression
+            )
+        return self._plain(request, timeout, propagated, credentials, wait_for_ready, compression)
+
+    def with_call(  # noqa: PLR0917 - grpc's own signature
+        self,
+        request: Any,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> Any:
+        """Call and wait for the response and the call."""
+        propagated = self._propagated(metadata)
+        invoke = self._traced.with_call if propagated is None else self._plain.with_call
+        chosen = metadata if propagated is None else propagated
+        return invoke(request, timeout, chosen, credentials, wait_for_ready, compression)
+
+    def future(  # noqa: PLR0917 - grpc's own signature
+        self,
+        request: Any,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> Any:
+        """Start the call."""
+        propagated = self._propagated(metadata)
+        invoke = self._traced.future if propagated is None else self._plain.future
+        chosen = metadata if propagated is None else propagated
+        return invoke(request, timeout, chosen, credentials, wait_for_ready, compression)
+
+
+# ---- server ---------------------------------------------------------------------------------
+
+
+class TracingServerInterceptor(grpc.ServerInterceptor):
+    """Upstream's server interceptor, but a call whose span is certain to drop takes the short path.
+
+    The short path (unary-unary calls only) extracts the caller's context from the
+    call's metadata, starts the span with the SDK tracer and makes it current
+    while the handler runs, as upstream does; it skips what upstream adds for a
+    recorded span only.
+    """
+
+    def __init__(self, tracer_provider: TracerProvider) -> None:
+        self._upstream: grpc.ServerInterceptor = server_interceptor(  # type: ignore[no-untyped-call]
+            tracer_provider=tracer_provider
+        )
+        self._tracer = _tracer(tracer_provider)
+        self._rule = DropRule(tracer_provider)
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        if not self._rule.drops_unsampled_children:
+            return self._upstream.intercept_service(continuation, handler_call_details)
+        parent_context = _extract(handler_call_details.invocation_metadata)
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if not self._rule.drops_child_of(parent):
+            return self._upstream.intercept_service(continuation, handler_call_details)
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return self._upstream.intercept_service(lambda _details: handler, handler_call_details)
+        return self._short_path(handler_call_details.method, handler, parent_context)
+
+    def _short_path(
+        self,
+        method: str,
+        handler: grpc.RpcMethodHandler[Any, Any],
+        parent_context: otel_context.Context,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        """`handler` run under a span started with the SDK tracer, as upstream starts it.
+
+        Built per call, as upstream does: the caller's context was extracted here, in
+        gRPC's polling thread, and the handler runs in one of the server's threads.
+        """
+        behavior = handler.unary_unary
+        assert behavior is not None
+        tracer = self._tracer
+
+        def short_path(request: Any, context: grpc.ServicerContext) -> Any:
+            span = tracer.start_span(method, context=parent_context, kind=SpanKind.SERVER)
+            token = otel_context.attach(trace.set_span_in_context(span, parent_context))
+            try:
+                return behavior(request, context)
+            finally:
+                otel_context.detach(token)
+
+        return grpc.unary_unary_rpc_method_handler(
+            short_path,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _tracer(tracer_provider: TracerProvider) -> trace.Tracer:
+    """The tracer upstream's interceptors get: same scope name, version and schema."""
+    return tracer_provider.get_tracer(_SCOPE, grpc_instrumentation_version, schema_url=_SCHEMA_URL)
+
+
+def _extract(metadata: Any) -> otel_context.Context:
+    """The caller's context from a call's invocation metadata, as upstream extracts it."""
+    return propagate.extract({item.key: item.value for item in metadata or ()})

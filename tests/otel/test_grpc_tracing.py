@@ -1,0 +1,267 @@
+"""gRPC tracing across a real client and server: the short path for spans certain to drop.
+
+Both sides are built with the services' own code (`instrument_channel`,
+`server_interceptors`), each with a tracer provider of its own (as the gateway
+and the order-api have), over a loopback port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    DEFAULT_ON,
+    ParentBased,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+from otel import grpc_client, grpc_interceptors
+from otel.grpc_tracing import DropRule
+from services.order_api.server import SERVICE_NAME, create_server
+from services.order_api.servicer import OrderServicer
+from services.order_api.store import Item, OrderStore
+from services.order_api.store_sqlite import SqliteOrderStore
+from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
+from tests.otel.conftest import Recorded
+
+TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+PARENT_ID = 0x00F067AA0BA902B7
+WAIT_SECONDS = 5.0
+
+
+@dataclass
+class Seen:
+    """What the order-api's handler saw of a call: traceparent, current span, upstream's wrapper."""
+
+    traceparent: str | None
+    span: SpanContext
+    upstream_context: bool  # the servicer context came wrapped by upstream's interceptor
+
+
+class ObservingServicer(OrderServicer):
+    """The real servicer, noting each GetOrder's incoming traceparent and current span."""
+
+    def __init__(self, store: OrderStore) -> None:
+        super().__init__(store)
+        self.seen: list[Seen] = []
+
+    def GetOrder(self, request: Any, context: grpc.ServicerContext) -> Any:
+        metadata = dict(context.invocation_metadata())
+        span = trace.get_current_span().get_span_context()
+        wrapped = type(context).__name__ == "_OpenTelemetryServicerContext"
+        self.seen.append(Seen(metadata.get("traceparent"), span, wrapped))  # type: ignore[arg-type]
+        return super().GetOrder(request, context)
+
+
+@dataclass
+class Side:
+    """One service's tracer provider and the spans it finished."""
+
+    provider: TracerProvider
+    spans: InMemorySpanExporter = field(default_factory=InMemorySpanExporter)
+
+    def finished(self) -> tuple[ReadableSpan, ...]:
+        return self.spans.get_finished_spans()
+
+
+def _side(sampler: Sampler) -> Side:
+    side = Side(TracerProvider(sampler=sampler))
+    side.provider.add_span_processor(SimpleSpanProcessor(side.spans))
+    return side
+
+
+@dataclass
+class Pair:
+    """A traced order-api and a traced client channel to it."""
+
+    client: Side
+    server: Side
+    servicer: ObservingServicer
+    stub: orders_pb2_grpc.OrderServiceStub
+    order_id: str
+
+
+@pytest.fixture
+def pair_for(recorded: Recorded, tmp_path: Path) -> Iterator[Any]:
+    """pair_for(client_sampler, server_sampler) -> Pair, stopped at teardown."""
+    stops: list[Any] = []
+
+    def start(client_sampler: Sampler, server_sampler: Sampler) -> Pair:
+        store = SqliteOrderStore(tmp_path / f"orders-{len(stops)}.db")
+        order, _ = store.create("c-1", (Item("sku-1", 1, 100),))
+        servicer = ObservingServicer(store)
+        client, server_side = _side(client_sampler), _side(server_sampler)
+        server_telemetry = dataclasses.replace(
+            recorded.telemetry, tracer_provider=server_side.provider, tracing=True
+        )
+        server, port = create_server(
+            "127.0.0.1:0",
+            servicer=servicer,
+            interceptors=grpc_interceptors.server_interceptors(server_telemetry, [SERVICE_NAME]),
+        )
+        server.start()
+        client_telemetry = dataclasses.replace(
+            recorded.telemetry, tracer_provider=client.provider, tracing=True
+        )
+        channel = grpc_client.instrument_channel(
+            grpc.insecure_channel(f"127.0.0.1:{port}"), client_telemetry
+        )
+
+        def stop() -> None:
+            channel.close()
+            server.stop(None).wait()
+            store.close()
+
+        stops.append(stop)
+        stub = orders_pb2_grpc.OrderServiceStub(channel)
+        return Pair(client, server_side, servicer, stub, order.id)
+
+    yield start
+    for stop in stops:
+        stop()
+
+
+@contextlib.contextmanager
+def _inside(span_context: SpanContext) -> Iterator[None]:
+    """A span with this context current, as the Flask instrumentation makes one per request."""
+    token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(span_context)))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def _get_order(pair: Pair) -> None:
+    pair.stub.GetOrder(orders_pb2.GetOrderRequest(id=pair.order_id), timeout=WAIT_SECONDS)
+
+
+def _parse(traceparent: str | None) -> tuple[int, int, bool]:
+    """Trace id, parent id and the sampled flag of a W3C traceparent (version 00)."""
+    assert traceparent is not None
+    version, trace_id, parent_id, flags = traceparent.split("-")
+    assert version == "00"
+    return int(trace_id, 16), int(parent_id, 16), bool(int(flags, 16) & TraceFlags.SAMPLED)
+
+
+UNSAMPLED_PARENT = SpanContext(TRACE_ID, PARENT_ID, is_remote=False, trace_flags=TraceFlags(0))
+SAMPLED_PARENT = SpanContext(
+    TRACE_ID, PARENT_ID, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED)
+)
+
+
+def test_an_unsampled_call_propagates_traceparent_with_the_sampled_flag_unset(
+    pair_for: Any,
+) -> None:
+    pair = pair_for(ParentBasedTraceIdRatio(0.1), ParentBasedTraceIdRatio(0.1))
+    with _inside(UNSAMPLED_PARENT):
+        _get_order(pair)
+
+    (seen,) = pair.servicer.seen
+    trace_id, client_span_id, sampled = _parse(seen.traceparent)
+    assert (trace_id, sampled) == (TRACE_ID, False)
+    assert client_span_id not in {0, PARENT_ID}  # a client span of its own, as upstream's
+    assert seen.span.is_valid and seen.span.trace_id == TRACE_ID
+    assert not seen.span.trace_flags.sampled
+    assert seen.span.span_id not in {client_span_id, PARENT_ID}  # the server's own span
+    assert not seen.upstream_context  # the short path: none of upstream's per-call work
+    assert pair.client.finished() == () and pair.server.finished() == ()
+
+
+def test_the_always_off_sampler_still_starts_a_trace_and_propagates_it(pair_for: Any) -> None:
+    pair = pair_for(ALWAYS_OFF, ALWAYS_OFF)
+    _get_order(pair)
+
+    (seen,) = pair.servicer.seen
+    trace_id, _, sampled = _parse(seen.traceparent)
+    assert trace_id != 0 and not sampled
+    assert seen.span.is_valid and seen.span.trace_id == trace_id
+    assert pair.client.finished() == () and pair.server.finished() == ()
+
+
+def test_a_sampled_call_gets_upstream_spans_joined_across_both_sides(pair_for: Any) -> None:
+    pair = pair_for(DEFAULT_ON, DEFAULT_ON)
+    with _inside(SAMPLED_PARENT):
+        _get_order(pair)
+
+    (client_span,) = pair.client.finished()
+    (server_span,) = pair.server.finished()
+    name = f"/{SERVICE_NAME}/GetOrder"
+    assert (client_span.name, client_span.kind) == (name, SpanKind.CLIENT)
+    assert (server_span.name, server_span.kind) == (name, SpanKind.SERVER)
+    assert client_span.parent is not None and client_span.parent.span_id == PARENT_ID
+    assert server_span.parent is not None
+    assert server_span.parent.span_id == client_span.context.span_id
+    assert server_span.context.trace_id == TRACE_ID
+    # Upstream's attributes, e.g. the peer it parses (skipped on the short path only).
+    assert server_span.attributes is not None
+    assert server_span.attributes["rpc.method"] == "GetOrder"
+    assert server_span.attributes["net.peer.ip"] == "127.0.0.1"
+    (seen,) = pair.servicer.seen
+    assert _parse(seen.traceparent) == (TRACE_ID, client_span.context.span_id, True)
+    assert seen.upstream_context
+
+
+def test_a_root_call_is_left_to_the_sampler(pair_for: Any) -> None:
+    pair = pair_for(DEFAULT_ON, DEFAULT_ON)
+    _get_order(pair)
+
+    assert len(pair.client.finished()) == 1 and len(pair.server.finished()) == 1
+
+
+@pytest.mark.parametrize(
+    ("sampler", "drops_all", "drops_unsampled_children"),
+    [
+        pytest.param(ALWAYS_OFF, True, True, id="always_off"),
+        pytest.param(DEFAULT_ON, False, True, id="parentbased_always_on"),
+        pytest.param(ParentBasedTraceIdRatio(0.1), False, True, id="parentbased_traceidratio"),
+        pytest.param(ALWAYS_ON, False, False, id="always_on"),
+        pytest.param(TraceIdRatioBased(0.1), False, False, id="traceidratio"),
+        pytest.param(
+            ParentBased(ALWAYS_ON, local_parent_not_sampled=ALWAYS_ON),
+            False,
+            False,
+            id="parentbased_recording_unsampled_local_parents",
+        ),
+    ],
+)
+def test_only_samplers_known_to_drop_take_the_short_path(
+    sampler: Sampler, drops_all: bool, drops_unsampled_children: bool
+) -> None:
+    rule = DropRule(TracerProvider(sampler=sampler))
+    assert (rule.drops_all, rule.drops_unsampled_children) == (drops_all, drops_unsampled_children)
+    assert rule.drops_child_of(UNSAMPLED_PARENT) == drops_unsampled_children
+    assert not rule.drops_child_of(SAMPLED_PARENT) or drops_all
+
+
+def test_a_sampler_subclass_is_never_assumed_to_drop() -> None:
+    class Custom(ParentBased):
+        pass
+
+    assert not DropRule(TracerProvider(sampler=Custom(ALWAYS_ON))).drops_unsampled_children
+
+
+def test_an_unsampled_call_through_a_recording_sampler_is_traced_by_upstream(
+    pair_for: Any,
+) -> None:
+    pair = pair_for(ALWAYS_ON, ALWAYS_ON)
+    with _inside(UNSAMPLED_PARENT):
+        _get_order(pair)
+
+    assert len(pair.client.finished()) == 1 and len(pair.server.finished()) == 1
