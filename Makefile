@@ -51,8 +51,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two pytest processes (pytest-xdist), a test file each at a time (its module fixtures start
+# once): most tests wait on real processes, so two halve the wall time on 2 cores.
+# TEST_PROCESSES=0 runs the suite in this one process.
+TEST_PROCESSES ?= 2
+
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses $(TEST_PROCESSES) --dist loadfile
 
 # No test that starts a process (tests/conftest.py marks those e2e).
 unit: $(STAMP)
