@@ -27,37 +27,20 @@ end of its log.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from pathlib import Path
 
 from otel.settings import ConfigError
 from otel_stack.cli import alert_status, liveview, prometheus_reading, reports
 from otel_stack.cli.console import Console
-from otel_stack.cli.up_plan import (
-    LOAD_CONCURRENCY,
-    LOCAL_TRACES_ENDPOINT,
-    UpOptions,
-    dns_spec,
-    service_specs,
-    with_replica_dns,
-)
+from otel_stack.cli.up_children import StackChildren
+from otel_stack.cli.up_plan import LOAD_CONCURRENCY, UpOptions
 from otel_stack.deploy import prometheus_config
-from otel_stack.harness import (
-    local_alertmanager,
-    local_collector,
-    local_prometheus,
-    processes,
-    running,
-    stack_tls,
-)
-from otel_stack.harness.alert_sink import AlertSink, format_notification
+from otel_stack.harness import processes
 from otel_stack.harness.histograms import Bucket, combine_cumulative
 from otel_stack.harness.load import MAX_DURATION_SECONDS, LoadConfig, LoadGenerator
 from otel_stack.harness.local_collector import CollectorBuildError
-from otel_stack.harness.processes import Service, ServiceSpec, StartupCancelledError, StartupError
-from otel_stack.harness.stack_tls import StackTls
+from otel_stack.harness.processes import StartupCancelledError, StartupError
 
 EXIT_USAGE = 2
 # How long the summary of a push path waits for the services' last export to show.
@@ -107,128 +90,22 @@ def run(options: UpOptions, console: Console, stop: threading.Event) -> int:
 
 
 class _StackRun:
-    """One `up` run: the children started so far, the traffic generator, the live view."""
+    """One `up` run: its children, the traffic generators, the live view and the summary."""
 
     def __init__(self, options: UpOptions, console: Console, stop: threading.Event) -> None:
-        self.options = options
+        self.children = StackChildren(options, console, stop)
         self.console = console
         self.stop = stop
-        self.data_dir = options.data_dir.resolve()
-        self.services: list[Service] = []
-        # The order-apis and web-gateways among `services`.
-        self.app_services: list[Service] = []
         self.generators: list[LoadGenerator] = []
-        self.prometheus_url: str | None = None
-        self.alertmanager_url: str | None = None
-        self.sink: AlertSink | None = None
-        self.tls: StackTls | None = None
+        self.start_collector = self.children.start_collector
+        self.start_services = self.children.start_services
+        self.start_alerting = self.children.start_alerting
+        self.start_prometheus = self.children.start_prometheus
 
-    def start_services(self) -> None:
-        """Start the order-api, then the web-gateway, each once the previous one is ready.
-
-        Several replicas: first the dnsmasq answering the order-apis' name, where it can run.
-        """
-        self._make_certificates()
-        self.options, fallback = with_replica_dns(self.options)
-        if fallback:
-            self.console.line(fallback)
-        specs = service_specs(self.options, self.data_dir, self.tls)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        dns = dns_spec(self.options, self.data_dir)
-        if dns is not None and self.options.replica_dns is not None:
-            self._start(dns)
-            target = self.options.replica_dns.target(self.options.grpc_port)
-            addresses = ", ".join(ports.grpc_target for ports in self.options.replica_ports)
-            self.console.line(f"order-apis behind {target} ({addresses})")
-        for spec in specs:
-            self.app_services.append(self._start(spec))
-
-    def start_alerting(self) -> None:
-        """Start the alert sink and Alertmanager (if Prometheus runs and Alertmanager is found)."""
-        wanted = self.options.prometheus and self.options.alertmanager
-        if not wanted or local_prometheus.find_binary() is None:
-            return  # without Prometheus nothing would send it alerts
-        binary = local_alertmanager.find_binary()
-        if binary is None:
-            self.console.line(local_alertmanager.INSTALL_HINT)
-            return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        sink_log = self.data_dir / "alert-sink.log"
-        self.sink = AlertSink(
-            port=self.options.alert_sink_port,
-            on_notification=lambda item: _append_lines(sink_log, format_notification(item)),
-        ).start()
-        sink_urls = {name: self.sink.url(name) for name in local_alertmanager.RECEIVERS}
-        urls = local_alertmanager.webhook_urls(sink_urls)
-        config_path = local_alertmanager.write_config(
-            self.data_dir, local_alertmanager.render(urls)
-        )
-        port = self.options.alertmanager_port
-        self._start(
-            local_alertmanager.spec(binary, self.data_dir, port=port, config_path=config_path)
-        )
-        self.alertmanager_url = self.options.alertmanager_url
-        receivers = ", ".join(f"{name} -> {url}" for name, url in urls.items())
-        self.console.line(f"alertmanager at {self.alertmanager_url} ({receivers})")
-
-    def start_collector(self) -> None:
-        """With --otlp: build the collector if needed (one line while it builds), start it."""
-        if not self.options.otlp:
-            return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if local_collector.built_binary() is None:
-            self.console.line(
-                "building the OpenTelemetry Collector (make collector; the first build "
-                "takes minutes) ..."
-            )
-        binary = local_collector.build()
-        traces = os.environ.get("OTELCOL_TRACES_ENDPOINT", LOCAL_TRACES_ENDPOINT)
-        self._make_certificates()
-        tls_environ = self.tls.collector_environ() if self.tls else {}
-        self._start(
-            local_collector.spec(
-                binary,
-                self.data_dir,
-                self.options.collector_ports,
-                traces_endpoint=traces,
-                environ={**os.environ, **tls_environ},
-            )
-        )
-        self.console.line(f"collector forwards traces to {traces} (OTELCOL_TRACES_ENDPOINT)")
-
-    def start_prometheus(self) -> None:
-        """Start Prometheus if asked to and installed (else say how to get it)."""
-        if not self.options.prometheus:
-            return
-        binary = local_prometheus.find_binary()
-        if binary is None:
-            if self.options.otlp_prometheus:  # nowhere to push to
-                raise StartupError(local_prometheus.NAME, local_prometheus.INSTALL_HINT)
-            self.console.line(local_prometheus.INSTALL_HINT)
-            return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        receiver = self.options.otlp_prometheus
-        tls_configs = {}
-        if self.tls is not None and not self.options.otlp:
-            files = self.tls.prometheus
-            tls_configs[prometheus_config.ORDER_API_JOB] = prometheus_config.tls_config(
-                files.ca, files.cert, files.key
-            )
-        config_path = local_prometheus.write_config(
-            self.data_dir,
-            self.options.scrape_targets(),
-            alertmanager_port=self.options.alertmanager_port if self.alertmanager_url else None,
-            tls_configs=tls_configs,
-            otlp_receiver=receiver,
-        )
-        port = self.options.prometheus_port
-        self._start(
-            local_prometheus.spec(
-                binary, self.data_dir, port=port, config_path=config_path, otlp_receiver=receiver
-            )
-        )
-        self.prometheus_url = self.options.prometheus_url
-        self.console.line(f"prometheus at {self.prometheus_url} (config {config_path})")
+    @property
+    def options(self) -> UpOptions:
+        """The run's options (the children's: starting replicas may settle their DNS name)."""
+        return self.children.options
 
     def start_traffic(self) -> None:
         """Start one load generator per gateway, splitting the rate, bounded by the duration."""
@@ -261,14 +138,8 @@ class _StackRun:
             self.options.metrics_urls(prometheus_config.GATEWAY_JOB),
             self.options.metrics_urls(prometheus_config.ORDER_API_JOB),
             self._client_latency,
-            context=self.tls.client_context() if self.tls else None,
+            context=self.children.tls.client_context() if self.children.tls else None,
         )
-
-    def _make_certificates(self) -> None:
-        """With --tls, once: a throwaway CA and every component's certificate (owner-only)."""
-        if self.options.tls and self.tls is None:
-            self.tls = stack_tls.create(self.data_dir / "tls")
-            self.console.line(f"tls: throwaway CA and certificates in {self.tls.directory}")
 
     def _client_latency(self) -> dict[str, list[Bucket]]:
         """What the load generators timed so far, per route, all gateways together."""
@@ -287,7 +158,7 @@ class _StackRun:
                 timeout = max(0.0, min(timeout, deadline - time.monotonic()))
             if self.stop.wait(timeout):
                 return 0, None, "interrupted"
-            exited = next((s for s in self.services if s.exit_code() is not None), None)
+            exited = next((s for s in self.children.services if s.exit_code() is not None), None)
             if exited is not None:
                 self.console.error(
                     f"otel-stack: {exited.name} exited unexpectedly with code {exited.exit_code()}"
@@ -312,7 +183,7 @@ class _StackRun:
         Reads until two readings a second apart agree (the collector batches what it
         forwards), within FINAL_READ_SECONDS.
         """
-        processes.stop_all(self.app_services, grace=self.options.grace)
+        processes.stop_all(self.children.app_services, grace=self.options.grace)
         deadline = time.monotonic() + FINAL_READ_SECONDS
         reading = self.read()
         while time.monotonic() < deadline:
@@ -343,60 +214,41 @@ class _StackRun:
         self.console.lines(["", *lines])
 
     def close(self) -> None:
-        """Stop traffic, every child still running (last started first) and the alert sink."""
+        """Stop traffic, then every child still running and the alert sink."""
         self.stop_traffic()
-        if self.sink is not None:
-            self.sink.close()
-            self.sink = None
-        codes = processes.stop_all(self.services, grace=self.options.grace)
-        if codes:
-            stopped = ", ".join(f"{name} exit {code}" for name, code in codes.items())
-            self.console.line(f"stopped: {stopped}")
-
-    def _start(self, spec: ServiceSpec) -> Service:
-        self.console.line(f"starting {spec.name}: waiting for {spec.ready_description} ...")
-        began = time.monotonic()
-        timeout = self.options.startup_timeout + running.STARTUP_SECONDS_PER_WORKER * (
-            self.options.processes - 1
-        )
-        service = processes.start(spec, timeout=timeout, cancelled=self.stop.is_set)
-        self.services.append(service)
-        self.console.line(
-            f"{spec.name} ready in {time.monotonic() - began:.1f}s "
-            f"(pid {service.pid}, log {spec.log_path})"
-        )
-        return service
+        self.children.close()
 
     def _urls(self) -> dict[str, str]:
         if self.options.otlp_prometheus:
             return {
-                "prometheus (both services push to it)": self.prometheus_url or "not running",
-                "alertmanager": self.alertmanager_url or "not running",
+                "prometheus (both services push to it)": self.children.prometheus_url
+                or "not running",
+                "alertmanager": self.children.alertmanager_url or "not running",
             }
         if self.options.otlp:
             return {
                 "collector (both services)": self.options.collector_metrics_url,
-                "prometheus": self.prometheus_url or "not running",
+                "prometheus": self.children.prometheus_url or "not running",
             }
         gateways = self.options.metrics_urls(prometheus_config.GATEWAY_JOB)
         order_apis = self.options.metrics_urls(prometheus_config.ORDER_API_JOB)
         return {
             "web-gateway metrics": " ".join(gateways),
             "order-api metrics": " ".join(order_apis),
-            "prometheus": self.prometheus_url or "not running",
-            "alertmanager": self.alertmanager_url or "not running",
+            "prometheus": self.children.prometheus_url or "not running",
+            "alertmanager": self.children.alertmanager_url or "not running",
         }
 
     def _alert_lines(self) -> list[str]:
-        if self.prometheus_url is None:
+        if self.children.prometheus_url is None:
             return []
         try:
             alerts: list[alert_status.ActiveAlert] | None = alert_status.read_alerts(
-                self.prometheus_url
+                self.children.prometheus_url
             )
         except alert_status.AlertsUnavailableError:
             alerts = None
-        notifications = self.sink.notifications() if self.sink is not None else []
+        notifications = self.children.sink.notifications() if self.children.sink is not None else []
         return ["", *alert_status.render(alerts, notifications)]
 
 
@@ -416,8 +268,3 @@ def _print_log_tail(console: Console, service: str, tail: list[str]) -> None:
     console.error(f"last lines of the {service} log:")
     for line in tail:
         console.error(f"  | {line}")
-
-
-def _append_lines(path: Path, lines: list[str]) -> None:
-    with path.open("a", encoding="utf-8") as log:
-        log.writelines(f"{line}\n" for line in lines)

@@ -59,6 +59,16 @@ def _recorded_everything(prometheus: Prometheus) -> bool:
     return all(prometheus.query(record) for record in records)
 
 
+def _series_with_one_sample(prometheus: Prometheus) -> list[dict[str, str]]:
+    last_minute = prometheus.query('{__name__=~".+"}[1m]')
+    # Native histograms' samples are under "histograms", the others' under "values".
+    return [
+        series["metric"]
+        for series in last_minute
+        if len(series.get("values", [])) + len(series.get("histograms", [])) < 2
+    ]
+
+
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OtlpPrometheusPath]:
     tmp: Path = tmp_path_factory.mktemp("otlp-prometheus-path")
@@ -68,6 +78,8 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OtlpPrometheu
         wait_until(lambda: _pushed_after_the_mix(prometheus), 30, "the mix's metrics")
         # Two more exports, so every series holds its final value and has a rate.
         wait_until(lambda: _recorded_everything(prometheus), 30, "every native rule recorded")
+        # A rate needs two samples: a series first pushed late (on a busy machine) has one.
+        wait_until(lambda: not _series_with_one_sample(prometheus), 30, "two samples per series")
         yield path
 
 
