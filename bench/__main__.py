@@ -103,7 +103,8 @@ def main() -> int:
         previous = out / "latest.json"
         earlier = json.loads(previous.read_text()) if previous.exists() else {}
         if earlier.get("rerun"):  # suites re-run alone before this one stay named
-            rerun["suites"] = [*earlier["rerun"]["suites"], *args.only]
+            named = [*earlier["rerun"]["suites"], *args.only]
+            rerun["suites"] = list(dict.fromkeys(named))  # each named once, in order
         # The page's header stays the full run's and says which suites were re-run since.
         results = {**earlier, **results, "rerun": rerun}
         if earlier:
