@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from opentelemetry.instrumentation.grpc import GrpcInstrumentorClient
 
 from otel import settings
+from otel.grpc_channel import DelegatingChannel, Deserializer, Serializer
 from otel.grpc_tracing import traced_channel
 from otel.instruments import RpcClientMetrics
 from otel.sdk import Telemetry
@@ -29,11 +29,8 @@ if TYPE_CHECKING:
 else:  # not generic at run time
     _UnaryUnaryMultiCallable = grpc.UnaryUnaryMultiCallable
 
-_Serializer = Any  # Callable[[request], bytes] | None, as grpc takes it
-_Deserializer = Any  # Callable[[bytes], response] | None
 
-
-class MeteredChannel(grpc.Channel):
+class MeteredChannel(DelegatingChannel):
     """A channel whose unary-unary calls record `RpcClientMetrics`; all else is delegated.
 
     Wrap it outermost (around any tracing wrapper) so the duration covers what
@@ -41,14 +38,14 @@ class MeteredChannel(grpc.Channel):
     """
 
     def __init__(self, channel: grpc.Channel, metrics: RpcClientMetrics) -> None:
-        self._channel = channel
+        super().__init__(channel)
         self._metrics = metrics
 
     def unary_unary(
         self,
         method: str,
-        request_serializer: _Serializer = None,
-        response_deserializer: _Deserializer = None,
+        request_serializer: Serializer = None,
+        response_deserializer: Deserializer = None,
         _registered_method: bool = False,
     ) -> grpc.UnaryUnaryMultiCallable[Any, Any]:
         """The wrapped channel's multicallable, metered."""
@@ -60,67 +57,6 @@ class MeteredChannel(grpc.Channel):
             _registered_method,  # type: ignore[call-arg]
         )
         return MeteredUnaryUnary(inner, _method_name(method), self._metrics)
-
-    def unary_stream(
-        self,
-        method: str,
-        request_serializer: _Serializer = None,
-        response_deserializer: _Deserializer = None,
-        _registered_method: bool = False,
-    ) -> grpc.UnaryStreamMultiCallable[Any, Any]:
-        """The wrapped channel's multicallable, not metered."""
-        return self._channel.unary_stream(  # type: ignore[call-arg]
-            method, request_serializer, response_deserializer, _registered_method
-        )
-
-    def stream_unary(
-        self,
-        method: str,
-        request_serializer: _Serializer = None,
-        response_deserializer: _Deserializer = None,
-        _registered_method: bool = False,
-    ) -> grpc.StreamUnaryMultiCallable[Any, Any]:
-        """The wrapped channel's multicallable, not metered."""
-        return self._channel.stream_unary(  # type: ignore[call-arg]
-            method, request_serializer, response_deserializer, _registered_method
-        )
-
-    def stream_stream(
-        self,
-        method: str,
-        request_serializer: _Serializer = None,
-        response_deserializer: _Deserializer = None,
-        _registered_method: bool = False,
-    ) -> grpc.StreamStreamMultiCallable[Any, Any]:
-        """The wrapped channel's multicallable, not metered."""
-        return self._channel.stream_stream(  # type: ignore[call-arg]
-            method, request_serializer, response_deserializer, _registered_method
-        )
-
-    def subscribe(
-        self, callback: Callable[[grpc.ChannelConnectivity], None], try_to_connect: bool = False
-    ) -> None:
-        """Delegated: watch the wrapped channel's connectivity."""
-        self._channel.subscribe(callback, try_to_connect)
-
-    def unsubscribe(self, callback: Callable[[grpc.ChannelConnectivity], None]) -> None:
-        """Delegated."""
-        self._channel.unsubscribe(callback)
-
-    def close(self) -> None:
-        """Close the wrapped channel."""
-        self._channel.close()
-
-    def __enter__(self) -> MeteredChannel:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class MeteredUnaryUnary(_UnaryUnaryMultiCallable):

@@ -38,13 +38,13 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import SpanContext, SpanKind, TracerProvider
 
+from otel.grpc_channel import DelegatingChannel, Deserializer, Serializer
+
 if TYPE_CHECKING:
     _UnaryUnaryMultiCallable = grpc.UnaryUnaryMultiCallable[Any, Any]
 else:  # not generic at run time
     _UnaryUnaryMultiCallable = grpc.UnaryUnaryMultiCallable
 
-_Serializer = Any  # as grpc takes them
-_Deserializer = Any
 # Upstream's instrumentation scope: the short path's spans are its spans (a tracer
 # configuration by scope applies to both paths alike).
 _SCOPE = "opentelemetry.instrumentation.grpc"
@@ -105,12 +105,16 @@ def traced_channel(channel: grpc.Channel, tracer_provider: TracerProvider) -> gr
     return _ShortPathChannel(channel, traced, _tracer(tracer_provider), rule)
 
 
-class _ShortPathChannel(grpc.Channel):
-    """Unary-unary calls choose per call between upstream's traced path and the short one."""
+class _ShortPathChannel(DelegatingChannel):
+    """Unary-unary calls choose per call between upstream's traced path and the short one.
+
+    Streaming calls always take upstream's path.
+    """
 
     def __init__(
         self, plain: grpc.Channel, traced: grpc.Channel, tracer: trace.Tracer, rule: DropRule
     ) -> None:
+        super().__init__(plain, streams=traced)
         self._plain = plain
         self._traced = traced
         self._tracer = tracer
@@ -119,8 +123,8 @@ class _ShortPathChannel(grpc.Channel):
     def unary_unary(
         self,
         method: str,
-        request_serializer: _Serializer = None,
-        response_deserializer: _Deserializer = None,
+        request_serializer: Serializer = None,
+        response_deserializer: Deserializer = None,
         _registered_method: bool = False,
     ) -> grpc.UnaryUnaryMultiCallable[Any, Any]:
         """Both paths' multicallables for `method`; each call takes one."""
@@ -132,36 +136,6 @@ class _ShortPathChannel(grpc.Channel):
             self._tracer,
             self._rule,
         )
-
-    def unary_stream(self, *args: Any, **kwargs: Any) -> Any:
-        """Upstream's traced multicallable (streams always take upstream's path)."""
-        return self._traced.unary_stream(*args, **kwargs)
-
-    def stream_unary(self, *args: Any, **kwargs: Any) -> Any:
-        """Upstream's traced multicallable."""
-        return self._traced.stream_unary(*args, **kwargs)
-
-    def stream_stream(self, *args: Any, **kwargs: Any) -> Any:
-        """Upstream's traced multicallable."""
-        return self._traced.stream_stream(*args, **kwargs)
-
-    def subscribe(self, callback: Any, try_to_connect: bool = False) -> None:
-        """Delegated."""
-        self._plain.subscribe(callback, try_to_connect)
-
-    def unsubscribe(self, callback: Any) -> None:
-        """Delegated."""
-        self._plain.unsubscribe(callback)
-
-    def close(self) -> None:
-        """Close the wrapped channel."""
-        self._plain.close()
-
-    def __enter__(self) -> _ShortPathChannel:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class _ShortPathUnaryUnary(_UnaryUnaryMultiCallable):
