@@ -47,6 +47,7 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import NoOpTracerProvider
 from prometheus_client import CollectorRegistry
 
+from bench.answering_channel import AnsweringChannel
 from bench.gateway_path import ORDER_ID, _caller
 from bench.measure import paired_difference_us, per_call
 from otel import settings
@@ -119,44 +120,6 @@ def telemetry_for(profile: str, service: str) -> tuple[Telemetry, TracerProvider
     return telemetry, tracer_provider
 
 
-class _AnsweredCall:
-    def code(self) -> grpc.StatusCode:
-        return grpc.StatusCode.OK
-
-
-class _AnsweringMultiCallable:
-    """A unary-unary multicallable answering at once: what remains is the wrappers' work."""
-
-    def __init__(self, response: object) -> None:
-        self._response = response
-        self.metadata: object = None
-
-    def __call__(
-        self, request: object, timeout: object = None, metadata: object = None, *options: object
-    ) -> object:
-        self.metadata = metadata
-        return self._response
-
-    def with_call(self, request: object, **options: object) -> tuple[object, _AnsweredCall]:
-        return self._response, _AnsweredCall()
-
-
-class _AnsweringChannel:
-    """The little of grpc.Channel the gateway's stubs use."""
-
-    def __init__(self, response: object) -> None:
-        self.calls = _AnsweringMultiCallable(response)
-
-    def unary_unary(self, method: str, *options: object) -> _AnsweringMultiCallable:
-        return self.calls
-
-    def unary_stream(self, method: str, *options: object) -> _AnsweringMultiCallable:
-        return self.calls
-
-    def close(self) -> None:
-        return None
-
-
 def _order() -> orders_pb2.Order:
     order = orders_pb2.Order(
         id=ORDER_ID,
@@ -178,7 +141,7 @@ def _upstream_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Chann
 
 def gateway_request(telemetry: Telemetry, *, upstream_path: bool = False) -> Callable[[], None]:
     """One `GET /orders/<id>` through the instrumented app and the instrumented client."""
-    answering = _AnsweringChannel(orders_pb2.GetOrderResponse(order=_order()))
+    answering = AnsweringChannel(orders_pb2.GetOrderResponse(order=_order()))
     channel = cast(grpc.Channel, answering)
     wrap = _upstream_channel if upstream_path else instrument_channel
     client = OrderClient(

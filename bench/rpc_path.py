@@ -21,6 +21,7 @@ import grpc
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+from bench.answering_channel import AnsweringChannel
 from bench.measure import WALL, Result, paired_difference_us, per_call
 from otel.grpc_client import MeteredChannel
 from otel.grpc_interceptors import RpcServerMetricsInterceptor
@@ -189,39 +190,9 @@ def _client_figures(results: dict[str, Result]) -> dict[str, float]:
     }
 
 
-class _AnsweredCall:
-    """The little of grpc.Call the interceptor path reads of a finished call."""
-
-    def code(self) -> grpc.StatusCode:
-        return grpc.StatusCode.OK
-
-
-class _AnsweringMultiCallable:
-    """A unary-unary multicallable that answers at once: no serialization, no I/O."""
-
-    def __init__(self, response: object) -> None:
-        self._response = response
-
-    def __call__(self, request: object, *options: object) -> object:
-        return self._response
-
-    def with_call(self, request: object, **options: object) -> tuple[object, _AnsweredCall]:
-        return self._response, _AnsweredCall()
-
-
-class _AnsweringChannel:
-    """The little of grpc.Channel both wrappers use: unary-unary multicallables."""
-
-    def __init__(self, response: object) -> None:
-        self._response = response
-
-    def unary_unary(self, method: str, *options: object) -> _AnsweringMultiCallable:
-        return _AnsweringMultiCallable(self._response)
-
-
 def _client_in_process(quick: bool) -> dict[str, float]:
     # Duck-typed: only the wrappers' own work differs between the variants.
-    channel = cast(grpc.Channel, _AnsweringChannel(orders_pb2.GetOrderResponse()))
+    channel = cast(grpc.Channel, AnsweringChannel(orders_pb2.GetOrderResponse()))
     request = orders_pb2.GetOrderRequest(id="order-1")
     calls: dict[str, grpc.UnaryUnaryMultiCallable[Any, Any]] = {
         name: variant.unary_unary(f"/{SERVICE_NAME}/GetOrder")
