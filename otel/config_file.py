@@ -103,11 +103,13 @@ def build_telemetry(
     switches: TelemetrySettings,
     *,
     access_log_ratio: float = 1.0,
+    worker_index: int | None = None,
 ) -> Telemetry:
     """Build providers and readers from the file at `path`; install nothing.
 
     `switches` carries what is not in the file format: the instrumentations
-    switched off and the Flask excluded URLs; `access_log_ratio` is ACCESS_LOG's.
+    switched off and the Flask excluded URLs; `access_log_ratio` is ACCESS_LOG's;
+    `worker_index` a worker's (its `service.instance.id` gets the index).
     Raises ConfigError (one line naming the file) for a file the services cannot use.
     """
     config = load(path)
@@ -125,7 +127,7 @@ def build_telemetry(
             settings.DISABLED_INSTRUMENTATIONS,
         )
     try:
-        resource = providers.resource(config, service_name)
+        resource = providers.resource(config, service_name, worker_index)
         tracer_provider, tracing = providers.tracer_provider(config, resource)
         logger_provider = providers.logger_provider(config, resource)
         registry = CollectorRegistry() if exporter is not None else None

@@ -11,7 +11,6 @@ when the file configures none.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from opentelemetry.configuration import OpenTelemetryConfiguration
@@ -37,25 +36,24 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics.export import MetricReader
-from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from prometheus_client import CollectorRegistry
 
 from otel import settings
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
 from otel.no_propagation import NoPropagation
+from otel.resource_defaults import with_service_defaults
 from otel.views import default_views
 
 
-def resource(config: OpenTelemetryConfiguration, service_name: str) -> Resource:
-    """The file's resource, with the service's name and a random instance id where it has none."""
-    created = create_resource(config.resource)
-    defaults: dict[str, str] = {}
-    if str(created.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
-        defaults[SERVICE_NAME] = service_name
-    if SERVICE_INSTANCE_ID not in created.attributes:
-        defaults[SERVICE_INSTANCE_ID] = str(uuid.uuid4())
-    return created.merge(Resource(defaults)) if defaults else created
+def resource(
+    config: OpenTelemetryConfiguration, service_name: str, worker_index: int | None = None
+) -> Resource:
+    """The file's resource with the service's defaults (`otel.resource_defaults`)."""
+    return with_service_defaults(
+        create_resource(config.resource), service_name, worker_index=worker_index
+    )
 
 
 def tracer_provider(

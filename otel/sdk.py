@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 
@@ -31,7 +30,7 @@ from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
@@ -40,6 +39,7 @@ from prometheus_client import CollectorRegistry
 from otel import exporters, histogram_aggregation, logs, otlp_tls, settings
 from otel.access_log import AccessLog, service_access_log
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
+from otel.resource_defaults import with_service_defaults
 from otel.settings import ConfigError, TelemetrySettings
 from otel.shutdown import shutdown_in_order
 from otel.views import default_views
@@ -126,14 +126,18 @@ def build_telemetry(
     `shutdown()` on the result when done. With OTEL_CONFIG_FILE set
     (`config.config_file`), the file decides instead (`otel.config_file`).
     `worker_index` is set in a worker process of a service run as several
-    (see `build_resource`; not applied to a configuration file's resource).
+    (see `otel.resource_defaults`; with the variables or a configuration file).
     """
     if config.config_file is not None:
         # Imported here: the file's parser and schema cost start-up time only where used.
         from otel import config_file  # noqa: PLC0415
 
         return config_file.build_telemetry(
-            service_name, config.config_file, config, access_log_ratio=access_log_ratio
+            service_name,
+            config.config_file,
+            config,
+            access_log_ratio=access_log_ratio,
+            worker_index=worker_index,
         )
     if config.sdk_disabled:
         return Telemetry.disabled(service_name)
@@ -240,24 +244,9 @@ def build_and_install(
 def build_resource(default_service_name: str, *, worker_index: int | None = None) -> Resource:
     """The resource from OTEL_RESOURCE_ATTRIBUTES/OTEL_SERVICE_NAME, with the service's defaults.
 
-    The variables win; `service.name` defaults to the service's own name (the
-    SDK's default would be `unknown_service`) and `service.instance.id` to a random id.
-    In a worker process (`worker_index` set) `service.instance.id` gets `-<index>`
-    appended: every worker is a fresh interpreter reading the same variables, so a
-    user-set id (the pod's name, say) would otherwise be shared by all of them.
+    The variables win; see `otel.resource_defaults` for the defaults and the per-worker id.
     """
-    detected = Resource.create()
-    defaults: dict[str, str] = {}
-    if str(detected.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
-        defaults[SERVICE_NAME] = default_service_name
-    instance_id = str(detected.attributes.get(SERVICE_INSTANCE_ID) or uuid.uuid4())
-    if worker_index is not None:
-        return detected.merge(
-            Resource({**defaults, SERVICE_INSTANCE_ID: f"{instance_id}-{worker_index}"})
-        )
-    if SERVICE_INSTANCE_ID not in detected.attributes:
-        defaults[SERVICE_INSTANCE_ID] = instance_id
-    return detected.merge(Resource(defaults))
+    return with_service_defaults(Resource.create(), default_service_name, worker_index=worker_index)
 
 
 def _metric_readers(
