@@ -24,16 +24,19 @@ import logging
 import re
 import socket
 import socketserver
+import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.exposition import choose_encoder
 
 from otel.prometheus import MetricsServer, Render
+from otel.tls_listener import start_tls_server
 
 logger = logging.getLogger(__name__)
 
@@ -238,12 +241,38 @@ class _HttpServer(ThreadingHTTPServer):
         super().__init__(address, _HttpHandler)
 
 
-def serve_http(render: Render, host: str, port: int) -> MetricsServer:
+def serve_http(
+    render: Render,
+    host: str,
+    port: int,
+    *,
+    ssl_context: Callable[[], ssl.SSLContext] | None = None,
+) -> MetricsServer:
     """`GET /metrics` answered by `render`, from a thread of its own (the order-api's listener).
 
-    OSError when the port is taken.
+    With `ssl_context` it is https, as a single process's listener is
+    (`otel.tls_listener`). OSError when the port is taken.
     """
+    if ssl_context is not None:
+        tls_server, tls_thread = start_tls_server(_wsgi_app(render), host, port, ssl_context)
+        return MetricsServer(tls_server, tls_thread)
     server = _HttpServer((host, port), render)
     thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
     thread.start()
     return MetricsServer(server, thread)
+
+
+def _wsgi_app(render: Render) -> Callable[..., list[bytes]]:
+    """`render` as a WSGI application answering GET /metrics (the TLS listener serves WSGI)."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., object]) -> list[bytes]:
+        if environ.get("PATH_INFO") != METRICS_PATH:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        body, content_type = render(environ.get("HTTP_ACCEPT"))
+        start_response(
+            "200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    return app

@@ -31,12 +31,13 @@ import logging
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,8 @@ class SupervisorSettings:
     grace_seconds: float
     # Where to answer GET /metrics with every worker's series (the order-api's listener).
     metrics_listen: tuple[str, int] | None = None
+    # Its TLS server context source when the listener is https (ORDER_API_METRICS_TLS_*).
+    metrics_tls: Callable[[], ssl.SSLContext] | None = None
 
 
 @dataclass
@@ -149,11 +152,17 @@ class Supervisor:
             if self.settings.metrics_listen is not None:
                 host, port = self.settings.metrics_listen
                 try:
-                    http = serve_http(MergedMetrics(directory).render, host, port)
+                    http = serve_http(
+                        MergedMetrics(directory).render,
+                        host,
+                        port,
+                        ssl_context=self.settings.metrics_tls,
+                    )
                 except OSError as error:
                     message = f"cannot serve metrics on {host}:{port}: {error}"
                     raise SupervisorError(message) from None
-                metrics_note = f", metrics of all workers on http://{host}:{http.port}/metrics"
+                scheme = "https" if self.settings.metrics_tls else "http"
+                metrics_note = f", metrics of all workers on {scheme}://{host}:{http.port}/metrics"
             for slot in slots:
                 self._start(slot, directory)
             logger.info("%s supervising %d worker processes%s", name, len(slots), metrics_note)

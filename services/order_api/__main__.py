@@ -55,7 +55,7 @@ def main() -> int:
         credentials = Credentials.from_config(config)
         role = WorkerRole.from_env()
         if role is None and config.processes > 1:
-            return _supervise(config)
+            return _supervise(config, credentials)
         telemetry = install_telemetry(
             DEFAULT_SERVICE_NAME, config.telemetry, access_log_ratio=config.access_log, role=role
         )
@@ -94,7 +94,7 @@ class Credentials:
         )
 
 
-def _supervise(config: Config) -> int:
+def _supervise(config: Config, credentials: Credentials) -> int:
     """Run the workers; the supervisor answers the metrics port (when Prometheus is selected)."""
     telemetry = config.telemetry
     pulled = not telemetry.sdk_disabled and "prometheus" in telemetry.metrics_exporters
@@ -103,6 +103,7 @@ def _supervise(config: Config) -> int:
         config.processes,
         config.grace_seconds,
         metrics_listen=telemetry.prometheus_address if pulled else None,
+        metrics_tls=credentials.metrics,
     )
     try:
         return supervise(settings)

@@ -1,7 +1,8 @@
 """Prometheus 3.15.1 scrapes the order-api's /metrics over TLS; without a client certificate, no.
 
-One order-api process serves /metrics with TLS requiring a client certificate
-(ORDER_API_METRICS_TLS_*, certificates made for the test). Prometheus scrapes
+An order-api serves /metrics with TLS requiring a client certificate
+(ORDER_API_METRICS_TLS_*, certificates made for the test): one process, and two
+worker processes (their supervisor answers the port with every worker's series). Prometheus scrapes
 it twice over, with the project's rendered configuration: the `order-api` job
 presents Prometheus' certificate and is up with the service's series; a second
 job trusting the same CA but presenting no certificate is down, refused in the
@@ -38,12 +39,20 @@ class Scraped:
     order_api_log: Path
 
 
-@pytest.fixture(scope="module")
-def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
+@pytest.fixture(scope="module", params=["1", "2"], ids=["one-process", "two-processes"])
+def scraped(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Scraped]:
     directory = tmp_path_factory.mktemp("tls-prometheus")
     tls = stack_tls.create(directory / "tls")
     ports = StackPorts.free()
-    environ = child_environ({**tls.order_api_environ(), **tls.gateway_environ()})
+    environ = child_environ(
+        {
+            **tls.order_api_environ(),
+            **tls.gateway_environ(),
+            "ORDER_API_PROCESSES": request.param,
+        }
+    )
     spec = service_specs(ports, directory, environ, launcher=False)[0]
     order_api = processes.start(spec, timeout=STARTUP_TIMEOUT_SECONDS)
     target = f"127.0.0.1:{ports.metrics}"
