@@ -22,7 +22,7 @@ module adds what waitress lacks, through its extension points (`channel_class`,
   none is left or the grace period is over.
 
 A connection buffers at most its headers (`max_header_bytes`) and a body of up
-to `app_max_body_bytes` (larger ones are never read, see `_TimedRequestParser`),
+to `app_max_body_bytes` (larger ones are never read, see `connection.TimedRequestParser`),
 in memory, far below waitress's 512 KiB threshold for spilling to a temporary
 file: each connection holds one descriptor, which `raise_descriptor_limit`
 provides for.
@@ -30,7 +30,6 @@ provides for.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import resource
@@ -43,12 +42,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from waitress import wasyncore
-from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
-from waitress.utilities import Error as WaitressError
 
 from services.envconfig import ConfigError
+from services.web_gateway.connection import Channel, channel_in_service
 from services.web_gateway.poller import Poller
 
 logger = logging.getLogger(__name__)
@@ -77,9 +74,6 @@ REFUSAL = (
 
 WsgiApp = Callable[..., Any]
 
-# The connection whose request the current worker thread is serving.
-_in_service = threading.local()
-
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -97,115 +91,11 @@ class ServerSettings:
     reuse_port: bool = False
 
 
-class _VersionNotSupportedError(WaitressError):  # type: ignore[misc]
-    code = 505
-    reason = "HTTP Version Not Supported"
-
-
-class _TimedRequestParser(HTTPRequestParser):  # type: ignore[misc]
-    """waitress's request parser, noting when the request began and when its headers ended.
-
-    Two refusals happen here, before anything is buffered: a request line in an
-    HTTP version other than 1.x gets a plain-text 505 (waitress would serve it
-    as HTTP/1.0), and a request whose body is over `app_max_body_bytes` (as
-    declared, or as received when chunked) is handed to the app without its body,
-    which the app refuses unread with its JSON 413; the connection is closed after
-    that answer.
-    """
-
-    completed: bool
-    headers_finished: bool
-    content_length: int
-    body_bytes_received: int
-    chunked: bool
-    version: str
-    error: WaitressError | None
-    headers: dict[str, str]
-
-    def __init__(self, adj: Any, *, app_max_body_bytes: int) -> None:
-        super().__init__(adj)
-        # waitress creates a parser when the first byte of a request arrives.
-        self.started_at = time.time()
-        self.headers_done_at: float | None = None
-        self._app_max_body_bytes = app_max_body_bytes
-
-    def received(self, data: bytes) -> int:
-        consumed: int = super().received(data)
-        if not self.headers_finished or self.error is not None:
-            return consumed
-        if self.headers_done_at is None:
-            self.headers_done_at = time.time()
-            if self.version and not self.version.startswith("1."):
-                self.error = _VersionNotSupportedError(f"HTTP/{self.version}")
-                self.completed = True
-                return len(data)
-        if self.completed:
-            return consumed
-        body_bytes = self.body_bytes_received if self.chunked else self.content_length
-        if body_bytes > self._app_max_body_bytes:
-            self.headers["CONTENT_LENGTH"] = str(body_bytes)
-            self.headers["CONNECTION"] = "close"  # waitress closes after the answer
-            self.completed = True
-            return len(data)  # the rest is body, never parsed as another request
-        return consumed
-
-
-class _Channel(HTTPChannel):  # type: ignore[misc]
-    """One client connection, which knows its read deadline."""
-
-    server: GatewayServer
-    request: _TimedRequestParser | None
-    # False until the first byte of the first request arrives.
-    had_request = False
-
-    @property
-    def parser_class(self) -> Callable[[Any], _TimedRequestParser]:
-        """What waitress calls to start parsing a request."""
-        limit = self.server.settings.app_max_body_bytes
-        return functools.partial(_TimedRequestParser, app_max_body_bytes=limit)
-
-    def received(self, data: bytes) -> bool:
-        self.had_request = True
-        return bool(super().received(data))
-
-    def add_channel(self, map: Any = None) -> None:
-        super().add_channel(map)
-        self.server.mark([self])
-
-    def del_channel(self, map: Any = None) -> None:
-        self.server.forget_fd(self._fileno)
-        super().del_channel(map)
-
-    def service(self) -> None:
-        _in_service.channel = self
-        try:
-            super().service()
-        finally:
-            _in_service.channel = None
-
-    @property
-    def serving(self) -> bool:
-        """Whether a worker thread has (or will have) a complete request of this connection."""
-        return bool(self.requests)
-
-    def deadline(self, settings: ServerSettings) -> float | None:
-        """The time.time() by which this connection must make progress, or None while served."""
-        if self.serving:
-            return None  # the app's own time is bounded by ORDER_API_TIMEOUT
-        request = self.request
-        if request is None:
-            idle = settings.keepalive_timeout if self.had_request else settings.header_timeout
-            return float(self.last_activity) + idle
-        if request.headers_done_at is None:
-            return request.started_at + settings.header_timeout
-        return request.headers_done_at + settings.body_timeout
-
-
 class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
     """waitress's TCP server with the limit, the deadlines and the drain described above."""
 
-    channel_class = _Channel
-    active_channels: dict[int, _Channel]
+    channel_class = Channel
+    active_channels: dict[int, Channel]
 
     def __init__(self, app: WsgiApp, address: tuple[str, int], settings: ServerSettings) -> None:
         self.settings = settings
@@ -251,7 +141,7 @@ class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
             return
         self._poller.run(self.adj.asyncore_loop_timeout)
 
-    def mark(self, channels: Iterable[_Channel]) -> None:
+    def mark(self, channels: Iterable[Channel]) -> None:
         """Tell the I/O loop these connections may want to read or write otherwise now."""
         self.mark_fds(channel._fileno for channel in channels)
 
@@ -272,7 +162,7 @@ class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
     def pull_trigger(self) -> None:
         # A worker wakes the loop after changing its connection's state (answer written,
         # request done): that connection is the one to look at again.
-        channel = getattr(_in_service, "channel", None)
+        channel = channel_in_service()
         if channel is not None:
             self.mark([channel])
         super().pull_trigger()
