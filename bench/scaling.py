@@ -1,4 +1,4 @@
-"""Suite 6: the order store on SQLite vs PostgreSQL, and one vs two replicas of each service.
+"""Suite 8: the order store on SQLite vs PostgreSQL, and one vs two replicas of each service.
 
 Store throughput is measured in process: 8 threads share one store and each
 makes a fixed number of calls; SQLite runs as deployed (WAL, synchronous=FULL)

@@ -1,4 +1,4 @@
-"""Suite 6: the gateway's HTTP server, waitress (today's) against cheroot (before), over sockets.
+"""Suite 7: the gateway's HTTP server, waitress (today's) against cheroot (before), over sockets.
 
 One order-api and two gateways in front of it, the same app and settings, one
 served by waitress (`python -m services.web_gateway`) and one by cheroot

@@ -1,4 +1,4 @@
-"""Suite 8: what joining the signals costs, exemplars and access lines on versus off.
+"""Suite 9: what joining the signals costs, exemplars and access lines on versus off.
 
 Per request: the gateway's `GET /orders/<id>` in process (as suite 1) with full
 telemetry (tracing into a discarding exporter), three ways in one interleaved
