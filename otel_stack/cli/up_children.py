@@ -14,13 +14,8 @@ import time
 from pathlib import Path
 
 from otel_stack.cli.console import Console
-from otel_stack.cli.up_plan import (
-    LOCAL_TRACES_ENDPOINT,
-    UpOptions,
-    dns_spec,
-    service_specs,
-    with_replica_dns,
-)
+from otel_stack.cli.up_dns import dns_spec, with_replica_dns
+from otel_stack.cli.up_plan import LOCAL_TRACES_ENDPOINT, UpOptions, service_specs
 from otel_stack.deploy import prometheus_config
 from otel_stack.harness import (
     local_alertmanager,

@@ -3,9 +3,7 @@
 `UpOptions` does the arithmetic (replica ports, scrape targets, the URLs the live
 view reads); `service_specs` turns it into the services' `ServiceSpec`s, with
 the environment every child gets (and the collector's, with --otlp).
-`with_replica_dns` chooses how gateways find several order-apis: one DNS name
-answered by a local dnsmasq (as a headless Service does on Kubernetes), or,
-where this machine cannot, a fixed `ipv4:` list.
+How gateways find several order-apis is `up_dns`'s.
 """
 
 from __future__ import annotations
@@ -15,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from otel_stack import default_ports
+from otel_stack.cli.up_dns import ReplicaDns
 from otel_stack.deploy import prometheus_config
 from otel_stack.harness import (
     local_collector,
-    local_dns,
     otlp_prometheus,
     running,
 )
@@ -37,25 +35,6 @@ MAX_REPLICAS = 8
 LOCAL_TRACES_ENDPOINT = "127.0.0.1:14317"
 # Pushed at the live view's pace rather than the SDK's 60 s default.
 LOCAL_EXPORT_INTERVAL_MS = "2000"
-# The name the gateways dial for the order-api replicas (`.test` is reserved: RFC 6761).
-ORDER_API_DNS_NAME = "order-api.otel-stack.test"
-
-
-@dataclass(frozen=True)
-class ReplicaDns:
-    """The local dnsmasq answering ORDER_API_DNS_NAME with every order-api replica's address."""
-
-    binary: str
-    port: int
-
-    @property
-    def listen(self) -> tuple[str, int]:
-        """Where dnsmasq answers (UDP)."""
-        return ("127.0.0.1", self.port)
-
-    def target(self, grpc_port: int) -> str:
-        """The gateways' ORDER_API_TARGET: the name, asked of this server (the URI's authority)."""
-        return f"dns://127.0.0.1:{self.port}/{ORDER_API_DNS_NAME}:{grpc_port}"
 
 
 @dataclass(frozen=True)
@@ -212,42 +191,6 @@ def check_replicas(replicas: int, db: str | None) -> None:
             f"--replicas {replicas} needs --db postgresql://…: replicas share one database,"
             " and a SQLite file belongs to one process"
         )
-
-
-def with_replica_dns(options: UpOptions) -> tuple[UpOptions, str | None]:
-    """`options` with a DNS name for several order-apis where this machine allows it.
-
-    Otherwise `options` unchanged (a fixed `ipv4:` list) and one line saying why.
-    """
-    if options.replicas == 1:
-        return options, None
-    binary = local_dns.find_binary()
-    if binary is None:
-        return options, (
-            f"dnsmasq not found ({local_dns.INSTALL_HINT}): the gateways dial the order-apis "
-            "as a fixed ipv4: list instead of one DNS name"
-        )
-    last = f"127.0.0.{options.replicas}"
-    if not local_dns.can_bind(last):
-        return options, (
-            f"cannot listen on {last} (loopback is 127.0.0.1 only here): the gateways dial "
-            "the order-apis as a fixed ipv4: list instead of one DNS name"
-        )
-    return dataclasses.replace(options, replica_dns=ReplicaDns(binary, local_dns.free_port())), None
-
-
-def dns_spec(options: UpOptions, data_dir: Path) -> ServiceSpec | None:
-    """The dnsmasq answering the order-api replicas' name, when the gateways dial one."""
-    dns = options.replica_dns
-    if dns is None:
-        return None
-    argv = local_dns.command(
-        dns.binary,
-        dns.listen,
-        ORDER_API_DNS_NAME,
-        addresses=[ports.grpc_host for ports in options.replica_ports],
-    )
-    return local_dns.spec(argv, dns.listen, ORDER_API_DNS_NAME, data_dir / "dnsmasq.log")
 
 
 def service_specs(

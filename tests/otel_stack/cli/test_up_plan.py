@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from otel_stack.cli import up_plan
-from otel_stack.cli.up_plan import ORDER_API_DNS_NAME, ReplicaDns, UpOptions
+from otel_stack.cli import up_dns, up_plan
+from otel_stack.cli.up_dns import ORDER_API_DNS_NAME, ReplicaDns
+from otel_stack.cli.up_plan import UpOptions
 from otel_stack.harness import local_dns
 from services.web_gateway.config import Config as GatewayConfig
 
@@ -50,7 +51,7 @@ def test_every_gateway_dials_the_name_on_the_local_dns_server(tmp_path: Path) ->
 def test_the_dns_server_answers_the_name_with_every_replica_address(tmp_path: Path) -> None:
     options = _options(3, ReplicaDns("/usr/sbin/dnsmasq", 5300))
 
-    spec = up_plan.dns_spec(options, tmp_path)
+    spec = up_dns.dns_spec(options, tmp_path)
 
     assert spec is not None
     records = [arg for arg in spec.command if arg.startswith("--host-record=")]
@@ -61,7 +62,7 @@ def test_the_dns_server_answers_the_name_with_every_replica_address(tmp_path: Pa
 def test_without_dns_the_gateways_dial_a_fixed_list_on_consecutive_ports(tmp_path: Path) -> None:
     options = _options(2)
 
-    assert up_plan.dns_spec(options, tmp_path) is None
+    assert up_dns.dns_spec(options, tmp_path) is None
     assert (
         _env(options, tmp_path, "web-gateway-1", "ORDER_API_TARGET")
         == "ipv4:127.0.0.1:50051,127.0.0.1:50052"
@@ -69,7 +70,7 @@ def test_without_dns_the_gateways_dial_a_fixed_list_on_consecutive_ports(tmp_pat
 
 
 def test_one_replica_needs_no_name() -> None:
-    assert up_plan.with_replica_dns(UpOptions()) == (UpOptions(), None)
+    assert up_dns.with_replica_dns(UpOptions()) == (UpOptions(), None)
 
 
 def test_without_dnsmasq_the_list_stays_and_one_line_says_why(
@@ -77,7 +78,7 @@ def test_without_dnsmasq_the_list_stays_and_one_line_says_why(
 ) -> None:
     monkeypatch.setattr(local_dns, "find_binary", lambda: None)
 
-    options, why = up_plan.with_replica_dns(_options(2))
+    options, why = up_dns.with_replica_dns(_options(2))
 
     assert options.replica_dns is None
     assert why is not None and "dnsmasq not found" in why and "\n" not in why
@@ -89,7 +90,7 @@ def test_without_a_second_loopback_address_the_list_stays_and_one_line_says_why(
     monkeypatch.setattr(local_dns, "find_binary", lambda: "/usr/sbin/dnsmasq")
     monkeypatch.setattr(local_dns, "can_bind", lambda host: host == "127.0.0.1")
 
-    options, why = up_plan.with_replica_dns(_options(2))
+    options, why = up_dns.with_replica_dns(_options(2))
 
     assert options.replica_dns is None
     assert why is not None and "cannot listen on 127.0.0.2" in why
@@ -101,7 +102,7 @@ def test_with_dnsmasq_and_loopback_addresses_the_name_is_used(
     monkeypatch.setattr(local_dns, "find_binary", lambda: "/usr/sbin/dnsmasq")
     monkeypatch.setattr(local_dns, "can_bind", lambda host: True)
 
-    options, why = up_plan.with_replica_dns(_options(4))
+    options, why = up_dns.with_replica_dns(_options(4))
 
     assert why is None
     assert options.replica_dns is not None and options.replica_dns.binary == "/usr/sbin/dnsmasq"
