@@ -6,7 +6,9 @@ value would apply to every child, or clash with the ports chosen for it). Then:
 
 - tests and benchmarks (`user_settings=False`) also drop every `OTEL_*`,
   `ORDER_API_*`, `GATEWAY_*` and `ACCESS_LOG` variable, so the developer's shell
-  cannot change what they check; each run passes what it needs as overrides;
+  cannot change what they check; each run passes what it needs as overrides
+  (the tool cache, OTEL_STACK_CACHE, is kept: it says where the built tools
+  are, not how a service behaves);
 - `otel-stack up` (`user_settings=True`) keeps them: they are how a user
   configures the stack. It pins the launcher to the project's distro and
   configurator and adds `prometheus` to OTEL_METRICS_EXPORTER, because the live
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 
 from otel import settings
 from otel.distro import DISTRO_NAME
+from otel_stack.deploy.toolcache import CACHE_VARIABLE
 
 # The services' own settings and the SDK's: a test run decides them, the caller's shell does not.
 SERVICE_VARIABLE_PREFIXES = ("OTEL_", "ORDER_API_", "GATEWAY_", "ACCESS_LOG")
@@ -45,7 +48,11 @@ def child_environ(
     refuse (each is parsed by their own parser).
     """
     dropped = PER_CHILD_VARIABLES if user_settings else SERVICE_VARIABLE_PREFIXES
-    child = {name: value for name, value in environ.items() if not name.startswith(dropped)}
+    child = {
+        name: value
+        for name, value in environ.items()
+        if not name.startswith(dropped) or name == CACHE_VARIABLE
+    }
     if user_settings:
         names = settings.metrics_exporter_names(child)
         settings.histogram_aggregation_name(child)  # refused here, not at each child's start
