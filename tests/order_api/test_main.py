@@ -138,11 +138,18 @@ def _wait_until_the_only_worker_is_busy(order_api: OrderApiProcess) -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_exits_zero(launch: Launch, signum: signal.Signals) -> None:
-    order_api = launch()
+    # Python's fault handler prints every thread's stack on SIGABRT: what a hang waits on.
+    order_api = launch(PYTHONFAULTHANDLER="1")
 
     order_api.process.send_signal(signum)
 
-    assert order_api.process.wait(timeout=15) == 0
+    try:
+        code = order_api.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        order_api.process.send_signal(signal.SIGABRT)
+        order_api.process.wait(timeout=10)
+        pytest.fail(f"no exit 15 s after {signum.name}; its threads:\n{order_api.log()[-6000:]}")
+    assert code == 0
     assert "Traceback" not in order_api.log()
     assert "order-api stopped" in order_api.log()
 
