@@ -12,22 +12,23 @@ streaming calls); unary-stream and stream-* multicallables pass through unwrappe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from opentelemetry.instrumentation.grpc import GrpcInstrumentorClient
 
 from otel import settings
-from otel.grpc_channel import DelegatingChannel, Deserializer, Serializer
+from otel.grpc_channel import (
+    CallOptions,
+    CallStyle,
+    DelegatingChannel,
+    MethodArgs,
+    WrappedUnaryUnary,
+    call_in_style,
+)
 from otel.grpc_tracing import traced_channel
 from otel.instruments import RpcClientMetrics
 from otel.sdk import Telemetry
-
-if TYPE_CHECKING:
-    _UnaryUnaryMultiCallable = grpc.UnaryUnaryMultiCallable[Any, Any]
-else:  # not generic at run time
-    _UnaryUnaryMultiCallable = grpc.UnaryUnaryMultiCallable
 
 
 class MeteredChannel(DelegatingChannel):
@@ -41,29 +42,18 @@ class MeteredChannel(DelegatingChannel):
         super().__init__(channel)
         self._metrics = metrics
 
-    def unary_unary(
-        self,
-        method: str,
-        request_serializer: Serializer = None,
-        response_deserializer: Deserializer = None,
-        _registered_method: bool = False,
-    ) -> grpc.UnaryUnaryMultiCallable[Any, Any]:
+    def wrap_unary_unary(self, args: MethodArgs) -> grpc.UnaryUnaryMultiCallable[Any, Any]:
         """The wrapped channel's multicallable, metered."""
-        # Generated stubs pass _registered_method (grpcio ≥ 1.63); the type stubs lack it.
-        inner = self._channel.unary_unary(
-            method,
-            request_serializer,
-            response_deserializer,
-            _registered_method,  # type: ignore[call-arg]
-        )
-        return MeteredUnaryUnary(inner, _method_name(method), self._metrics)
+        inner = self._channel.unary_unary(*args)  # type: ignore[call-arg]
+        return MeteredUnaryUnary(inner, _method_name(args[0]), self._metrics)
 
 
-class MeteredUnaryUnary(_UnaryUnaryMultiCallable):
+class MeteredUnaryUnary(WrappedUnaryUnary):
     """A unary-unary multicallable that records each call once, with its final status code.
 
     OK, or a failed call's RpcError code; UNKNOWN for a failure that carries no
-    status (an exception raised below gRPC, such as a wrapper's own error).
+    status (an exception raised below gRPC, such as a wrapper's own error). A
+    `future` is recorded when it ends.
     """
 
     def __init__(
@@ -76,59 +66,17 @@ class MeteredUnaryUnary(_UnaryUnaryMultiCallable):
         self._method = full_method
         self._record = metrics.record
 
-    def __call__(  # noqa: PLR0917 - grpc's own signature
-        self,
-        request: Any,
-        timeout: float | None = None,
-        metadata: Any = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> Any:
-        """Call and wait for the response, recording the call."""
-        return self._timed(
-            self._inner, request, timeout, metadata, credentials, wait_for_ready, compression
-        )
-
-    def with_call(  # noqa: PLR0917 - grpc's own signature
-        self,
-        request: Any,
-        timeout: float | None = None,
-        metadata: Any = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> tuple[Any, grpc.Call]:
-        """Call and wait for the response and the call, recording the call."""
-        outcome: tuple[Any, grpc.Call] = self._timed(
-            self._inner.with_call,
-            request,
-            timeout,
-            metadata,
-            credentials,
-            wait_for_ready,
-            compression,
-        )
-        return outcome
-
-    def future(  # noqa: PLR0917 - grpc's own signature
-        self,
-        request: Any,
-        timeout: float | None = None,
-        metadata: Any = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> Any:
-        """Start the call; it is recorded when it ends."""
+    def invoke(self, style: CallStyle, request: Any, options: CallOptions) -> Any:
+        """Make the call, recording it when it returns, raises or (a future) ends."""
         started = time.perf_counter()
         try:
-            call = self._inner.future(
-                request, timeout, metadata, credentials, wait_for_ready, compression
-            )
+            result = call_in_style(self._inner, style)(request, *options)
         except Exception as error:
             self._record(self._method, _code_of_error(error), time.perf_counter() - started)
             raise
+        if style != "future":
+            self._record(self._method, "OK", time.perf_counter() - started)
+            return result
 
         def done(finished: Any) -> None:
             # Runs in gRPC's thread when the call ends (at once if it already has).
@@ -136,18 +84,7 @@ class MeteredUnaryUnary(_UnaryUnaryMultiCallable):
             name = "UNKNOWN" if code is None else code.name
             self._record(self._method, name, time.perf_counter() - started)
 
-        call.add_done_callback(done)
-        return call
-
-    def _timed(self, invoke: Callable[..., Any], *args: Any) -> Any:
-        """`invoke(*args)`, recorded with OK or the error's code once it returns or raises."""
-        started = time.perf_counter()
-        try:
-            result = invoke(*args)
-        except Exception as error:
-            self._record(self._method, _code_of_error(error), time.perf_counter() - started)
-            raise
-        self._record(self._method, "OK", time.perf_counter() - started)
+        result.add_done_callback(done)
         return result
 
 

@@ -22,7 +22,7 @@ sampler (a custom one, a bare ratio) sends every call through upstream.
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from opentelemetry import context as otel_context
@@ -38,12 +38,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import SpanContext, SpanKind, TracerProvider
 
-from otel.grpc_channel import DelegatingChannel, Deserializer, Serializer
-
-if TYPE_CHECKING:
-    _UnaryUnaryMultiCallable = grpc.UnaryUnaryMultiCallable[Any, Any]
-else:  # not generic at run time
-    _UnaryUnaryMultiCallable = grpc.UnaryUnaryMultiCallable
+from otel import grpc_channel
 
 # Upstream's instrumentation scope: the short path's spans are its spans (a tracer
 # configuration by scope applies to both paths alike).
@@ -105,7 +100,7 @@ def traced_channel(channel: grpc.Channel, tracer_provider: TracerProvider) -> gr
     return _ShortPathChannel(channel, traced, _tracer(tracer_provider), rule)
 
 
-class _ShortPathChannel(DelegatingChannel):
+class _ShortPathChannel(grpc_channel.DelegatingChannel):
     """Unary-unary calls choose per call between upstream's traced path and the short one.
 
     Streaming calls always take upstream's path.
@@ -120,15 +115,11 @@ class _ShortPathChannel(DelegatingChannel):
         self._tracer = tracer
         self._rule = rule
 
-    def unary_unary(
-        self,
-        method: str,
-        request_serializer: Serializer = None,
-        response_deserializer: Deserializer = None,
-        _registered_method: bool = False,
+    def wrap_unary_unary(
+        self, args: grpc_channel.MethodArgs
     ) -> grpc.UnaryUnaryMultiCallable[Any, Any]:
-        """Both paths' multicallables for `method`; each call takes one."""
-        args = (method, request_serializer, response_deserializer, _registered_method)
+        """Both paths' multicallables for the method; each call takes one."""
+        method = args[0]
         return _ShortPathUnaryUnary(
             self._plain.unary_unary(*args),  # type: ignore[call-arg]
             self._traced.unary_unary(*args),  # type: ignore[call-arg]
@@ -138,7 +129,7 @@ class _ShortPathChannel(DelegatingChannel):
         )
 
 
-class _ShortPathUnaryUnary(_UnaryUnaryMultiCallable):
+class _ShortPathUnaryUnary(grpc_channel.WrappedUnaryUnary):
     """A unary-unary multicallable: upstream's tracing, or the short path for a dropped span."""
 
     def __init__(
@@ -155,64 +146,22 @@ class _ShortPathUnaryUnary(_UnaryUnaryMultiCallable):
         self._tracer = tracer
         self._rule = rule
 
-    def _propagated(self, metadata: Any) -> Any | None:
-        """The metadata carrying the dropped client span's context; None: upstream's path."""
+    def invoke(
+        self, style: grpc_channel.CallStyle, request: Any, options: grpc_channel.CallOptions
+    ) -> Any:
+        """Upstream's traced call, or the plain one carrying the dropped span's context."""
         parent = trace.get_current_span().get_span_context()
         if not self._rule.drops_child_of(parent):
-            return None
+            return grpc_channel.call_in_style(self._traced, style)(request, *options)
+        timeout, metadata, *rest = options
         # Upstream's span for this call: the same name, kind and parent, so the sampler
         # decides (and the ids and trace state are made) exactly as it would there.
         span = self._tracer.start_span(self._method, kind=SpanKind.CLIENT)
         carrier: dict[str, str] = dict(metadata) if metadata else {}
         propagate.inject(carrier, context=trace.set_span_in_context(span), setter=_SETTER)
-        return tuple(carrier.items())
-
-    def __call__(  # noqa: PLR0917 - grpc's own signature
-        self,
-        request: Any,
-        timeout: float | None = None,
-        metadata: Any = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> Any:
-        """Call and wait for the response."""
-        propagated = self._propagated(metadata)
-        if propagated is None:
-            return self._traced(
-                request, timeout, metadata, credentials, wait_for_ready, compression
-            )
-        return self._plain(request, timeout, propagated, credentials, wait_for_ready, compression)
-
-    def with_call(  # noqa: PLR0917 - grpc's own signature
-        self,
-        request: Any,
-        timeout: float | None = None,
-        metadata: Any = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> Any:
-        """Call and wait for the response and the call."""
-        propagated = self._propagated(metadata)
-        invoke = self._traced.with_call if propagated is None else self._plain.with_call
-        chosen = metadata if propagated is None else propagated
-        return invoke(request, timeout, chosen, credentials, wait_for_ready, compression)
-
-    def future(  # noqa: PLR0917 - grpc's own signature
-        self,
-        request: Any,
-        timeout: float | None = None,
-        metadata: Any = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> Any:
-        """Start the call."""
-        propagated = self._propagated(metadata)
-        invoke = self._traced.future if propagated is None else self._plain.future
-        chosen = metadata if propagated is None else propagated
-        return invoke(request, timeout, chosen, credentials, wait_for_ready, compression)
+        return grpc_channel.call_in_style(self._plain, style)(
+            request, timeout, tuple(carrier.items()), *rest
+        )
 
 
 # ---- server ---------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ class Seen:
     traceparent: str | None
     span: SpanContext
     upstream_context: bool  # the servicer context came wrapped by upstream's interceptor
+    metadata: dict[str, str | bytes] = field(default_factory=dict)
 
 
 class ObservingServicer(OrderServicer):
@@ -66,7 +67,8 @@ class ObservingServicer(OrderServicer):
         metadata = dict(context.invocation_metadata())
         span = trace.get_current_span().get_span_context()
         wrapped = type(context).__name__ == "_OpenTelemetryServicerContext"
-        self.seen.append(Seen(metadata.get("traceparent"), span, wrapped))  # type: ignore[arg-type]
+        traceparent = metadata.get("traceparent")
+        self.seen.append(Seen(traceparent, span, wrapped, metadata))  # type: ignore[arg-type]
         return super().GetOrder(request, context)
 
 
@@ -181,6 +183,35 @@ def test_an_unsampled_call_propagates_traceparent_with_the_sampled_flag_unset(
     assert not seen.span.trace_flags.sampled
     assert seen.span.span_id not in {client_span_id, PARENT_ID}  # the server's own span
     assert not seen.upstream_context  # the short path: none of upstream's per-call work
+    assert pair.client.finished() == () and pair.server.finished() == ()
+
+
+@pytest.mark.parametrize("style", ["__call__", "with_call", "future"])
+def test_every_call_style_takes_the_short_path_and_keeps_the_callers_metadata(
+    pair_for: Any, style: str
+) -> None:
+    pair = pair_for(ParentBasedTraceIdRatio(0.1), ParentBasedTraceIdRatio(0.1))
+    get = pair.stub.GetOrder
+    request = orders_pb2.GetOrderRequest(id=pair.order_id)
+    with _inside(UNSAMPLED_PARENT):
+        if style == "__call__":
+            response = get(request, timeout=WAIT_SECONDS, metadata=(("x-note", "kept"),))
+        elif style == "with_call":
+            response, call = get.with_call(
+                request, timeout=WAIT_SECONDS, metadata=(("x-note", "kept"),)
+            )
+            assert call.code() == grpc.StatusCode.OK
+        else:
+            response = get.future(
+                request, timeout=WAIT_SECONDS, metadata=(("x-note", "kept"),)
+            ).result(timeout=WAIT_SECONDS)
+
+    assert response.order.id == pair.order_id
+    (seen,) = pair.servicer.seen
+    trace_id, _, sampled = _parse(seen.traceparent)
+    assert (trace_id, sampled) == (TRACE_ID, False)
+    assert seen.metadata["x-note"] == "kept"
+    assert not seen.upstream_context
     assert pair.client.finished() == () and pair.server.finished() == ()
 
 
