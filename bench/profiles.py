@@ -27,7 +27,6 @@ import cProfile
 import io
 import pstats
 import sysconfig
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -50,6 +49,7 @@ from prometheus_client import CollectorRegistry
 from bench.answering_channel import AnsweringChannel
 from bench.gateway_path import ORDER_ID, _caller
 from bench.measure import paired_difference_us, per_call
+from bench.rpc_path import one_order_servicer
 from otel import settings
 from otel.access_log import AccessLineWriter, AccessLog
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
@@ -60,8 +60,6 @@ from otel.sdk import Telemetry
 from otel.views import default_views
 from services.order_api.server import SERVICE_NAME
 from services.order_api.servicer import OrderServicer
-from services.order_api.store import Item
-from services.order_api.store_sqlite import SqliteOrderStore
 from services.proto.orders.v1 import orders_pb2
 from services.web_gateway.app import create_app
 from services.web_gateway.client import OrderClient
@@ -309,11 +307,7 @@ def _short(path: str) -> str:
 
 def run(quick: bool) -> dict[str, Any]:
     """CPU µs per gateway request and per RPC in each profile; top functions of each."""
-    with tempfile.TemporaryDirectory() as directory:
-        store = SqliteOrderStore(Path(directory) / "orders.db")
-        order, _ = store.create("c1", (Item("sku-1", 1, 100),))
-        servicer = OrderServicer(store)
-        request = orders_pb2.GetOrderRequest(id=order.id)
+    with one_order_servicer() as (servicer, request):
         gateway: dict[str, Callable[[], object]] = {}
         rpc: dict[str, Callable[[], object]] = {}
         flush: dict[str, Callable[[], object]] = {}
@@ -372,5 +366,4 @@ def run(quick: bool) -> dict[str, Any]:
             }
         for tracer_provider in providers:
             tracer_provider.shutdown()
-        store.close()
     return figures

@@ -10,10 +10,11 @@ the gateway uses, and the `grpc.intercept_channel` interceptor it replaced.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -56,16 +57,23 @@ class _Details(grpc.HandlerCallDetails):
         self.invocation_metadata = ()
 
 
-def run(quick: bool) -> dict[str, Any]:
-    """Measure and return the suite's figures."""
+@contextlib.contextmanager
+def one_order_servicer() -> Iterator[tuple[OrderServicer, orders_pb2.GetOrderRequest]]:
+    """A servicer over a temporary SQLite store holding one order, and a GetOrder of it."""
     with tempfile.TemporaryDirectory() as directory:
         store = SqliteOrderStore(Path(directory) / "orders.db")
-        order, _ = store.create("c1", (Item("sku-1", 1, 100),))
-        servicer = OrderServicer(store)
-        request = orders_pb2.GetOrderRequest(id=order.id)
+        try:
+            order, _ = store.create("c1", (Item("sku-1", 1, 100),))
+            yield OrderServicer(store), orders_pb2.GetOrderRequest(id=order.id)
+        finally:
+            store.close()
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """Measure and return the suite's figures."""
+    with one_order_servicer() as (servicer, request):
         in_process = _in_process(servicer, request, quick)
         loopback = _loopback(servicer, request, quick)
-        store.close()
     return {"in_process_cpu_us": in_process, "loopback_wall_us": loopback}
 
 

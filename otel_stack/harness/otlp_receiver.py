@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent import futures
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -107,28 +107,32 @@ class OtlpReceiver:
 
     def spans(self, service_name: str) -> list[trace_pb2.Span]:
         """Every span received from one service."""
-        with self._lock:
-            requests = list(self.trace_requests)
-        return [
-            span
-            for request in requests
-            for resource_spans in request.resource_spans
-            if _service_name(resource_spans.resource.attributes) == service_name
-            for scope in resource_spans.scope_spans
-            for span in scope.spans
-        ]
+        spans: list[trace_pb2.Span] = self._items(
+            self.trace_requests, service_name, ("resource_spans", "scope_spans", "spans")
+        )
+        return spans
 
     def log_records(self, service_name: str) -> list[logs_pb2.LogRecord]:
         """Every log record received from one service."""
+        records: list[logs_pb2.LogRecord] = self._items(
+            self.log_requests, service_name, ("resource_logs", "scope_logs", "log_records")
+        )
+        return records
+
+    def _items(
+        self, requests: Sequence[_Request], service_name: str, path: tuple[str, str, str]
+    ) -> list[Any]:
+        """The items of one service in `requests`, found by field names: resource, scope, item."""
+        resources, scopes, items = path
         with self._lock:
-            requests = list(self.log_requests)
+            kept = list(requests)
         return [
-            record
-            for request in requests
-            for resource_logs in request.resource_logs
-            if _service_name(resource_logs.resource.attributes) == service_name
-            for scope in resource_logs.scope_logs
-            for record in scope.log_records
+            item
+            for request in kept
+            for resource in getattr(request, resources)
+            if _service_name(resource.resource.attributes) == service_name
+            for scope in getattr(resource, scopes)
+            for item in getattr(scope, items)
         ]
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:

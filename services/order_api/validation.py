@@ -6,15 +6,8 @@ JSON shape.
 
 from __future__ import annotations
 
-from services.orders_contract import (
-    DEFAULT_PAGE_SIZE,
-    MAX_ITEMS,
-    MAX_PAGE_SIZE,
-    MAX_QUANTITY,
-    MAX_UNIT_PRICE_CENTS,
-    ValidationError,
-    check_identifier,
-)
+from services import orders_contract as contract
+from services.orders_contract import ValidationError, check_identifier
 from services.proto.orders.v1 import orders_pb2
 
 
@@ -24,23 +17,26 @@ def check_create_request(request: orders_pb2.CreateOrderRequest) -> None:
     check_identifier("idempotency_key", request.idempotency_key, required=False)
     if not request.items:
         raise ValidationError("items", "must contain at least one item")
-    if len(request.items) > MAX_ITEMS:
-        raise ValidationError("items", f"must contain at most {MAX_ITEMS} items")
+    if len(request.items) > contract.MAX_ITEMS:
+        raise ValidationError("items", f"must contain at most {contract.MAX_ITEMS} items")
     for index, item in enumerate(request.items):
         field = f"items[{index}]"
         check_identifier(f"{field}.sku", item.sku)
-        if not 1 <= item.quantity <= MAX_QUANTITY:
-            raise ValidationError(f"{field}.quantity", f"must be between 1 and {MAX_QUANTITY}")
-        if not 0 <= item.unit_price_cents <= MAX_UNIT_PRICE_CENTS:
+        if not 1 <= item.quantity <= contract.MAX_QUANTITY:
             raise ValidationError(
-                f"{field}.unit_price_cents", f"must be between 0 and {MAX_UNIT_PRICE_CENTS}"
+                f"{field}.quantity", f"must be between 1 and {contract.MAX_QUANTITY}"
+            )
+        if not 0 <= item.unit_price_cents <= contract.MAX_UNIT_PRICE_CENTS:
+            raise ValidationError(
+                f"{field}.unit_price_cents",
+                f"must be between 0 and {contract.MAX_UNIT_PRICE_CENTS}",
             )
 
 
 def check_page_size(page_size: int) -> int:
     """Return the effective page size (0 means the default) or raise ValidationError."""
     if page_size == 0:
-        return DEFAULT_PAGE_SIZE
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ValidationError("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
+        return contract.DEFAULT_PAGE_SIZE
+    if not 1 <= page_size <= contract.MAX_PAGE_SIZE:
+        raise ValidationError("page_size", f"must be between 1 and {contract.MAX_PAGE_SIZE}")
     return page_size
