@@ -38,7 +38,7 @@ def render(results: dict[str, Any]) -> str:
     if "signals" in results:
         parts.append(signals(results["signals"]))
     if "workers" in results:
-        parts.append(workers(results["workers"]))
+        parts.append(workers(results["workers"], results["machine"]["cpus"]))
     if "native" in results:
         parts.append(native_table(results["native"], heading="## 11. Native histograms"))
     if "tls" in results:

@@ -85,9 +85,14 @@ def scaling(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def workers(figures: dict[str, Any]) -> str:
+def workers(figures: dict[str, Any], cpus: int) -> str:
     throughput = figures["throughput_rps"]
     cpu = figures["cpu_us_per_request"]
+
+    def cores(variant: str) -> float:
+        """CPU cores both services used: requests/s times their CPU µs per request."""
+        return float(throughput[variant] * sum(cpu[variant].values()) / 1e6)
+
     lines = [
         "## 10. Worker processes: 2 per service against 1\n",
         f"`GET /orders/<id>` end to end (wrk, {figures['connections']} connections), both"
@@ -101,8 +106,9 @@ def workers(figures: dict[str, Any]) -> str:
             "vs off, N=1",
             "vs off, N=2",
             "gateway CPU µs, N=1 / N=2",
+            "cores used by both services, N=1 / N=2",
         ),
-        _row("---", "---:", "---:", "---:", "---:", "---:", "---:"),
+        _row("---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"),
     ]
     for profile, two_to_one in figures["two_to_one"].items():
         one, two = f"{profile}_1", f"{profile}_2"
@@ -115,8 +121,20 @@ def workers(figures: dict[str, Any]) -> str:
                 f"{_f(figures['ratio_to_off']['1'][profile], 2)}×",
                 f"{_f(figures['ratio_to_off']['2'][profile], 2)}×",
                 f"{_f(cpu[one]['web-gateway'])} / {_f(cpu[two]['web-gateway'])}",
+                f"{_f(cores(one), 2)} / {_f(cores(two), 2)}",
             )
         )
+    # What 2 processes could give at most here: every core busy with the two services alone
+    # (the load generator and the kernel's share taken as nothing).
+    ceiling = cpus * 1e6 / sum(cpu["off_2"].values()) / throughput["off_1"]
+    lines += [
+        "",
+        f"The services and `wrk` share this machine's {cpus} cores. With telemetry off, the"
+        f" two services together spend {_f(sum(cpu['off_2'].values()))} µs of CPU per request"
+        f" at N=2, so all {cpus} cores would serve at most"
+        f" {_f(cpus * 1e6 / sum(cpu['off_2'].values()))} requests/s — {_f(ceiling, 2)}× of"
+        " N=1 — even if the load generator and the kernel cost nothing.",
+    ]
     workers = figures["scrape_workers"]
     lines += [
         "",
