@@ -30,7 +30,7 @@ from tests.support.flood import (
     open_connections,
     refusals,
 )
-from tests.support.http_client import HttpClient, order_body
+from tests.support.http_client import HttpClient, Probe, order_body, probe
 from tests.support.order_api import health_status
 from tests.support.polling import wait_until
 
@@ -47,24 +47,8 @@ ENVIRON = {
 }
 
 
-@dataclass(frozen=True)
-class Probe:
-    """One probe of the health port: its status (None: no answer in time) and duration."""
-
-    path: str
-    status: int | None
-    seconds: float
-    error: str = ""
-
-
-def _probe(health_url: str, path: str) -> Probe:
-    started = time.perf_counter()
-    try:
-        with HttpClient(health_url, timeout=PROBE_DEADLINE_SECONDS) as client:
-            reply = client.get(path)
-    except OSError as error:
-        return Probe(path, None, time.perf_counter() - started, repr(error))
-    return Probe(path, reply.status, time.perf_counter() - started)
+def _probe(base_url: str, path: str) -> Probe:
+    return probe(base_url, path, timeout=PROBE_DEADLINE_SECONDS)
 
 
 @dataclass

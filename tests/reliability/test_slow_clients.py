@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from otel_stack.harness.running import GATEWAY, Stack, running_stack
 from tests.support.flood import close_all, connect, open_connections, refusals
-from tests.support.http_client import HttpClient, order_body
+from tests.support.http_client import HttpClient, Probe, order_body, probe
 from tests.support.polling import wait_until
 
 ABUSERS = 300
@@ -122,24 +122,8 @@ def _abuse(port: int, kind: Kind, stop: threading.Event, abuse: Abuse) -> None:
             sock.close()
 
 
-@dataclass(frozen=True)
-class Probe:
-    """One call of the well-behaved client."""
-
-    path: str
-    status: int | None
-    seconds: float
-    error: str = ""
-
-
 def _probe(base_url: str, path: str) -> Probe:
-    started = time.perf_counter()
-    try:
-        with HttpClient(base_url, timeout=5) as client:
-            reply = client.get(path)
-    except OSError as error:
-        return Probe(path, None, time.perf_counter() - started, repr(error))
-    return Probe(path, reply.status, time.perf_counter() - started)
+    return probe(base_url, path, timeout=5)
 
 
 def _metric(text: str, name: str, **labels: str) -> float:

@@ -120,6 +120,27 @@ def raw_exchange(port: int, data: bytes, *, half_close: bool = False, timeout: f
     return Reply(response.status, response.headers, body, time.perf_counter() - started)
 
 
+@dataclass(frozen=True)
+class Probe:
+    """One GET of a well-behaved client: its status (None: no answer in time) and duration."""
+
+    path: str
+    status: int | None
+    seconds: float
+    error: str = ""
+
+
+def probe(base_url: str, path: str, *, timeout: float) -> Probe:
+    """GET `path` on a connection of its own, giving up after `timeout` seconds."""
+    started = time.perf_counter()
+    try:
+        with HttpClient(base_url, timeout=timeout) as client:
+            reply = client.get(path)
+    except OSError as error:
+        return Probe(path, None, time.perf_counter() - started, repr(error))
+    return Probe(path, reply.status, time.perf_counter() - started)
+
+
 def order_body(customer_id: str, *, sku: str = "sku-1", quantity: int = 1) -> dict[str, Any]:
     """A valid POST /orders document."""
     return {

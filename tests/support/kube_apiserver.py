@@ -67,17 +67,9 @@ class ApiClient:
     ca_file: Path
     _resources: dict[tuple[str, str], tuple[str, bool]] = field(default_factory=dict)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Manifest | None = None,
-        *,
-        content_type: str = "application/json",
-        query: dict[str, str] | None = None,
-    ) -> Any:
-        """The decoded JSON answer; raise ApiError with the server's message on a refusal."""
-        return json.loads(self.send(method, path, body, content_type=content_type, query=query))
+    def request(self, method: str, path: str, body: Manifest | None = None, **options: Any) -> Any:
+        """The decoded JSON answer of `send` (same options)."""
+        return json.loads(self.send(method, path, body, **options))
 
     def send(
         self,
