@@ -26,6 +26,7 @@ from otel_stack.harness.load import (
     LoadGenerator,
 )
 from services.order_api.faults import FaultPlan, FaultSpecError
+from services.startup import wait_for_stop
 
 PROGRESS_SECONDS_TTY = 0.5
 PROGRESS_SECONDS_PLAIN = 5.0
@@ -159,7 +160,7 @@ def run_alert_sink(args: argparse.Namespace, console: Console) -> int:
     with _stop_on_signals() as stop:
         sink.start()
         console.line(f"alert sink on {host}:{port}: POST /page, /ticket; GET /notifications")
-        stop.wait()
+        wait_for_stop(stop)
     sink.close()
     return 0
 

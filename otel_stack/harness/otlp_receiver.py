@@ -44,6 +44,8 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
+from services.startup import wait_for_stop
+
 METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
@@ -249,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signum, lambda _signum, _frame: stopping.set())
     try:
         with running_receiver(port=int(args[0]), keep=False):
-            stopping.wait()
+            wait_for_stop(stopping)
     except OSError as error:
         print(f"otlp-receiver: {error}", file=sys.stderr)
         return 1

@@ -34,7 +34,7 @@ from services.order_api.store import (
     redacted,
 )
 from services.order_api.tls import metrics_ssl_context, server_credentials
-from services.startup import install_telemetry, stop_signal
+from services.startup import install_telemetry, stop_signal, wait_for_stop
 from services.supervisor import SupervisorError, SupervisorSettings, supervise
 from services.workers import WorkerRole, serve_as_worker
 
@@ -170,7 +170,7 @@ def _serve(
         metrics_note,
         redacted(config.db_path),
     )
-    stopping.wait()
+    wait_for_stop(stopping)
 
     logger.info("order-api stopping: draining in-flight RPCs (grace %.0fs)", config.grace_seconds)
     database_health.stop()

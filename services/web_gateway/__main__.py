@@ -26,7 +26,7 @@ from otel.logs import configure_logging
 from otel.sdk import Telemetry
 from otel.worker_metrics import MergedMetrics
 from services.envconfig import ConfigError, format_address
-from services.startup import install_telemetry, stop_signal
+from services.startup import install_telemetry, stop_signal, wait_for_stop
 from services.supervisor import SupervisorSettings, supervise
 from services.web_gateway.app import MAX_BODY_BYTES, create_app
 from services.web_gateway.client import OrderClient
@@ -171,7 +171,7 @@ def _serve_until_stopped(
         config.order_api_target,
         _tls_note(config),
     )
-    stopping.wait()
+    wait_for_stop(stopping)
 
     logger.info(
         "web-gateway stopping: draining in-flight requests (grace %gs)", config.grace_seconds
