@@ -173,7 +173,9 @@ class TracingServerInterceptor(grpc.ServerInterceptor):
     The short path (unary-unary calls only) extracts the caller's context from the
     call's metadata, starts the span with the SDK tracer and makes it current
     while the handler runs, as upstream does; it skips what upstream adds for a
-    recorded span only.
+    recorded span only. Which path a call takes is decided in the handler, from
+    the call's own metadata, so one handler per method serves every call (gRPC
+    asks the interceptors for it on every call; upstream builds a new one each time).
     """
 
     def __init__(self, tracer_provider: TracerProvider) -> None:
@@ -182,6 +184,9 @@ class TracingServerInterceptor(grpc.ServerInterceptor):
         )
         self._tracer = _tracer(tracer_provider)
         self._rule = DropRule(tracer_provider)
+        # By method path: the servicer's handler and the one built around it. Only methods
+        # the server implements get here, so the cache is bounded by the service definition.
+        self._handlers: dict[str, tuple[object, grpc.RpcMethodHandler[Any, Any]]] = {}
 
     def intercept_service(
         self,
@@ -190,31 +195,33 @@ class TracingServerInterceptor(grpc.ServerInterceptor):
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         if not self._rule.drops_unsampled_children:
             return self._upstream.intercept_service(continuation, handler_call_details)
-        parent_context = _extract(handler_call_details.invocation_metadata)
-        parent = trace.get_current_span(parent_context).get_span_context()
-        if not self._rule.drops_child_of(parent):
-            return self._upstream.intercept_service(continuation, handler_call_details)
         handler = continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return self._upstream.intercept_service(lambda _details: handler, handler_call_details)
-        return self._short_path(handler_call_details.method, handler, parent_context)
+        method = handler_call_details.method
+        cached = self._handlers.get(method)
+        if cached is None or cached[0] is not handler:
+            cached = (handler, self._choosing(handler_call_details, handler))
+            self._handlers[method] = cached
+        return cached[1]
 
-    def _short_path(
-        self,
-        method: str,
-        handler: grpc.RpcMethodHandler[Any, Any],
-        parent_context: otel_context.Context,
+    def _choosing(
+        self, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler[Any, Any]
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        """`handler` run under a span started with the SDK tracer, as upstream starts it.
+        """`handler` behind upstream's tracing, or under a span certain to drop: per call.
 
-        Built per call, as upstream does: the caller's context was extracted here, in
-        gRPC's polling thread, and the handler runs in one of the server's threads.
+        Upstream's handler reads only the method of `details`, the same for every call
+        of this method, so one serves them all.
         """
-        behavior = handler.unary_unary
-        assert behavior is not None
-        tracer = self._tracer
+        upstream = self._upstream.intercept_service(lambda _details: handler, details)
+        behavior, traced = handler.unary_unary, upstream.unary_unary if upstream else None
+        assert behavior is not None and traced is not None
+        method, tracer, rule = details.method, self._tracer, self._rule
 
-        def short_path(request: Any, context: grpc.ServicerContext) -> Any:
+        def choosing(request: Any, context: grpc.ServicerContext) -> Any:
+            parent_context = _extract(context.invocation_metadata())
+            if not rule.drops_child_of(trace.get_current_span(parent_context).get_span_context()):
+                return traced(request, context)
             span = tracer.start_span(method, context=parent_context, kind=SpanKind.SERVER)
             token = otel_context.attach(trace.set_span_in_context(span, parent_context))
             try:
@@ -223,7 +230,7 @@ class TracingServerInterceptor(grpc.ServerInterceptor):
                 otel_context.detach(token)
 
         return grpc.unary_unary_rpc_method_handler(
-            short_path,
+            choosing,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )

@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 from otel import grpc_client, grpc_interceptors
-from otel.grpc_tracing import DropRule
+from otel.grpc_tracing import DropRule, TracingServerInterceptor
 from services.order_api.server import SERVICE_NAME, create_server
 from services.order_api.servicer import OrderServicer
 from services.order_api.store import Item, OrderStore
@@ -296,3 +296,33 @@ def test_an_unsampled_call_through_a_recording_sampler_is_traced_by_upstream(
         _get_order(pair)
 
     assert len(pair.client.finished()) == 1 and len(pair.server.finished()) == 1
+
+
+def test_each_call_decides_its_path_from_its_own_metadata(pair_for: Any) -> None:
+    pair = pair_for(DEFAULT_ON, DEFAULT_ON)
+    for parent in (UNSAMPLED_PARENT, SAMPLED_PARENT, UNSAMPLED_PARENT, SAMPLED_PARENT):
+        with _inside(parent):
+            _get_order(pair)
+
+    paths = [seen.upstream_context for seen in pair.servicer.seen]
+    assert paths == [False, True, False, True]
+    assert len(pair.client.finished()) == 2 and len(pair.server.finished()) == 2
+
+
+def test_the_server_builds_one_handler_per_method_not_per_call() -> None:
+    interceptor = TracingServerInterceptor(TracerProvider(sampler=DEFAULT_ON))
+    details = _CallDetails(f"/{SERVICE_NAME}/GetOrder")
+    first = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    replaced = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+
+    handlers = [interceptor.intercept_service(lambda _d: first, details) for _ in range(3)]
+    assert handlers[0] is handlers[1] is handlers[2] is not first
+    # A servicer handing out a new handler replaces the method's entry: one per method.
+    assert interceptor.intercept_service(lambda _d: replaced, details) is not handlers[0]
+    assert interceptor.intercept_service(lambda _d: None, details) is None
+
+
+@dataclass
+class _CallDetails(grpc.HandlerCallDetails):
+    method: str
+    invocation_metadata: tuple[tuple[str, str], ...] = ()
