@@ -32,15 +32,13 @@ from typing import Any
 
 import psutil
 
-from otel_stack.harness import processes
-from otel_stack.harness.child_environ import child_environ
+from otel_stack.harness import otlp_receiver, processes
 from otel_stack.harness.http_call import create_order
 from otel_stack.harness.mix import EXAMPLE_ORDER
-from otel_stack.harness.processes import Service, ServiceSpec
-from otel_stack.harness.readiness import listening
+from otel_stack.harness.processes import Service
 from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, free_port, running_stack
 
-RECEIVER = "otlp-receiver"
+RECEIVER = otlp_receiver.PROCESS_NAME
 CONNECTIONS = 8
 WARMUP_SECONDS = 2
 DISABLED = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
@@ -157,15 +155,7 @@ def _scrape_ms(url: str) -> tuple[float, int]:
 def _receiver(directory: Path) -> Iterator[tuple[Service, int]]:
     """The OTLP receiver as a process of its own, discarding what it receives."""
     port = free_port()
-    spec = ServiceSpec(
-        name=RECEIVER,
-        command=[*processes.module_command("otel_stack.harness.otlp_receiver"), str(port)],
-        env=child_environ(),
-        log_path=directory / f"{RECEIVER}.log",
-        ready=lambda: listening("127.0.0.1", port),
-        ready_description=f"127.0.0.1:{port} accepting connections",
-    )
-    service = processes.start(spec)
+    service = processes.start(otlp_receiver.process_spec(directory, port))
     try:
         yield service, port
     finally:

@@ -8,9 +8,10 @@ Enough of a collector for tests and benchmarks that run the services with
 `OTEL_*_EXPORTER=otlp` and need somewhere real to send to (and to read back
 what arrived), without building or configuring an OpenTelemetry Collector.
 Everything received is kept in memory (use it for bounded runs only), unless
-it is made with `keep=False`, as `python -m otel_stack.harness.otlp_receiver PORT`
-does: the benchmarks run it that way, as a process of its own, so the cost of
-receiving spans is not charged to the services or to the load generator.
+it is made with `keep=False`, as `python -m otel_stack.harness.otlp_receiver PORT
+[HTTP_PORT]` does (OTLP/gRPC on PORT, OTLP/HTTP on HTTP_PORT): the benchmarks run
+it that way (`process_spec`), as a process of its own, so the cost of receiving
+spans is not charged to the services or to the load generator.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent import futures
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -44,12 +46,16 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
+from otel_stack.harness import processes
+from otel_stack.harness.child_environ import child_environ
+from otel_stack.harness.readiness import listening
 from services.startup import wait_for_stop
 
 METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 MAX_HTTP_BODY_BYTES = 16 * 1024 * 1024
+PROCESS_NAME = "otlp-receiver"
 
 
 _Request = TypeVar(
@@ -192,10 +198,10 @@ def running_receiver(*, port: int = 0, keep: bool = True) -> Iterator[tuple[Otlp
 
 
 @contextmanager
-def serving_otlp_http(receiver: OtlpReceiver) -> Iterator[int]:
+def serving_otlp_http(receiver: OtlpReceiver, *, port: int = 0) -> Iterator[int]:
     """Serve OTLP/HTTP (`/v1/{traces,metrics,logs}`, protobuf, gzip or not) into `receiver`.
 
-    Listens on a free loopback port until the block ends; yields the port.
+    Listens on a loopback port (0: a free one) until the block ends; yields the port.
     """
     routes: dict[str, Callable[[bytes], bytes]] = {
         "/v1/traces": lambda body: receiver.export_traces(
@@ -229,7 +235,7 @@ def serving_otlp_http(receiver: OtlpReceiver) -> Iterator[int]:
         def log_message(self, format: str, *args: object) -> None:
             return None
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     thread = threading.Thread(target=server.serve_forever, name="otlp-http", daemon=True)
     thread.start()
     try:
@@ -240,22 +246,44 @@ def serving_otlp_http(receiver: OtlpReceiver) -> Iterator[int]:
         thread.join(timeout=5)
 
 
+def process_spec(
+    directory: Path, grpc_port: int, http_port: int | None = None
+) -> processes.ServiceSpec:
+    """The receiver as a process of its own, discarding what it receives; logs in `directory`."""
+    ports = [grpc_port] if http_port is None else [grpc_port, http_port]
+    return processes.ServiceSpec(
+        name=PROCESS_NAME,
+        command=[*processes.module_command(__name__), *map(str, ports)],
+        env=child_environ(),
+        log_path=directory / f"{PROCESS_NAME}.log",
+        ready=lambda: all(listening("127.0.0.1", port) for port in ports),
+        ready_description=" and ".join(f"127.0.0.1:{port}" for port in ports)
+        + " accepting connections",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Accept and discard OTLP/gRPC exports on 127.0.0.1:PORT until SIGTERM or SIGINT."""
+    """Accept and discard OTLP/gRPC (and OTLP/HTTP) exports until SIGTERM or SIGINT."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1 or not args[0].isdigit() or not 0 < int(args[0]) < 65536:
-        print("usage: python -m otel_stack.harness.otlp_receiver PORT", file=sys.stderr)
+    if not 1 <= len(args) <= 2 or not all(_is_port(arg) for arg in args):
+        print("usage: python -m otel_stack.harness.otlp_receiver PORT [HTTP_PORT]", file=sys.stderr)
         return 2
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: stopping.set())
     try:
-        with running_receiver(port=int(args[0]), keep=False):
+        with running_receiver(port=int(args[0]), keep=False) as (receiver, _), ExitStack() as http:
+            if len(args) == 2:
+                http.enter_context(serving_otlp_http(receiver, port=int(args[1])))
             wait_for_stop(stopping)
     except OSError as error:
         print(f"otlp-receiver: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _is_port(text: str) -> bool:
+    return text.isdigit() and 0 < int(text) < 65536
 
 
 if __name__ == "__main__":
