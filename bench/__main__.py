@@ -29,6 +29,7 @@ from bench import (
     scrape,
     servers,
     signals,
+    span_export,
     tls,
     workers,
 )
@@ -55,6 +56,7 @@ def main() -> int:
             "workers",
             "native",
             "profiles",
+            "span_export",
         ],
         action="append",
     )
@@ -80,6 +82,7 @@ def main() -> int:
         "workers": workers.run,
         "native": native_accuracy.run,
         "profiles": profiles.run,
+        "span_export": span_export.run,
     }
     started = time.time()
     results: dict[str, Any] = {

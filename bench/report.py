@@ -45,6 +45,10 @@ def render(results: dict[str, Any]) -> str:
         parts.append(tls(results["tls"]))
     if "profiles" in results:
         parts.append(report_profiles.render(results["profiles"]))
+    if "span_export" in results:
+        parts.append(
+            report_profiles.render_span_export(results["span_export"], results.get("profiles"))
+        )
     parts.append(_goals(results))
     return "\n".join(parts)
 

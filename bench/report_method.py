@@ -83,4 +83,10 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    CPU µs per call interleaved; then each once more under cProfile (thread CPU time), whose
    functions by own time say where the µs go (profiled times are inflated by the profiler;
    read them as shares).
+14. **What exporting a recorded span costs** — spans recorded by the services' own code
+   (suite 13's every-trace profile: a gateway request's Flask server and gRPC client spans,
+   an order-api RPC's server span), 512 of each service, exported to the OTLP receiver
+   running as a process of its own: protobuf encoding alone; OTLP/gRPC (the SDK's default)
+   with and without gzip and in batches of 64; OTLP/HTTP with and without gzip. CPU µs of
+   this process per span, every thread counted, variants interleaved round by round.
 """

@@ -1,8 +1,10 @@
-"""Section 13 of the benchmark page: what tracing costs per request in each profile, and where.
+"""Sections 13 and 14 of the benchmark page: what tracing costs per request, and per span.
 
-Renders `bench.profiles`' figures: CPU µs per gateway request and per order-api
-RPC in each profile, the unsampled request's µs over default split by part,
-the verdict of the unsampled goal, and the top functions of each profile.
+Section 13 renders `bench.profiles`' figures: CPU µs per gateway request and per
+order-api RPC in each profile, the unsampled request's µs over default split by
+part, the verdict of the unsampled goal, and the top functions of each profile.
+Section 14 renders `bench.span_export`'s: CPU µs per exported span by protocol,
+compression and batch size, beside what recording a span costs (from section 13).
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ PROFILE_LABELS = {
     "unsampled_upstream_path": "`always_off`, every call through upstream's gRPC path",
 }
 _SIDES = (("gateway", "gateway request"), ("rpc", "order-api RPC"))
+# Spans one call records with every trace: the gateway's Flask server and gRPC client
+# spans, the order-api's gRPC server span.
+SPANS_PER_CALL = {"gateway": 2, "rpc": 1}
+EXPORT_LABELS = {
+    "encode": "protobuf encoding alone (every variant's first step)",
+    "grpc": "OTLP/gRPC, batches of 512 (the SDK's default protocol and batch)",
+    "grpc_gzip": "OTLP/gRPC with gzip",
+    "grpc_batch_64": "OTLP/gRPC, batches of 64",
+    "http": "OTLP/HTTP (protobuf), batches of 512",
+    "http_gzip": "OTLP/HTTP with gzip",
+}
 
 
 def _where_unsampled_goes(figures: dict[str, Any]) -> list[str]:
@@ -133,4 +146,60 @@ def render(figures: dict[str, Any]) -> str:
                 for row in rows
             ]
             lines.append("")
+    return "\n".join(lines)
+
+
+def recording_us_per_span(profiles: dict[str, Any]) -> dict[str, float]:
+    """CPU µs to record one span, in process: (every trace − unsampled) over spans per call."""
+    return {
+        side: (
+            profiles[side]["over_default_us"]["every_trace"]
+            - profiles[side]["over_default_us"]["unsampled"]
+        )
+        / SPANS_PER_CALL[side]
+        for side, _ in _SIDES
+        if "every_trace" in profiles.get(side, {}).get("over_default_us", {})
+    }
+
+
+def render_span_export(figures: dict[str, Any], profiles: dict[str, Any] | None) -> str:
+    """Section 14 of the page."""
+    per_span = {side: figures[side]["cpu_us_per_span"] for side, _ in _SIDES}
+    lines = [
+        "## 14. What exporting a recorded span costs\n",
+        load_note(figures),
+        _row("export", "gateway span, CPU µs", "order-api span, CPU µs"),
+        _row("---", "---:", "---:"),
+    ]
+    for name, label in EXPORT_LABELS.items():
+        lines.append(_row(label, *(_f(per_span[side][name], 1) for side, _ in _SIDES)))
+    sizes = [
+        f"{figures[side]['attributes_per_span']:.0f} attributes and "
+        f"{figures[side]['encoded_bytes_per_span']:.0f} encoded bytes per {label.split()[0]} span"
+        for side, label in _SIDES
+    ]
+    spread = {
+        side: max(per_span[side][n] for n in EXPORT_LABELS if n != "encode")
+        / min(per_span[side][n] for n in EXPORT_LABELS if n != "encode")
+        for side, _ in _SIDES
+    }
+    share = {side: per_span[side]["encode"] / per_span[side]["grpc"] for side, _ in _SIDES}
+    lines += [
+        "",
+        f"Spans of {sizes[0]}; {sizes[1]}. With the SDK's default (OTLP/gRPC, batches of "
+        f"{figures['batch']}) an exported span costs {_f(per_span['gateway']['grpc'], 1)} µs "
+        f"(gateway) and {_f(per_span['rpc']['grpc'], 1)} µs (order-api), of which the protobuf "
+        f"encoding in upstream's exporter is {share['gateway']:.0%} and {share['rpc']:.0%}: "
+        "the protocol, gzip and the batch size move the cost by at most "
+        f"{max(spread.values()) - 1:.0%} between the cheapest and the dearest variant.",
+    ]
+    recording = recording_us_per_span(profiles or {})
+    if recording:
+        lines.append(
+            f"Recording a span costs more than exporting it: {_f(recording['gateway'], 1)} µs "
+            f"per gateway span and {_f(recording['rpc'], 1)} µs per order-api span in process "
+            "(section 13, every trace − unsampled, over the spans of one call; the order-api's "
+            "includes upstream's gRPC server interceptor, which the sampled calls go through)."
+        )
+    lines.append("")
     return "\n".join(lines)

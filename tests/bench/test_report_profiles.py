@@ -1,0 +1,38 @@
+"""Section 14 of the benchmark page: the export cost per span, beside the recording cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report_profiles import EXPORT_LABELS, recording_us_per_span, render_span_export
+
+
+def _side(grpc_us: float) -> dict[str, Any]:
+    per_span = {name: grpc_us for name in EXPORT_LABELS}
+    per_span.update(encode=grpc_us * 0.9, http_gzip=grpc_us * 1.2)
+    return {"cpu_us_per_span": per_span, "attributes_per_span": 6, "encoded_bytes_per_span": 284}
+
+
+FIGURES = {"batch": 512, "small_batch": 64, "gateway": _side(30.0), "rpc": _side(40.0)}
+PROFILES = {
+    "gateway": {"over_default_us": {"unsampled": 30.0, "every_trace": 150.0}},
+    "rpc": {"over_default_us": {"unsampled": 25.0, "every_trace": 105.0}},
+}
+
+
+def test_recording_a_span_is_the_every_trace_cost_over_unsampled_per_span() -> None:
+    # The gateway records two spans per request, the order-api one per RPC.
+    assert recording_us_per_span(PROFILES) == {"gateway": 60.0, "rpc": 80.0}
+
+
+def test_the_section_states_the_encoding_share_and_the_spread_of_the_variants() -> None:
+    page = render_span_export(FIGURES, PROFILES)
+    assert page.startswith("## 14. What exporting a recorded span costs")
+    assert "costs 30.0 µs (gateway) and 40.0 µs (order-api)" in page
+    assert "encoding in upstream's exporter is 90% and 90%" in page
+    assert "by at most 20% between" in page
+    assert "60.0 µs per gateway span and 80.0 µs per order-api span" in page
+
+
+def test_without_suite_13_the_section_leaves_the_recording_cost_out() -> None:
+    assert "Recording a span" not in render_span_export(FIGURES, None)
