@@ -76,12 +76,15 @@ def _metrics_provider(extra_views: Sequence[View] = ()) -> MeterProvider:
     return MeterProvider(metric_readers=[reader], views=[*default_views(), *extra_views])
 
 
-def _upstream_only(client: Any, meter_provider: MeterProvider) -> Flask:
+def _upstream_only(
+    client: Any, meter_provider: MeterProvider, tracer_provider: Any = None
+) -> Flask:
+    """The app with upstream's Flask instrumentation alone (no tracer provider: a no-op one)."""
     app = create_app(client=client)
     FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]
         app,
         meter_provider=meter_provider,
-        tracer_provider=NoOpTracerProvider(),
+        tracer_provider=tracer_provider or NoOpTracerProvider(),
         excluded_urls=settings.flask_excluded_urls({}),
     )
     return app
@@ -113,6 +116,8 @@ def _apps() -> tuple[dict[str, Flask], TracerProvider]:
 
     unsampled_provider = TracerProvider(sampler=ALWAYS_OFF)
     unsampled_provider.add_span_processor(BatchSpanProcessor(_DiscardingExporter()))
+    # The mandated instrumentation alone, its spans started by the SDK and all dropped.
+    upstream_unsampled = _upstream_only(client, _metrics_provider(), unsampled_provider)
     unsampled = create_app(
         client=client,
         telemetry=Telemetry("bench", _metrics_provider(), unsampled_provider, tracing=True),
@@ -135,6 +140,7 @@ def _apps() -> tuple[dict[str, Flask], TracerProvider]:
         "off": off,
         "upstream_flask_instrumentation": upstream,
         "upstream_flask_metrics_dropped": dropped,
+        "upstream_flask_unsampled": upstream_unsampled,
         "lean_contract_only": lean,
         "project_metrics": metrics_only,
         "project_unsampled": unsampled,
@@ -189,6 +195,9 @@ def run(quick: bool) -> dict[str, Any]:
         "project_own_full_us": own_full,
         "unsampled_over_default_us": paired_difference_us(
             results, "project_unsampled", "project_metrics"
+        ),
+        "upstream_unsampled_over_noop_us": paired_difference_us(
+            results, "upstream_flask_unsampled", "upstream_flask_instrumentation"
         ),
         "own_metrics_vs_prometheus_flask_exporter": own / exporter,
         "own_full_vs_prometheus_flask_exporter": own_full / exporter,

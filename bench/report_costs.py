@@ -36,6 +36,15 @@ def gateway(figures: dict[str, Any]) -> str:
             "(`project_metrics`) on the Flask side alone (the gRPC client's part is in "
             "section 13).\n"
         )
+    if "upstream_unsampled_over_noop_us" in figures:
+        lines.append(
+            "Upstream's Flask instrumentation alone, no project code, pays about the same: "
+            "given the SDK's tracer with the `always_off` sampler instead of a no-op one "
+            "(`upstream_flask_unsampled` − `upstream_flask_instrumentation`) it costs "
+            f"**{_f(figures['upstream_unsampled_over_noop_us'])} µs** more per request (the "
+            "span it starts through the SDK, the context it attaches), so the Flask side of an "
+            "unsampled request is upstream's work, not the project's.\n"
+        )
     overhead = figures["overhead_us"]
     if "upstream_flask_metrics_dropped" in overhead:
         lines.append(

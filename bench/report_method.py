@@ -12,11 +12,13 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
 
 1. **Gateway request path, in process** — CPU µs per `GET /orders/<id>` through the WSGI
    app with the order-api client replaced by an in-process fake, so only Flask and
-   telemetry are measured: no telemetry; the mandated upstream Flask instrumentation alone;
-   the project's metrics (upstream + the contract's middleware: the default profile); the
-   same with traces exported and the `always_off` sampler (`project_unsampled`); full
-   telemetry (metrics + tracing through a batch span processor into a discarding exporter);
-   `prometheus-flask-exporter` on the same app.
+   telemetry are measured: no telemetry; the mandated upstream Flask instrumentation alone
+   (with a no-op tracer, its metrics dropped by a view, and with the SDK's tracer and the
+   `always_off` sampler: `upstream_flask_unsampled`); the project's metrics (upstream + the
+   contract's middleware: the default profile); the same with traces exported and the
+   `always_off` sampler (`project_unsampled`); full telemetry (metrics + tracing through a
+   batch span processor into a discarding exporter); `prometheus-flask-exporter` on the
+   same app.
 2. **RPC path** — order-api: CPU µs per `GetOrder` of the metrics interceptor called in
    process against the bare servicer method (the interceptor's own cost), and wall µs of
    real loopback calls to two servers, with and without it. Gateway: CPU µs of the calling

@@ -312,14 +312,18 @@ def test_each_call_decides_its_path_from_its_own_metadata(pair_for: Any) -> None
 def test_the_server_builds_one_handler_per_method_not_per_call() -> None:
     interceptor = TracingServerInterceptor(TracerProvider(sampler=DEFAULT_ON))
     details = _CallDetails(f"/{SERVICE_NAME}/GetOrder")
-    first = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
-    replaced = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    first: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(_echo)
+    replaced: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(_echo)
 
     handlers = [interceptor.intercept_service(lambda _d: first, details) for _ in range(3)]
     assert handlers[0] is handlers[1] is handlers[2] is not first
     # A servicer handing out a new handler replaces the method's entry: one per method.
     assert interceptor.intercept_service(lambda _d: replaced, details) is not handlers[0]
     assert interceptor.intercept_service(lambda _d: None, details) is None
+
+
+def _echo(request: Any, _context: grpc.ServicerContext) -> Any:
+    return request
 
 
 @dataclass
