@@ -46,7 +46,6 @@ from bench.cprofile_shares import grouped_difference, profile_of, top_functions
 from bench.gateway_path import ORDER_ID, _caller
 from bench.measure import paired_difference_us, per_call
 from bench.rpc_path import one_order_servicer
-from otel import settings
 from otel.access_log import AccessLineWriter, AccessLog
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
 from otel.grpc_client import MeteredChannel, instrument_channel
@@ -237,7 +236,6 @@ def run(quick: bool) -> dict[str, Any]:
         rpc: dict[str, Callable[[], object]] = {}
         flush: dict[str, Callable[[], object]] = {}
         providers = []
-        settings.ensure_stable_http_semconv({})
         for profile, sampler in SAMPLERS.items():
             telemetry, provider = telemetry_for(profile, "web-gateway")
             upstream_path = profile == UPSTREAM_PATH

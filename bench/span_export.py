@@ -37,7 +37,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from bench import profiles
 from bench.measure import per_call
 from bench.rpc_path import one_order_servicer
-from otel import settings
 from otel_stack.harness import otlp_receiver, processes
 from otel_stack.harness.running import free_ports
 
@@ -52,7 +51,6 @@ def recorded_spans(side: str, count: int) -> list[ReadableSpan]:
     """`count` spans as the gateway (side `gateway`) or the order-api (`rpc`) records them."""
     kept = InMemorySpanExporter()
     with one_order_servicer() as (servicer, request):
-        settings.ensure_stable_http_semconv({})
         service = "web-gateway" if side == "gateway" else "order-api"
         telemetry, provider = profiles.telemetry_for("every_trace", service)
         assert provider is not None
