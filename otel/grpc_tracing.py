@@ -44,6 +44,10 @@ from otel import grpc_channel
 # configuration by scope applies to both paths alike).
 _SCOPE = "opentelemetry.instrumentation.grpc"
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.11.0"
+# A client's health watch (client-side health checking: the gateway keeps one open per
+# connection) is not traced: upstream's wrapper would turn the health servicer's non-blocking
+# Watch into a generator holding a server thread, and a span, for the connection's lifetime.
+HEALTH_WATCH = "/grpc.health.v1.Health/Watch"
 # What SDK's parent-based samplers say of their delegates when these are the defaults
 # for an unsampled parent (get_description is the samplers' public description).
 _DROPS_UNSAMPLED_PARENTS = (
@@ -176,6 +180,7 @@ class TracingServerInterceptor(grpc.ServerInterceptor):
     recorded span only. Which path a call takes is decided in the handler, from
     the call's own metadata, so one handler per method serves every call (gRPC
     asks the interceptors for it on every call; upstream builds a new one each time).
+    Health watches (`HEALTH_WATCH`) pass untraced, whatever the sampler.
     """
 
     def __init__(self, tracer_provider: TracerProvider) -> None:
@@ -193,6 +198,8 @@ class TracingServerInterceptor(grpc.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        if handler_call_details.method == HEALTH_WATCH:
+            return continuation(handler_call_details)
         if not self._rule.drops_unsampled_children:
             return self._upstream.intercept_service(continuation, handler_call_details)
         handler = continuation(handler_call_details)

@@ -19,6 +19,7 @@ from services.envconfig import ConfigError, format_address
 from services.order_api.backends import open_store
 from services.order_api.config import Config
 from services.order_api.db_health import DatabaseHealth
+from services.order_api.draining import CallArrivals, stop_gracefully
 from services.order_api.metrics import OrderMetrics
 from services.order_api.server import (
     SERVICE_NAME,
@@ -120,6 +121,7 @@ def _serve(
 ) -> int:
     store = open_store(config.db_path, pool=config.pool, meter_provider=telemetry.meter_provider)
     health_servicer = health.HealthServicer()
+    arrivals = CallArrivals()
     server, port = build_server(
         config,
         telemetry,
@@ -127,6 +129,7 @@ def _serve(
         health_servicer,
         role is not None,
         credentials=credentials.grpc,
+        arrivals=arrivals,
     )
     metrics_server = None
     exposition = None
@@ -172,10 +175,12 @@ def _serve(
     )
     wait_for_stop(stopping)
 
-    logger.info("order-api stopping: draining in-flight RPCs (grace %.0fs)", config.grace_seconds)
+    logger.info(
+        "order-api stopping: health NOT_SERVING, then draining in-flight RPCs (grace %.0fs)",
+        config.grace_seconds,
+    )
     database_health.stop()
-    health_servicer.enter_graceful_shutdown()
-    server.stop(config.grace_seconds).wait()
+    stop_gracefully(server, health_servicer, arrivals, config.grace_seconds)
     if health_server is not None:
         health_server.stop(None).wait()
     store.close()
@@ -202,8 +207,12 @@ def build_server(
     reuse_port: bool = False,
     *,
     credentials: grpc.ServerCredentials | None = None,
+    arrivals: CallArrivals | None = None,
 ) -> tuple[grpc.Server, int]:
-    """The instrumented gRPC server (bound, not started) and its port, as `main` serves it."""
+    """The instrumented gRPC server (bound, not started) and its port, as `main` serves it.
+
+    `arrivals`, when given, sees every call first (`draining.stop_gracefully` waits on it).
+    """
     servicer = OrderServicer(
         store,
         faults=config.faults,
@@ -213,7 +222,10 @@ def build_server(
         format_address(config.listen),
         servicer=servicer,
         health_servicer=health_servicer,
-        interceptors=grpc_interceptors.server_interceptors(telemetry, [SERVICE_NAME]),
+        interceptors=[
+            *([arrivals] if arrivals is not None else []),
+            *grpc_interceptors.server_interceptors(telemetry, [SERVICE_NAME]),
+        ],
         max_workers=config.max_workers,
         reuse_port=reuse_port,
         credentials=credentials,

@@ -2,7 +2,10 @@
 
 The target is any gRPC target (`order-api:50051`, `dns:///order-api:50051`,
 `ipv4:10.0.0.1:50051,10.0.0.2:50051`); the service config balances calls
-`round_robin` over every address it resolves to, and gRPC itself retries
+`round_robin` over every address it resolves to whose gRPC health service says
+OrderService is SERVING (a stopping replica says NOT_SERVING before it stops,
+`services.order_api.draining`; a replica that does not implement the health
+service counts as serving), and gRPC itself retries
 GetOrder, ListOrders and the health check on another replica when they fail
 with UNAVAILABLE. CreateOrder is repeated only when it carries an idempotency
 key (the order-api stores one order per key), by this client, within the same
@@ -67,6 +70,9 @@ _READ_METHODS = [
 SERVICE_CONFIG = json.dumps(
     {
         "loadBalancingConfig": [{"round_robin": {}}],
+        # Client-side health checking (gRFC A17): a replica whose health service says
+        # OrderService is not SERVING (stopping, or its database unreachable) gets no calls.
+        "healthCheckConfig": {"serviceName": SERVICE_NAME},
         "methodConfig": [{"name": _READ_METHODS, "retryPolicy": RETRY_POLICY}],
     }
 )

@@ -39,11 +39,14 @@ from services.order_api.servicer import OrderServicer
 from services.order_api.store import Item, OrderStore
 from services.order_api.store_sqlite import SqliteOrderStore
 from services.proto.orders.v1 import orders_pb2, orders_pb2_grpc
+from services.web_gateway.client import SERVICE_CONFIG
 from tests.otel.conftest import Recorded
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 PARENT_ID = 0x00F067AA0BA902B7
 WAIT_SECONDS = 5.0
+# More channels watching the server's health than it has threads.
+WATCHING_CHANNELS = 3
 
 
 @dataclass
@@ -330,3 +333,42 @@ def _echo(request: Any, _context: grpc.ServicerContext) -> Any:
 class _CallDetails(grpc.HandlerCallDetails):
     method: str
     invocation_metadata: tuple[tuple[str, str], ...] = ()
+
+
+@pytest.mark.parametrize("sampler", [DEFAULT_ON, ALWAYS_ON], ids=["parentbased", "always_on"])
+def test_health_watches_are_not_traced_and_hold_no_server_thread(
+    recorded: Recorded, tmp_path: Path, sampler: Sampler
+) -> None:
+    server_side = _side(sampler)
+    telemetry = dataclasses.replace(
+        recorded.telemetry, tracer_provider=server_side.provider, tracing=True
+    )
+    store = SqliteOrderStore(tmp_path / "orders.db")
+    server, port = create_server(
+        "127.0.0.1:0",
+        servicer=OrderServicer(store),
+        interceptors=grpc_interceptors.server_interceptors(telemetry, [SERVICE_NAME]),
+        max_workers=WATCHING_CHANNELS - 1,
+    )
+    server.start()
+    # Each channel its own connection, each watching the server's health (as the gateway's).
+    options = [("grpc.service_config", SERVICE_CONFIG), ("grpc.use_local_subchannel_pool", 1)]
+    channels = [
+        grpc.insecure_channel(f"127.0.0.1:{port}", options=options)
+        for _ in range(WATCHING_CHANNELS)
+    ]
+    try:
+        # A channel is ready once its watch answered; a watch holding a thread would leave
+        # the last channels' calls waiting for one until their deadline.
+        for channel in channels:
+            orders_pb2_grpc.OrderServiceStub(channel).ListOrders(
+                orders_pb2.ListOrdersRequest(page_size=1), timeout=WAIT_SECONDS
+            )
+    finally:
+        for channel in channels:
+            channel.close()
+        server.stop(None).wait()  # ends every stream: a traced watch's span would end here
+        store.close()
+
+    names = [span.name for span in server_side.finished()]
+    assert names == [f"/{SERVICE_NAME}/ListOrders"] * WATCHING_CHANNELS
