@@ -41,10 +41,12 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    scrape and per export, per recorded request, and amortised per request at 20 requests/s
    with scrapes every 15 s and exports every 60 s (SDK default) or 15 s (compose). The
    collector's own CPU is not counted.
-7. **The gateway's HTTP server** — one order-api and two gateways in front of it, the same
-   app, telemetry off: one served by waitress (the gateway's server), one by cheroot (its
-   server before waitress, `bench/cheroot_gateway.py`). Closed-loop `wrk` on
-   `GET /orders/<id>` with 16 and with 256 connections, alternating between the two.
+7. **The gateway's HTTP server** — one order-api and three gateways in front of it, the
+   same app, telemetry off: served by waitress as the gateway runs (the thread idle the
+   shortest takes the next request), by waitress with its own dispatcher (the thread idle
+   the longest, `bench/fifo_gateway.py`), and by cheroot (its server before waitress,
+   `bench/cheroot_gateway.py`). Closed-loop `wrk` on `GET /orders/<id>` with 16 and with 256
+   connections, taking turns between the three.
 8. **Scaling out** — the order store on SQLite (as deployed: WAL, synchronous=FULL) and on
    PostgreSQL (fsync on, a local server), 8 threads sharing one store in process; then 1
    against 2 replicas of each service end to end on one PostgreSQL database, one `wrk` per

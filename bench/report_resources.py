@@ -76,11 +76,22 @@ def memory(memory: dict[str, Any]) -> str:
 def servers(figures: dict[str, Any]) -> str:
     lines = [
         "## 7. The gateway's HTTP server: waitress against cheroot\n",
-        _row("connections", "", "waitress", "cheroot", "waitress / cheroot"),
-        _row("---", "---", "---:", "---:", "---:"),
+        "`waitress`: the gateway as it runs (the thread idle the shortest takes the next "
+        "request); `oldest first`: the same with waitress's own dispatcher (the thread idle "
+        "the longest); `cheroot`: the server before waitress.\n",
+        _row(
+            "connections",
+            "",
+            "waitress",
+            "oldest first",
+            "cheroot",
+            "waitress / oldest first",
+            "waitress / cheroot",
+        ),
+        _row("---", "---", "---:", "---:", "---:", "---:", "---:"),
     ]
     for connections, servers in figures.items():
-        waitress, cheroot = servers["waitress"], servers["cheroot"]
+        waitress, fifo, cheroot = servers["waitress"], servers["waitress_fifo"], servers["cheroot"]
         for key, label, digits in (
             ("requests_per_second", "requests/s (median)", 0),
             ("p50_ms", "p50 latency, ms", 2),
@@ -92,7 +103,9 @@ def servers(figures: dict[str, Any]) -> str:
                     connections,
                     label,
                     _f(waitress[key], digits),
+                    _f(fifo[key], digits),
                     _f(cheroot[key], digits),
+                    f"{_f(waitress[key] / fifo[key], 2)}×",
                     f"{_f(waitress[key] / cheroot[key], 2)}×",
                 )
             )

@@ -1,9 +1,11 @@
 """Suite 7: the gateway's HTTP server, waitress (today's) against cheroot (before), over sockets.
 
-One order-api and two gateways in front of it, the same app and settings, one
-served by waitress (`python -m services.web_gateway`) and one by cheroot
+One order-api and three gateways in front of it, the same app and settings: the
+gateway as it runs (`python -m services.web_gateway`: waitress, the thread idle
+the shortest takes the next request), the same with waitress's own dispatcher
+(`python -m bench.fifo_gateway`: the thread idle the longest), and cheroot
 (`python -m bench.cheroot_gateway`), telemetry off so that the servers' own
-cost is what differs. Closed-loop `wrk` on `GET /orders/<id>` alternates between
+cost is what differs. Closed-loop `wrk` on `GET /orders/<id>` takes turns between
 them, with 16 and with 256 connections. Beside requests/s, each run records the
 gateway process's CPU time per request, which a busy machine disturbs less.
 """
@@ -26,22 +28,25 @@ from otel_stack.harness.mix import EXAMPLE_ORDER
 from otel_stack.harness.running import GATEWAY, free_port, running_stack
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVERS = ("waitress", "cheroot")
+SERVERS = ("waitress", "waitress_fifo", "cheroot")
+# The gateways besides the one running_stack starts: (name, module).
+_OTHERS = (("waitress_fifo", "bench.fifo_gateway"), ("cheroot", "bench.cheroot_gateway"))
 CONNECTIONS = (16, 256)
 _OFF = {"OTEL_SDK_DISABLED": "true"}
 
 
-def _cheroot_gateway(directory: Path, order_api_target: str) -> processes.Service:
+def _gateway(directory: Path, order_api_target: str, name: str, module: str) -> processes.Service:
+    """The gateway run as `python -m module`, in front of the same order-api."""
     port = free_port()
     environ = child_environ(
         {"GATEWAY_LISTEN": f"127.0.0.1:{port}", "ORDER_API_TARGET": order_api_target, **_OFF}
     )
     url = f"http://127.0.0.1:{port}"
     spec = processes.ServiceSpec(
-        name="web-gateway (cheroot)",
-        command=[sys.executable, "-m", "bench.cheroot_gateway"],
+        name=f"web-gateway ({name})",
+        command=[sys.executable, "-m", module],
         env=environ,
-        log_path=directory / "cheroot-gateway.log",
+        log_path=directory / f"{name}-gateway.log",
         ready=lambda: readiness.http_ok(url + "/readyz"),
         ready_description=f"GET {url}/readyz answers 200",
         cwd=ROOT,
@@ -66,30 +71,34 @@ def _measured(
 
 
 def run(quick: bool) -> dict[str, Any]:
-    """Requests/s and latency of both servers, interleaved round by round."""
+    """Requests/s, latency and CPU of each server, interleaved round by round."""
     seconds, rounds = (4, 2) if quick else (8, 3)
     with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp), environ=_OFF) as stack:
-        cheroot = _cheroot_gateway(Path(tmp), stack.order_api_target)
+        others = {
+            name: _gateway(Path(tmp), stack.order_api_target, name, module)
+            for name, module in _OTHERS
+        }
         try:
             path = f"/orders/{create_order(stack.gateway_url, EXAMPLE_ORDER)}"
-            cheroot_url = f"http://{cheroot.spec.env['GATEWAY_LISTEN']}"
-            bases = {"waitress": stack.gateway_url, "cheroot": cheroot_url}
-            gateways = {
-                "waitress": psutil.Process(stack.processes[GATEWAY].pid),
-                "cheroot": psutil.Process(cheroot.pid),
+            bases = {"waitress": stack.gateway_url} | {
+                name: f"http://{service.spec.env['GATEWAY_LISTEN']}"
+                for name, service in others.items()
+            }
+            gateways = {"waitress": psutil.Process(stack.processes[GATEWAY].pid)} | {
+                name: psutil.Process(service.pid) for name, service in others.items()
             }
             runs: dict[str, dict[int, list[dict[str, float]]]] = {
                 name: {c: [] for c in CONNECTIONS} for name in SERVERS
             }
             for round_number in range(rounds):
-                order = SERVERS if round_number % 2 == 0 else SERVERS[::-1]
+                shift = round_number % len(SERVERS)  # no server always runs first
                 for connections in CONNECTIONS:
-                    for name in order:
+                    for name in SERVERS[shift:] + SERVERS[:shift]:
                         runs[name][connections].append(
                             _measured(gateways[name], bases[name] + path, seconds, connections)
                         )
         finally:
-            processes.stop_all([cheroot])
+            processes.stop_all(list(others.values()))
     return {
         str(connections): {
             name: {

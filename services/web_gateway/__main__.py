@@ -19,6 +19,7 @@ import sys
 import threading
 
 from flask import Flask
+from waitress.task import ThreadedTaskDispatcher
 
 from otel import grpc_client
 from otel.instruments import HttpServerConnectionMetrics
@@ -78,7 +79,7 @@ def main() -> int:
     app, client = build(config, telemetry, role, credentials)
     reuse_port = role is not None
     try:
-        server = _listen(config, app, reuse_port=reuse_port)
+        server = listen(config, app, reuse_port=reuse_port)
     except OSError as error:
         print(
             f"web-gateway: cannot listen on {format_address(config.listen)}: {error}",
@@ -137,8 +138,17 @@ def _close(client: OrderClient, telemetry: Telemetry) -> None:
     telemetry.shutdown()  # exports the last spans and metrics
 
 
-def _listen(config: Config, app: Flask, *, reuse_port: bool = False) -> GatewayServer:
-    """Create the HTTP server and bind its socket; OSError when the address is taken."""
+def listen(
+    config: Config,
+    app: Flask,
+    *,
+    reuse_port: bool = False,
+    dispatcher: ThreadedTaskDispatcher | None = None,
+) -> GatewayServer:
+    """Create the HTTP server and bind its socket; OSError when the address is taken.
+
+    `dispatcher`: see `server.create_server` (the benchmarks compare waitress's own).
+    """
     settings = ServerSettings(
         threads=config.threads,
         max_connections=config.max_connections,
@@ -150,7 +160,7 @@ def _listen(config: Config, app: Flask, *, reuse_port: bool = False) -> GatewayS
         app_max_body_bytes=MAX_BODY_BYTES,
         reuse_port=reuse_port,
     )
-    return create_server(app, config.listen, settings)
+    return create_server(app, config.listen, settings, dispatcher=dispatcher)
 
 
 def _serve_until_stopped(

@@ -1,7 +1,8 @@
 """The gateway's HTTP server: waitress, with a connection limit, read deadlines and a drain.
 
 waitress reads and parses requests for every connection in one I/O loop and
-hands only complete requests to a fixed pool of worker threads: a connection
+hands only complete requests to a fixed pool of worker threads (the one idle the
+shortest takes the next, `dispatcher.LastIdleFirstDispatcher`): a connection
 that is slow to send, or sends nothing, costs a descriptor and a few KiB, never
 a thread. The loop is `poller.Poller` (epoll; waitress's own `poll()` loop where
 epoll is missing): neither has `select()`'s 1,024-descriptor ceiling. This
@@ -43,9 +44,11 @@ from typing import Any
 
 from waitress import wasyncore
 from waitress.server import TcpWSGIServer
+from waitress.task import ThreadedTaskDispatcher
 
 from services.envconfig import ConfigError
 from services.web_gateway.connection import Channel, channel_in_service
+from services.web_gateway.dispatcher import LastIdleFirstDispatcher
 from services.web_gateway.poller import Poller
 
 logger = logging.getLogger(__name__)
@@ -97,15 +100,24 @@ class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
     channel_class = Channel
     active_channels: dict[int, Channel]
 
-    def __init__(self, app: WsgiApp, address: tuple[str, int], settings: ServerSettings) -> None:
+    def __init__(
+        self,
+        app: WsgiApp,
+        address: tuple[str, int],
+        settings: ServerSettings,
+        dispatcher: ThreadedTaskDispatcher | None = None,
+    ) -> None:
         self.settings = settings
         self._drained = False
         self.refused_connections = 0
         host, port = address
+        dispatcher = dispatcher if dispatcher is not None else LastIdleFirstDispatcher()
+        dispatcher.set_thread_count(settings.threads)
         super().__init__(
             app,
             host=host,
             port=port,
+            dispatcher=dispatcher,
             threads=settings.threads,
             # Without epoll (not Linux), waitress's own loop, on poll(): select() cannot
             # watch descriptors numbered 1,024 and above.
@@ -268,13 +280,21 @@ class GatewayServer(TcpWSGIServer):  # type: ignore[misc]
 
 
 def create_server(
-    app: WsgiApp, address: tuple[str, int], settings: ServerSettings
+    app: WsgiApp,
+    address: tuple[str, int],
+    settings: ServerSettings,
+    *,
+    dispatcher: ThreadedTaskDispatcher | None = None,
 ) -> GatewayServer:
-    """Bind the server's socket (OSError when the address is taken); `serve` runs it."""
+    """Bind the server's socket (OSError when the address is taken); `serve` runs it.
+
+    `dispatcher` runs the requests on `settings.threads` threads; by default the
+    thread idle the shortest takes the next one (`dispatcher.LastIdleFirstDispatcher`).
+    """
     # waitress warns on every request that waits for a worker thread: under load, a line
     # per request (it costs more CPU than the server itself, and floods the log).
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    return GatewayServer(app, address, settings)
+    return GatewayServer(app, address, settings, dispatcher)
 
 
 def serve(server: GatewayServer) -> threading.Thread:

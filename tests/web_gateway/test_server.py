@@ -18,6 +18,7 @@ import pytest
 
 from services.envconfig import ConfigError
 from services.web_gateway import server as server_module
+from services.web_gateway.dispatcher import LastIdleFirstDispatcher
 from services.web_gateway.server import (
     GatewayServer,
     ServerSettings,
@@ -100,6 +101,31 @@ def test_a_connection_that_dribbles_its_headers_is_closed_at_the_header_deadline
             closed = _closed_by_server(sock, 0.2)
         assert closed
         assert time.monotonic() - started < SETTINGS.header_timeout + 2
+
+
+def _thread_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    body = threading.current_thread().name.encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def test_requests_one_after_another_are_served_by_one_worker_thread() -> None:
+    gateway = create_server(_thread_app, ("127.0.0.1", 0), SETTINGS)
+    dispatcher = gateway.task_dispatcher
+    thread = serve(gateway)
+    try:
+        assert isinstance(dispatcher, LastIdleFirstDispatcher)
+        assert len(dispatcher.threads) == SETTINGS.threads
+        names = set()
+        for _ in range(6):
+            names.add(_post(gateway.port, b"")[1])
+            # Its worker waits again once it has answered, as between a client's requests.
+            wait_until(lambda: dispatcher.active_count == 0, 5, "the worker to wait")
+    finally:
+        gateway.drain(1.0, on_grace_expired=lambda: None)
+        thread.join(timeout=10)
+
+    assert len(names) == 1, names
 
 
 def test_beyond_the_limit_a_connection_gets_the_json_503(running: GatewayServer) -> None:
