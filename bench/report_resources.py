@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.report_format import f as _f
+from bench.report_format import load_note
 from bench.report_format import row as _row
 
 
@@ -76,6 +77,7 @@ def memory(memory: dict[str, Any]) -> str:
 def servers(figures: dict[str, Any]) -> str:
     lines = [
         "## 7. The gateway's HTTP server: waitress against cheroot\n",
+        load_note(figures),
         "`waitress`: the gateway as it runs (the thread idle the shortest takes the next "
         "request); `oldest first`: the same with waitress's own dispatcher (the thread idle "
         "the longest); `cheroot`: the server before waitress.\n",
@@ -91,6 +93,8 @@ def servers(figures: dict[str, Any]) -> str:
         _row("---", "---", "---:", "---:", "---:", "---:", "---:"),
     ]
     for connections, servers in figures.items():
+        if connections == "load_average":
+            continue
         waitress, fifo, cheroot = servers["waitress"], servers["waitress_fifo"], servers["cheroot"]
         for key, label, digits in (
             ("requests_per_second", "requests/s (median)", 0),
