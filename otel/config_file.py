@@ -27,8 +27,9 @@ change is checked in `otel.config_file_checks`, the providers are built in
 `otel.config_file_providers`.
 
 With a file, the SDK's OTEL_* variables are not read (`TelemetrySettings.from_env`
-leaves them alone); OTEL_PYTHON_DISABLED_INSTRUMENTATIONS and ACCESS_LOG still
-are (the launcher reads the former itself).
+leaves them alone); OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, the instrumentations' own
+variables (OTEL_PYTHON_FLASK_EXCLUDED_URLS, OTEL_PYTHON_GRPC_EXCLUDED_SERVICES) and
+ACCESS_LOG still are (the launcher and upstream's instrumentors read theirs themselves).
 """
 
 from __future__ import annotations
@@ -108,8 +109,9 @@ def build_telemetry(
     """Build providers and readers from the file at `path`; install nothing.
 
     `switches` carries what is not in the file format: the instrumentations
-    switched off and the Flask excluded URLs; `access_log_ratio` is ACCESS_LOG's;
-    `worker_index` a worker's (its `service.instance.id` gets the index).
+    switched off, the Flask excluded URLs and the gRPC excluded services;
+    `access_log_ratio` is ACCESS_LOG's; `worker_index` a worker's (its
+    `service.instance.id` gets the index).
     Raises ConfigError (one line naming the file) for a file the services cannot use.
     """
     config = load(path)
@@ -159,6 +161,7 @@ def build_telemetry(
         prometheus_address=providers.prometheus_address(exporter),
         disabled_instrumentations=switches.disabled_instrumentations,
         flask_excluded_urls=switches.flask_excluded_urls,
+        grpc_excluded_services=switches.grpc_excluded_services,
         logger_provider=logger_provider,
         access_log=access_log,
         propagator=propagator,

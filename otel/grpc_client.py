@@ -114,5 +114,7 @@ def instrument_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Chan
     if telemetry.uses(settings.GRPC_CLIENT) and not settings.already_instrumented(
         GrpcInstrumentorClient
     ):
-        channel = traced_channel(channel, telemetry.tracer_provider)
+        channel = traced_channel(
+            channel, telemetry.tracer_provider, telemetry.grpc_excluded_services
+        )
     return MeteredChannel(channel, RpcClientMetrics(telemetry.meter_provider))

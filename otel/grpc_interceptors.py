@@ -150,7 +150,9 @@ def server_interceptors(
     if telemetry.uses(settings.GRPC_SERVER) and not settings.already_instrumented(
         GrpcInstrumentorServer
     ):
-        interceptors.append(TracingServerInterceptor(telemetry.tracer_provider))
+        interceptors.append(
+            TracingServerInterceptor(telemetry.tracer_provider, telemetry.grpc_excluded_services)
+        )
     metrics = RpcServerMetrics(telemetry.meter_provider, _methods_of(services))
     interceptors.append(RpcServerMetricsInterceptor(metrics, services, telemetry.access_log))
     return interceptors

@@ -27,7 +27,12 @@ from typing import Any
 import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.instrumentation.grpc import client_interceptor, grpcext, server_interceptor
+from opentelemetry.instrumentation.grpc import (
+    client_interceptor,
+    filters,
+    grpcext,
+    server_interceptor,
+)
 from opentelemetry.instrumentation.grpc.version import __version__ as grpc_instrumentation_version
 from opentelemetry.propagators.textmap import Setter
 from opentelemetry.sdk.trace.sampling import (
@@ -92,16 +97,25 @@ _SETTER = _LowerCaseSetter()
 # ---- client ---------------------------------------------------------------------------------
 
 
-def traced_channel(channel: grpc.Channel, tracer_provider: TracerProvider) -> grpc.Channel:
-    """`channel` with upstream's client tracing, and the short path for spans certain to drop."""
+def traced_channel(
+    channel: grpc.Channel,
+    tracer_provider: TracerProvider,
+    excluded_services: frozenset[str] = frozenset(),
+) -> grpc.Channel:
+    """`channel` with upstream's client tracing, and the short path for spans certain to drop.
+
+    Calls to `excluded_services` (full names) are left untraced, as upstream's filter leaves them.
+    """
     traced = grpcext.intercept_channel(  # type: ignore[no-untyped-call]
         channel,
-        client_interceptor(tracer_provider=tracer_provider),  # type: ignore[no-untyped-call]
+        client_interceptor(  # type: ignore[no-untyped-call]
+            tracer_provider=tracer_provider, filter_=_keeping(excluded_services)
+        ),
     )
     rule = DropRule(tracer_provider)
     if not rule.drops_unsampled_children:
         return traced  # type: ignore[no-any-return]
-    return _ShortPathChannel(channel, traced, _tracer(tracer_provider), rule)
+    return _ShortPathChannel(channel, traced, _tracer(tracer_provider), rule, excluded_services)
 
 
 class _ShortPathChannel(grpc_channel.DelegatingChannel):
@@ -111,23 +125,32 @@ class _ShortPathChannel(grpc_channel.DelegatingChannel):
     """
 
     def __init__(
-        self, plain: grpc.Channel, traced: grpc.Channel, tracer: trace.Tracer, rule: DropRule
+        self,
+        plain: grpc.Channel,
+        traced: grpc.Channel,
+        tracer: trace.Tracer,
+        rule: DropRule,
+        excluded_services: frozenset[str],
     ) -> None:
         super().__init__(plain, streams=traced)
         self._plain = plain
         self._traced = traced
         self._tracer = tracer
         self._rule = rule
+        self._excluded = excluded_services
 
     def wrap_unary_unary(
         self, args: grpc_channel.MethodArgs
     ) -> grpc.UnaryUnaryMultiCallable[Any, Any]:
-        """Both paths' multicallables for the method; each call takes one."""
+        """Both paths' multicallables for the method; each call takes one (none if excluded)."""
         method = args[0]
+        name = method.decode() if isinstance(method, bytes) else method
+        if _service_of(name) in self._excluded:
+            return self._plain.unary_unary(*args)  # type: ignore[call-arg]
         return _ShortPathUnaryUnary(
             self._plain.unary_unary(*args),  # type: ignore[call-arg]
             self._traced.unary_unary(*args),  # type: ignore[call-arg]
-            method.decode() if isinstance(method, bytes) else method,
+            name,
             self._tracer,
             self._rule,
         )
@@ -180,13 +203,17 @@ class TracingServerInterceptor(grpc.ServerInterceptor):
     recorded span only. Which path a call takes is decided in the handler, from
     the call's own metadata, so one handler per method serves every call (gRPC
     asks the interceptors for it on every call; upstream builds a new one each time).
-    Health watches (`HEALTH_WATCH`) pass untraced, whatever the sampler.
+    Health watches (`HEALTH_WATCH`) and calls to `excluded_services` (full names,
+    OTEL_PYTHON_GRPC_EXCLUDED_SERVICES) pass untraced, whatever the sampler.
     """
 
-    def __init__(self, tracer_provider: TracerProvider) -> None:
+    def __init__(
+        self, tracer_provider: TracerProvider, excluded_services: frozenset[str] = frozenset()
+    ) -> None:
         self._upstream: grpc.ServerInterceptor = server_interceptor(  # type: ignore[no-untyped-call]
             tracer_provider=tracer_provider
         )
+        self._excluded = excluded_services
         self._tracer = _tracer(tracer_provider)
         self._rule = DropRule(tracer_provider)
         # By method path: the servicer's handler and the one built around it. Only methods
@@ -198,14 +225,14 @@ class TracingServerInterceptor(grpc.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        if handler_call_details.method == HEALTH_WATCH:
+        method = handler_call_details.method
+        if method == HEALTH_WATCH or (self._excluded and _service_of(method) in self._excluded):
             return continuation(handler_call_details)
         if not self._rule.drops_unsampled_children:
             return self._upstream.intercept_service(continuation, handler_call_details)
         handler = continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return self._upstream.intercept_service(lambda _details: handler, handler_call_details)
-        method = handler_call_details.method
         cached = self._handlers.get(method)
         if cached is None or cached[0] is not handler:
             cached = (handler, self._choosing(handler_call_details, handler))
@@ -241,6 +268,20 @@ class TracingServerInterceptor(grpc.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def _service_of(method: str) -> str:
+    """The full service name of a method path (`/orders.v1.OrderService/GetOrder`)."""
+    return method.lstrip("/").partition("/")[0]
+
+
+def _keeping(excluded_services: frozenset[str]) -> Callable[[Any], bool] | None:
+    """Upstream's filter that traces every service but `excluded_services` (None: all)."""
+    if not excluded_services:
+        return None
+    return filters.negate(
+        filters.any_of(*(filters.service_name(name) for name in sorted(excluded_services)))
+    )
 
 
 def _tracer(tracer_provider: TracerProvider) -> trace.Tracer:

@@ -59,7 +59,8 @@ class Telemetry:
     go anywhere (otherwise tracing hooks are skipped). `disabled_instrumentations`
     holds the names of OTEL_PYTHON_DISABLED_INSTRUMENTATIONS; `uses` answers for
     each upstream instrumentation the services add; `flask_excluded_urls` is what
-    the Flask instrumentation leaves out. `logger_provider` exports
+    the Flask instrumentation leaves out, `grpc_excluded_services` the gRPC services
+    traced by neither side (OTEL_PYTHON_GRPC_EXCLUDED_SERVICES). `logger_provider` exports
     log records (OTEL_LOGS_EXPORTER; None for `none`); `access_log` says which
     requests get an access line (ACCESS_LOG). `propagator` replaces the
     global one when set (a configuration file's; the variables leave
@@ -78,6 +79,7 @@ class Telemetry:
     )
     disabled_instrumentations: frozenset[str] = frozenset()
     flask_excluded_urls: str = field(default_factory=lambda: settings.flask_excluded_urls({}))
+    grpc_excluded_services: frozenset[str] = frozenset()
     logger_provider: LoggerProvider | None = None
     access_log: AccessLog = field(default_factory=AccessLog)
     propagator: TextMapPropagator | None = None
@@ -187,6 +189,7 @@ def build_telemetry(
         prometheus_address=config.prometheus_address,
         disabled_instrumentations=config.disabled_instrumentations,
         flask_excluded_urls=config.flask_excluded_urls,
+        grpc_excluded_services=config.grpc_excluded_services,
         logger_provider=logger_provider,
         access_log=access_log,
         _shutdown=shutdown,

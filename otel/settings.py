@@ -29,6 +29,7 @@ SEMCONV_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
 FLASK_EXCLUDED_URLS = "OTEL_PYTHON_FLASK_EXCLUDED_URLS"
 EXCLUDED_URLS = "OTEL_PYTHON_EXCLUDED_URLS"
 DISABLED_INSTRUMENTATIONS = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+GRPC_EXCLUDED_SERVICES = "OTEL_PYTHON_GRPC_EXCLUDED_SERVICES"
 CONFIG_FILE = "OTEL_CONFIG_FILE"
 # The launcher's wildcard: no instrumentor at all.
 ALL_INSTRUMENTATIONS = "*"
@@ -100,6 +101,7 @@ class TelemetrySettings:
     histogram_aggregation: str = EXPLICIT_BUCKET_HISTOGRAM
     disabled_instrumentations: frozenset[str] = frozenset()
     flask_excluded_urls: str = field(default_factory=lambda: flask_excluded_urls({}))
+    grpc_excluded_services: frozenset[str] = frozenset()
     config_file: str | None = None
 
     @classmethod
@@ -115,6 +117,7 @@ class TelemetrySettings:
                 metrics_exporters=(),
                 disabled_instrumentations=disabled_instrumentations(environ),
                 flask_excluded_urls=flask_excluded_urls(environ),
+                grpc_excluded_services=grpc_excluded_services(environ),
                 config_file=path,
             )
         if sdk_disabled(environ):
@@ -137,6 +140,7 @@ class TelemetrySettings:
             histogram_aggregation=aggregation,
             disabled_instrumentations=disabled_instrumentations(environ),
             flask_excluded_urls=flask_excluded_urls(environ),
+            grpc_excluded_services=grpc_excluded_services(environ),
         )
 
 
@@ -235,6 +239,14 @@ def instrumentation_names(value: str) -> frozenset[str]:
 def disabled_instrumentations(environ: Mapping[str, str]) -> frozenset[str]:
     """The names in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS."""
     return instrumentation_names(environ.get(DISABLED_INSTRUMENTATIONS, ""))
+
+
+def grpc_excluded_services(environ: Mapping[str, str]) -> frozenset[str]:
+    """The full gRPC service names OTEL_PYTHON_GRPC_EXCLUDED_SERVICES keeps out of tracing.
+
+    Read as upstream's gRPC instrumentors read it (comma-separated, spaces trimmed).
+    """
+    return instrumentation_names(environ.get(GRPC_EXCLUDED_SERVICES, ""))
 
 
 def is_disabled(instrumentation: str, disabled: frozenset[str]) -> bool:

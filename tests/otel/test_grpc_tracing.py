@@ -105,16 +105,24 @@ class Pair:
 
 @pytest.fixture
 def pair_for(recorded: Recorded, tmp_path: Path) -> Iterator[Any]:
-    """pair_for(client_sampler, server_sampler) -> Pair, stopped at teardown."""
+    """pair_for(client_sampler, server_sampler, excluded=…) -> Pair, stopped at teardown.
+
+    `excluded`: both sides' OTEL_PYTHON_GRPC_EXCLUDED_SERVICES, parsed.
+    """
     stops: list[Any] = []
 
-    def start(client_sampler: Sampler, server_sampler: Sampler) -> Pair:
+    def start(
+        client_sampler: Sampler, server_sampler: Sampler, excluded: frozenset[str] = frozenset()
+    ) -> Pair:
         store = SqliteOrderStore(tmp_path / f"orders-{len(stops)}.db")
         order, _ = store.create("c-1", (Item("sku-1", 1, 100),))
         servicer = ObservingServicer(store)
         client, server_side = _side(client_sampler), _side(server_sampler)
         server_telemetry = dataclasses.replace(
-            recorded.telemetry, tracer_provider=server_side.provider, tracing=True
+            recorded.telemetry,
+            tracer_provider=server_side.provider,
+            tracing=True,
+            grpc_excluded_services=excluded,
         )
         server, port = create_server(
             "127.0.0.1:0",
@@ -123,7 +131,10 @@ def pair_for(recorded: Recorded, tmp_path: Path) -> Iterator[Any]:
         )
         server.start()
         client_telemetry = dataclasses.replace(
-            recorded.telemetry, tracer_provider=client.provider, tracing=True
+            recorded.telemetry,
+            tracer_provider=client.provider,
+            tracing=True,
+            grpc_excluded_services=excluded,
         )
         channel = grpc_client.instrument_channel(
             grpc.insecure_channel(f"127.0.0.1:{port}"), client_telemetry
@@ -372,3 +383,25 @@ def test_health_watches_are_not_traced_and_hold_no_server_thread(
 
     names = [span.name for span in server_side.finished()]
     assert names == [f"/{SERVICE_NAME}/ListOrders"] * WATCHING_CHANNELS
+
+
+@pytest.mark.parametrize("sampler", [DEFAULT_ON, ALWAYS_ON], ids=["parentbased", "always_on"])
+@pytest.mark.parametrize("parent", [SAMPLED_PARENT, UNSAMPLED_PARENT], ids=["sampled", "unsampled"])
+def test_an_excluded_service_gets_no_span_and_no_traceparent_on_either_side(
+    pair_for: Any, sampler: Sampler, parent: SpanContext
+) -> None:
+    pair = pair_for(sampler, sampler, excluded=frozenset({"other.Service", SERVICE_NAME}))
+    with _inside(parent):
+        _get_order(pair)
+
+    (seen,) = pair.servicer.seen
+    assert seen.traceparent is None and not seen.span.is_valid
+    assert pair.client.finished() == () and pair.server.finished() == ()
+
+
+def test_excluding_another_service_leaves_the_calls_traced(pair_for: Any) -> None:
+    pair = pair_for(DEFAULT_ON, DEFAULT_ON, excluded=frozenset({"grpc.health.v1.Health"}))
+    with _inside(SAMPLED_PARENT):
+        _get_order(pair)
+
+    assert len(pair.client.finished()) == 1 and len(pair.server.finished()) == 1

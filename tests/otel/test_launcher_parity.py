@@ -53,6 +53,7 @@ class Case:
     runtime: bool
     contract: bool = True
     config_file: str = ""  # an example of config/otel/, which replaces the OTEL_* variables
+    grpc_excluded: str = ""  # OTEL_PYTHON_GRPC_EXCLUDED_SERVICES
 
     def environ(self) -> dict[str, str]:
         """The variables of this case."""
@@ -65,6 +66,7 @@ class Case:
             "OTEL_METRICS_EXPORTER": self.metrics,
             "OTEL_SDK_DISABLED": self.sdk_disabled,
             "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": self.disabled,
+            "OTEL_PYTHON_GRPC_EXCLUDED_SERVICES": self.grpc_excluded,
             # Never contacted: the probe exports nothing.
             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
         }
@@ -79,7 +81,15 @@ class Case:
             "channel": [CONTRACT_CLIENT] * contract + TRACING_CLIENT * self.client_tracing,
             "server": TRACING_SERVER * self.server_tracing + [CONTRACT_SERVER] * contract,
             "runtime_metrics": self.runtime,
+            "excluded_services": {
+                "channel": self._excluded(self.client_tracing),
+                "server": self._excluded(self.server_tracing),
+            },
         }
+
+    def _excluded(self, traced: bool) -> list[str]:
+        names = {name.strip() for name in self.grpc_excluded.split(",") if name.strip()}
+        return sorted(names) if traced else []
 
 
 CASES = [
@@ -100,6 +110,16 @@ CASES = [
         False,
     ),
     Case("nothing-exported", "none", "none", "false", "", True, False, False, True),
+    # The services' own gRPC tracing reads upstream's variable in both paths.
+    Case(
+        "grpc-excluded-services",
+        "otlp",
+        "prometheus",
+        "false",
+        "",
+        *(True, True, True, True),
+        grpc_excluded=" orders.v1.OrderService ,grpc.health.v1.Health",
+    ),
     Case("all-disabled", "otlp", "otlp", "false", "*", False, False, False, False),
     Case("sdk-disabled", "otlp", "prometheus", "true", "", False, False, False, False, False),
     # The file sends spans although OTEL_TRACES_EXPORTER says none.

@@ -53,6 +53,25 @@ def test_excluded_urls_without_the_users_are_only_ours() -> None:
     assert settings.flask_excluded_urls({}) == OUR_PATTERN
 
 
+def test_grpc_excluded_services_are_read_as_upstream_reads_them() -> None:
+    value = " orders.v1.OrderService, grpc.health.v1.Health,"
+    environ = {"OTEL_PYTHON_GRPC_EXCLUDED_SERVICES": value}
+
+    expected = frozenset({"orders.v1.OrderService", "grpc.health.v1.Health"})
+    assert settings.TelemetrySettings.from_env(environ).grpc_excluded_services == expected
+    assert settings.TelemetrySettings.from_env({}).grpc_excluded_services == frozenset()
+
+
+def test_grpc_excluded_services_are_read_beside_a_configuration_file() -> None:
+    environ = {
+        "OTEL_CONFIG_FILE": "/etc/otel.yaml",
+        "OTEL_PYTHON_GRPC_EXCLUDED_SERVICES": "orders.v1.OrderService",
+    }
+
+    parsed = settings.TelemetrySettings.from_env(environ)
+    assert parsed.grpc_excluded_services == frozenset({"orders.v1.OrderService"})
+
+
 def test_sdk_disabled_reads_true_only() -> None:
     assert settings.sdk_disabled({"OTEL_SDK_DISABLED": " TRUE "})
     assert not settings.sdk_disabled({"OTEL_SDK_DISABLED": "1"})

@@ -5,7 +5,8 @@ the OTEL_* variables like a service, builds and installs telemetry, builds the
 gateway's app and order-api client (`services.web_gateway.__main__.build`) and
 the order-api's server (`services.order_api.__main__.build_server`), serves
 nothing, and prints what wraps the Flask app, which interceptors and wrappers
-sit on the channel, which interceptors on the server, and whether runtime metrics are on.
+sit on the channel, which interceptors on the server, which gRPC services their tracing
+leaves out, and whether runtime metrics are on.
 """
 
 from __future__ import annotations
@@ -83,6 +84,21 @@ def describe_server(server: grpc.Server) -> list[str]:
     return names
 
 
+def excluded_services(channel: grpc.Channel, server: grpc.Server) -> dict[str, list[str]]:
+    """The gRPC services the tracing wrappers on the channel and the server leave untraced."""
+    layer: Any = channel
+    on_channel: frozenset[str] = frozenset()
+    while layer is not None:
+        on_channel |= getattr(layer, "_excluded", frozenset())
+        layer = getattr(layer, "_channel", None)
+    pipeline = server._state.interceptor_pipeline  # type: ignore[attr-defined]
+    interceptors = pipeline.interceptors if pipeline else ()
+    on_server: list[frozenset[str]] = [
+        getattr(each, "_excluded", frozenset()) for each in interceptors
+    ]
+    return {"channel": sorted(on_channel), "server": sorted(frozenset().union(*on_server))}
+
+
 def main() -> int:
     """Wire, describe, print."""
     telemetry = build_and_install("wiring-probe", TelemetrySettings.from_env(os.environ))
@@ -97,6 +113,7 @@ def main() -> int:
             "app": describe_app(app),
             "channel": describe_channel(client.channel),
             "server": describe_server(server),
+            "excluded_services": excluded_services(client.channel, server),
             "runtime_metrics": settings.already_instrumented(SystemMetricsInstrumentor),
         }
         server.stop(None)
