@@ -338,12 +338,14 @@ def _collector_has_the_mix(url: str) -> bool:
         exposition = scrape(url)
     except ScrapeError:
         return False
-    # The mix's last RPC (ListOrders) and last request (BREW) arrived.
+    # The mix's last RPC (ListOrders) and last request (BREW) arrived. Counted, not just
+    # present: the order-api publishes each method's OK count from its start, at 0, so the
+    # series alone is there in its first push, before any histogram has a point.
     order_api = _job_view(exposition, ORDER_API).samples("grpc_requests_total")
     gateway = _job_view(exposition, GATEWAY).samples("http_requests_total")
-    return any(sample.labels.get("method") == "ListOrders" for sample in order_api) and any(
-        sample.labels.get("method") == "_OTHER" for sample in gateway
-    )
+    return any(
+        sample.labels.get("method") == "ListOrders" and sample.value >= 1 for sample in order_api
+    ) and any(sample.labels.get("method") == "_OTHER" and sample.value >= 1 for sample in gateway)
 
 
 def test_otlp_file_meets_the_contract_through_the_real_collector(
