@@ -8,6 +8,7 @@ idempotency key is never sent twice.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,7 +119,8 @@ def test_only_calls_safe_to_repeat_are_retried_on_another_replica(
     ]
     order_client = OrderClient("ipv4:" + ",".join(t for _, t, _ in started), timeout=5.0)
     try:
-        wait_until(lambda: _both_connected(order_client), 10, "both replicas connected")
+        urls = [metrics_url for _, _, metrics_url in started]
+        wait_until(lambda: _both_serve(order_client, urls), 10, "both replicas to serve")
         keyed = [
             order_client.create_order(create_request(idempotency_key=f"k-{i}")).order
             for i in range(CALLS)
@@ -136,9 +138,13 @@ def test_only_calls_safe_to_repeat_are_retried_on_another_replica(
     assert listed == CALLS + (CALLS - refused)
 
 
-def _both_connected(order_client: OrderClient) -> bool:
-    # Health checks are retried too; two in a row reach both replicas under round_robin.
-    return order_client.check_health() and order_client.check_health()
+def _both_serve(order_client: OrderClient, metrics_urls: list[str]) -> bool:
+    # round_robin uses a replica once its connection is ready (its health watch answered):
+    # until each replica has served a GetOrder, the calls may all land on one. An unknown
+    # id: the failing replica's UNAVAILABLE is retried elsewhere, which says NOT_FOUND.
+    with contextlib.suppress(grpc.RpcError):
+        order_client.get_order("not-an-order")
+    return all(_served(url, "GetOrder") for url in metrics_urls)
 
 
 def _create_or_code(order_client: OrderClient) -> grpc.StatusCode | None:
