@@ -93,11 +93,12 @@ def _unsampled_verdict(figures: dict[str, Any]) -> str:
         f"gateway request and **{over['rpc']['unsampled']:+,.1f} µs** per order-api RPC over "
         f"the default{before_text}; goal ≤ {UNSAMPLED_GOAL_US:.0f} µs per service: "
         f"{_verdict(met)}. What the short path leaves is the work any trace context needs, "
-        "all of it in the SDK and the mandated instrumentations: the SDK starting each "
-        "non-recording span (sampler decision, span id; the Flask server span is started "
-        "by upstream's Flask instrumentation on every request, section 1's "
-        "`project_unsampled`), W3C extract and inject, context attach and detach, and the "
-        "trace-based exemplar filter reading the span at every measurement.\n"
+        "all of it in the SDK and the mandated instrumentations: the one non-recording span "
+        "of an unsampled request, which upstream's Flask instrumentation starts through the "
+        "SDK on every request (sampler decision, ids; section 1's `project_unsampled`: the "
+        "gRPC hop starts none, its context goes on), W3C extract and inject, context attach "
+        "and detach, and the trace-based exemplar filter reading the span at every "
+        "measurement.\n"
     )
 
 

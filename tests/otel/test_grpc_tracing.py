@@ -101,6 +101,7 @@ class Pair:
     servicer: ObservingServicer
     stub: orders_pb2_grpc.OrderServiceStub
     order_id: str
+    target: str  # the server's address, for calls from an untraced client
 
 
 @pytest.fixture
@@ -147,7 +148,7 @@ def pair_for(recorded: Recorded, tmp_path: Path) -> Iterator[Any]:
 
         stops.append(stop)
         stub = orders_pb2_grpc.OrderServiceStub(channel)
-        return Pair(client, server_side, servicer, stub, order.id)
+        return Pair(client, server_side, servicer, stub, order.id, f"127.0.0.1:{port}")
 
     yield start
     for stop in stops:
@@ -190,14 +191,30 @@ def test_an_unsampled_call_propagates_traceparent_with_the_sampled_flag_unset(
         _get_order(pair)
 
     (seen,) = pair.servicer.seen
-    trace_id, client_span_id, sampled = _parse(seen.traceparent)
-    assert (trace_id, sampled) == (TRACE_ID, False)
-    assert client_span_id not in {0, PARENT_ID}  # a client span of its own, as upstream's
+    # No span of either side's own: the parent's context travels and is current, as it came.
+    assert _parse(seen.traceparent) == (TRACE_ID, PARENT_ID, False)
     assert seen.span.is_valid and seen.span.trace_id == TRACE_ID
     assert not seen.span.trace_flags.sampled
-    assert seen.span.span_id not in {client_span_id, PARENT_ID}  # the server's own span
+    assert (seen.span.span_id, seen.span.is_remote) == (PARENT_ID, True)
     assert not seen.upstream_context  # the short path: none of upstream's per-call work
     assert pair.client.finished() == () and pair.server.finished() == ()
+
+
+def test_a_sampled_caller_whose_span_this_server_drops_gets_an_unsampled_span_of_its_own(
+    pair_for: Any,
+) -> None:
+    pair = pair_for(DEFAULT_ON, ALWAYS_OFF)
+    with _inside(SAMPLED_PARENT):
+        _get_order(pair)
+
+    (seen,) = pair.servicer.seen
+    trace_id, client_span_id, sampled = _parse(seen.traceparent)
+    assert (trace_id, sampled) == (TRACE_ID, True)
+    # The SDK's span: same trace, a span id of its own, the sampled flag unset.
+    assert seen.span.trace_id == TRACE_ID and not seen.span.trace_flags.sampled
+    assert seen.span.span_id not in {client_span_id, PARENT_ID} and not seen.span.is_remote
+    assert not seen.upstream_context
+    assert len(pair.client.finished()) == 1 and pair.server.finished() == ()
 
 
 @pytest.mark.parametrize("style", ["__call__", "with_call", "future"])
@@ -234,10 +251,39 @@ def test_the_always_off_sampler_still_starts_a_trace_and_propagates_it(pair_for:
     _get_order(pair)
 
     (seen,) = pair.servicer.seen
-    trace_id, _, sampled = _parse(seen.traceparent)
+    trace_id, client_span_id, sampled = _parse(seen.traceparent)
     assert trace_id != 0 and not sampled
     assert seen.span.is_valid and seen.span.trace_id == trace_id
+    assert seen.span.span_id == client_span_id  # the caller's unsampled context
     assert pair.client.finished() == () and pair.server.finished() == ()
+
+
+def test_a_sampled_parent_whose_span_the_client_drops_sends_an_unsampled_span_of_its_own(
+    pair_for: Any,
+) -> None:
+    pair = pair_for(ALWAYS_OFF, DEFAULT_ON)
+    with _inside(SAMPLED_PARENT):
+        _get_order(pair)
+
+    (seen,) = pair.servicer.seen
+    trace_id, client_span_id, sampled = _parse(seen.traceparent)
+    assert (trace_id, sampled) == (TRACE_ID, False)
+    assert client_span_id not in {0, PARENT_ID}  # the SDK's span: the sampled flag unset
+    assert (seen.span.span_id, seen.span.is_remote) == (client_span_id, True)
+    assert pair.client.finished() == () and pair.server.finished() == ()
+
+
+def test_a_call_without_a_trace_gets_a_new_one_from_the_servers_sdk(pair_for: Any) -> None:
+    pair = pair_for(ALWAYS_OFF, ALWAYS_OFF)
+    with grpc.insecure_channel(pair.target) as channel:
+        orders_pb2_grpc.OrderServiceStub(channel).GetOrder(
+            orders_pb2.GetOrderRequest(id=pair.order_id), timeout=WAIT_SECONDS
+        )
+
+    (seen,) = pair.servicer.seen
+    assert seen.traceparent is None
+    assert seen.span.is_valid and not seen.span.is_remote and not seen.span.trace_flags.sampled
+    assert pair.server.finished() == ()
 
 
 def test_a_sampled_call_gets_upstream_spans_joined_across_both_sides(pair_for: Any) -> None:
