@@ -53,13 +53,17 @@ class DatabaseHealth:
     def check(self) -> bool:
         """Ping the store once and publish the result; return whether it answered."""
         serving = self._store.ping()
-        if serving != self._serving:
-            logger.warning(
-                "database %s: health %s",
-                "answers again" if serving else "unreachable",
-                "SERVING" if serving else "NOT_SERVING",
-            )
-            self._serving = serving
+        if serving == self._serving:
+            # Unchanged: nothing to publish. The health servicer sends every `set` to every
+            # Watch stream, and a client re-reading READY may rebuild its round_robin picker
+            # at a random replica, so a retry could land on the replica that just failed.
+            return serving
+        logger.warning(
+            "database %s: health %s",
+            "answers again" if serving else "unreachable",
+            "SERVING" if serving else "NOT_SERVING",
+        )
+        self._serving = serving
         for name in self._services:
             self._health.set(name, SERVING if serving else NOT_SERVING)
         return serving
