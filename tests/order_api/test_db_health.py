@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent import futures
+from typing import cast
 
 import grpc
 import pytest
@@ -11,6 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from services.order_api.db_health import NOT_SERVING, SERVING, DatabaseHealth
 from services.order_api.server import SERVICE_NAME
+from services.order_api.store import OrderStore
 
 WAIT_SECONDS = 5.0
 # Set after the checks: the last message the watching client reads.
@@ -51,7 +53,9 @@ def test_only_a_change_of_the_databases_state_reaches_watching_clients(
     stream = stub.Watch(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=WAIT_SECONDS)
     assert next(stream).status == SERVING
     database_health = DatabaseHealth(
-        _PingingStore([True, True, False, False, True, True]), servicer, [SERVICE_NAME]
+        cast(OrderStore, _PingingStore([True, True, False, False, True, True])),
+        servicer,
+        [SERVICE_NAME],
     )
 
     results = [database_health.check() for _ in range(6)]
