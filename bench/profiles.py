@@ -15,19 +15,36 @@ profile, built with the services' own code (`instrument_app`,
 - `unsampled_upstream_path`: `unsampled` with every call through upstream's gRPC
   interceptors (what the services did before `otel.grpc_tracing`'s short path).
 
+Two more gateway variants measure the floor of an unsampled request, what it
+costs with none of the project's tracing code (`FLOOR_VARIANTS`):
+
+- `flask_sdk_tracer`: the default, but upstream's Flask instrumentation is given
+  the SDK's tracer (sampler `always_off`) instead of a no-op one;
+- `unsampled_floor`: what an unsampled request must do for what users see, by
+  upstream's functions alone: that Flask span, the trace-based exemplar filter,
+  the access line's ids, and `propagate.inject` of the current context into the
+  call's metadata (W3C `traceparent`, sampled flag unset).
+
 Spans go through a batch span processor into a discarding exporter, flushed at
-the end of each round inside the measured window. CPU µs per call of this
-process, interleaved rounds; then each variant once more under cProfile, whose
-top functions by own time (tottime) say where the µs go.
+the end of each round inside the measured window. CPU µs per call, interleaved
+rounds, in `PROCESSES` fresh interpreters one after another (a figure moves
+more between processes than between rounds of one: each process reports its
+medians, the suite their median and range); then each variant once more under
+cProfile, whose top functions by own time (tottime) say where the µs go.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import multiprocessing
+import statistics
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TextIO, cast
 
 import grpc
+from opentelemetry import propagate
 from opentelemetry.instrumentation.grpc import client_interceptor, grpcext, server_interceptor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -48,6 +65,14 @@ from bench.measure import paired_difference_us, per_call
 from bench.rpc_path import one_order_servicer
 from otel.access_log import AccessLineWriter, AccessLog
 from otel.exemplars import ExemplarPrometheusReader, exemplar_filter
+from otel.grpc_channel import (
+    CallOptions,
+    CallStyle,
+    DelegatingChannel,
+    MethodArgs,
+    WrappedUnaryUnary,
+    call_in_style,
+)
 from otel.grpc_client import MeteredChannel, instrument_channel
 from otel.grpc_interceptors import RpcServerMetricsInterceptor, server_interceptors
 from otel.instruments import RpcClientMetrics, RpcServerMetrics
@@ -68,6 +93,10 @@ SAMPLERS: dict[str, Sampler | None] = {
     "unsampled_upstream_path": ALWAYS_OFF,
 }
 UPSTREAM_PATH = "unsampled_upstream_path"
+# Gateway-only variants: the floor of an unsampled request (see the module's docstring).
+FLOOR_VARIANTS = ("flask_sdk_tracer", "unsampled_floor")
+# Fresh interpreters the timing runs in (one with --quick).
+PROCESSES = 3
 # A traceparent as the gateway sends it (the sampled flag set per profile).
 _TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 _PARENT_ID = "00f067aa0ba902b7"
@@ -130,11 +159,42 @@ def _upstream_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Chann
     return MeteredChannel(traced, RpcClientMetrics(telemetry.meter_provider))
 
 
-def gateway_request(telemetry: Telemetry, *, upstream_path: bool = False) -> Callable[[], None]:
+class _InjectingUnaryUnary(WrappedUnaryUnary):
+    """Sends the current context in the call's metadata with upstream's `propagate.inject`."""
+
+    def __init__(self, plain: grpc.UnaryUnaryMultiCallable[Any, Any]) -> None:
+        self._plain = plain
+
+    def invoke(self, style: CallStyle, request: Any, options: CallOptions) -> Any:
+        timeout, metadata, *rest = options
+        carrier: dict[str, str] = dict(metadata) if metadata else {}
+        propagate.inject(carrier)
+        return call_in_style(self._plain, style)(request, timeout, tuple(carrier.items()), *rest)
+
+
+class _InjectingChannel(DelegatingChannel):
+    """The least a channel does to carry an unsampled trace context: inject it, nothing more."""
+
+    def wrap_unary_unary(self, args: MethodArgs) -> grpc.UnaryUnaryMultiCallable[Any, Any]:
+        return _InjectingUnaryUnary(self._channel.unary_unary(*args))  # type: ignore[call-arg]
+
+
+def _injecting_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Channel:
+    """The gateway's metered channel over `_InjectingChannel` (the floor's client side)."""
+    return MeteredChannel(_InjectingChannel(channel), RpcClientMetrics(telemetry.meter_provider))
+
+
+def gateway_request(
+    telemetry: Telemetry,
+    *,
+    upstream_path: bool = False,
+    wrap: Callable[[grpc.Channel, Telemetry], grpc.Channel] | None = None,
+) -> Callable[[], None]:
     """One `GET /orders/<id>` through the instrumented app and the instrumented client."""
     answering = AnsweringChannel(orders_pb2.GetOrderResponse(order=_order()))
     channel = cast(grpc.Channel, answering)
-    wrap = _upstream_channel if upstream_path else instrument_channel
+    if wrap is None:
+        wrap = _upstream_channel if upstream_path else instrument_channel
     client = OrderClient(
         "127.0.0.1:1",  # never connected: every call goes to the answering channel
         timeout=2.0,
@@ -142,6 +202,23 @@ def gateway_request(telemetry: Telemetry, *, upstream_path: bool = False) -> Cal
     )
     app = create_app(client=client, telemetry=telemetry)
     return _caller(app, f"/orders/{ORDER_ID}")
+
+
+def floor_request(variant: str) -> tuple[Callable[[], None], TracerProvider]:
+    """A gateway request of one of `FLOOR_VARIANTS`, and its (SDK) tracer provider.
+
+    `tracing=False` keeps the project's gRPC tracing off; upstream's Flask
+    instrumentation gets the SDK's tracer either way.
+    """
+    if variant == "flask_sdk_tracer":
+        telemetry, _ = telemetry_for("default", "web-gateway")
+        _, provider = telemetry_for("unsampled", "web-gateway")
+        assert provider is not None
+        return gateway_request(dataclasses.replace(telemetry, tracer_provider=provider)), provider
+    telemetry, provider = telemetry_for("unsampled", "web-gateway")
+    assert provider is not None and variant == "unsampled_floor"
+    floor = dataclasses.replace(telemetry, tracing=False)
+    return gateway_request(floor, wrap=_injecting_channel), provider
 
 
 class _Metadatum:
@@ -229,35 +306,48 @@ def rpc_call(
     return call
 
 
-def run(quick: bool) -> dict[str, Any]:
-    """CPU µs per gateway request and per RPC in each profile; top functions of each."""
+Variants = dict[str, Callable[[], object]]
+
+
+def _variants(
+    servicer: OrderServicer, request: orders_pb2.GetOrderRequest
+) -> tuple[dict[str, Variants], dict[str, Variants], list[TracerProvider]]:
+    """Each side's variants, what ends each one's round (span flushes), the tracer providers."""
+    sides: dict[str, Variants] = {"gateway": {}, "rpc": {}}
+    flush: dict[str, Variants] = {"gateway": {}, "rpc": {}}
+    providers: list[TracerProvider] = []
+    for profile, sampler in SAMPLERS.items():
+        telemetry, provider = telemetry_for(profile, "web-gateway")
+        upstream_path = profile == UPSTREAM_PATH
+        sides["gateway"][profile] = gateway_request(telemetry, upstream_path=upstream_path)
+        server_telemetry, server_provider = telemetry_for(profile, "order-api")
+        # The order-api decides as the gateway did: sampled flag set with every trace.
+        flags = "01" if sampler is DEFAULT_ON else "00"
+        sides["rpc"][profile] = rpc_call(
+            server_telemetry, servicer, request, flags, upstream_path=upstream_path
+        )
+        for side, tracer_provider in (("gateway", provider), ("rpc", server_provider)):
+            if tracer_provider is not None:
+                flush[side][profile] = tracer_provider.force_flush
+                providers.append(tracer_provider)
+    for variant in FLOOR_VARIANTS:
+        sides["gateway"][variant], provider = floor_request(variant)
+        providers.append(provider)
+    return sides, flush, providers
+
+
+def _timed(quick: bool) -> dict[str, dict[str, dict[str, float]]]:
+    """One process's figures: CPU µs per call, and over default (median of paired rounds)."""
+    calls, rounds = (500, 5) if quick else (2000, 11)
+    figures: dict[str, dict[str, dict[str, float]]] = {}
     with one_order_servicer() as (servicer, request):
-        gateway: dict[str, Callable[[], object]] = {}
-        rpc: dict[str, Callable[[], object]] = {}
-        flush: dict[str, Callable[[], object]] = {}
-        providers = []
-        for profile, sampler in SAMPLERS.items():
-            telemetry, provider = telemetry_for(profile, "web-gateway")
-            upstream_path = profile == UPSTREAM_PATH
-            gateway[profile] = gateway_request(telemetry, upstream_path=upstream_path)
-            server_telemetry, server_provider = telemetry_for(profile, "order-api")
-            # The order-api decides as the gateway did: sampled flag set with every trace.
-            flags = "01" if sampler is DEFAULT_ON else "00"
-            rpc[profile] = rpc_call(
-                server_telemetry, servicer, request, flags, upstream_path=upstream_path
-            )
-            for name, tracer_provider in (("gateway", provider), ("rpc", server_provider)):
-                if tracer_provider is not None:
-                    flush[f"{name}/{profile}"] = tracer_provider.force_flush
-                    providers.append(tracer_provider)
-        calls, rounds = (500, 5) if quick else (2000, 11)
-        figures: dict[str, dict[str, Any]] = {}
-        for side, variants in (("gateway", gateway), ("rpc", rpc)):
+        sides, flush, providers = _variants(servicer, request)
+        for side, variants in sides.items():
             results = per_call(
                 {f"{side}/{name}": fn for name, fn in variants.items()},
                 calls=calls,
                 rounds=rounds,
-                end_of_round={k: v for k, v in flush.items() if k.startswith(side)},
+                end_of_round={f"{side}/{name}": fn for name, fn in flush[side].items()},
             )
             figures[side] = {
                 "cpu_us": {name: results[f"{side}/{name}"].median_us for name in variants},
@@ -267,6 +357,46 @@ def run(quick: bool) -> dict[str, Any]:
                     if name != "default"
                 },
             }
+        for tracer_provider in providers:
+            tracer_provider.shutdown()
+    return figures
+
+
+def _timed_in_fresh_process(quick: bool) -> dict[str, dict[str, dict[str, float]]]:
+    """`_timed` in a new interpreter (spawned: nothing of this process's state carries over)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_timed, quick).result()
+
+
+def combined(runs: Sequence[dict[str, dict[str, dict[str, float]]]]) -> dict[str, Any]:
+    """The processes' figures as one: medians over processes, and the range over default."""
+    figures: dict[str, Any] = {}
+    for side in runs[0]:
+        figures[side] = {
+            key: {
+                name: statistics.median(run[side][key][name] for run in runs)
+                for name in runs[0][side][key]
+            }
+            for key in ("cpu_us", "over_default_us")
+        }
+        figures[side]["over_default_range_us"] = {
+            name: [
+                min(run[side]["over_default_us"][name] for run in runs),
+                max(run[side]["over_default_us"][name] for run in runs),
+            ]
+            for name in runs[0][side]["over_default_us"]
+        }
+    figures["processes"] = len(runs)
+    return figures
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """CPU µs per gateway request and per RPC in each profile; top functions of each."""
+    figures = combined([_timed_in_fresh_process(quick) for _ in range(1 if quick else PROCESSES)])
+    calls = 500 if quick else 2000
+    with one_order_servicer() as (servicer, request):
+        sides, _, providers = _variants(servicer, request)
+        for side, variants in sides.items():
             stats = {name: profile_of(fn, calls) for name, fn in variants.items()}
             cpu = figures[side]["cpu_us"]
             # Profiled times are inflated by the profiler's own work: scale each variant's
@@ -276,7 +406,9 @@ def run(quick: bool) -> dict[str, Any]:
                 for name in variants
             }
             figures[side]["top_functions"] = {
-                name: top_functions(stats[name], scale[name]) for name in variants
+                name: top_functions(stats[name], scale[name])
+                for name in variants
+                if name not in FLOOR_VARIANTS
             }
             figures[side]["where_over_default_goes_us"] = {
                 name: grouped_difference(

@@ -82,11 +82,17 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    gateway's `traceparent`), built by the services' own code, in five profiles: default (no
    traces), traces exported with the `always_off` sampler (a request a sampler drops),
    `parentbased_traceidratio` 0.1, every trace, and `always_off` with every call through
-   upstream's gRPC interceptors (as before the short path of `otel/grpc_tracing.py`). Spans
-   go through a batch processor into a discarding exporter, flushed in each round's window.
-   CPU µs per call interleaved; then each once more under cProfile (thread CPU time), whose
-   functions by own time say where the µs go (profiled times are inflated by the profiler;
-   read them as shares).
+   upstream's gRPC interceptors (as before the short path of `otel/grpc_tracing.py`); and
+   two gateway variants for the floor an unsampled request has with upstream as it is: the
+   default with upstream's Flask instrumentation given the SDK's `always_off` tracer, and
+   that plus the trace-based exemplar filter, the access line's ids and upstream's
+   `propagate.inject` into the call's metadata, with none of the project's tracing code.
+   Spans go through a batch processor into a discarding exporter, flushed in each round's
+   window. CPU µs per call interleaved, in 3 fresh processes one after another (a figure
+   moves more between processes than between rounds of one): medians over the processes,
+   with their range; then each once more under cProfile (thread CPU time), whose functions
+   by own time say where the µs go (profiled times are inflated by the profiler; read them
+   as shares).
 14. **What exporting a recorded span costs** — spans recorded by the services' own code
    (suite 13's every-trace profile: a gateway request's Flask server and gRPC client spans,
    an order-api RPC's server span), 512 of each service, exported to the OTLP receiver

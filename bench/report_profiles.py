@@ -2,7 +2,9 @@
 
 Section 13 renders `bench.profiles`' figures: CPU µs per gateway request and per
 order-api RPC in each profile, the unsampled request's µs over default split by
-part, the verdict of the unsampled goal, and the top functions of each profile.
+part, the verdict of the unsampled goal beside the floor upstream leaves (what an
+unsampled gateway request must do with none of the project's tracing code), and
+the top functions of each profile.
 Section 14 renders `bench.span_export`'s: CPU µs per exported span by protocol,
 compression and batch size, beside what recording a span costs (from section 13).
 """
@@ -25,6 +27,10 @@ PROFILE_LABELS = {
     "sampled_10pct": "`parentbased_traceidratio` 0.1",
     "every_trace": "every trace",
     "unsampled_upstream_path": "`always_off`, every call through upstream's gRPC path",
+    "flask_sdk_tracer": "default, upstream's Flask instrumentation given the SDK's tracer "
+    "(`always_off`)",
+    "unsampled_floor": "the floor: upstream's parts of an unsampled request alone (Flask span, "
+    "exemplar filter, `propagate.inject`; access line ids)",
 }
 _SIDES = (("gateway", "gateway request"), ("rpc", "order-api RPC"))
 # Spans one call records with every trace: the gateway's Flask server and gRPC client
@@ -98,7 +104,49 @@ def _unsampled_verdict(figures: dict[str, Any]) -> str:
         "SDK on every request (sampler decision, ids; section 1's `project_unsampled`: the "
         "gRPC hop starts none, its context goes on), W3C extract and inject, context attach "
         "and detach, and the trace-based exemplar filter reading the span at every "
-        "measurement.\n"
+        f"measurement.{_floor_note(over['gateway'])}\n"
+    )
+
+
+def _over_default(side: dict[str, Any], name: str) -> str:
+    """A variant's µs over default, with the range over processes when there are several."""
+    value = side["over_default_us"].get(name)
+    if value is None:
+        return "—"
+    low, high = side.get("over_default_range_us", {}).get(name, (value, value))
+    spread = f" ({low:+,.1f} … {high:+,.1f})" if high > low else ""
+    return f"{value:+,.1f}{spread}"
+
+
+def _method_note(figures: dict[str, Any]) -> str:
+    processes = figures.get("processes", 1)
+    if processes == 1:
+        return "Over default: medians of per-round differences (same round, interleaved).\n"
+    return (
+        f"Each figure is the median over {processes} fresh processes run one after another; "
+        "over default, each process's median of per-round differences (same round, "
+        "interleaved), the range over the processes in brackets.\n"
+    )
+
+
+def _floor_note(gateway: dict[str, float]) -> str:
+    """What the floor variants say of the gateway's unsampled goal."""
+    if "unsampled_floor" not in gateway:
+        return ""
+    floor, flask = gateway["unsampled_floor"], gateway["flask_sdk_tracer"]
+    reach = (
+        "above the goal before any of the project's code: with upstream as it is, the goal "
+        "is out of reach at the gateway"
+        if floor > UNSAMPLED_GOAL_US
+        else "within the goal"
+    )
+    return (
+        f" The floor at the gateway, what an unsampled request must do for what users see "
+        f"with none of the project's tracing code, is **{floor:+,.1f} µs** ({reach}); "
+        f"{flask:+,.1f} µs of it is upstream's Flask instrumentation given the SDK's tracer "
+        "instead of a no-op one, the rest the trace-based exemplar filter, the access line's "
+        f"ids and upstream's `propagate.inject`. The project's path costs "
+        f"{gateway['unsampled'] - floor:+,.1f} µs over that floor."
     )
 
 
@@ -118,15 +166,15 @@ def render(figures: dict[str, Any]) -> str:
     for name, label in PROFILE_LABELS.items():
         if name not in figures["gateway"]["cpu_us"]:
             continue
-        over = [figures[side]["over_default_us"].get(name) for side, _ in _SIDES]
+        cpu = [figures[side]["cpu_us"].get(name) for side, _ in _SIDES]
         lines.append(
             _row(
                 label,
-                *(_f(figures[side]["cpu_us"][name]) for side, _ in _SIDES),
-                *("—" if value is None else f"{value:+,.1f}" for value in over),
+                *("—" if value is None else _f(value) for value in cpu),
+                *(_over_default(figures[side], name) for side, _ in _SIDES),
             )
         )
-    lines += ["", "Over default: medians of per-round differences (same round, interleaved).\n"]
+    lines += ["", _method_note(figures)]
     lines += _where_unsampled_goes(figures)
     lines.append(_unsampled_verdict(figures))
     for side, label in _SIDES:

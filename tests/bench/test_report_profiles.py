@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report_profiles import EXPORT_LABELS, recording_us_per_span, render_span_export
+from bench.report_profiles import (
+    EXPORT_LABELS,
+    recording_us_per_span,
+    render,
+    render_span_export,
+)
 
 
 def _side(grpc_us: float) -> dict[str, Any]:
@@ -36,3 +41,38 @@ def test_the_section_states_the_encoding_share_and_the_spread_of_the_variants() 
 
 def test_without_suite_13_the_section_leaves_the_recording_cost_out() -> None:
     assert "Recording a span" not in render_span_export(FIGURES, None)
+
+
+def _profiles_side(over: dict[str, float], ranges: dict[str, list[float]]) -> dict[str, Any]:
+    return {
+        "cpu_us": {"default": 300.0} | {name: 300.0 + value for name, value in over.items()},
+        "over_default_us": over,
+        "over_default_range_us": ranges,
+        "top_functions": {},
+    }
+
+
+def _section_13(floor: float) -> str:
+    gateway = {"unsampled": 36.0, "flask_sdk_tracer": 12.0, "unsampled_floor": floor}
+    return render(
+        {
+            "processes": 3,
+            "gateway": _profiles_side(gateway, {"unsampled": [31.0, 44.0]}),
+            "rpc": _profiles_side({"unsampled": 25.0}, {"unsampled": [25.0, 25.0]}),
+        }
+    )
+
+
+def test_section_13_gives_the_range_over_processes_and_the_floor() -> None:
+    page = _section_13(floor=33.0)
+    assert "median over 3 fresh processes" in page
+    assert "+36.0 (+31.0 … +44.0)" in page  # a range only where the processes differ
+    assert "| +25.0 |" in page
+    assert "the goal is out of reach at the gateway" in page
+    assert "The project's path costs +3.0 µs over that floor." in page
+
+
+def test_a_floor_within_the_goal_is_not_called_out_of_reach() -> None:
+    page = _section_13(floor=24.0)
+    assert "**+24.0 µs** (within the goal)" in page
+    assert "out of reach" not in page
