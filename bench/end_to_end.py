@@ -12,12 +12,17 @@ own (`traced_unsampled`, traces exported with the `always_off` sampler, is what 
 request that a sampler drops costs). Closed-loop load from `wrk` takes turns
 between the variants round after round, so all see the same machine state;
 each run records requests/s, latency and the CPU time each process spent per
-request. The processes come from the `otel-stack` harness (`otel_stack/harness/`).
+request. Then extra rounds of `default` and `traced_unsampled` alone, in adjacent
+windows (`PAIRED`), resolve what an unsampled request costs over the default to a
+few µs, which the rounds of all variants cannot. The processes come from the
+`otel-stack` harness (`otel_stack/harness/`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import re
 import shutil
 import statistics
@@ -62,6 +67,11 @@ DESCRIPTIONS = {
     "default_8_threads": "default with GATEWAY_THREADS=8 instead of 64",
     "off_8_threads": "off with GATEWAY_THREADS=8 instead of 64",
 }
+
+# The pair whose difference is an unsampled request's cost, measured in extra rounds of
+# their own (the order of the two alternating), and how many of them.
+PAIRED = ("default", "traced_unsampled")
+PAIRED_ROUNDS = 12
 
 _LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$")
 _REQUESTS_LINE = re.compile(r"^\s*(\d+) requests in ")
@@ -189,23 +199,52 @@ def run(quick: bool) -> dict[str, Any]:
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in stacks}
         scrape_under_load: list[float] = []
         names = list(stacks)
+
+        def measure(name: str) -> dict[str, Any]:
+            pids = {service: process.pid for service, process in stacks[name].processes.items()}
+            pids[RECEIVER] = receiver_pid
+            return _measured_run(urls[name], seconds, pids)
+
         for round_number in range(rounds):
             shift = round_number % len(names)  # no variant always runs first
             for name in names[shift:] + names[:shift]:
-                pids = {service: process.pid for service, process in stacks[name].processes.items()}
-                pids[RECEIVER] = receiver_pid
-
-                def load(name: str = name, pids: dict[str, int] = pids) -> dict[str, Any]:
-                    return _measured_run(urls[name], seconds, pids)
-
                 if name == "full":
+                    load = functools.partial(measure, name)
                     runs[name].append(_with_scrapes(stacks[name], load, scrape_under_load))
                 else:
-                    runs[name].append(load())
+                    runs[name].append(measure(name))
+        paired: dict[str, list[dict[str, Any]]] = {name: [] for name in PAIRED}
+        for round_number in range(4 if quick else PAIRED_ROUNDS):
+            for name in PAIRED if round_number % 2 == 0 else PAIRED[::-1]:
+                paired[name].append(measure(name))
         idle_scrapes = [_scrape_ms(stacks["full"].gateway_url + "/metrics") for _ in range(20)]
         memory = _memory(stacks, urls, quick)
         memory["idle_mb"] = idle_rss
-    return {**summarise(runs), **_scrape_figures(idle_scrapes, scrape_under_load), "memory": memory}
+    return {
+        **summarise(runs),
+        **_scrape_figures(idle_scrapes, scrape_under_load),
+        "memory": memory,
+        "unsampled_paired": unsampled_paired(paired),
+    }
+
+
+def unsampled_paired(runs: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """`traced_unsampled` − `default` per service: per-round differences, median, spread."""
+    with_it, without_it = runs[PAIRED[1]], runs[PAIRED[0]]
+    figures: dict[str, Any] = {"rounds": len(with_it)}
+    for service in (GATEWAY, ORDER_API):
+        differences = [
+            a["cpu_us_per_request"][service] - b["cpu_us_per_request"][service]
+            for a, b in zip(with_it, without_it, strict=True)
+        ]
+        spread = statistics.stdev(differences) if len(differences) > 1 else 0.0
+        figures[service] = {
+            "per_round_us": differences,
+            "median_us": statistics.median(differences),
+            "stdev_us": spread,
+            "standard_error_us": spread / math.sqrt(len(differences)),
+        }
+    return figures
 
 
 def summarise(runs: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:

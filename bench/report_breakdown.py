@@ -121,3 +121,21 @@ def _what_holds_missed_goals(ratio: dict[str, float]) -> str:
         )
     lines.append("")
     return "\n".join(lines)
+
+
+def unsampled_paired_sentence(paired: dict[str, Any] | None) -> str:
+    """The unsampled request's cost from the rounds of `default` and `traced_unsampled` alone."""
+    if not paired:
+        return ""
+    parts = [
+        f"**{paired[service]['median_us']:+,.0f} µs** {label} (per-round standard deviation "
+        f"{_f(paired[service]['stdev_us'], 0)} µs, standard error "
+        f"{_f(paired[service]['standard_error_us'], 0)} µs)"
+        for service, label in (("web-gateway", "per gateway request"), ("order-api", "per RPC"))
+    ]
+    return (
+        f"An unsampled request, resolved: {paired['rounds']} more rounds of `default` and "
+        "`traced_unsampled` alone, in adjacent windows (the order alternating), put its cost "
+        f"over the default at {parts[0]} and {parts[1]}: medians of the per-round "
+        "differences, the goal's figure end to end.\n"
+    )

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from bench import report_format
-from bench.report_breakdown import cuts, largest_pieces, tracing_sentence
+from bench.report_breakdown import (
+    cuts,
+    largest_pieces,
+    tracing_sentence,
+    unsampled_paired_sentence,
+)
 from bench.report_format import f as _f
 from bench.report_format import row as _row
 
@@ -176,6 +181,7 @@ def end_to_end(figures: dict[str, Any]) -> str:
         )
     lines.append("")
     lines.append(tracing_sentence(figures["breakdown_cpu_us"]))
+    lines.append(unsampled_paired_sentence(figures.get("unsampled_paired")))
     lines.append(largest_pieces(figures["breakdown_cpu_us"]))
     lines.append(cuts(figures))
     return "\n".join(lines)
