@@ -5,7 +5,7 @@ from __future__ import annotations
 METHOD = """\
 # Benchmarks: what the telemetry costs
 
-`make bench` (about 17 minutes on 2 cores, needs `wrk`; `python -m bench --quick` about 5)
+`make bench` (about 20 minutes on 2 cores, needs `wrk`; `python -m bench --quick` about 5)
 runs every suite below and rewrites this page and `bench/results/latest.json`. Every comparison is
 measured **in the same run, interleaved** (variants take turns, round after round) and
 reported as medians and ratios: absolute numbers depend on the machine, ratios much less.

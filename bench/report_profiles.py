@@ -136,7 +136,8 @@ def _floor_note(gateway: dict[str, float]) -> str:
     floor, flask = gateway["unsampled_floor"], gateway["flask_sdk_tracer"]
     reach = (
         "above the goal before any of the project's code: with upstream as it is, the goal "
-        "is out of reach at the gateway"
+        "is out of reach at the gateway, and a figure of the project's path at or under it "
+        "is the spread between processes, not headroom"
         if floor > UNSAMPLED_GOAL_US
         else "within the goal"
     )
@@ -145,8 +146,8 @@ def _floor_note(gateway: dict[str, float]) -> str:
         f"with none of the project's tracing code, is **{floor:+,.1f} µs** ({reach}); "
         f"{flask:+,.1f} µs of it is upstream's Flask instrumentation given the SDK's tracer "
         "instead of a no-op one, the rest the trace-based exemplar filter, the access line's "
-        f"ids and upstream's `propagate.inject`. The project's path costs "
-        f"{gateway['unsampled'] - floor:+,.1f} µs over that floor."
+        f"ids and upstream's `propagate.inject`. The project's path measured "
+        f"{gateway['unsampled'] - floor:+,.1f} µs against that floor."
     )
 
 

@@ -69,7 +69,7 @@ def test_section_13_gives_the_range_over_processes_and_the_floor() -> None:
     assert "+36.0 (+31.0 … +44.0)" in page  # a range only where the processes differ
     assert "| +25.0 |" in page
     assert "the goal is out of reach at the gateway" in page
-    assert "The project's path costs +3.0 µs over that floor." in page
+    assert "The project's path measured +3.0 µs against that floor." in page
 
 
 def test_a_floor_within_the_goal_is_not_called_out_of_reach() -> None:
