@@ -25,6 +25,11 @@ costs with none of the project's tracing code (`FLOOR_VARIANTS`):
   the access line's ids, and `propagate.inject` of the current context into the
   call's metadata (W3C `traceparent`, sampled flag unset).
 
+The order-api's `unsampled_floor` is the same for one RPC: upstream's
+`propagate.extract` of the caller's context made current around the handler
+(its log and access lines carry the caller's ids), the trace-based exemplar
+filter and the access line's ids, behind the services' metrics interceptor.
+
 Spans go through a batch span processor into a discarding exporter, flushed at
 the end of each round inside the measured window. CPU µs per call, interleaved
 rounds, in `PROCESSES` fresh interpreters one after another (a figure moves
@@ -44,6 +49,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TextIO, cast
 
 import grpc
+from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.instrumentation.grpc import client_interceptor, grpcext, server_interceptor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -269,6 +275,48 @@ def _upstream_interceptors(telemetry: Telemetry) -> list[grpc.ServerInterceptor]
     return [tracing, RpcServerMetricsInterceptor(metrics, [SERVICE_NAME], telemetry.access_log)]
 
 
+class _ExtractingInterceptor(grpc.ServerInterceptor):
+    """The least a server does to go on in its caller's trace: extract it, make it current.
+
+    One handler per method, built once (the project's interceptor does so too).
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        method = handler_call_details.method
+        if method not in self._handlers:
+            handler = continuation(handler_call_details)
+            assert handler is not None and handler.unary_unary is not None
+            behavior = handler.unary_unary
+
+            def in_callers_context(request: Any, context: grpc.ServicerContext) -> Any:
+                metadata: Any = context.invocation_metadata()
+                carrier = {item.key: item.value for item in metadata}
+                token = otel_context.attach(propagate.extract(carrier))
+                try:
+                    return behavior(request, context)
+                finally:
+                    otel_context.detach(token)
+
+            self._handlers[method] = grpc.unary_unary_rpc_method_handler(in_callers_context)
+        return self._handlers[method]
+
+
+def _floor_interceptors(telemetry: Telemetry) -> list[grpc.ServerInterceptor]:
+    """The order-api's floor: extract and attach, then the services' metrics interceptor."""
+    metrics = RpcServerMetrics(telemetry.meter_provider, ["CreateOrder", "GetOrder", "ListOrders"])
+    return [
+        _ExtractingInterceptor(),
+        RpcServerMetricsInterceptor(metrics, [SERVICE_NAME], telemetry.access_log),
+    ]
+
+
 def rpc_call(
     telemetry: Telemetry,
     servicer: OrderServicer,
@@ -276,6 +324,7 @@ def rpc_call(
     flags: str,
     *,
     upstream_path: bool = False,
+    floor: bool = False,
 ) -> Callable[[], object]:
     """One GetOrder through the server's interceptors, as gRPC's server calls them."""
     metadata = (
@@ -285,11 +334,12 @@ def rpc_call(
     handler: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(
         servicer.GetOrder
     )
-    interceptors = (
-        _upstream_interceptors(telemetry)
-        if upstream_path
-        else server_interceptors(telemetry, [SERVICE_NAME])
-    )
+    if floor:
+        interceptors = _floor_interceptors(telemetry)
+    elif upstream_path:
+        interceptors = _upstream_interceptors(telemetry)
+    else:
+        interceptors = server_interceptors(telemetry, [SERVICE_NAME])
     details = _Details(f"/{SERVICE_NAME}/GetOrder", metadata)
 
     def resolve(index: int) -> grpc.RpcMethodHandler[Any, Any] | None:
@@ -333,6 +383,12 @@ def _variants(
     for variant in FLOOR_VARIANTS:
         sides["gateway"][variant], provider = floor_request(variant)
         providers.append(provider)
+    server_telemetry, server_provider = telemetry_for("unsampled", "order-api")
+    assert server_provider is not None
+    sides["rpc"]["unsampled_floor"] = rpc_call(
+        server_telemetry, servicer, request, "00", floor=True
+    )
+    providers.append(server_provider)
     return sides, flush, providers
 
 

@@ -88,7 +88,9 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    two gateway variants for the floor an unsampled request has with upstream as it is: the
    default with upstream's Flask instrumentation given the SDK's `always_off` tracer, and
    that plus the trace-based exemplar filter, the access line's ids and upstream's
-   `propagate.inject` into the call's metadata, with none of the project's tracing code.
+   `propagate.inject` into the call's metadata, with none of the project's tracing code;
+   and the order-api's floor: upstream's `propagate.extract` of the caller's context made
+   current around the handler, behind the services' metrics interceptor.
    Spans go through a batch processor into a discarding exporter, flushed in each round's
    window. CPU µs per call interleaved, in 3 fresh processes one after another (a figure
    moves more between processes than between rounds of one): medians over the processes,

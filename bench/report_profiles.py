@@ -29,8 +29,9 @@ PROFILE_LABELS = {
     "unsampled_upstream_path": "`always_off`, every call through upstream's gRPC path",
     "flask_sdk_tracer": "default, upstream's Flask instrumentation given the SDK's tracer "
     "(`always_off`)",
-    "unsampled_floor": "the floor: upstream's parts of an unsampled request alone (Flask span, "
-    "exemplar filter, `propagate.inject`; access line ids)",
+    "unsampled_floor": "the floor: upstream's parts of an unsampled call alone (gateway: Flask "
+    "span, `propagate.inject`; order-api: `propagate.extract`, attach; both: exemplar filter, "
+    "access line ids)",
 }
 _SIDES = (("gateway", "gateway request"), ("rpc", "order-api RPC"))
 # Spans one call records with every trace: the gateway's Flask server and gRPC client
@@ -104,7 +105,7 @@ def _unsampled_verdict(figures: dict[str, Any]) -> str:
         "SDK on every request (sampler decision, ids; section 1's `project_unsampled`: the "
         "gRPC hop starts none, its context goes on), W3C extract and inject, context attach "
         "and detach, and the trace-based exemplar filter reading the span at every "
-        f"measurement.{_floor_note(over['gateway'])}\n"
+        f"measurement.{_floor_note(over)}\n"
     )
 
 
@@ -129,8 +130,9 @@ def _method_note(figures: dict[str, Any]) -> str:
     )
 
 
-def _floor_note(gateway: dict[str, float]) -> str:
-    """What the floor variants say of the gateway's unsampled goal."""
+def _floor_note(over: dict[str, dict[str, float]]) -> str:
+    """What the floor variants say of the unsampled goal."""
+    gateway, rpc = over["gateway"], over["rpc"]
     if "unsampled_floor" not in gateway:
         return ""
     floor, flask = gateway["unsampled_floor"], gateway["flask_sdk_tracer"]
@@ -147,7 +149,19 @@ def _floor_note(gateway: dict[str, float]) -> str:
         f"{flask:+,.1f} µs of it is upstream's Flask instrumentation given the SDK's tracer "
         "instead of a no-op one, the rest the trace-based exemplar filter, the access line's "
         f"ids and upstream's `propagate.inject`. The project's path measured "
-        f"{gateway['unsampled'] - floor:+,.1f} µs against that floor."
+        f"{gateway['unsampled'] - floor:+,.1f} µs against that floor.{_rpc_floor(rpc)}"
+    )
+
+
+def _rpc_floor(rpc: dict[str, float]) -> str:
+    if "unsampled_floor" not in rpc:
+        return ""
+    floor = rpc["unsampled_floor"]
+    return (
+        f" The order-api's floor (upstream's `propagate.extract` of the caller's context made "
+        f"current around the handler, the exemplar filter, the access line's ids) is "
+        f"**{floor:+,.1f} µs** per RPC; the project's path measured "
+        f"{rpc['unsampled'] - floor:+,.1f} µs against it."
     )
 
 

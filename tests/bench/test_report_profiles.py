@@ -58,7 +58,9 @@ def _section_13(floor: float) -> str:
         {
             "processes": 3,
             "gateway": _profiles_side(gateway, {"unsampled": [31.0, 44.0]}),
-            "rpc": _profiles_side({"unsampled": 25.0}, {"unsampled": [25.0, 25.0]}),
+            "rpc": _profiles_side(
+                {"unsampled": 25.0, "unsampled_floor": 21.0}, {"unsampled": [25.0, 25.0]}
+            ),
         }
     )
 
@@ -70,6 +72,7 @@ def test_section_13_gives_the_range_over_processes_and_the_floor() -> None:
     assert "| +25.0 |" in page
     assert "the goal is out of reach at the gateway" in page
     assert "The project's path measured +3.0 µs against that floor." in page
+    assert "is **+21.0 µs** per RPC; the project's path measured +4.0 µs against it." in page
 
 
 def test_a_floor_within_the_goal_is_not_called_out_of_reach() -> None:
