@@ -278,21 +278,22 @@ def _upstream_interceptors(telemetry: Telemetry) -> list[grpc.ServerInterceptor]
 class _ExtractingInterceptor(grpc.ServerInterceptor):
     """The least a server does to go on in its caller's trace: extract it, make it current.
 
-    One handler per method, built once (the project's interceptor does so too).
+    Like any interceptor it asks the rest of the chain for the handler on every call;
+    what it builds around a handler is built once.
     """
 
     def __init__(self) -> None:
-        self._handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+        self._handlers: dict[object, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        method = handler_call_details.method
-        if method not in self._handlers:
-            handler = continuation(handler_call_details)
-            assert handler is not None and handler.unary_unary is not None
+        handler = continuation(handler_call_details)
+        assert handler is not None and handler.unary_unary is not None
+        wrapped = self._handlers.get(handler)
+        if wrapped is None:
             behavior = handler.unary_unary
 
             def in_callers_context(request: Any, context: grpc.ServicerContext) -> Any:
@@ -304,8 +305,9 @@ class _ExtractingInterceptor(grpc.ServerInterceptor):
                 finally:
                     otel_context.detach(token)
 
-            self._handlers[method] = grpc.unary_unary_rpc_method_handler(in_callers_context)
-        return self._handlers[method]
+            wrapped = grpc.unary_unary_rpc_method_handler(in_callers_context)
+            self._handlers[handler] = wrapped
+        return wrapped
 
 
 def _floor_interceptors(telemetry: Telemetry) -> list[grpc.ServerInterceptor]:
