@@ -105,7 +105,7 @@ def _unsampled_verdict(figures: dict[str, Any]) -> str:
         "SDK on every request (sampler decision, ids; section 1's `project_unsampled`: the "
         "gRPC hop starts none, its context goes on), W3C extract and inject, context attach "
         "and detach, and the trace-based exemplar filter reading the span at every "
-        f"measurement.{_floor_note(over)}\n"
+        f"measurement.{_floor_note(over, figures['gateway']['cpu_us']['default'])}\n"
     )
 
 
@@ -130,7 +130,7 @@ def _method_note(figures: dict[str, Any]) -> str:
     )
 
 
-def _floor_note(over: dict[str, dict[str, float]]) -> str:
+def _floor_note(over: dict[str, dict[str, float]], default_us: float) -> str:
     """What the floor variants say of the unsampled goal."""
     gateway, rpc = over["gateway"], over["rpc"]
     if "unsampled_floor" not in gateway:
@@ -145,7 +145,8 @@ def _floor_note(over: dict[str, dict[str, float]]) -> str:
     )
     return (
         f" The floor at the gateway, what an unsampled request must do for what users see "
-        f"with none of the project's tracing code, is **{floor:+,.1f} µs** ({reach}); "
+        f"with none of the project's tracing code, is **{floor:+,.1f} µs**, "
+        f"{floor / default_us:.0%} of a default request ({reach}); "
         f"{flask:+,.1f} µs of it is upstream's Flask instrumentation given the SDK's tracer "
         "instead of a no-op one, the rest the trace-based exemplar filter, the access line's "
         f"ids and upstream's `propagate.inject`. The project's path measured "

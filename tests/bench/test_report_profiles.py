@@ -77,5 +77,5 @@ def test_section_13_gives_the_range_over_processes_and_the_floor() -> None:
 
 def test_a_floor_within_the_goal_is_not_called_out_of_reach() -> None:
     page = _section_13(floor=24.0)
-    assert "**+24.0 µs** (within the goal)" in page
+    assert "**+24.0 µs**, 8% of a default request (within the goal)" in page
     assert "out of reach" not in page
