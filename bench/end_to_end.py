@@ -12,16 +12,20 @@ own (`traced_unsampled`, traces exported with the `always_off` sampler, is what 
 request that a sampler drops costs). Closed-loop load from `wrk` takes turns
 between the variants round after round, so all see the same machine state;
 each run records requests/s, latency and the CPU time each process spent per
-request. Then extra rounds of `default` and `traced_unsampled` alone, in adjacent
-windows (`PAIRED`), measure what an unsampled request costs over the default
-with a standard error of 10-20 µs on the 2-core VM; across the rounds of all
-variants the same difference spreads over up to hundreds of µs. The processes come from the
+request. Then extra rounds of `default`, `traced_unsampled` and `unsampled_floor`
+alone, in adjacent windows (`PAIRED`), measure what an unsampled request costs
+over the default with a standard error of 10-20 µs on the 2-core VM (across the
+rounds of all variants the same difference spreads over up to hundreds of µs),
+and what the least an unsampled request can do costs end to end:
+`unsampled_floor` is `traced_unsampled` with the project's gRPC tracing replaced
+by suite 13's floor (`bench.floor_services`). The processes come from the
 `otel-stack` harness (`otel_stack/harness/`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import re
@@ -39,10 +43,21 @@ from typing import Any
 import psutil
 
 from otel_stack.harness import otlp_receiver, processes
+from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.http_call import create_order
 from otel_stack.harness.mix import EXAMPLE_ORDER
 from otel_stack.harness.processes import Service
-from otel_stack.harness.running import GATEWAY, ORDER_API, Stack, free_port, running_stack
+from otel_stack.harness.running import (
+    GATEWAY,
+    ORDER_API,
+    STARTUP_TIMEOUT_SECONDS,
+    STOP_GRACE_SECONDS,
+    Stack,
+    StackPorts,
+    free_port,
+    running_stack,
+    service_specs,
+)
 
 RECEIVER = otlp_receiver.PROCESS_NAME
 CONNECTIONS = 8
@@ -69,10 +84,15 @@ DESCRIPTIONS = {
     "off_8_threads": "off with GATEWAY_THREADS=8 instead of 64",
 }
 
-# The pair whose difference is an unsampled request's cost, measured in extra rounds of
-# their own (the order of the two alternating), and how many of them.
-PAIRED = ("default", "traced_unsampled")
+# The variants whose differences are an unsampled request's cost and its floor, measured in
+# extra rounds of their own (the order rotating), and how many of them.
+FLOOR = "unsampled_floor"
+PAIRED = ("default", "traced_unsampled", FLOOR)
 PAIRED_ROUNDS = 12
+FLOOR_DESCRIPTION = (
+    "traced_unsampled with the project's gRPC tracing replaced by the floor: inject the "
+    "context, extract it and make it current (`bench.floor_services`)"
+)
 
 _LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$")
 _REQUESTS_LINE = re.compile(r"^\s*(\d+) requests in ")
@@ -174,15 +194,34 @@ def _receiver(directory: Path) -> Iterator[tuple[Service, int]]:
 
 
 @contextlib.contextmanager
+def floor_stack(directory: Path, environ: Mapping[str, str]) -> Iterator[Stack]:
+    """The pair run through `bench.floor_services`, under the launcher like the others."""
+    ports = StackPorts.free()
+    stack = Stack(ports, {})
+    try:
+        for spec in service_specs(ports, directory, child_environ(environ)):
+            *launcher, module = spec.command  # [..., "-m", "services.<name>"]
+            floor = dataclasses.replace(spec, command=[*launcher, "bench.floor_services", module])
+            stack.services[spec.name] = processes.start(floor, timeout=STARTUP_TIMEOUT_SECONDS)
+        yield stack
+    finally:
+        processes.stop_all(list(stack.services.values()), grace=STOP_GRACE_SECONDS)
+
+
+@contextlib.contextmanager
 def _stacks(directory: Path) -> Iterator[tuple[dict[str, Stack], int]]:
     with _receiver(directory) as (receiver, port), contextlib.ExitStack() as stacks:
         running: dict[str, Stack] = {}
+        otlp = f"http://127.0.0.1:{port}"
         for name in DESCRIPTIONS:
             (directory / name).mkdir()
-            environ = variant_environ(name, f"http://127.0.0.1:{port}")
+            environ = variant_environ(name, otlp)
             running[name] = stacks.enter_context(
                 running_stack(directory / name, launcher=True, environ=environ)
             )
+        (directory / FLOOR).mkdir()
+        floor_environ = variant_environ("traced_unsampled", otlp)
+        running[FLOOR] = stacks.enter_context(floor_stack(directory / FLOOR, floor_environ))
         yield running, receiver.pid
 
 
@@ -197,9 +236,9 @@ def run(quick: bool) -> dict[str, Any]:
         for url in urls.values():  # first requests set up connections, threads, caches
             wrk(url, WARMUP_SECONDS)
         idle_rss = {name: _rss_mb(stacks[name]) for name in ("off", "full")}
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in stacks}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in DESCRIPTIONS}
         scrape_under_load: list[float] = []
-        names = list(stacks)
+        names = list(DESCRIPTIONS)
 
         def measure(name: str) -> dict[str, Any]:
             pids = {service: process.pid for service, process in stacks[name].processes.items()}
@@ -215,8 +254,9 @@ def run(quick: bool) -> dict[str, Any]:
                 else:
                     runs[name].append(measure(name))
         paired: dict[str, list[dict[str, Any]]] = {name: [] for name in PAIRED}
-        for round_number in range(4 if quick else PAIRED_ROUNDS):
-            for name in PAIRED if round_number % 2 == 0 else PAIRED[::-1]:
+        for round_number in range(len(PAIRED) if quick else PAIRED_ROUNDS):
+            shift = round_number % len(PAIRED)
+            for name in PAIRED[shift:] + PAIRED[:shift]:
                 paired[name].append(measure(name))
         idle_scrapes = [_scrape_ms(stacks["full"].gateway_url + "/metrics") for _ in range(20)]
         memory = _memory(stacks, urls, quick)
@@ -230,9 +270,24 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 def unsampled_paired(runs: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """`traced_unsampled` − `default` per service: per-round differences, median, spread."""
-    with_it, without_it = runs[PAIRED[1]], runs[PAIRED[0]]
-    figures: dict[str, Any] = {"rounds": len(with_it)}
+    """The paired rounds' differences per service, round by round: median and spread.
+
+    At the top level `traced_unsampled` − `default`; under "floor" `unsampled_floor` −
+    `default` and under "over_floor" `traced_unsampled` − `unsampled_floor` (when the
+    rounds have the floor).
+    """
+    unsampled, default = runs[PAIRED[1]], runs[PAIRED[0]]
+    figures: dict[str, Any] = {"rounds": len(unsampled), **_differences(unsampled, default)}
+    if runs.get(FLOOR):
+        figures["floor"] = _differences(runs[FLOOR], default)
+        figures["over_floor"] = _differences(unsampled, runs[FLOOR])
+    return figures
+
+
+def _differences(
+    with_it: list[dict[str, Any]], without_it: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    figures: dict[str, dict[str, Any]] = {}
     for service in (GATEWAY, ORDER_API):
         differences = [
             a["cpu_us_per_request"][service] - b["cpu_us_per_request"][service]

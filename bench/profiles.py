@@ -188,7 +188,7 @@ class _InjectingChannel(DelegatingChannel):
         return _InjectingUnaryUnary(self._channel.unary_unary(*args))  # type: ignore[call-arg]
 
 
-def _injecting_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Channel:
+def injecting_channel(channel: grpc.Channel, telemetry: Telemetry) -> grpc.Channel:
     """The gateway's metered channel over `_InjectingChannel` (the floor's client side)."""
     return MeteredChannel(_InjectingChannel(channel), RpcClientMetrics(telemetry.meter_provider))
 
@@ -227,7 +227,7 @@ def floor_request(variant: str) -> tuple[Callable[[], None], TracerProvider]:
     telemetry, provider = telemetry_for("unsampled", "web-gateway")
     assert provider is not None and variant == "unsampled_floor"
     floor = dataclasses.replace(telemetry, tracing=False)
-    return gateway_request(floor, wrap=_injecting_channel), provider
+    return gateway_request(floor, wrap=injecting_channel), provider
 
 
 class _Metadatum:
@@ -294,7 +294,8 @@ class _ExtractingInterceptor(grpc.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
-        assert handler is not None and handler.unary_unary is not None
+        if handler is None or handler.unary_unary is None:
+            return handler  # the floor is measured on unary calls
         wrapped = self._handlers.get(handler)
         if wrapped is None:
             behavior = handler.unary_unary
@@ -308,12 +309,16 @@ class _ExtractingInterceptor(grpc.ServerInterceptor):
                 finally:
                     otel_context.detach(token)
 
-            wrapped = grpc.unary_unary_rpc_method_handler(in_callers_context)
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                in_callers_context,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
             self._handlers[handler] = wrapped
         return wrapped
 
 
-def _floor_interceptors(telemetry: Telemetry) -> list[grpc.ServerInterceptor]:
+def floor_interceptors(telemetry: Telemetry) -> list[grpc.ServerInterceptor]:
     """The order-api's floor: extract and attach, then the services' metrics interceptor."""
     metrics = RpcServerMetrics(telemetry.meter_provider, _METHODS)
     return [
@@ -340,7 +345,7 @@ def rpc_call(
         servicer.GetOrder
     )
     if floor:
-        interceptors = _floor_interceptors(telemetry)
+        interceptors = floor_interceptors(telemetry)
     elif upstream_path:
         interceptors = _upstream_interceptors(telemetry)
     else:

@@ -170,10 +170,9 @@ def _unsampled_goals(end_to_end: dict[str, Any]) -> list[str]:
     for service, label in (("web-gateway", "gateway"), ("order-api", "order-api per RPC")):
         if paired:
             extra = paired[service]["median_us"]
-            figure = (
-                f"{extra:+,.0f} µs (± {_f(paired[service]['standard_error_us'], 0)} µs, "
-                f"{paired['rounds']} paired rounds)"
-            )
+            figure = f"{_median_se(paired[service])}, {paired['rounds']} paired rounds"
+            if "floor" in paired:
+                figure += f"; its floor {_median_se(paired['floor'][service])}"
         else:
             extra = breakdown[UNSAMPLED_PIECE][service]
             figure = f"{extra:+,.0f} µs"
@@ -186,3 +185,8 @@ def _unsampled_goals(end_to_end: dict[str, Any]) -> list[str]:
             )
         )
     return rows
+
+
+def _median_se(difference: dict[str, Any]) -> str:
+    """A paired difference as `+20 µs (± 15 µs)`: median and standard error."""
+    return f"{difference['median_us']:+,.0f} µs (± {_f(difference['standard_error_us'], 0)} µs)"

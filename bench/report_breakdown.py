@@ -124,18 +124,40 @@ def _what_holds_missed_goals(ratio: dict[str, float]) -> str:
 
 
 def unsampled_paired_sentence(paired: dict[str, Any] | None) -> str:
-    """The unsampled request's cost from the rounds of `default` and `traced_unsampled` alone."""
+    """The unsampled request's cost from the paired rounds, and its floor when they have it."""
     if not paired:
         return ""
-    parts = [
-        f"**{paired[service]['median_us']:+,.0f} µs** {label} (per-round standard deviation "
-        f"{_f(paired[service]['stdev_us'], 0)} µs, standard error "
-        f"{_f(paired[service]['standard_error_us'], 0)} µs)"
-        for service, label in (("web-gateway", "per gateway request"), ("order-api", "per RPC"))
-    ]
+    services = (("web-gateway", "per gateway request"), ("order-api", "per RPC"))
+    parts = [_spread(paired[service], label) for service, label in services]
+    variants = "`default` and `traced_unsampled`"
+    if "floor" in paired:
+        variants = "`default`, `traced_unsampled` and `unsampled_floor`"
+    sentence = (
+        f"An unsampled request, resolved: {paired['rounds']} more rounds of {variants} alone, "
+        "in adjacent windows (the order rotating), put its cost over the default at "
+        f"{parts[0]} and {parts[1]}: medians of the per-round differences, the goal's figure "
+        "end to end."
+    )
+    if "floor" in paired:
+        floor = [_spread(paired["floor"][service], label) for service, label in services]
+        over = [
+            f"{paired['over_floor'][service]['median_us']:+,.0f} µs (standard error "
+            f"{_f(paired['over_floor'][service]['standard_error_us'], 0)} µs)"
+            for service, _ in services
+        ]
+        sentence += (
+            " Its floor end to end, `unsampled_floor` (the same processes with the project's "
+            "gRPC tracing replaced by suite 13's floor: the gateway only injects the context, "
+            "the order-api only extracts it and makes it current), costs "
+            f"{floor[0]} and {floor[1]} over the default; the project's path costs "
+            f"{over[0]} and {over[1]} over the floor."
+        )
+    return sentence + "\n"
+
+
+def _spread(difference: dict[str, Any], label: str) -> str:
     return (
-        f"An unsampled request, resolved: {paired['rounds']} more rounds of `default` and "
-        "`traced_unsampled` alone, in adjacent windows (the order alternating), put its cost "
-        f"over the default at {parts[0]} and {parts[1]}: medians of the per-round "
-        "differences, the goal's figure end to end.\n"
+        f"**{difference['median_us']:+,.0f} µs** {label} (per-round standard deviation "
+        f"{_f(difference['stdev_us'], 0)} µs, standard error "
+        f"{_f(difference['standard_error_us'], 0)} µs)"
     )

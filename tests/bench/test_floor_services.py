@@ -1,0 +1,51 @@
+"""Suite 3's floor pair, real processes under the launcher: it carries an unsampled trace across."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.end_to_end import floor_stack, variant_environ
+from bench.floor_services import main
+from otel_stack.harness.http_call import call, create_order
+from otel_stack.harness.mix import EXAMPLE_ORDER
+from otel_stack.harness.running import GATEWAY, ORDER_API, free_port
+
+
+def _access_lines(log: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    return [line for line in lines if line["logger"] == "access"]
+
+
+def test_the_floor_carries_the_gateways_unsampled_trace_to_the_order_api(tmp_path: Path) -> None:
+    # Traces exported with the always_off sampler: nothing reaches the (closed) endpoint.
+    environ = variant_environ("traced_unsampled", f"http://127.0.0.1:{free_port()}")
+    with floor_stack(tmp_path, environ) as stack:
+        order_id = create_order(stack.gateway_url, EXAMPLE_ORDER)
+        assert call("GET", f"{stack.gateway_url}/orders/{order_id}").status == 200
+    lines = _access_lines(stack.log(GATEWAY))
+    gateway = [line for line in lines if line["http.route"] != "/readyz"]
+    order_api = _access_lines(stack.log(ORDER_API))
+    assert [line["rpc.method"] for line in order_api] == ["CreateOrder", "GetOrder"]
+    # Each RPC goes on in the trace of the gateway request that made it, in the gateway's
+    # span: the floor starts no span of its own (the project's interceptor would).
+    ids = [(line["trace_id"], line["span_id"]) for line in gateway]
+    assert [(line["trace_id"], line["span_id"]) for line in order_api] == ids
+    assert len(set(ids)) == 2
+
+
+def test_it_names_the_services_it_runs() -> None:
+    assert main(["services.nope"]) == 2
+
+
+@pytest.fixture(autouse=True)
+def _restore_entry_points() -> Any:
+    """`main` replaces the services' tracing functions; a refused call must not."""
+    from otel import grpc_client, grpc_interceptors
+
+    before = (grpc_client.instrument_channel, grpc_interceptors.server_interceptors)
+    yield
+    assert (grpc_client.instrument_channel, grpc_interceptors.server_interceptors) == before
