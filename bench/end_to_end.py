@@ -89,10 +89,6 @@ DESCRIPTIONS = {
 FLOOR = "unsampled_floor"
 PAIRED = ("default", "traced_unsampled", FLOOR)
 PAIRED_ROUNDS = 12
-FLOOR_DESCRIPTION = (
-    "traced_unsampled with the project's gRPC tracing replaced by the floor: inject the "
-    "context, extract it and make it current (`bench.floor_services`)"
-)
 
 _LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$")
 _REQUESTS_LINE = re.compile(r"^\s*(\d+) requests in ")

@@ -36,14 +36,18 @@ def _floor_interceptors(
     return profiles.floor_interceptors(telemetry)
 
 
+def install_floor() -> None:
+    """Put the floor where the entry points look the project's gRPC tracing up, at each call."""
+    grpc_client.instrument_channel = profiles.injecting_channel
+    grpc_interceptors.server_interceptors = _floor_interceptors
+
+
 def main(argv: Sequence[str]) -> int:
     """Run the service named in `argv` with the floor in place of the project's gRPC tracing."""
     if len(argv) != 1 or argv[0] not in SERVICES:
         print(f"usage: python -m bench.floor_services {{{','.join(SERVICES)}}}", file=sys.stderr)
         return 2
-    # The entry points look these up on their modules at each call.
-    grpc_client.instrument_channel = profiles.injecting_channel
-    grpc_interceptors.server_interceptors = _floor_interceptors
+    install_floor()
     sys.argv = [argv[0]]
     runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
     return 0

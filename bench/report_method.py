@@ -29,9 +29,13 @@ reported as medians and ratios: absolute numbers depend on the machine, ratios m
    spans go over OTLP to a receiver running as a process of its own. Closed-loop `wrk`
    (2 threads, 8 connections) on `GET /orders/<id>` takes turns between the pairs, round
    after round; CPU per request is each process's CPU time during a run over the requests
-   wrk completed in it. Then 12 more rounds of `default` and `traced_unsampled` alone, in
-   adjacent windows with the order alternating: the unsampled request's cost, the median of
-   the per-round differences, with their standard deviation and standard error.
+   wrk completed in it. Then 12 more rounds of `default`, `traced_unsampled` and
+   `unsampled_floor` alone, in adjacent windows with the order rotating: the unsampled
+   request's cost and its floor end to end, medians of the per-round differences with their
+   standard deviation and standard error. `unsampled_floor` is `traced_unsampled` run
+   through `bench/floor_services.py`: the same services with the project's gRPC tracing
+   replaced by suite 13's floor (the gateway's channel only injects the context, the
+   order-api only extracts it and makes it current).
 4. **Scrape** — render CPU time and size of N request series (counter + 7-bucket histogram)
    through the project's Prometheus reader (upstream's OTel reader plus exemplars, off here)
    versus `prometheus_client` rendering the same series;
