@@ -25,7 +25,6 @@ by suite 13's floor (`bench.floor_services`). The processes come from the
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import math
 import re
@@ -43,20 +42,15 @@ from typing import Any
 import psutil
 
 from otel_stack.harness import otlp_receiver, processes
-from otel_stack.harness.child_environ import child_environ
 from otel_stack.harness.http_call import create_order
 from otel_stack.harness.mix import EXAMPLE_ORDER
 from otel_stack.harness.processes import Service
 from otel_stack.harness.running import (
     GATEWAY,
     ORDER_API,
-    STARTUP_TIMEOUT_SECONDS,
-    STOP_GRACE_SECONDS,
     Stack,
-    StackPorts,
     free_port,
     running_stack,
-    service_specs,
 )
 
 RECEIVER = otlp_receiver.PROCESS_NAME
@@ -189,19 +183,11 @@ def _receiver(directory: Path) -> Iterator[tuple[Service, int]]:
         service.stop(grace=10.0)
 
 
-@contextlib.contextmanager
-def floor_stack(directory: Path, environ: Mapping[str, str]) -> Iterator[Stack]:
+def floor_stack(
+    directory: Path, environ: Mapping[str, str]
+) -> contextlib.AbstractContextManager[Stack]:
     """The pair run through `bench.floor_services`, under the launcher like the others."""
-    ports = StackPorts.free()
-    stack = Stack(ports, {})
-    try:
-        for spec in service_specs(ports, directory, child_environ(environ)):
-            *launcher, module = spec.command  # [..., "-m", "services.<name>"]
-            floor = dataclasses.replace(spec, command=[*launcher, "bench.floor_services", module])
-            stack.services[spec.name] = processes.start(floor, timeout=STARTUP_TIMEOUT_SECONDS)
-        yield stack
-    finally:
-        processes.stop_all(list(stack.services.values()), grace=STOP_GRACE_SECONDS)
+    return running_stack(directory, launcher=True, environ=environ, through="bench.floor_services")
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ import socket
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from otel_stack.harness import processes
@@ -282,12 +282,15 @@ def running_stack(
     launcher: bool = False,
     environ: Mapping[str, str] | None = None,
     worker_processes: int = 1,
+    through: str | None = None,
 ) -> Iterator[Stack]:
     """Start order-api then web-gateway on free ports, each once ready; stop both on exit.
 
     `environ` adds to a test's environment (see `child_environ`); `launcher`
     runs both under `opentelemetry-instrument`; `worker_processes` runs each as that
-    many workers (unless `environ` sets GATEWAY_PROCESSES/ORDER_API_PROCESSES).
+    many workers (unless `environ` sets GATEWAY_PROCESSES/ORDER_API_PROCESSES);
+    `through` runs each service's module through that module, given the service's
+    as its argument (`-m bench.floor_services services.order_api`).
     Raises StartupError naming the service that did not come up.
     """
     ports = StackPorts.free()
@@ -298,6 +301,8 @@ def running_stack(
         launcher=launcher,
         worker_processes=worker_processes,
     )
+    if through is not None:  # every command ends `-m <service module>`
+        specs = [replace(s, command=[*s.command[:-1], through, s.command[-1]]) for s in specs]
     stack = Stack(ports, {})
     try:
         for spec in specs:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from bench import profiles
@@ -28,6 +29,9 @@ def test_the_floor_carries_the_gateways_unsampled_trace_to_the_order_api(tmp_pat
     # Traces exported with the always_off sampler: nothing reaches the (closed) endpoint.
     environ = variant_environ("traced_unsampled", f"http://127.0.0.1:{free_port()}")
     with floor_stack(tmp_path, environ) as stack:
+        commands = {name: psutil.Process(s.pid).cmdline() for name, s in stack.processes.items()}
+        for name, module in ((GATEWAY, "services.web_gateway"), (ORDER_API, "services.order_api")):
+            assert commands[name][-3:] == ["-m", "bench.floor_services", module]
         order_id = create_order(stack.gateway_url, EXAMPLE_ORDER)
         assert call("GET", f"{stack.gateway_url}/orders/{order_id}").status == 200
     lines = _access_lines(stack.log(GATEWAY))
